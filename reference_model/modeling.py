@@ -1,0 +1,300 @@
+"""The LLaVA-OneVision model: SigLIP features -> mlp2x_gelu projector -> AnyRes packing -> Qwen2.
+
+Module names mirror transformers' LlavaOnevisionForConditionalGeneration (``model.vision_tower``,
+``model.multi_modal_projector``, ``model.image_newline``, ``model.language_model``, ``lm_head``)
+so an HF-layout checkpoint loads with a plain state-dict copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .anyres import CROP, interpolated_shape, select_best_resolution, unpadded_shape
+from .config import PATCHES_PER_SIDE, ModelConfig, validate_max_grid_tokens
+
+StageTimer = Callable[[str], contextlib.AbstractContextManager]
+
+
+def _no_timer(_name: str) -> contextlib.AbstractContextManager:
+    return contextlib.nullcontext()
+
+
+@dataclass
+class ForwardOutput:
+    logits: torch.Tensor
+
+
+@dataclass
+class GenerationResult:
+    sequences: torch.Tensor  # [1, n_new] new tokens only
+    text: str
+    num_visual_positions: int
+    num_prompt_tokens: int
+
+
+class Projector(nn.Module):
+    """mlp2x_gelu: Linear(vision, H) -> GELU (erf) -> Linear(H, H)."""
+
+    def __init__(self, vision_hidden: int, text_hidden: int):
+        super().__init__()
+        self.linear_1 = nn.Linear(vision_hidden, text_hidden)
+        self.act = nn.GELU()
+        self.linear_2 = nn.Linear(text_hidden, text_hidden)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(features)))
+
+
+class VisionTower(nn.Module):
+    """SigLIP encoder up to the selected layer: no post-layernorm, no pooling head."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        from transformers import SiglipVisionConfig, SiglipVisionModel
+
+        v = config.vision
+        hf_config = SiglipVisionConfig(
+            hidden_size=v.hidden_size,
+            intermediate_size=v.intermediate_size,
+            num_hidden_layers=v.num_hidden_layers,
+            num_attention_heads=v.num_attention_heads,
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            num_channels=v.num_channels,
+            layer_norm_eps=v.layer_norm_eps,
+            hidden_act=v.hidden_act,
+            vision_use_head=False,
+        )
+        hf_config._attn_implementation = "sdpa"
+        siglip = SiglipVisionModel(hf_config)
+        core = getattr(siglip, "vision_model", siglip)  # transformers < 5 wraps the tower once more
+        self.embeddings = core.embeddings
+        self.encoder = core.encoder
+        self.post_layernorm = core.post_layernorm  # unused (features are pre-norm); kept so checkpoints round-trip
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.encoder(inputs_embeds=self.embeddings(pixel_values)).last_hidden_state
+
+
+class _Backbone(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        from transformers import Qwen2Config, Qwen2Model
+
+        t = config.text
+        self.vision_tower = VisionTower(config)
+        self.multi_modal_projector = Projector(config.vision.hidden_size, t.hidden_size)
+        self.image_newline = nn.Parameter(torch.randn(t.hidden_size) / math.sqrt(t.hidden_size))
+        qwen = Qwen2Config(
+            hidden_size=t.hidden_size,
+            intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_hidden_layers,
+            num_attention_heads=t.num_attention_heads,
+            num_key_value_heads=t.num_key_value_heads,
+            vocab_size=t.vocab_size,
+            rms_norm_eps=t.rms_norm_eps,
+            rope_theta=t.rope_theta,
+            max_position_embeddings=t.max_position_embeddings,
+            tie_word_embeddings=t.tie_word_embeddings,
+            hidden_act=t.hidden_act,
+            use_sliding_window=False,
+        )
+        qwen._attn_implementation = "sdpa"
+        self.language_model = Qwen2Model(qwen)
+
+
+class LlavaOneVision(nn.Module):
+    def __init__(self, config: ModelConfig, tokenizer=None):
+        super().__init__()
+        self.config = config
+        self.model = _Backbone(config)
+        self.lm_head = nn.Linear(config.text.hidden_size, config.text.vocab_size, bias=False)
+        if config.text.tie_word_embeddings:
+            self.lm_head.weight = self.model.language_model.embed_tokens.weight
+        self.tokenizer = tokenizer
+        self.processor = None
+        if tokenizer is not None:
+            from .processor import Processor
+
+            self.processor = Processor(tokenizer, config)
+        params = inspect.signature(self.model.language_model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+
+    # ----------------------------------------------------------------- loading and saving
+    @classmethod
+    def from_pretrained(cls, path_or_preset: str, **overrides) -> LlavaOneVision:
+        """A preset (``tiny``, ``0.5b``, ``arch:7b?layers=2``) or a checkpoint directory (HF or original
+        layout). Overrides: ``max_grid_tokens`` (tau, None = no cap), ``unpad_rounding``, ``dtype``, ``device``."""
+        from .checkpoints import load_model
+
+        return load_model(path_or_preset, **overrides)
+
+    def save_pretrained(self, path) -> None:
+        """Write the HF layout (config.json, model.safetensors, tokenizer), loadable by transformers."""
+        from .checkpoints import save_hf_layout
+
+        save_hf_layout(self, path)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm_head.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.lm_head.weight.dtype
+
+    def set_max_grid_tokens(self, tau: int | None) -> None:
+        self.config.anyres.max_grid_tokens = validate_max_grid_tokens(tau)
+
+    def to_device(self, batch: dict) -> dict:
+        """Move a processor batch to the model's device, floats in the model's dtype."""
+        moved = {}
+        for key, value in batch.items():
+            if isinstance(value, torch.Tensor):
+                value = value.to(self.device, self.dtype if value.is_floating_point() else None)
+            moved[key] = value
+        return moved
+
+    # ----------------------------------------------------------------- visual features
+    def encode(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Vision tower + projector: [N, 3, 384, 384] -> [N, 729, H]."""
+        return self.model.multi_modal_projector(self.model.vision_tower(pixel_values))
+
+    def pack_anyres(self, features: torch.Tensor, width: int, height: int) -> torch.Tensor:
+        """Base + crop features of one image -> [tokens, H]: unpad, threshold, newline per row, base first."""
+        anyres = self.config.anyres
+        side = PATCHES_PER_SIDE
+        best_w, best_h = select_best_resolution(width, height, anyres.grid_pinpoints)
+        gh, gw = best_h // CROP, best_w // CROP
+        base, crops = features[0], features[1:]
+        if crops.shape[0] != gh * gw:
+            raise ValueError(f"expected {gh * gw} crops for a {width}x{height} image, got {crops.shape[0]}")
+        hidden = crops.shape[-1]
+        grid = crops.view(gh, gw, side, side, hidden).permute(4, 0, 2, 1, 3).reshape(hidden, gh * side, gw * side)
+        rows, cols = unpadded_shape(width, height, gh * side, gw * side, anyres.unpad_rounding)
+        top, left = (gh * side - rows) // 2, (gw * side - cols) // 2
+        grid = grid[:, top : top + rows, left : left + cols]
+        target = interpolated_shape(rows, cols, anyres.max_grid_tokens)
+        if target != (rows, cols):
+            grid = nn.functional.interpolate(grid[None], size=target, mode="bilinear", align_corners=False)[0]
+        newline = self.model.image_newline.to(grid.dtype)[:, None, None].expand(hidden, grid.shape[1], 1)
+        grid = torch.cat([grid, newline], dim=-1).flatten(1).transpose(0, 1)
+        return torch.cat([base, grid], dim=0)
+
+    def pool_video(self, features: torch.Tensor) -> torch.Tensor:
+        """[F, 729, H] -> [F * ceil(27/s)^2 + 1, H]: bilinear pooling per frame, one newline at the end."""
+        frames, _, hidden = features.shape
+        side = PATCHES_PER_SIDE
+        pooled_side = math.ceil(side / self.config.video_pool_stride)
+        maps = features.view(frames, side, side, hidden).permute(0, 3, 1, 2)
+        maps = nn.functional.interpolate(maps, size=(pooled_side, pooled_side), mode="bilinear", align_corners=False)
+        tokens = maps.permute(0, 2, 3, 1).reshape(-1, hidden)
+        return torch.cat([tokens, self.model.image_newline.to(tokens.dtype)[None]], dim=0)
+
+    def visual_features(
+        self,
+        pixel_values: torch.Tensor | None = None,
+        image_sizes: torch.Tensor | None = None,
+        image_num_crops: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        video_num_frames: torch.Tensor | None = None,
+        stage_timer: StageTimer = _no_timer,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Packed image features [n_img_tokens, H] and video features [n_vid_tokens, H] of one prompt."""
+        image_tokens = video_tokens = None
+        if pixel_values is not None:
+            with stage_timer("vision_encoder"):
+                patches = self.model.vision_tower(pixel_values)
+            with stage_timer("projector_packing"):
+                features = self.model.multi_modal_projector(patches)
+                per_image = torch.split(features, image_num_crops.tolist())
+                multi = len(per_image) > 1 and self.config.multi_image_pad_to_square
+                packed = []
+                for feats, (w, h) in zip(per_image, image_sizes.tolist()):
+                    if multi:
+                        packed.append(torch.cat([feats[0], self.model.image_newline.to(feats.dtype)[None]]))
+                    else:
+                        packed.append(self.pack_anyres(feats, w, h))
+                image_tokens = torch.cat(packed)
+        if pixel_values_videos is not None:
+            with stage_timer("vision_encoder"):
+                patches = self.model.vision_tower(pixel_values_videos)
+            with stage_timer("projector_packing"):
+                features = self.model.multi_modal_projector(patches)
+                video_tokens = torch.cat([self.pool_video(f) for f in torch.split(features, video_num_frames.tolist())])
+        return image_tokens, video_tokens
+
+    def embed(self, input_ids: torch.Tensor, stage_timer: StageTimer = _no_timer, **visual) -> tuple[torch.Tensor, int]:
+        """Token embeddings with visual features scattered into the placeholder positions."""
+        image_tokens, video_tokens = self.visual_features(stage_timer=stage_timer, **visual)
+        ids = self.config.token_ids
+        with stage_timer("projector_packing"):
+            image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
+            safe_ids = input_ids.masked_fill(image_mask | video_mask, 0)
+            embeds = self.model.language_model.embed_tokens(safe_ids)
+            filled = 0
+            for mask, tokens, kind in ((image_mask, image_tokens, "image"), (video_mask, video_tokens, "video")):
+                n_slots = int(mask.sum())
+                n_tokens = 0 if tokens is None else tokens.shape[0]
+                if n_slots != n_tokens:
+                    raise ValueError(f"{kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
+                if n_tokens:
+                    embeds = embeds.masked_scatter(mask[..., None], tokens.to(embeds.dtype))
+                    filled += n_tokens
+        return embeds, filled
+
+    # ----------------------------------------------------------------- forward and generation
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **visual) -> ForwardOutput:
+        visual.pop("num_visual_tokens", None)
+        embeds, _ = self.embed(input_ids, **visual)
+        hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        return ForwardOutput(logits=self.lm_head(hidden))
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        max_new_tokens: int = 16,
+        min_new_tokens: int = 0,
+        stage_timer: StageTimer | None = None,
+        **visual,
+    ) -> GenerationResult:
+        """Greedy decoding with a KV cache. Stops at EOS once ``min_new_tokens`` are out."""
+        from transformers import DynamicCache
+
+        if input_ids.shape[0] != 1:
+            raise ValueError("generate takes one prompt at a time")
+        timer = stage_timer or _no_timer
+        visual.pop("num_visual_tokens", None)
+        embeds, filled = self.embed(input_ids, stage_timer=timer, **visual)
+        lm = self.model.language_model
+        cache = DynamicCache()
+        eos = self.config.token_ids.eos
+        new_tokens: list[int] = []
+        with timer("prefill"):
+            hidden = lm(inputs_embeds=embeds, use_cache=True, **{self._cache_kwarg: cache}).last_hidden_state
+            token = self.lm_head(hidden[:, -1]).argmax(-1)
+            new_tokens.append(int(token))
+        with timer("decode"):
+            position = embeds.shape[1]
+            while len(new_tokens) < max_new_tokens and (new_tokens[-1] != eos or len(new_tokens) < min_new_tokens):
+                hidden = lm(
+                    input_ids=token[:, None],
+                    position_ids=torch.tensor([[position]], device=self.device),
+                    use_cache=True,
+                    **{self._cache_kwarg: cache},
+                ).last_hidden_state
+                token = self.lm_head(hidden[:, -1]).argmax(-1)
+                new_tokens.append(int(token))
+                position += 1
+        sequences = torch.tensor([new_tokens], dtype=torch.long)
+        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
+        return GenerationResult(sequences, text, filled, int(input_ids.shape[1]))

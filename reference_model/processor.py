@@ -1,0 +1,97 @@
+"""Prompt building and input preparation: placeholders expanded to their exact visual-token counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+
+from .anyres import count_image_tokens, count_multi_image_tokens, count_video_tokens
+from .config import ModelConfig
+from .image_processing import anyres_crops, multi_image_crop, normalize, video_frames
+
+IMAGE_PLACEHOLDER = "<image>"
+VIDEO_PLACEHOLDER = "<video>"
+SYSTEM_PROMPT = "You are a helpful assistant."
+_PLACEHOLDER_RE = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(VIDEO_PLACEHOLDER)})")
+
+
+def chatml(question: str, system: str = SYSTEM_PROMPT) -> str:
+    """The ``qwen_1_5`` conversation template with one user turn and an open assistant turn."""
+    return (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+class Processor:
+    """Turns a prompt with ``<image>`` / ``<video>`` placeholders plus media into model inputs."""
+
+    def __init__(self, tokenizer, config: ModelConfig):
+        self.tokenizer = tokenizer
+        self.config = config
+
+    def build_prompt(self, question: str, num_images: int = 0, video: bool = False) -> str:
+        """lmms-eval's LLaVA-OneVision rule: placeholders go first, space-joined, unless already present."""
+        if num_images and IMAGE_PLACEHOLDER not in question:
+            question = " ".join([IMAGE_PLACEHOLDER] * num_images) + "\n" + question
+        if video and VIDEO_PLACEHOLDER not in question:
+            question = VIDEO_PLACEHOLDER + "\n" + question
+        return chatml(question)
+
+    def image_token_counts(self, sizes: Sequence[tuple[int, int]]) -> list[int]:
+        """Visual tokens of each image given (width, height) sizes, by the single/multi-image rule."""
+        if len(sizes) > 1 and self.config.multi_image_pad_to_square:
+            return [count_multi_image_tokens(1)] * len(sizes)
+        anyres = self.config.anyres
+        return [
+            count_image_tokens(
+                w,
+                h,
+                max_grid_tokens=anyres.max_grid_tokens,
+                unpad_rounding=anyres.unpad_rounding,
+                grid_pinpoints=anyres.grid_pinpoints,
+            )
+            for w, h in sizes
+        ]
+
+    def __call__(self, text: str, images: Sequence | None = None, videos: Sequence | None = None) -> dict:
+        images, videos = list(images or []), list(videos or [])
+        parts = _PLACEHOLDER_RE.split(text)
+        n_image_slots, n_video_slots = parts.count(IMAGE_PLACEHOLDER), parts.count(VIDEO_PLACEHOLDER)
+        if n_image_slots != len(images):
+            raise ValueError(f"prompt has {n_image_slots} {IMAGE_PLACEHOLDER} placeholders but {len(images)} images were given")
+        if n_video_slots != len(videos):
+            raise ValueError(f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(videos)} videos were given")
+
+        batch: dict = {}
+        image_counts: list[int] = []
+        if images:
+            multi = len(images) > 1 and self.config.multi_image_pad_to_square
+            crops = [multi_image_crop(im) if multi else anyres_crops(im, self.config.anyres.grid_pinpoints) for im in images]
+            batch["pixel_values"] = normalize(torch.cat(crops))
+            batch["image_sizes"] = torch.tensor([[im.width, im.height] for im in images], dtype=torch.long)
+            batch["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
+            image_counts = self.image_token_counts([(im.width, im.height) for im in images])
+        video_counts: list[int] = []
+        if videos:
+            clips = [video_frames(v) for v in videos]
+            batch["pixel_values_videos"] = normalize(torch.cat(clips))
+            batch["video_num_frames"] = torch.tensor([len(c) for c in clips], dtype=torch.long)
+            video_counts = [count_video_tokens(len(c), self.config.video_pool_stride) for c in clips]
+
+        ids = self.config.token_ids
+        input_ids: list[int] = []
+        image_iter, video_iter = iter(image_counts), iter(video_counts)
+        for part in parts:
+            if part == IMAGE_PLACEHOLDER:
+                input_ids += [ids.image] * next(image_iter)
+            elif part == VIDEO_PLACEHOLDER:
+                input_ids += [ids.video] * next(video_iter)
+            elif part:
+                # Segments are tokenized apart, as the special placeholder tokens split BPE anyway.
+                input_ids += self.tokenizer(part, add_special_tokens=False).input_ids
+        batch["input_ids"] = torch.tensor([input_ids], dtype=torch.long)
+        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
+        batch["num_visual_tokens"] = sum(image_counts) + sum(video_counts)
+        return batch
