@@ -1,0 +1,78 @@
+"""Image cells: decoding them (the timed "media decode" stage) and reading their size from headers.
+
+A cell is what a hub parquet row holds for a `datasets.Image` feature: {"bytes": ..., "path": ...}
+(bytes win; a relative path is resolved against the doc's media root), or an already decoded
+PIL image, or a plain path string. Every failure is a MediaError naming the doc and column.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tasks.base import MEDIA_ROOT_KEY, MediaError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+def _open(cell: Any, doc: dict, label: str):
+    """An opened (lazy, header parsed) PIL image for a cell."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(cell, Image.Image):
+        return cell
+    data: bytes | None = None
+    path: str | None = None
+    if isinstance(cell, dict):
+        data, path = cell.get("bytes"), cell.get("path")
+    elif isinstance(cell, (bytes, bytearray)):
+        data = bytes(cell)
+    elif isinstance(cell, (str, os.PathLike)):
+        path = os.fspath(cell)
+    else:
+        raise MediaError(f"{label}: unsupported image cell of type {type(cell).__name__}")
+    try:
+        if data:
+            return Image.open(io.BytesIO(data))
+        if path:
+            resolved = resolve_path(path, doc)
+            if not resolved.is_file():
+                raise MediaError(f"{label}: image file not found: {resolved}")
+            return Image.open(resolved)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
+    raise MediaError(f"{label}: image cell has neither bytes nor path")
+
+
+def resolve_path(path: str, doc: dict) -> Path:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    root = doc.get(MEDIA_ROOT_KEY)
+    return Path(root) / p if root else p
+
+
+def decode_image(cell: Any, doc: dict, label: str) -> Image.Image:
+    """Fully decode a cell; the pixel data is read here, so corrupt data fails here."""
+    img = _open(cell, doc, label)
+    try:
+        img.load()
+    except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data
+        raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
+    return img
+
+
+def image_size(cell: Any, doc: dict, label: str) -> tuple[int, int]:
+    """(width, height) from the image header only; no pixel decode."""
+    return tuple(_open(cell, doc, label).size)  # type: ignore[return-value]
+
+
+def is_image_cell(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, dict):
+        return bool(value.get("bytes") or value.get("path"))
+    return True
