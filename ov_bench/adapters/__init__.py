@@ -1,0 +1,72 @@
+"""Model adapters: one small interface (base.ModelAdapter) over the reference model and transformers."""
+
+from __future__ import annotations
+
+from .base import Generation, ModelAdapter, Prepared
+
+__all__ = ["ADAPTERS", "Generation", "ModelAdapter", "Prepared", "check_model_spec", "load_adapter", "parse_model_spec"]
+
+# name -> (how to write --model, what it is); `ov-bench models` prints these.
+ADAPTERS = {
+    "reference": ("tiny | arch:0.5b[?layers=N] | PATH",
+                  "ov-bench's reference LlavaOneVision (presets with random weights, or a checkpoint in the "
+                  "HF or original lmms-lab layout)"),
+    "hf": ("hf:PATH", "transformers' LlavaOnevisionForConditionalGeneration + AutoProcessor from a local "
+                      "save_pretrained directory; tau must be a multiple of 729 (anyres_max_N)"),
+}
+
+
+def parse_model_spec(spec: str) -> tuple[str, str]:
+    """``hf:PATH`` -> ("hf", PATH); anything else -> ("reference", spec)."""
+    if not spec or not spec.strip():
+        raise ValueError("--model is empty")
+    if spec.startswith("hf:"):
+        path = spec[3:]
+        if not path:
+            raise ValueError("--model hf: needs a checkpoint directory, e.g. hf:/path/to/llava-onevision")
+        return "hf", path
+    return "reference", spec
+
+
+def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
+                 unpad_rounding: str = "original") -> ModelAdapter:
+    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line)."""
+    kind, target = parse_model_spec(spec)
+    if kind == "hf":
+        from .hf import HFAdapter
+
+        if unpad_rounding != "original":
+            raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
+        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
+    from .reference import ReferenceAdapter
+
+    return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
+                            unpad_rounding=unpad_rounding)
+
+
+def check_model_spec(spec: str) -> None:
+    """Cheap validation of --model before anything is loaded: presets parse, directories hold weights."""
+    from pathlib import Path
+
+    kind, target = parse_model_spec(spec)
+    if kind == "hf":
+        from .hf import check_checkpoint_dir
+
+        check_checkpoint_dir(target)
+        return
+    from reference_model import PRESETS, preset_config
+
+    path = Path(target).expanduser()
+    if not path.exists() and target.split("?")[0].lower().removeprefix("arch:") in PRESETS:
+        preset_config(target)  # raises ValueError on a bad ?layers= option
+        return
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"--model {spec}: expected a checkpoint directory, got a file")
+        if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
+            raise FileNotFoundError(f"--model {spec}: no weights in the directory (*.safetensors or pytorch_model*.bin)")
+        return
+    if "/" in target and not target.startswith((".", "/", "~")) and target.count("/") == 1:
+        return  # a hub id: the loader tries the hub and fails with its own one-line message offline
+    raise FileNotFoundError(f"--model {spec}: no such preset or checkpoint directory (presets: tiny, "
+                            "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)")

@@ -1,0 +1,85 @@
+"""The model-adapter interface the runner drives: prepare (CPU, any thread) then generate (main thread)."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Prepared:
+    """A sample ready for the model: the processor's output plus what the runner records about it."""
+
+    inputs: dict[str, Any]  # processor output, on CPU
+    prompt: str
+    visual_tokens_counted: int  # analytic: from image sizes / frame count alone, no tensors
+    num_images: int = 0
+    num_frames: int = 0
+
+
+@dataclass
+class Generation:
+    text: str
+    new_tokens: int
+    visual_positions: int  # measured: sequence positions the model filled with visual features
+    prompt_tokens: int  # length of the prefilled sequence (text + visual)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ModelAdapter(abc.ABC):
+    """One model implementation behind the runner. Subclasses set the attributes below."""
+
+    kind: str = ""  # "reference" | "hf" | ...
+    model_id: str = ""
+    dtype: str = "float32"
+    device: str = "cpu"
+    unpad_rounding: str = "original"
+    max_batch_size: int = 1
+
+    @property
+    def key(self) -> str:
+        """Identifies the model's outputs in the results store (threshold is a separate column)."""
+        key = f"{self.kind}:{self.model_id}@{self.dtype}"
+        if self.kind == "reference" and self.unpad_rounding != "original":
+            key += f"/unpad={self.unpad_rounding}"
+        return key
+
+    @property
+    @abc.abstractmethod
+    def threshold(self) -> int | None:
+        """The AnyRes grid-token threshold tau in force (None = no cap)."""
+
+    @abc.abstractmethod
+    def set_threshold(self, tau: int | None) -> None:
+        """Change tau in place; raise ValueError for a tau this adapter cannot honour."""
+
+    @abc.abstractmethod
+    def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
+        """Build the prompt (lmms-eval's rule) and run the processor. Thread-safe, CPU only."""
+
+    @abc.abstractmethod
+    def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
+        """Greedy generation, timing stages with ``timer`` (a StageTimer or NullTimer)."""
+
+    def finish_stages(self, stages: dict[str, float]) -> dict[str, float]:
+        """Turn the timer's raw spans into the recorded stages (hook for adapters timing by subtraction)."""
+        return stages
+
+    def describe(self) -> dict[str, Any]:
+        """The "model" block of results.json."""
+        return {
+            "id": self.model_id,
+            "adapter": self.kind,
+            "key": self.key,
+            "threshold": self.threshold,
+            "dtype": self.dtype,
+            "device": self.device,
+            "unpad_rounding": self.unpad_rounding,
+        }
+
+    def warmup(self, prepared: Prepared) -> None:
+        """One untimed call so lazy initialisation does not land in the first sample's latency."""
+        from ..profiling import NullTimer
+
+        self.generate(prepared, max_new_tokens=2, timer=NullTimer())

@@ -1,0 +1,223 @@
+"""transformers' LlavaOnevisionForConditionalGeneration (``--model hf:PATH``): the peer baseline.
+
+Same prompt as the reference adapter (lmms-eval's rule, built by reference_model's Processor),
+transformers' own processor and model. The threshold maps to ``vision_aspect_ratio =
+anyres_max_N`` (tau = N * 729), the only thresholds transformers can express.
+
+What is measured and how (nothing here is inferred):
+- vision_encoder: forward pre/post hooks on ``model.model.vision_tower``;
+- projector_packing: ``get_image_features`` / ``get_video_features`` (wrapped on the instance)
+  minus the vision tower inside them: projector, unpad, interpolation, newlines, pooling;
+- prefill: first ``language_model`` call (pre-hook) to the first generated token reaching the
+  streamer; ttft: generate() call to that first token; decode: first token to the end;
+- visual positions: rows of the features those two functions return (transformers itself raises
+  if they differ from the placeholder count).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .base import Generation, ModelAdapter, Prepared
+
+TOKENS_PER_CROP = 729
+
+
+def aspect_ratio_for(tau: int | None, max_crops: int) -> str:
+    """``anyres_max_N`` for tau = N * 729. None (no cap) -> N = the largest grid's crop count,
+    above which the interpolation never triggers."""
+    if tau is None:
+        return f"anyres_max_{max_crops}"
+    if isinstance(tau, bool) or not isinstance(tau, int) or tau <= 0:
+        raise UsageError(f"max_grid_tokens must be a positive integer or none, got {tau!r}")
+    if tau % TOKENS_PER_CROP:
+        lo = max(tau // TOKENS_PER_CROP, 1) * TOKENS_PER_CROP
+        raise UsageError(
+            f"the hf adapter needs a threshold that is a multiple of 729 (transformers' anyres_max_N is "
+            f"N*729 grid tokens), got {tau}; try {lo} or {lo + TOKENS_PER_CROP}, or use the reference model"
+        )
+    return f"anyres_max_{tau // TOKENS_PER_CROP}"
+
+
+def check_checkpoint_dir(path: str) -> Path:
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(f"hf:{path}: no such checkpoint directory (the hub is not used by hf:)")
+    if not (directory / "config.json").is_file():
+        raise FileNotFoundError(f"hf:{path}: no config.json (expected a save_pretrained directory)")
+    if not any(directory.glob("*.safetensors")) and not any(directory.glob("pytorch_model*.bin")):
+        raise FileNotFoundError(f"hf:{path}: no weights (*.safetensors or pytorch_model*.bin)")
+    raw = json.loads((directory / "config.json").read_text())
+    if raw.get("model_type") != "llava_onevision":
+        raise ValueError(f"hf:{path}: model_type is {raw.get('model_type')!r}, expected 'llava_onevision'")
+    return directory
+
+
+class HFAdapter(ModelAdapter):
+    kind = "hf"
+    unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
+
+    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu") -> None:
+        import torch
+        from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
+
+        from reference_model.checkpoints import resolve_dtype
+        from reference_model.processor import Processor
+
+        directory = check_checkpoint_dir(path)
+        self.model_id = str(directory.resolve())
+        self.dtype, self.device = dtype, device
+        self.processor = AutoProcessor.from_pretrained(str(directory))
+        self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
+            str(directory), dtype=resolve_dtype(dtype)
+        ).to(device).eval()
+        self._torch = torch
+        pinpoints = self.model.config.image_grid_pinpoints
+        crop = self.model.config.vision_config.image_size
+        self._max_crops = max(h * w for h, w in pinpoints) // (crop * crop)
+        vision = self.model.config.vision_config
+        self._patches = (vision.image_size // vision.patch_size) ** 2
+        # Prompt building only: the lmms-eval rule as the reference model implements it.
+        self._prompts = Processor(tokenizer=None, config=None)
+        self._tau: int | None = None
+        self.set_threshold(max_grid_tokens)
+        self._install_probes()
+
+    # ----------------------------------------------------------------- threshold
+    @property
+    def threshold(self) -> int | None:
+        return self._tau
+
+    def set_threshold(self, tau: int | None) -> None:
+        ratio = aspect_ratio_for(tau, self._max_crops)
+        self.model.config.vision_aspect_ratio = ratio
+        self.processor.vision_aspect_ratio = ratio
+        self._tau = tau
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["vision_aspect_ratio"] = self.model.config.vision_aspect_ratio
+        out["transformers_class"] = type(self.model).__name__
+        return out
+
+    # ----------------------------------------------------------------- inputs
+    def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
+        from reference_model import count_prompt_visual_tokens
+
+        prompt = self._prompts.build_prompt(question, num_images=len(images), video=video is not None)
+        kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt"}
+        if images:
+            # transformers only takes the multi-image path when one sample's images come nested.
+            kwargs["images"] = [list(images)] if len(images) > 1 else list(images)
+        n_frames = 0
+        if video is not None:
+            kwargs["videos"] = [video.frames]
+            n_frames = len(video.frames)
+        inputs = dict(self.processor(**kwargs))
+        counted = count_prompt_visual_tokens(
+            [im.size for im in images], [n_frames] if video is not None else [],
+            max_grid_tokens=self._tau, unpad_rounding="hf",
+        )
+        if self._patches != TOKENS_PER_CROP:
+            counted = -1  # the analytic count assumes the released 384/14 geometry
+        return Prepared(inputs, prompt, counted, num_images=len(images), num_frames=n_frames)
+
+    # ----------------------------------------------------------------- generation
+    def _install_probes(self) -> None:
+        inner = self.model.model
+        self._timer: Any = None
+        self._llm_calls = 0
+        self._visual_rows = 0
+        self._first_token = None
+        self._llm_start = None
+
+        def vt_pre(_module, _args):
+            if self._timer is not None:
+                self._timer.begin("vision_encoder")
+
+        def vt_post(_module, _args, _out):
+            if self._timer is not None:
+                self._timer.end("vision_encoder")
+
+        def lm_pre(_module, _args):
+            self._llm_calls += 1
+            if self._llm_calls == 1 and self._timer is not None:
+                self._llm_start = self._timer.mark()
+
+        inner.vision_tower.register_forward_pre_hook(vt_pre)
+        inner.vision_tower.register_forward_hook(vt_post)
+        inner.language_model.register_forward_pre_hook(lm_pre)
+
+        def wrap(fn, video: bool):
+            def wrapped(*args, **kwargs):
+                if self._timer is not None:
+                    self._timer.begin("_features")
+                out = fn(*args, **kwargs)
+                if self._timer is not None:
+                    self._timer.end("_features")
+                pooled = out.pooler_output
+                if video:
+                    self._visual_rows += int(pooled.shape[0] * pooled.shape[1])
+                else:
+                    self._visual_rows += sum(int(t.shape[0]) for t in pooled)
+                return out
+
+            return wrapped
+
+        inner.get_image_features = wrap(inner.get_image_features, video=False)
+        inner.get_video_features = wrap(inner.get_video_features, video=True)
+
+    def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
+        from transformers.generation.streamers import BaseStreamer
+
+        adapter = self
+
+        class FirstToken(BaseStreamer):
+            calls = 0
+
+            def put(self, value):
+                self.calls += 1
+                if self.calls == 2:  # call 1 is the prompt, call 2 the first new token
+                    adapter._first_token = timer.mark()
+
+            def end(self):
+                pass
+
+        torch = self._torch
+        self._timer = timer if timer.enabled else None
+        self._llm_calls, self._visual_rows = 0, 0
+        self._first_token = self._llm_start = None
+        try:
+            start = timer.mark()
+            inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in prepared.inputs.items()}
+            for key in ("pixel_values", "pixel_values_videos"):
+                if key in inputs:
+                    inputs[key] = inputs[key].to(self.model.dtype)
+            prompt_len = int(inputs["input_ids"].shape[1])
+            with torch.inference_mode():
+                out = self.model.generate(
+                    **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                    temperature=None, top_p=None, top_k=None, streamer=FirstToken() if timer.enabled else None,
+                )
+            stop = timer.mark()
+        finally:
+            self._timer = None
+        new = out[0, prompt_len:]
+        text = self.processor.tokenizer.decode(new, skip_special_tokens=True)
+        if timer.enabled and self._first_token is not None:
+            if self._llm_start is not None:
+                timer.add_span("prefill", self._llm_start, self._first_token)
+            timer.add_span("ttft", start, self._first_token)
+            timer.add_span("decode", self._first_token, stop)
+        return Generation(text=text, new_tokens=int(new.shape[0]), visual_positions=self._visual_rows,
+                          prompt_tokens=prompt_len)
+
+    def finish_stages(self, stages: dict[str, float]) -> dict[str, float]:
+        """projector_packing = feature extraction minus the vision tower inside it."""
+        features = stages.pop("_features", None)
+        if features is not None:
+            stages["projector_packing"] = max(features - stages.get("vision_encoder", 0.0), 0.0)
+        return stages

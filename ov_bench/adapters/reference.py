@@ -1,0 +1,71 @@
+"""The reference model (``reference_model.LlavaOneVision``) behind the adapter interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Generation, ModelAdapter, Prepared
+
+
+class ReferenceAdapter(ModelAdapter):
+    kind = "reference"
+
+    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
+                 unpad_rounding: str = "original") -> None:
+        from reference_model import LlavaOneVision
+
+        self.model = LlavaOneVision.from_pretrained(
+            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device
+        )
+        if self.model.processor is None:
+            raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
+        self.model_id = model_id(spec)
+        self.dtype, self.device, self.unpad_rounding = dtype, device, unpad_rounding
+
+    @property
+    def threshold(self) -> int | None:
+        return self.model.config.anyres.max_grid_tokens
+
+    def set_threshold(self, tau: int | None) -> None:
+        self.model.set_max_grid_tokens(tau)
+
+    def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
+        from reference_model import count_prompt_visual_tokens
+
+        processor = self.model.processor
+        prompt = processor.build_prompt(question, num_images=len(images), video=video is not None)
+        frames = video.frames if video is not None else None
+        inputs = processor(text=prompt, images=images or None, videos=[frames] if frames is not None else None)
+        inputs.pop("num_visual_tokens", None)
+        n_frames = len(frames) if frames is not None else 0
+        counted = count_prompt_visual_tokens(
+            [im.size for im in images],
+            [n_frames] if frames is not None else [],
+            max_grid_tokens=self.threshold,
+            unpad_rounding=self.unpad_rounding,
+            pool_stride=self.model.config.video_pool_stride,
+        )
+        return Prepared(inputs, prompt, counted, num_images=len(images), num_frames=n_frames)
+
+    def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
+        start = timer.mark()
+        batch = self.model.to_device(prepared.inputs)
+        result = self.model.generate(**batch, max_new_tokens=max_new_tokens, min_new_tokens=0,
+                                     stage_timer=timer if timer.enabled else None)
+        first = timer.first_stop("prefill")
+        if start is not None and first is not None:
+            timer.add_span("ttft", start, first)
+        return Generation(
+            text=result.text,
+            new_tokens=int(result.sequences.shape[-1]),
+            visual_positions=int(result.num_visual_positions),
+            prompt_tokens=int(result.num_prompt_tokens),
+        )
+
+
+def model_id(spec: str) -> str:
+    """A stable id for the store: presets as written, directories as absolute paths."""
+    from pathlib import Path
+
+    path = Path(spec).expanduser()
+    return str(path.resolve()) if path.exists() else spec

@@ -1,0 +1,89 @@
+"""The ``ov-bench`` command line.
+
+Subcommands live in ``ov_bench/commands/<module>.py``, one module each, and are found at start-up:
+a module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``execute(args) -> int`` (and
+optionally ``ORDER`` for its place in --help). Adding a subcommand means adding a file; nothing
+here changes. Command modules import only argparse-level things at module level so ``--help``
+stays fast; heavy imports belong inside ``execute``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import pkgutil
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error prints one line (no usage block) and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def discover_commands() -> list[ModuleType]:
+    from . import commands
+
+    mods = []
+    for info in pkgutil.iter_modules(commands.__path__):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{commands.__name__}.{info.name}")
+        if all(hasattr(mod, attr) for attr in ("NAME", "add_arguments", "execute")):
+            mods.append(mod)
+    return sorted(mods, key=lambda m: (getattr(m, "ORDER", 100), m.NAME))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ov-bench",
+        description="Evaluate and benchmark LLaVA-OneVision-style models: scores, visual tokens, "
+                    "latency per stage and peak memory per sample.",
+    )
+    parser.add_argument("--version", action="version", version=f"ov-bench {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for mod in discover_commands():
+        p = sub.add_parser(mod.NAME, help=getattr(mod, "HELP", None),
+                           description=getattr(mod, "DESCRIPTION", None) or getattr(mod, "HELP", None),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_execute=mod.execute)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_execute", None):
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .errors import user_error_types
+
+    try:
+        return int(args._execute(args) or 0)
+    except user_error_types() as exc:
+        if os.environ.get("OV_BENCH_DEBUG"):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"ov-bench: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("ov-bench: interrupted (finished samples are saved; rerun the same command to resume)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

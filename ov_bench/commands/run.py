@@ -1,0 +1,131 @@
+"""``ov-bench run``: evaluate a model on tasks with per-sample profiling and a resumable store."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "run"
+HELP = "evaluate a model on benchmark tasks (scores, visual tokens, latency per stage, peak memory)"
+ORDER = 10
+DESCRIPTION = """\
+Evaluate a model on one or more tasks. Every sample is committed to OUTPUT/samples.sqlite as it
+finishes: rerun the same command with the same --output to resume after a crash. At the end
+OUTPUT/results.json, OUTPUT/report.md and a summary table are written.
+
+examples:
+  ov-bench run --tasks mmmu,videomme --model tiny --data samples
+  ov-bench run --tasks mmmu --model hf:/ckpt/llava-onevision-0.5b --data /data/hub-copy --limit 100
+  accelerate launch --multi_gpu --num_processes 2 $(which ov-bench) run --tasks mmmu --data samples
+"""
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def threshold(text: str) -> int | None:
+    """``none`` (no cap) or a positive integer tau."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the threshold must be a positive integer or 'none', got {text!r}")
+    return value
+
+
+def task_list(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of task names")
+    return names
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2",
+                        help="comma-separated task names (see `ov-bench tasks`)")
+    parser.add_argument("--model", default="tiny",
+                        help="tiny | arch:0.5b[?layers=N] | PATH (HF or original layout) | hf:PATH (default: tiny)")
+    parser.add_argument("--data", default="hub", help="hub | samples | DIR (a local copy of the hub repos; default: hub)")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="evaluate a seeded, stratified subset of N docs per task")
+    parser.add_argument("--max-grid-tokens", type=threshold, default=6561, metavar="TAU|none",
+                        help="AnyRes grid-token threshold tau (anyres_max_9 = 6561, the default); none = no cap")
+    parser.add_argument("--frames", type=positive_int, default=32, metavar="F", help="video frames per sample (default 32)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    parser.add_argument("--batch-size", type=positive_int, default=1,
+                        help="samples per model call (current adapters generate one at a time)")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output directory (default: runs/<timestamp>); reuse it to resume")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the --limit subset and torch (default 0)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any sample ended in an error")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=None, metavar="N",
+                        help="override the tasks' max_new_tokens")
+    parser.add_argument("--unpad-rounding", choices=("original", "hf"), default="original",
+                        help="reference model only: unpad rounding of the original code or of transformers")
+    parser.add_argument("--workers", type=non_negative_int, default=2,
+                        help="prefetch threads decoding media and preprocessing ahead of the model (0 = inline)")
+    parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip per-stage timers and peak-memory probes (end-to-end time is still recorded)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def precheck(args: argparse.Namespace) -> None:
+    """Fail fast, before any output is written, on input a user can get wrong."""
+    from tasks import get_task
+
+    from ..adapters import check_model_spec
+    from ..runner import check_data_arg
+
+    for name in args.tasks:
+        get_task(name)
+    check_data_arg(args.data)
+    check_model_spec(args.model)
+
+
+def execute(args: argparse.Namespace) -> int:
+    precheck(args)
+    from ..results import summary_table
+    from ..runner import RunConfig, Runner
+
+    config = RunConfig(
+        tasks=args.tasks, model=args.model, data=args.data, limit=args.limit,
+        max_grid_tokens=args.max_grid_tokens, frames=args.frames, dtype=args.dtype, device=args.device,
+        batch_size=args.batch_size, output=args.output, seed=args.seed, strict=args.strict,
+        max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
+        profile=not args.no_profile, retry_errors=args.retry_errors, progress=not args.no_progress,
+    )
+    runner = Runner(config)
+    outcome = runner.run()
+    if outcome.results is not None:
+        print(summary_table(outcome.results))
+        print(f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md, "
+              f"samples: {outcome.output_dir}/samples.sqlite")
+    if args.strict and outcome.errors:
+        import sys
+
+        print(f"ov-bench: {outcome.errors} sample(s) ended in an error (--strict)", file=sys.stderr)
+        return 1
+    return 0

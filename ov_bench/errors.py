@@ -1,0 +1,36 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits with status 2."""
+
+from __future__ import annotations
+
+
+class OvBenchError(Exception):
+    """Base class of the harness's own user-facing errors."""
+
+
+class UsageError(OvBenchError):
+    """A bad command-line value (threshold, limit, model spec ...)."""
+
+
+class OutputInUseError(OvBenchError):
+    """Another ov-bench process holds the output directory."""
+
+
+class ResumeMismatchError(OvBenchError):
+    """The output directory holds results made with different settings than this run's."""
+
+
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is shown as one line (exit 2) instead of a traceback.
+
+    The tasks package's errors are included when it is importable; it is imported lazily so the
+    CLI's --help stays fast.
+    """
+    types: list[type[BaseException]] = [OvBenchError, ValueError, FileNotFoundError, NotADirectoryError,
+                                         PermissionError, IsADirectoryError]
+    try:
+        from tasks import DataError, MediaError, TaskError
+
+        types += [TaskError, DataError, MediaError]
+    except ImportError:  # tasks/ not importable: its errors cannot be raised either
+        pass
+    return tuple(types)

@@ -1,0 +1,409 @@
+"""The evaluation runner: tasks x model -> scored, profiled rows in the results store -> results.json.
+
+Flow per task: load docs (seeded, stratified limit) -> skip docs the store already has -> shard the
+rest across processes -> prefetch (media decode + preprocess in worker threads) -> generate on the
+main thread with stage timers -> score -> commit the row. Rank 0 then merges the shards and writes
+results.json, report.md and the summary table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .adapters.base import Generation, ModelAdapter, Prepared
+from .distributed import DistContext
+from .errors import ResumeMismatchError, UsageError
+from .prefetch import Prefetcher
+from .profiling import MemoryTracker, NullTimer, StageTimer
+from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, merge_shards, shard_path, threshold_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_GRID_TOKENS = 6561
+DEFAULT_MAX_NEW_TOKENS = 16  # used when a task declares no max_new_tokens
+
+
+@dataclass
+class RunConfig:
+    tasks: list[str]
+    model: str = "tiny"
+    data: str = "hub"
+    limit: int | None = None
+    max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
+    frames: int = 32
+    dtype: str = "float32"
+    device: str = "auto"
+    batch_size: int = 1
+    output: str | None = None  # default: runs/<timestamp>
+    seed: int = 0
+    strict: bool = False
+    max_new_tokens: int | None = None  # override the tasks' generation_kwargs
+    unpad_rounding: str = "original"
+    workers: int = 2  # prefetch threads; 0 = decode inline
+    lookahead: int = 4
+    profile: bool = True
+    warmup: bool = True
+    retry_errors: bool = False
+    progress: bool = True
+    write_outputs: bool = True  # results.json / report.md / summary (rank 0)
+
+
+@dataclass
+class TaskPlan:
+    name: str
+    task: Any
+    docs: list[dict]
+    doc_ids: list[str]
+    max_new_tokens: int
+    frames: int | None
+    todo: list[tuple[int, dict]] = field(default_factory=list)  # this rank's (seq, doc)
+
+
+@dataclass
+class PreparedSample:
+    plan: TaskPlan
+    seq: int
+    doc: dict
+    doc_id: str
+    prepared: Prepared | None = None
+    media_decode_ms: float | None = None
+    preprocess_ms: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    output_dir: Path
+    results: dict[str, Any] | None  # results.json content (rank 0), None elsewhere
+    rows: list[SampleRow]  # this run's rows (rank 0: all ranks, merged)
+    errors: int
+    evaluated: int  # samples run by this process in this invocation (not resumed ones)
+
+
+def default_output_dir() -> Path:
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def resolve_device(device: str, local_rank: int = 0) -> str:
+    if device != "auto":
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError(f"--device {device}: CUDA is not available on this machine")
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda:{local_rank % torch.cuda.device_count()}"
+    return "cpu"
+
+
+def data_source_label(data: str) -> str:
+    if data in ("hub", "samples"):
+        return data
+    return f"dir:{Path(data).expanduser().resolve()}"
+
+
+def check_data_arg(data: str) -> None:
+    if data in ("hub", "samples"):
+        return
+    path = Path(data).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"--data {data}: not a directory (use hub, samples or a local dataset directory)")
+    if not os.access(path, os.R_OK | os.X_OK):
+        raise PermissionError(f"--data {data}: directory is not readable")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Runner:
+    """One `ov-bench run`. Construct, then :meth:`run`. Tests may inject an adapter."""
+
+    def __init__(self, config: RunConfig, adapter: ModelAdapter | None = None,
+                 dist: DistContext | None = None) -> None:
+        if config.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1")
+        if config.frames < 1:
+            raise UsageError("--frames must be >= 1")
+        if config.limit is not None and config.limit < 1:
+            raise UsageError("--limit must be >= 1")
+        if config.max_new_tokens is not None and config.max_new_tokens < 1:
+            raise UsageError("--max-new-tokens must be >= 1")
+        check_data_arg(config.data)
+        self.config = config
+        self.dist = dist
+        self.adapter = adapter
+        self.output_dir = Path(config.output) if config.output else default_output_dir()
+
+    # ----------------------------------------------------------------- setup
+    def _load_tasks(self) -> list[TaskPlan]:
+        from tasks import get_task
+
+        plans = []
+        seen = set()
+        for name in self.config.tasks:
+            if name in seen:
+                continue
+            seen.add(name)
+            task = get_task(name)
+            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
+            ids = [str(task.doc_id(d)) for d in docs]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"task {name}: doc ids are not unique")
+            gen = getattr(task, "generation_kwargs", None) or {}
+            max_new = self.config.max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+            frames = self.config.frames if task.modality == "video" else None
+            plans.append(TaskPlan(name, task, docs, ids, max_new, frames))
+        return plans
+
+    def _check_resume(self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str) -> None:
+        by_task = {p.name: p for p in plans}
+        for task, data_source, frames, max_new in store.settings_in_use(key, tau):
+            plan = by_task.get(task)
+            if plan is None:
+                continue
+            ours = (source, plan.frames, plan.max_new_tokens)
+            theirs = (data_source, frames, max_new)
+            if ours != theirs:
+                raise ResumeMismatchError(
+                    f"{self.output_dir} already holds {task} results for this model made with different settings "
+                    f"(data={data_source}, frames={frames}, max_new_tokens={max_new}); use another --output"
+                )
+
+    # ----------------------------------------------------------------- per sample
+    def _prepare(self, item: tuple[TaskPlan, int, dict]) -> PreparedSample:
+        plan, seq, doc = item
+        sample = PreparedSample(plan, seq, doc, plan.doc_ids[seq])
+        t0 = time.perf_counter_ns()
+        try:
+            visuals = plan.task.load_visuals(doc, frames=self.config.frames)
+        except Exception as exc:  # MediaError and anything a broken file triggers
+            sample.error = f"media_decode: {_one_line(exc)}"
+            return sample
+        t1 = time.perf_counter_ns()
+        sample.media_decode_ms = (t1 - t0) / 1e6
+        try:
+            question = plan.task.doc_to_text(doc)
+            sample.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
+        except Exception as exc:
+            sample.error = f"preprocess: {_one_line(exc)}"
+            return sample
+        sample.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
+        return sample
+
+    def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
+        plan = sample.plan
+        row = SampleRow(
+            task=plan.name, doc_id=sample.doc_id, model_key=self.adapter.key, threshold=self._tau_key,
+            seq=sample.seq, data_source=self._source, frames=plan.frames, max_new_tokens=plan.max_new_tokens,
+            rank=self.dist.rank,
+        )
+        latency: dict[str, float] = {}
+        if sample.media_decode_ms is not None:
+            latency["media_decode"] = sample.media_decode_ms
+        if sample.preprocess_ms is not None:
+            latency["preprocess"] = sample.preprocess_ms
+        row.latency_ms = latency
+        if sample.error:
+            row.error = sample.error
+            return row
+        prepared = sample.prepared
+        row.visual_tokens_counted = prepared.visual_tokens_counted
+        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
+        if self.config.profile:
+            memory.reset()
+        t0 = time.perf_counter_ns()
+        try:
+            gen: Generation = self.adapter.generate(prepared, plan.max_new_tokens, timer)
+        except Exception as exc:
+            row.error = f"model: {_one_line(exc)}"
+            if cuda:
+                import torch
+
+                torch.cuda.empty_cache()
+            return row
+        model_ms = (time.perf_counter_ns() - t0) / 1e6
+        if self.config.profile:
+            latency.update(self.adapter.finish_stages(timer.results_ms()))
+            row.peak_memory_bytes = memory.peak_bytes()
+            row.memory_kind = memory.kind
+            if "decode" in latency:
+                latency["decode_per_token"] = latency["decode"] / max(gen.new_tokens - 1, 1)
+        latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
+        row.response = gen.text
+        row.new_tokens = gen.new_tokens
+        row.prompt_tokens = gen.prompt_tokens
+        row.visual_tokens_measured = gen.visual_positions
+        row.text_tokens = gen.prompt_tokens - gen.visual_positions
+        try:
+            record = plan.task.score(sample.doc, gen.text)
+        except Exception as exc:
+            row.error = f"score: {_one_line(exc)}"
+            return row
+        row.record = record
+        row.score = None if record.get("score") is None else float(record["score"])
+        row.parsed = None if record.get("parsed") is None else str(record["parsed"])
+        row.parse_failed = bool(record.get("parse_failed", False))
+        if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
+            row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
+                         f"{row.visual_tokens_measured}")
+        return row
+
+    # ----------------------------------------------------------------- the run
+    def run(self) -> RunOutcome:
+        if self.dist is None:
+            self.dist = DistContext.from_env()
+        dist = self.dist
+        out = self.output_dir
+        lock = None
+        if dist.is_main:
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                lock = OutputLock(out).acquire()
+                merge_shards(out)  # rows a killed multi-process run left in its shards
+                failure = None
+            except Exception as exc:
+                failure = exc
+            status = dist.broadcast(None if failure is None else str(failure))
+            if failure is not None:
+                raise failure
+        else:
+            status = dist.broadcast(None)
+            if status is not None:
+                raise UsageError(status)
+        try:
+            return self._run_locked()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run_locked(self) -> RunOutcome:
+        cfg, dist, out = self.config, self.dist, self.output_dir
+        _seed_everything(cfg.seed)
+        plans = self._load_tasks()  # before the model: a bad task or --data fails fast
+        device = resolve_device(cfg.device, dist.local_rank)
+        if self.adapter is None:
+            from .adapters import load_adapter
+
+            self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
+                                        device=device, unpad_rounding=cfg.unpad_rounding)
+        else:
+            device = getattr(self.adapter, "device", device)
+        if cfg.batch_size > self.adapter.max_batch_size:
+            log.warning("--batch-size %d: the %s adapter generates one sample at a time; using 1",
+                        cfg.batch_size, self.adapter.kind)
+        self._tau_key = threshold_key(self.adapter.threshold)
+        self._source = data_source_label(cfg.data)
+
+        main_db = out / SAMPLES_DB
+        with ResultsStore(main_db) as main_store:
+            self._check_resume(main_store, plans, self.adapter.key, self._tau_key, self._source)
+            for plan in plans:
+                done = main_store.finished(plan.name, self.adapter.key, self._tau_key,
+                                           include_errors=not cfg.retry_errors)
+                remaining = [(i, d) for i, d in enumerate(plan.docs) if plan.doc_ids[i] not in done]
+                plan.todo = remaining[dist.rank :: dist.world_size]
+        dist.barrier()  # everyone has read the finished set before any shard is merged into it
+
+        store_path = shard_path(out, dist.rank) if dist.distributed else main_db
+        evaluated = self._evaluate_all(plans, store_path, device)
+
+        dist.barrier()
+        errors_total = 0
+        results = None
+        rows: list[SampleRow] = []
+        if dist.is_main:
+            if dist.distributed:
+                merge_shards(out)
+            from .results import build_results, write_outputs
+
+            with ResultsStore(main_db) as store:
+                rows = self._rows_of_this_run(store, plans)
+                env = self._environment(device)
+                results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size)
+                store.set_meta("last_run", {"config": asdict(cfg), "created": results["created"]})
+            if cfg.write_outputs:
+                write_outputs(out, results, rows)
+            errors_total = sum(t["errors"] for t in results["tasks"].values())
+        errors_total = dist.broadcast(errors_total)
+        dist.barrier()
+        return RunOutcome(out, results, rows, errors_total, evaluated)
+
+    def _environment(self, device: str) -> dict[str, Any]:
+        from .profiling import environment
+
+        env = environment(device, self.config.dtype)
+        env["processes"] = self.dist.world_size
+        return env
+
+    def _rows_of_this_run(self, store: ResultsStore, plans: list[TaskPlan]) -> list[SampleRow]:
+        rows = []
+        for plan in plans:
+            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
+            for row in store.rows(self.adapter.key, self._tau_key, plan.name):
+                if row.doc_id in wanted:
+                    row.seq = wanted[row.doc_id]
+                    rows.append(row)
+            rows.sort(key=lambda r: (r.task, r.seq))
+        order = {p.name: i for i, p in enumerate(plans)}
+        rows.sort(key=lambda r: (order[r.task], r.seq))
+        return rows
+
+    def _evaluate_all(self, plans: list[TaskPlan], store_path: Path, device: str) -> int:
+        cfg = self.config
+        items = [(plan, seq, doc) for plan in plans for seq, doc in plan.todo]
+        if not items:
+            return 0
+        cuda = device.startswith("cuda")
+        memory = MemoryTracker(device)
+        bar = None
+        if cfg.progress and self.dist.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(items), unit="sample", dynamic_ncols=True,
+                       desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval")
+        done = 0
+        warmed = not cfg.warmup
+        with ResultsStore(store_path) as store:
+            prefetch = Prefetcher(items, self._prepare, workers=cfg.workers, lookahead=cfg.lookahead)
+            for sample in prefetch:
+                if not warmed and sample.prepared is not None:
+                    try:
+                        self.adapter.warmup(sample.prepared)
+                    except Exception as exc:  # the real call will record the error
+                        log.debug("warmup failed: %s", exc)
+                    warmed = True
+                row = self._evaluate(sample, memory, cuda)
+                store.write(row)
+                done += 1
+                if bar is not None:
+                    bar.set_postfix_str(sample.plan.name, refresh=False)
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        return done
+
+
+def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> RunOutcome:
+    """Run the evaluation described by ``config`` (see :class:`RunConfig`)."""
+    return Runner(config, adapter=adapter).run()
