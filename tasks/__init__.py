@@ -11,6 +11,7 @@ Importing this package is cheap: adapters, lmms-eval, datasets and PIL are impor
 
 from tasks.base import (
     MEDIA_ROOT_KEY,
+    ROW_KEY,
     DataError,
     HubDataset,
     MediaError,
@@ -23,6 +24,7 @@ from tasks.registry import get_task, list_tasks, register
 
 __all__ = [
     "MEDIA_ROOT_KEY",
+    "ROW_KEY",
     "DataError",
     "HubDataset",
     "MediaError",

@@ -36,6 +36,9 @@ MODALITIES = ("single_image", "multi_image", "video")
 # Key added to every loaded doc: the directory that relative media paths are resolved against
 # (a local hub-layout copy, the samples cache, or None for rows straight from the hub).
 MEDIA_ROOT_KEY = "_media_root"
+# Key added to every loaded doc: its row index in its hub config/split (lmms-eval's doc_id), the id of
+# tasks whose hub rows have no id column.
+ROW_KEY = "_row"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.base import MEDIA_ROOT_KEY, DataError, HubDataset
+from tasks.base import MEDIA_ROOT_KEY, ROW_KEY, DataError, HubDataset
 
 if TYPE_CHECKING:
     from tasks.base import Task
@@ -111,8 +111,9 @@ def load_hub(task: Task) -> list[dict]:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise DataError(f"cannot load {ds.repo} ({ds.config or 'default'}/{ds.split}) for {task.name}: {msg}; {_alternatives(task)}") from None
         part = loaded.with_format("arrow")[:].to_pylist()  # image cells stay undecoded structs
-        for row in part:
+        for i, row in enumerate(part):
             row[MEDIA_ROOT_KEY] = None
+            row[ROW_KEY] = i
         rows.extend(task.prepare_rows(part, ds))
     return rows
 
@@ -150,8 +151,9 @@ def load_local(task: Task, root: Path) -> list[dict]:
         except (OSError, pa.ArrowInvalid) as e:
             raise DataError(f"{base}: cannot read parquet ({e})".splitlines()[0]) from None
         part = table.to_pylist()
-        for row in part:
+        for i, row in enumerate(part):
             row[MEDIA_ROOT_KEY] = str(task_dir)
+            row[ROW_KEY] = i
         rows.extend(task.prepare_rows(part, ds))
     return rows
 

@@ -1,0 +1,1 @@
+"""Deterministic sample sets in each benchmark's exact hub schema (`--data samples`)."""
