@@ -28,6 +28,13 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return float(data[lo] + (data[hi] - data[lo]) * (pos - lo))
 
 
+def _finite(value: Any) -> Any:
+    """Numbers as floats, NaN/inf as None (results.json stays strict JSON)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return float(value) if math.isfinite(value) else None
+
+
 def _stats(values: Sequence[float]) -> dict[str, float | None]:
     if not values:
         return {"mean": None, "p50": None, "p90": None, "max": None}
@@ -49,7 +56,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
     """The per-task block of results.json. Metrics cover the rows without errors."""
     ok = [r for r in rows if r.ok]
     metrics = task.aggregate([r.record for r in ok]) if ok else {}
-    metrics = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+    metrics = {k: _finite(v) for k, v in metrics.items()}
     visual = [r.visual_tokens_measured for r in ok if r.visual_tokens_measured is not None]
     text = [r.text_tokens for r in ok if r.text_tokens is not None]
     peaks = [r.peak_memory_bytes for r in rows if r.peak_memory_bytes is not None]

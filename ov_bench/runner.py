@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ class Runner:
     """One `ov-bench run`. Construct, then :meth:`run`. Tests may inject an adapter."""
 
     def __init__(self, config: RunConfig, adapter: ModelAdapter | None = None,
-                 dist: DistContext | None = None) -> None:
+                 dist: DistContext | None = None, task_factory: Callable[[str], Any] | None = None) -> None:
         if config.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
         if config.frames < 1:
@@ -153,19 +154,22 @@ class Runner:
         self.config = config
         self.dist = dist
         self.adapter = adapter
+        self.task_factory = task_factory
         self.output_dir = Path(config.output) if config.output else default_output_dir()
 
     # ----------------------------------------------------------------- setup
     def _load_tasks(self) -> list[TaskPlan]:
-        from tasks import get_task
+        if self.task_factory is None:
+            from tasks import get_task
 
+            self.task_factory = get_task
         plans = []
         seen = set()
         for name in self.config.tasks:
             if name in seen:
                 continue
             seen.add(name)
-            task = get_task(name)
+            task = self.task_factory(name)
             docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
             ids = [str(task.doc_id(d)) for d in docs]
             if len(set(ids)) != len(ids):
@@ -404,6 +408,7 @@ class Runner:
         return done
 
 
-def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None) -> RunOutcome:
+def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None,
+                   task_factory: Callable[[str], Any] | None = None) -> RunOutcome:
     """Run the evaluation described by ``config`` (see :class:`RunConfig`)."""
-    return Runner(config, adapter=adapter).run()
+    return Runner(config, adapter=adapter, task_factory=task_factory).run()

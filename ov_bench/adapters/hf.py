@@ -16,6 +16,7 @@ What is measured and how (nothing here is inferred):
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,7 @@ class HFAdapter(ModelAdapter):
         out = super().describe()
         out["vision_aspect_ratio"] = self.model.config.vision_aspect_ratio
         out["transformers_class"] = type(self.model).__name__
+        out["config"] = self.model.config.to_diff_dict()
         return out
 
     # ----------------------------------------------------------------- inputs
@@ -152,6 +154,8 @@ class HFAdapter(ModelAdapter):
         inner.language_model.register_forward_pre_hook(lm_pre)
 
         def wrap(fn, video: bool):
+            # functools.wraps keeps the signature visible: generate() inspects it to route pixel inputs.
+            @functools.wraps(fn)
             def wrapped(*args, **kwargs):
                 if self._timer is not None:
                     self._timer.begin("_features")

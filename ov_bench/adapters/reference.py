@@ -29,6 +29,13 @@ class ReferenceAdapter(ModelAdapter):
     def set_threshold(self, tau: int | None) -> None:
         self.model.set_max_grid_tokens(tau)
 
+    def describe(self) -> dict[str, Any]:
+        import dataclasses
+
+        out = super().describe()
+        out["config"] = dataclasses.asdict(self.model.config)
+        return out
+
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
         from reference_model import count_prompt_visual_tokens
 
