@@ -98,7 +98,7 @@ def load_private_utils(task_dir: str, module: str = "utils") -> ModuleType:
         path = lmms_eval_tasks_dir() / task_dir / f"{module}.py"
         if not path.is_file():
             raise TaskError(f"lmms-eval task module not found: {path}")
-        name = f"_ov_bench_private_lmms_{task_dir.replace('/', '_')}_{module}"
+        name = f"lmms_eval.tasks.{task_dir.replace('/', '.')}._ov_bench_private_{module}"  # loguru: quiet("lmms_eval") applies
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise TaskError(f"cannot load {path}")
