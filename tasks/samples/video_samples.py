@@ -1,0 +1,311 @@
+"""Sample sets for the video tasks: real mp4 files written with PyAV and parquet in each hub schema.
+
+Every clip shows one coloured square moving across a gradient background, so questions about its
+colour and direction have answers in the pixels. A bar in the corner changes brightness every frame,
+so no two frames are equal (frame-index mistakes show up in tests). Clips are tiny (64x48 to 320x240,
+2-6 s at 4-12 fps); some have fewer frames than the default 32 samples, some use B-frames. Everything is
+drawn from random.Random(<task>), so a sample-set version always writes the same rows and pixels.
+
+Layouts (relative to the task's directory, the same as lmms-eval's cache under $HF_HOME/<cache_dir>):
+    videomme        test-00000-of-00001.parquet, data/<videoID>.mp4
+    mvbench         <config>/train-00000-of-00001.parquet, <DATA_LIST[config]>/<video>
+    egoschema       Subset/test-00000-of-00001.parquet, videos/<video_idx>.mp4
+    nextqa          MC/test-00000-of-00001.parquet, NExTVideo/<video>.mp4
+    perceptiontest  mc_question_val/validation-00000-of-00001.parquet, videos/<video_name>.mp4
+"""
+
+from __future__ import annotations
+
+import random
+import string
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tasks.samples.draw import COLORS, letters, write_parquet
+
+CLIP_SIZES = [(64, 48), (96, 64), (128, 96), (160, 120), (224, 160), (320, 240), (112, 200)]
+DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    width: int
+    height: int
+    seconds: float
+    fps: int
+    color: str
+    direction: str
+    bframes: int
+
+    @property
+    def num_frames(self) -> int:
+        return max(1, round(self.seconds * self.fps))
+
+
+def random_clip(rng: random.Random, i: int) -> ClipSpec:
+    w, h = CLIP_SIZES[i % len(CLIP_SIZES)]
+    return ClipSpec(
+        width=w,
+        height=h,
+        seconds=rng.choice([2.0, 3.0, 4.0, 5.0, 6.0]),
+        fps=rng.choice([4, 6, 8, 10, 12]),
+        color=rng.choice(sorted(COLORS)),
+        direction=rng.choice(sorted(DIRECTIONS)),
+        bframes=rng.choice([0, 2]),
+    )
+
+
+def clip_frames(spec: ClipSpec) -> Iterator[Any]:
+    """uint8 RGB frames of the clip."""
+    import numpy as np
+
+    w, h, n = spec.width, spec.height, spec.num_frames
+    ys, xs = np.mgrid[0:h, 0:w]
+    background = np.stack([xs * 200 // max(w - 1, 1), ys * 200 // max(h - 1, 1), np.full_like(xs, 90)], -1)
+    background = background.astype(np.uint8)
+    side = max(4, min(w, h) // 4)
+    dx, dy = DIRECTIONS[spec.direction]
+    cx0, cy0 = (w - side) // 2 - dx * (w - side) // 3, (h - side) // 2 - dy * (h - side) // 3
+    travel_x, travel_y = dx * 2 * (w - side) // 3, dy * 2 * (h - side) // 3
+    color = np.array(COLORS[spec.color], np.uint8)
+    for i in range(n):
+        frame = background.copy()
+        t = i / max(n - 1, 1)
+        x, y = int(cx0 + travel_x * t), int(cy0 + travel_y * t)
+        frame[y : y + side, x : x + side] = color
+        frame[: max(2, h // 12), : max(4, w // 8)] = (i * 37) % 256  # per-frame marker
+        yield frame
+
+
+def write_clip(path: Path, spec: ClipSpec) -> None:
+    from tasks.video import write_video
+
+    write_video(
+        path,
+        clip_frames(spec),
+        spec.fps,
+        gop_size=spec.fps,  # a keyframe every second
+        preset="veryfast",
+        crf=28,
+        bframes=spec.bframes,
+    )
+
+
+def _color_options(rng: random.Random, answer: str, n: int) -> list[str]:
+    others = [c for c in sorted(COLORS) if c != answer]
+    options = rng.sample(others, n - 1) + [answer]
+    rng.shuffle(options)
+    return options
+
+
+def _direction_options(rng: random.Random, answer: str, n: int) -> list[str]:
+    others = [d for d in sorted(DIRECTIONS) if d != answer]
+    options = rng.sample(others, n - 1) + [answer]
+    rng.shuffle(options)
+    return options
+
+
+def _qa(rng: random.Random, spec: ClipSpec, k: int, n_options: int) -> tuple[str, list[str], int]:
+    """(question, option texts, index of the right one) for the k-th question on a clip."""
+    kind = k % 3
+    if kind == 0:
+        options = _color_options(rng, spec.color, n_options)
+        return "What color is the moving square?", options, options.index(spec.color)
+    if kind == 1:
+        options = _direction_options(rng, spec.direction, min(n_options, len(DIRECTIONS)))
+        return "In which direction does the square move?", options, options.index(spec.direction)
+    counts = [str(c) for c in range(1, n_options + 1)]
+    options = [f"{c} square{'s' if c != '1' else ''}" for c in counts]
+    rng.shuffle(options)
+    return "How many squares appear in the video?", options, options.index("1 square")
+
+
+# ---- Video-MME -----------------------------------------------------------------------------------
+
+# Video-MME's domains and the sub-categories under each (the pairs its hub rows use).
+VIDEOMME_DOMAINS = {
+    "Knowledge": ["Humanity & History", "Literature & Art", "Biology & Medicine", "Finance & Commerce", "Astronomy",
+                  "Geography", "Law", "Life Tip", "Technology"],
+    "Film & Television": ["Animation", "Movie & TV Show", "Documentary", "News Report"],
+    "Sports Competition": ["Esports", "Basketball", "Football", "Athletics", "Other Sports"],
+    "Artistic Performance": ["Stage Play", "Magic Show", "Variety Show", "Acrobatics"],
+    "Life Record": ["Handicraft", "Food", "Fashion", "Daily Life", "Travel", "Pet & Animal", "Exercise"],
+    "Multilingual": ["Multilingual"],
+}
+VIDEOMME_TASK_TYPES = {0: ["Attribute Perception", "Object Recognition"], 1: ["Temporal Perception", "Spatial Perception",
+                       "Action Recognition"], 2: ["Counting Problem"]}
+
+
+def videomme(out_dir: Path, n_videos: int = 12) -> None:
+    rng = random.Random("videomme")
+    rows = []
+    domains = sorted(VIDEOMME_DOMAINS)
+    for v in range(n_videos):
+        spec = random_clip(rng, v)
+        video_id = f"{v + 1:03d}"
+        youtube_id = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(11))
+        write_clip(out_dir / "data" / f"{youtube_id}.mp4", spec)
+        domain = domains[v % len(domains)]
+        sub = rng.choice(VIDEOMME_DOMAINS[domain])
+        for k in range(3):
+            question, options, right = _qa(rng, spec, k, 4)
+            rows.append(
+                {
+                    "video_id": video_id,
+                    "duration": ("short", "medium", "long")[v % 3],
+                    "domain": domain,
+                    "sub_category": sub,
+                    "url": f"https://www.youtube.com/watch?v={youtube_id}",
+                    "videoID": youtube_id,
+                    "question_id": f"{video_id}-{k + 1}",
+                    "task_type": rng.choice(VIDEOMME_TASK_TYPES[k]),
+                    "question": question,
+                    "options": [f"{letter}. {text}" for letter, text in zip(letters(4), options)],
+                    "answer": letters(4)[right],
+                }
+            )
+    string_cols = ["video_id", "duration", "domain", "sub_category", "url", "videoID", "question_id", "task_type",
+                   "question"]
+    features = {c: _value("string") for c in string_cols}
+    features["options"] = _sequence("string")
+    features["answer"] = _value("string")
+    write_parquet(rows, _ordered(features, rows[0]), out_dir / "test-00000-of-00001.parquet")
+
+
+# ---- MVBench -------------------------------------------------------------------------------------
+
+
+def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2) -> None:
+    """data_list: lmms-eval's mvbench DATA_LIST (config -> video folder)."""
+    rng = random.Random("mvbench")
+    v = 0
+    for config in sorted(data_list):
+        rows = []
+        for k in range(per_config):
+            spec = random_clip(rng, v)
+            v += 1
+            video = f"{config}_{k:02d}.mp4"
+            write_clip(out_dir / data_list[config] / video, spec)
+            question, options, right = _qa(rng, spec, v, rng.choice([2, 3, 4, 5]))
+            rows.append({"video": video, "question": question, "candidates": options, "answer": options[right]})
+        features = {"video": _value("string"), "question": _value("string"), "candidates": _sequence("string"),
+                    "answer": _value("string")}
+        write_parquet(rows, features, out_dir / config / "train-00000-of-00001.parquet")
+
+
+# ---- EgoSchema (Subset) ------------------------------------------------------------------------------
+
+
+def egoschema(out_dir: Path, n: int = 24) -> None:
+    rng = random.Random("egoschema")
+    rows = []
+    for v in range(n):
+        spec = random_clip(rng, v)
+        idx = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        write_clip(out_dir / "videos" / f"{idx}.mp4", spec)
+        question, options, right = _qa(rng, spec, v, 5 if v % 3 != 1 else 4)
+        if len(options) < 5:  # EgoSchema always has five options
+            options = options + ["none of the above"]
+        rows.append(
+            {
+                "question_idx": idx,
+                "question": f"Taking into account the whole video, {question[0].lower()}{question[1:]}",
+                "video_idx": idx,
+                "option": [f"{letter}. {text}" for letter, text in zip(letters(5), options)],
+                "answer": str(right),
+            }
+        )
+    features = {"question_idx": _value("string"), "question": _value("string"), "video_idx": _value("string"),
+                "option": _sequence("string"), "answer": _value("string")}
+    write_parquet(rows, features, out_dir / "Subset" / "test-00000-of-00001.parquet")
+
+
+# ---- NExT-QA (MC) ----------------------------------------------------------------------------------
+
+NEXTQA_TYPES = ["CW", "CH", "TN", "TC", "TP", "DB", "DC", "DL", "DO"]
+
+
+def nextqa(out_dir: Path, n_videos: int = 10) -> None:
+    rng = random.Random("nextqa")
+    rows = []
+    for v in range(n_videos):
+        spec = random_clip(rng, v)
+        video = rng.randrange(2_000_000_000, 9_999_999_999)
+        write_clip(out_dir / "NExTVideo" / f"{video}.mp4", spec)
+        for qid in range(3):
+            question, options, right = _qa(rng, spec, qid, 5 if qid != 1 else 4)
+            if len(options) < 5:
+                options = options + ["none of the above"]
+            row = {
+                "video": video,
+                "frame_count": spec.num_frames,
+                "width": spec.width,
+                "height": spec.height,
+                "question": question.lower().rstrip("?"),
+                "answer": right,
+                "qid": qid,
+                "type": rng.choice(NEXTQA_TYPES),
+            }
+            row.update({f"a{i}": text for i, text in enumerate(options)})
+            rows.append(row)
+    features = {"video": _value("int64"), "frame_count": _value("int64"), "width": _value("int64"),
+                "height": _value("int64"), "question": _value("string"), "answer": _value("int64"),
+                "qid": _value("int64"), "type": _value("string")}
+    features.update({f"a{i}": _value("string") for i in range(5)})
+    write_parquet(rows, features, out_dir / "MC" / "test-00000-of-00001.parquet")
+
+
+# ---- Perception Test (val, MC) -----------------------------------------------------------------------
+
+PT_AREAS = ["memory", "abstraction", "physics", "semantics"]
+PT_REASONING = ["descriptive", "explanatory", "predictive", "counterfactual"]
+PT_TAGS = ["motion", "colour", "counting", "objects", "spatial relations", "change detection"]
+
+
+def perceptiontest(out_dir: Path, n_videos: int = 10) -> None:
+    rng = random.Random("perceptiontest")
+    rows = []
+    for v in range(n_videos):
+        spec = random_clip(rng, v)
+        name = f"video_{rng.randrange(10000, 99999)}"
+        write_clip(out_dir / "videos" / f"{name}.mp4", spec)
+        for q in range(3):
+            question, options, right = _qa(rng, spec, q, 3)
+            rows.append(
+                {
+                    "video_name": name,
+                    "question": question,
+                    "question_id": str(q),
+                    "options": options,
+                    "answer_id": str(right),
+                    "area": rng.choice(PT_AREAS),
+                    "reasoning": rng.choice(PT_REASONING),
+                    "tag": sorted(rng.sample(PT_TAGS, rng.choice([1, 2]))),
+                }
+            )
+    features = {"video_name": _value("string"), "question": _value("string"), "question_id": _value("string"),
+                "options": _sequence("string"), "answer_id": _value("string"), "area": _value("string"),
+                "reasoning": _value("string"), "tag": _sequence("string")}
+    write_parquet(rows, features, out_dir / "mc_question_val" / "validation-00000-of-00001.parquet")
+
+
+# ---- datasets Features helpers ------------------------------------------------------------------------
+
+
+def _value(dtype: str) -> Any:
+    import datasets
+
+    return datasets.Value(dtype)
+
+
+def _sequence(dtype: str) -> Any:
+    import datasets
+
+    return datasets.Sequence(datasets.Value(dtype))
+
+
+def _ordered(features: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    return {k: features[k] for k in row}
