@@ -30,7 +30,11 @@ SINGLE_CASES = [(9, size) for size in SINGLE_SIZES] + [(n, s) for n in (1, 4) fo
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory):
     """anyres_max N -> (transformers model, transformers processor, reference model), built on first use."""
-    from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration, LlavaOnevisionImageProcessorPil
+    from transformers import (
+        AutoProcessor,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessorPil,
+    )
 
     cache = {}
 
