@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -386,6 +387,19 @@ class Runner:
 
             bar = tqdm(total=len(items), unit="sample", dynamic_ncols=True,
                        desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval")
+        # Task code may swap sys.stdout (contextlib.redirect_stdout around lmms-eval calls); from
+        # several threads at once that can leave a StringIO installed. Put the real one back after.
+        saved_stdout = sys.stdout
+        try:
+            done = self._loop(items, store_path, memory, cuda, bar)
+        finally:
+            sys.stdout = saved_stdout
+            if bar is not None:
+                bar.close()
+        return done
+
+    def _loop(self, items: list, store_path: Path, memory: MemoryTracker, cuda: bool, bar: Any) -> int:
+        cfg = self.config
         done = 0
         warmed = not cfg.warmup
         with ResultsStore(store_path) as store:
@@ -403,8 +417,6 @@ class Runner:
                 if bar is not None:
                     bar.set_postfix_str(sample.plan.name, refresh=False)
                     bar.update(1)
-        if bar is not None:
-            bar.close()
         return done
 
 
