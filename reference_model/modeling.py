@@ -32,6 +32,12 @@ class ForwardOutput:
 
 
 @dataclass
+class EncodedVisuals:
+    images: torch.Tensor | None = None  # [crops, 729, H] projected features, all images of a prompt
+    videos: torch.Tensor | None = None  # [frames, 729, H]
+
+
+@dataclass
 class GenerationResult:
     sequences: torch.Tensor  # [1, n_new] new tokens only
     text: str
@@ -198,44 +204,61 @@ class LlavaOneVision(nn.Module):
         tokens = maps.permute(0, 2, 3, 1).reshape(-1, hidden)
         return torch.cat([tokens, self.model.image_newline.to(tokens.dtype)[None]], dim=0)
 
-    def visual_features(
+    def encode_visuals(
         self,
         pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        stage_timer: StageTimer = _no_timer,
+    ) -> EncodedVisuals:
+        """Vision tower + projector per crop / frame. Independent of tau, so a sweep encodes once."""
+        encoded = EncodedVisuals()
+        for name, pixels in (("images", pixel_values), ("videos", pixel_values_videos)):
+            if pixels is None:
+                continue
+            with stage_timer("vision_encoder"):
+                patches = self.model.vision_tower(pixels)
+            with stage_timer("projector_packing"):
+                setattr(encoded, name, self.model.multi_modal_projector(patches))
+        return encoded
+
+    def pack_visuals(
+        self,
+        encoded: EncodedVisuals,
         image_sizes: torch.Tensor | None = None,
         image_num_crops: torch.Tensor | None = None,
-        pixel_values_videos: torch.Tensor | None = None,
         video_num_frames: torch.Tensor | None = None,
-        stage_timer: StageTimer = _no_timer,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Packed image features [n_img_tokens, H] and video features [n_vid_tokens, H] of one prompt."""
+        """Packed image tokens [n, H] and video tokens [m, H] of one prompt at the current tau."""
         image_tokens = video_tokens = None
-        if pixel_values is not None:
-            with stage_timer("vision_encoder"):
-                patches = self.model.vision_tower(pixel_values)
-            with stage_timer("projector_packing"):
-                features = self.model.multi_modal_projector(patches)
-                per_image = torch.split(features, image_num_crops.tolist())
-                multi = len(per_image) > 1 and self.config.multi_image_pad_to_square
-                packed = []
-                for feats, (w, h) in zip(per_image, image_sizes.tolist()):
-                    if multi:
-                        packed.append(torch.cat([feats[0], self.model.image_newline.to(feats.dtype)[None]]))
-                    else:
-                        packed.append(self.pack_anyres(feats, w, h))
-                image_tokens = torch.cat(packed)
-        if pixel_values_videos is not None:
-            with stage_timer("vision_encoder"):
-                patches = self.model.vision_tower(pixel_values_videos)
-            with stage_timer("projector_packing"):
-                features = self.model.multi_modal_projector(patches)
-                video_tokens = torch.cat([self.pool_video(f) for f in torch.split(features, video_num_frames.tolist())])
+        if encoded.images is not None:
+            per_image = torch.split(encoded.images, image_num_crops.tolist())
+            multi = len(per_image) > 1 and self.config.multi_image_pad_to_square
+            newline = self.model.image_newline.to(encoded.images.dtype)[None]
+            image_tokens = torch.cat([
+                torch.cat([feats[0], newline]) if multi else self.pack_anyres(feats, w, h)
+                for feats, (w, h) in zip(per_image, image_sizes.tolist())
+            ])
+        if encoded.videos is not None:
+            video_tokens = torch.cat([self.pool_video(f) for f in torch.split(encoded.videos, video_num_frames.tolist())])
         return image_tokens, video_tokens
 
-    def embed(self, input_ids: torch.Tensor, stage_timer: StageTimer = _no_timer, **visual) -> tuple[torch.Tensor, int]:
-        """Token embeddings with visual features scattered into the placeholder positions."""
-        image_tokens, video_tokens = self.visual_features(stage_timer=stage_timer, **visual)
+    def embed(
+        self,
+        input_ids: torch.Tensor,
+        pixel_values: torch.Tensor | None = None,
+        pixel_values_videos: torch.Tensor | None = None,
+        encoded: EncodedVisuals | None = None,
+        stage_timer: StageTimer = _no_timer,
+        **layout,
+    ) -> tuple[torch.Tensor, int]:
+        """Token embeddings with visual features scattered into the placeholder positions.
+        ``encoded`` (from encode_visuals) skips the vision tower; ``layout`` holds image_sizes,
+        image_num_crops and video_num_frames from the processor."""
+        if encoded is None:
+            encoded = self.encode_visuals(pixel_values, pixel_values_videos, stage_timer)
         ids = self.config.token_ids
         with stage_timer("projector_packing"):
+            image_tokens, video_tokens = self.pack_visuals(encoded, **layout)
             image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
             safe_ids = input_ids.masked_fill(image_mask | video_mask, 0)
             embeds = self.model.language_model.embed_tokens(safe_ids)
@@ -252,7 +275,7 @@ class LlavaOneVision(nn.Module):
 
     # ----------------------------------------------------------------- forward and generation
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **visual) -> ForwardOutput:
-        visual.pop("num_visual_tokens", None)
+        visual.pop("num_visual_tokens", None)  # processor bookkeeping, not a model input
         embeds, _ = self.embed(input_ids, **visual)
         hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))

@@ -56,30 +56,34 @@ class Processor:
         ]
 
     def __call__(self, text: str, images: Sequence | None = None, videos: Sequence | None = None) -> dict:
+        """Pixels for every image / video plus the expanded input ids (see ``tokenize``)."""
         images, videos = list(images or []), list(videos or [])
-        parts = _PLACEHOLDER_RE.split(text)
-        n_image_slots, n_video_slots = parts.count(IMAGE_PLACEHOLDER), parts.count(VIDEO_PLACEHOLDER)
-        if n_image_slots != len(images):
-            raise ValueError(f"prompt has {n_image_slots} {IMAGE_PLACEHOLDER} placeholders but {len(images)} images were given")
-        if n_video_slots != len(videos):
-            raise ValueError(f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(videos)} videos were given")
-
         batch: dict = {}
-        image_counts: list[int] = []
         if images:
             multi = len(images) > 1 and self.config.multi_image_pad_to_square
             crops = [multi_image_crop(im) if multi else anyres_crops(im, self.config.anyres.grid_pinpoints) for im in images]
             batch["pixel_values"] = normalize(torch.cat(crops))
             batch["image_sizes"] = torch.tensor([[im.width, im.height] for im in images], dtype=torch.long)
             batch["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
-            image_counts = self.image_token_counts([(im.width, im.height) for im in images])
-        video_counts: list[int] = []
         if videos:
             clips = [video_frames(v) for v in videos]
             batch["pixel_values_videos"] = normalize(torch.cat(clips))
             batch["video_num_frames"] = torch.tensor([len(c) for c in clips], dtype=torch.long)
-            video_counts = [count_video_tokens(len(c), self.config.video_pool_stride) for c in clips]
+        sizes = [(im.width, im.height) for im in images]
+        frames = batch["video_num_frames"].tolist() if videos else []
+        return {**batch, **self.tokenize(text, sizes, frames)}
 
+    def tokenize(self, text: str, image_sizes: Sequence[tuple[int, int]] = (), video_frames: Sequence[int] = ()) -> dict:
+        """input_ids with each placeholder expanded to its visual-token count at the current tau; needs
+        only image sizes and frame counts, so a threshold sweep re-tokenizes without touching pixels."""
+        parts = _PLACEHOLDER_RE.split(text)
+        n_image_slots, n_video_slots = parts.count(IMAGE_PLACEHOLDER), parts.count(VIDEO_PLACEHOLDER)
+        if n_image_slots != len(image_sizes):
+            raise ValueError(f"prompt has {n_image_slots} {IMAGE_PLACEHOLDER} placeholders but {len(image_sizes)} images were given")
+        if n_video_slots != len(video_frames):
+            raise ValueError(f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(video_frames)} videos were given")
+        image_counts = self.image_token_counts(image_sizes) if image_sizes else []
+        video_counts = [count_video_tokens(f, self.config.video_pool_stride) for f in video_frames]
         ids = self.config.token_ids
         input_ids: list[int] = []
         image_iter, video_iter = iter(image_counts), iter(video_counts)
@@ -91,7 +95,9 @@ class Processor:
             elif part:
                 # Segments are tokenized apart, as the special placeholder tokens split BPE anyway.
                 input_ids += self.tokenizer(part, add_special_tokens=False).input_ids
-        batch["input_ids"] = torch.tensor([input_ids], dtype=torch.long)
-        batch["attention_mask"] = torch.ones_like(batch["input_ids"])
-        batch["num_visual_tokens"] = sum(image_counts) + sum(video_counts)
-        return batch
+        input_ids_t = torch.tensor([input_ids], dtype=torch.long)
+        return {
+            "input_ids": input_ids_t,
+            "attention_mask": torch.ones_like(input_ids_t),
+            "num_visual_tokens": sum(image_counts) + sum(video_counts),
+        }

@@ -282,3 +282,21 @@ def test_cuda_matches_cpu(dtype):
     tol = 1e-4 if dtype == torch.float32 else 5e-2
     torch.testing.assert_close(got, expected, atol=tol, rtol=tol)
     assert gpu.generate(**gpu.to_device(batch), max_new_tokens=2).num_visual_positions == 4725
+
+
+def test_encoded_visuals_reused_across_thresholds():
+    """A sweep encodes once and re-packs per tau: the logits equal a fresh run at each tau."""
+    model = LlavaOneVision.from_pretrained("tiny")
+    image = _image(1600, 900, seed=11)
+    prompt = model.processor.build_prompt("q", num_images=1)
+    pixels = model.processor(text=prompt, images=[image])
+    with torch.no_grad():
+        encoded = model.encode_visuals(pixels["pixel_values"])
+        layout = {k: pixels[k] for k in ("image_sizes", "image_num_crops")}
+        for tau in (729, 2916, None):
+            model.set_max_grid_tokens(tau)
+            ids = model.processor.tokenize(prompt, [image.size])
+            reused = model(**ids, encoded=encoded, **layout).logits
+            fresh = model(**model.processor(text=prompt, images=[image])).logits
+            assert ids["num_visual_tokens"] == count_image_tokens(1600, 900, max_grid_tokens=tau)
+            assert torch.equal(reused, fresh)
