@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from tasks.base import ROW_KEY
+from tasks.base import ROW_KEY, parse_failure_rate
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
 from tasks.samples import image_samples
@@ -159,7 +159,7 @@ class MME(LmmsTask):
         counts = Counter(qid(r) for r in records)
         paired = [r for r in records if counts[qid(r)] == 2]
         out = super().aggregate(paired)
-        out["parse_failure_rate"] = super().aggregate(records)["parse_failure_rate"]
+        out["parse_failure_rate"] = parse_failure_rate(records)
         if len(paired) != len(records):
             out["mme_unpaired_dropped"] = float(len(records) - len(paired))
         return out

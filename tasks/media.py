@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,11 +56,26 @@ def resolve_path(path: str, doc: dict) -> Path:
     return Path(root) / p if root else p
 
 
+_strict_lock = threading.Lock()
+
+
 def decode_image(cell: Any, doc: dict, label: str) -> Image.Image:
-    """Fully decode a cell; the pixel data is read here, so corrupt data fails here."""
+    """Fully decode a cell; the pixel data is read here, so corrupt data fails here.
+
+    lmms-eval sets PIL's global ImageFile.LOAD_TRUNCATED_IMAGES = True at import, which makes a
+    truncated file decode silently with grey filler. ov-bench reports it as a MediaError instead, so
+    the flag is switched off while this image loads."""
+    from PIL import ImageFile
+
     img = _open(cell, doc, label)
     try:
-        img.load()
+        with _strict_lock:
+            previous = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            try:
+                img.load()
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data
         raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
     return img

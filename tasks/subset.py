@@ -2,7 +2,7 @@
 MMMU towards its first subjects and Video-MME towards short videos).
 
 Docs are first grouped into units that must stay together (MME's two questions per image), units are
-allocated to strata in proportion to stratum size (largest remainder, every stratum gets one unit
+allocated to strata in proportion to stratum size (largest remainder; every stratum gets one unit
 while the budget allows), and each stratum is sampled with a local RNG seeded from (seed, stratum).
 The chosen docs keep their dataset order. Only a local random.Random is used, never the global RNG.
 """
@@ -50,33 +50,21 @@ def stratified_subset(
 
 
 def _allocate(n: int, sizes: dict[str, int]) -> dict[str, int]:
-    """Split n among strata proportionally to sizes; each stratum gets >= 1 while n allows."""
+    """Split n among strata in proportion to their sizes (largest remainder; ties by name); then,
+    while n allows, make sure every stratum has at least one by moving units from the largest."""
     strata = sorted(sizes)
-    alloc = dict.fromkeys(strata, 0)
+    total = sum(sizes.values())
+    quotas = {s: n * sizes[s] / total for s in strata}
+    alloc = {s: min(sizes[s], int(quotas[s])) for s in strata}
+    for s in sorted(strata, key=lambda s: (-(quotas[s] - int(quotas[s])), s)):
+        if sum(alloc.values()) >= n:
+            break
+        if alloc[s] < sizes[s]:
+            alloc[s] += 1
     if n >= len(strata):
         for s in strata:
-            alloc[s] = 1
-        remaining = n - len(strata)
-        capacity = {s: sizes[s] - 1 for s in strata}
-    else:
-        remaining = n
-        capacity = dict(sizes)
-    total = sum(capacity.values())
-    if remaining and total:
-        quotas = {s: remaining * capacity[s] / total for s in strata}
-        floors = {s: min(capacity[s], int(quotas[s])) for s in strata}
-        for s in strata:
-            alloc[s] += floors[s]
-        left = remaining - sum(floors.values())
-        # largest remainder first; ties broken by stratum name for determinism
-        order = sorted(strata, key=lambda s: (-(quotas[s] - floors[s]), s))
-        while left > 0:
-            progressed = False
-            for s in order:
-                if left and alloc[s] < sizes[s]:
-                    alloc[s] += 1
-                    left -= 1
-                    progressed = True
-            if not progressed:
-                break
+            if alloc[s] == 0:
+                donor = max(strata, key=lambda d: (alloc[d], d))
+                alloc[donor] -= 1
+                alloc[s] = 1
     return alloc

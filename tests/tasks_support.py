@@ -1,0 +1,82 @@
+"""Shared helpers for the tasks/ tests: an isolated samples cache, the same rows as lmms-eval would
+see them (loaded by `datasets` from the sample parquet, images decoded to PIL by datasets), and
+lmms-eval's own task config loaded with lmms-eval's own YAML loader (functions as real callables).
+These are the independent side of the parity tests: nothing here goes through tasks/lmms*.py."""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+import pytest
+
+LMMS_TASKS = Path(__import__("importlib").util.find_spec("lmms_eval").submodule_search_locations[0]) / "tasks"
+
+
+@pytest.fixture(scope="module")
+def samples_cache(tmp_path_factory: pytest.TempPathFactory):
+    """OV_BENCH_CACHE pointed at a fresh directory for the module; hub access switched off."""
+    root = tmp_path_factory.mktemp("ovb-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OV_BENCH_CACHE", str(root))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        mp.setenv("HF_DATASETS_OFFLINE", "1")
+        yield root
+
+
+def hf_rows(task_dir: Path, config_dirs: list[str | None], split: str) -> list[dict]:
+    """Rows of the sample parquet files as `datasets` yields them to lmms-eval (PIL images)."""
+    import datasets
+
+    rows: list[dict] = []
+    for config in config_dirs:
+        base = task_dir / config if config else task_dir
+        files = sorted(str(p) for p in base.rglob(f"{split}-*.parquet"))
+        assert files, f"no {split} parquet under {base}"
+        ds = datasets.load_dataset("parquet", data_files=files, split="train")
+        rows.extend(dict(r) for r in ds)
+    return rows
+
+
+@functools.cache
+def lmms_config(task_dir: str, yaml_name: str) -> dict:
+    from lmms_eval.utils import load_yaml_config
+
+    return load_yaml_config(str(LMMS_TASKS / task_dir / yaml_name))
+
+
+def lmms_kwargs(config: dict) -> dict:
+    """lmms_eval_specific_kwargs as ConfigurableTask._prepare_model_specific_config leaves them for
+    a model with no entry of its own."""
+    kwargs = dict(config["lmms_eval_specific_kwargs"])
+    kwargs.update(kwargs["default"])
+    return kwargs
+
+
+def responses_for(doc: dict) -> list[str]:
+    """A varied set of model outputs for one doc."""
+    out = ["A", "B", "(B)", "B.", "The answer is C", "C. something", "42", "3.5", "Yes", "no", "red", "", "  D  ", "garbage ###"]
+    options = doc.get("options")
+    if isinstance(options, str):
+        try:
+            options = ast.literal_eval(options)
+        except (ValueError, SyntaxError):
+            options = None
+    if options:
+        out.append(str(options[0]))
+        out.append(f"I think the correct option here is {options[-1]} because of the picture")
+    for key in ("answer", "answers"):
+        value = doc.get(key)
+        if isinstance(value, list) and value:
+            out.append(str(value[0]))
+        elif isinstance(value, str):
+            out.append(value)
+            out.append(f"The answer is {value}.")
+    return out
+
+
+def pixels_equal(a, b) -> bool:
+    import numpy as np
+
+    return a.mode == b.mode and a.size == b.size and np.array_equal(np.asarray(a), np.asarray(b))
