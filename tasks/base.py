@@ -91,6 +91,8 @@ class Task:
     image_columns: ClassVar[tuple[str, ...]] = ()
     # Bump when generate_samples changes so cached sample sets are rebuilt.
     samples_version: ClassVar[int] = 1
+    # doc ids chosen by the last load() (all rows when no limit)
+    selected_ids: list[str] | None = None
 
     def __repr__(self) -> str:
         return f"<Task {self.name} ({self.lmms_eval_name}, {self.modality})>"

@@ -11,7 +11,8 @@ import contextlib
 import functools
 import importlib
 import importlib.util
-import io
+import sys
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -81,17 +82,56 @@ def import_utils(task_dir: str, module: str = "utils") -> ModuleType:
         raise TaskError(f"cannot import {name}: {e}") from None
 
 
+class _QuietStdout:
+    """Installed as sys.stdout while any thread is inside quiet(): drops writes from those threads
+    and forwards everything else, so other threads' output is untouched (contextlib.redirect_stdout
+    swaps a process-global and is not safe when several threads score at once)."""
+
+    def __init__(self, target: Any):
+        self.target = target
+
+    def write(self, text: str) -> int:
+        if threading.get_ident() in _quiet_depth:
+            return len(text)
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth: dict[int, int] = {}  # thread id -> nesting depth of quiet()
+
+
 @contextlib.contextmanager
 def quiet():
-    """Silence lmms-eval's print() and loguru output (aggregations print per-category tables)."""
+    """Silence lmms-eval's print() and loguru output (aggregations print per-category tables).
+
+    Thread-safe: only the calling thread's prints are dropped; loguru's "lmms_eval" logger is
+    disabled while any thread is inside."""
     from loguru import logger
 
-    logger.disable("lmms_eval")
+    me = threading.get_ident()
+    with _quiet_lock:
+        if not _quiet_depth:
+            logger.disable("lmms_eval")
+            if not isinstance(sys.stdout, _QuietStdout):
+                sys.stdout = _QuietStdout(sys.stdout)
+        _quiet_depth[me] = _quiet_depth.get(me, 0) + 1
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
+        yield
     finally:
-        logger.enable("lmms_eval")
+        with _quiet_lock:
+            _quiet_depth[me] -= 1
+            if not _quiet_depth[me]:
+                del _quiet_depth[me]
+            if not _quiet_depth:
+                logger.enable("lmms_eval")
+                if isinstance(sys.stdout, _QuietStdout):  # someone may have replaced it meanwhile
+                    sys.stdout = sys.stdout.target
 
 
 def call(fn, *args, **kwargs):

@@ -177,3 +177,44 @@ def test_stratified_subset_allocation_is_proportional():
     assert sub == sorted(sub, key=docs.index)  # dataset order kept
     tiny = stratified_subset(docs, 2, seed=3, key=lambda d: d["id"], stratum=lambda d: d["s"])
     assert len(tiny) == 2
+
+
+def test_hub_source_reads_rows_like_the_local_source(samples_cache, monkeypatch):  # noqa: F811
+    """The hub path (datasets.load_dataset + undecoded image cells) on a hub-layout repo on disk:
+    rows equal those of the local-directory reader."""
+    task = get_task("mmmu")
+    repo = ensure_samples(task)
+    monkeypatch.setattr(task, "hub_datasets", lambda: [tasks.HubDataset(str(repo), None, "validation")])
+    from_hub = task.load("hub")
+    from_dir = task.load("samples")
+    assert all(d["_media_root"] is None for d in from_hub)
+    strip = lambda d: {k: v for k, v in d.items() if k != "_media_root"}  # noqa: E731
+    assert [strip(d) for d in from_hub] == [strip(d) for d in from_dir]
+    assert task.load_visuals(from_hub[0]).images
+
+
+def test_quiet_is_thread_safe(capsys):
+    """lmms-eval prints inside scoring calls; quiet() drops only the calling thread's output and
+    always leaves the real sys.stdout in place, even with many threads scoring at once."""
+    import threading
+
+    from tasks.lmms import quiet
+
+    before = sys.stdout
+    barrier = threading.Barrier(6)
+
+    def noisy() -> None:
+        barrier.wait()
+        for _ in range(300):
+            with quiet():
+                print("lmms-eval noise")
+
+    threads = [threading.Thread(target=noisy) for _ in range(6)]
+    for t in threads:
+        t.start()
+    print("visible")
+    for t in threads:
+        t.join()
+    assert sys.stdout is before
+    out = capsys.readouterr().out
+    assert "visible" in out and "noise" not in out
