@@ -232,6 +232,7 @@ class LmmsTask(Task):
         return [image_size(c.cell, doc, self._label(doc, c.label)) for c in self._visual_cells(doc)]
 
     def score(self, doc: dict, response: str) -> dict:
+        response = "" if response is None else str(response)  # lmms-eval scores a missing output as ""
         filtered, results = self.process_results(doc, response)
         score, parsed, parse_failed = self.summarize(doc, response, filtered, results)
         return {
