@@ -256,3 +256,13 @@ def test_corrupt_payload_gives_frames_or_media_error(videos, tmp_path):
     except MediaError:
         return
     assert clip.frames.shape == (8, 48, 64, 3)
+
+
+def test_single_frame_video(tmp_path):
+    path = tmp_path / "one.mp4"
+    write_video(path, _frames(1, 64, 48), 5)
+    clip = sample_frames(path, 4)
+    assert clip.total_frames == 1 and clip.indices == [0, 0, 0, 0]
+    reference = full_decode(path)
+    for frame in clip.frames:
+        np.testing.assert_array_equal(frame, reference[0])
