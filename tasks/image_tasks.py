@@ -58,6 +58,7 @@ class MMMU(LmmsTask):
     lmms_eval_yaml = "mmmu_val.yaml"
     id_column = "id"
     image_columns = tuple(f"image_{i}" for i in range(1, 8))
+    samples_version = 2
 
     def stratum(self, doc: dict) -> str:
         # ids look like "validation_Art_Theory_12": the subject is between split and number

@@ -63,7 +63,8 @@ def mmmu(out: Path, seed: int) -> None:
                 target = (rng.choice(list(COLORS)), rng.choice(SHAPES))
                 correct = rng.randrange(3)
                 for j in range(3):
-                    items = [target] if j == correct else [(c, s) for c, s in _items(rng, 1) if (c, s) != target] or [("red", "square")]
+                    others = [(c, s) for c in COLORS for s in SHAPES if (c, s) != target]
+                    items = [target] if j == correct else [rng.choice(others)]
                     images[f"image_{j + 1}"] = img(items)
                 question = f"Which option shows a {target[0]} {target[1]}?"
                 options = ["<image 1>", "<image 2>", "<image 3>"]
