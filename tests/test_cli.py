@@ -1,0 +1,227 @@
+"""The ``ov-bench`` command line as a user runs it (subprocesses, real tasks on sample data).
+
+Covers: help without heavy imports, the listing commands, bad input (one line, exit 2), the main-job
+command end to end, kill -9 then resume equals an uninterrupted run, a second run on a busy output
+directory, --strict, and sharding under accelerate with 2 processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+CLI = [sys.executable, "-m", "ov_bench.cli"]
+# Small but real: mmmu (single image) and videomme (video) sample sets, few frames to stay fast.
+SMALL = ["--model", "tiny", "--data", "samples", "--frames", "4", "--no-progress"]
+
+
+def ov_bench(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*CLI, *args], env=ENV, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def rows_of(output: Path) -> list[tuple]:
+    with sqlite3.connect(output / "samples.sqlite") as conn:
+        return conn.execute(
+            "SELECT task, doc_id, response, score, parsed, visual_tokens_counted, visual_tokens_measured, "
+            "text_tokens, error FROM samples ORDER BY task, doc_id").fetchall()
+
+
+def count_rows(output: Path) -> int:
+    db = output / "samples.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
+    except sqlite3.OperationalError:  # schema not created yet
+        return 0
+
+
+def metrics_of(output: Path) -> dict:
+    results = json.loads((output / "results.json").read_text())
+    return {name: (t["n"], t["errors"], t["metrics"], t["visual_tokens"]) for name, t in results["tasks"].items()}
+
+
+def test_help_is_light():
+    code = ("import sys; from ov_bench.cli import build_parser; build_parser().format_help(); "
+            "heavy = [m for m in ('torch', 'transformers', 'lmms_eval', 'datasets', 'av', 'PIL') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
+    out = ov_bench("--help")
+    assert out.returncode == 0
+    for command in ("run", "tasks", "models"):
+        assert command in out.stdout
+    assert "--max-grid-tokens" in ov_bench("run", "--help").stdout
+
+
+def test_tasks_and_models_listings():
+    tasks = ov_bench("tasks")
+    assert tasks.returncode == 0, tasks.stderr
+    assert "mmmu" in tasks.stdout and "single_image" in tasks.stdout and "lmms-lab-encoder/MMMU" in tasks.stdout
+    assert "videomme" in tasks.stdout and "video" in tasks.stdout
+    as_json = json.loads(ov_bench("tasks", "--json").stdout)
+    assert {"task", "modality", "dataset"} <= set(as_json[0])
+    models = ov_bench("models")
+    assert models.returncode == 0
+    assert "tiny" in models.stdout and "arch:0.5b" in models.stdout and "hf:PATH" in models.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--tasks", "nosuchtask"], "unknown task 'nosuchtask'"),
+    (["--tasks", "mmmu", "--data", "/nonexistent/dir"], "--data /nonexistent/dir"),
+    (["--tasks", "mmmu", "--data", __file__], "not a directory"),
+    (["--tasks", "mmmu", "--max-grid-tokens", "0"], "--max-grid-tokens"),
+    (["--tasks", "mmmu", "--max-grid-tokens", "-5"], "--max-grid-tokens"),
+    (["--tasks", "mmmu", "--max-grid-tokens", "lots"], "--max-grid-tokens"),
+    (["--tasks", "mmmu", "--limit", "abc"], "--limit"),
+    (["--tasks", "mmmu", "--limit", "0"], "--limit"),
+    (["--tasks", "mmmu", "--model", "{empty}"], "no weights"),
+    (["--tasks", "mmmu", "--model", "hf:{empty}"], "no config.json"),
+    (["--tasks", "mmmu", "--model", "/no/such/checkpoint"], "no such preset or checkpoint"),
+    (["--tasks", "mmmu", "--model", "arch:0.5b?layers=x"], "layers"),
+    (["--tasks", "mmmu", "--dtype", "float8"], "--dtype"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, args, needle):
+    empty = tmp_path / "empty_ckpt"
+    empty.mkdir()
+    (empty / "config.json").write_text("{}") if not args[-1].startswith("hf:") else None
+    args = [a.replace("{empty}", str(empty)) for a in args]
+    out = ov_bench("run", *args, "--output", str(tmp_path / "out"), "--no-progress", timeout=120)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out" / "samples.sqlite").exists()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The reference run every other CLI test compares with."""
+    output = tmp_path_factory.mktemp("cli") / "full"
+    out = ov_bench("run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output))
+    assert out.returncode == 0, out.stderr
+    return output, out
+
+
+def test_main_job_end_to_end(uninterrupted):
+    output, out = uninterrupted
+    assert "mmmu [samples]" in out.stdout and "videomme [samples]" in out.stdout  # the summary table
+    for name in ("results.json", "report.md", "samples.sqlite"):
+        assert (output / name).is_file()
+    results = json.loads((output / "results.json").read_text())
+    assert results["data"]["samples"] is True
+    assert results["tasks"]["mmmu"]["n"] == 6 and results["tasks"]["videomme"]["n"] == 6
+    assert "mmmu_acc" in results["tasks"]["mmmu"]["metrics"]
+    assert results["tasks"]["videomme"]["visual_tokens"]["max"] == 196 * 4 + 1
+    rows = rows_of(output)
+    assert len(rows) == 12 and all(r[-1] is None for r in rows)
+    assert all(r[5] == r[6] for r in rows)
+
+
+def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
+    """Also the determinism check across processes: the resumed rows come from a fresh process."""
+    full, _ = uninterrupted
+    output = tmp_path / "killed"
+    args = ["run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output)]
+    proc = subprocess.Popen([*CLI, *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while count_rows(output) < 3:
+            assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done_before = count_rows(output)
+    assert 3 <= done_before < 12, "the kill should land mid-run"
+    resumed = ov_bench(*args)
+    assert resumed.returncode == 0, resumed.stderr
+    assert rows_of(output) == rows_of(full)  # no sample twice (primary key), none lost, same answers
+    assert metrics_of(output) == metrics_of(full)
+
+
+def test_busy_output_dir_is_refused(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from ov_bench.store import OutputLock; "
+         f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        busy = ov_bench("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path), timeout=120)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert busy.returncode == 2
+    assert f"in use by another ov-bench run (pid {holder.pid})" in busy.stderr
+    assert len(busy.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "samples.sqlite").exists()
+
+
+def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
+    """A local dataset directory with one corrupt image cell: the run completes, the sample is an
+    error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""
+    import io
+
+    import pandas as pd
+
+    from tasks import get_task
+
+    docs = get_task("mmmu").load(data="samples", limit=3)
+    frame = pd.DataFrame([{k: v for k, v in d.items() if not k.startswith("_")} for d in docs])
+    assert isinstance(frame.loc[0, "image_1"], dict)
+    frame.at[0, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
+    target = tmp_path / "data" / "mmmu"
+    target.mkdir(parents=True)
+    buf = io.BytesIO()
+    frame.to_parquet(buf)
+    (target / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())
+    output = tmp_path / "out"
+    strict = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(tmp_path / "data"),
+                      "--no-progress", "--output", str(output), "--strict")
+    assert strict.returncode == 1, strict.stderr
+    assert "1 sample(s) ended in an error (--strict)" in strict.stderr
+    rows = rows_of(output)
+    errors = [r for r in rows if r[-1]]
+    assert len(rows) == 3 and len(errors) == 1 and errors[0][-1].startswith("media_decode:")
+    results = json.loads((output / "results.json").read_text())
+    assert results["tasks"]["mmmu"]["errors"] == 1 and results["data"]["samples"] is False
+    assert results["data"]["source"].startswith("dir:")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_accelerate_two_processes_equal_one(uninterrupted, tmp_path):
+    full, _ = uninterrupted
+    output = tmp_path / "sharded"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(_free_port()), "-m", "ov_bench.cli",
+           "run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output)]
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=400)
+    assert out.returncode == 0, out.stderr[-3000:]
+    with sqlite3.connect(output / "samples.sqlite") as conn:
+        ranks = {r[0] for r in conn.execute("SELECT DISTINCT rank FROM samples")}
+    assert ranks == {0, 1}  # both processes did work
+    assert not (output / "shards").exists()  # merged once at the end
+    assert rows_of(output) == rows_of(full)
+    assert metrics_of(output) == metrics_of(full)
+    assert json.loads((output / "results.json").read_text())["env"]["processes"] == 2
