@@ -1,0 +1,341 @@
+"""Token budget planner: visual tokens per threshold from image sizes alone, and what they cost.
+
+No model and no pixel decoding: image sizes come from headers (``task.image_sizes(doc)``, or
+:func:`image_size_of_file` for files), counts from ``reference_model.count_prompt_visual_tokens``,
+the same arithmetic the processor uses to expand placeholders (so the planner's counts are the
+model's measured visual positions; tests hold them against the tiny model's ``generate``).
+
+Cost formulas (matrix multiplies only; norms, activations, softmax and biases are ignored):
+
+LLM prefill of ``s`` tokens (Qwen2, hidden ``h``, ``L`` layers, MLP ``m``, KV width
+``kv = kv_heads * head_dim``, vocabulary ``V``)::
+
+    P      = L * (2*h*h + 2*h*kv + 3*h*m)          # non-embedding weights: q, o, k, v, gate/up/down
+    FLOPs  = 2 * P * s                              # every weight multiplies every prompt token once
+           + 2 * L * s**2 * h                       # causal attention: QK^T and AV over s*s/2 pairs
+           + 2 * h * V                              # lm_head on the last position only (greedy prefill)
+
+Vision per 384x384 crop (SigLIP so400m: ``n = 729`` patches, width ``d = 1152``, MLP ``f = 4304``,
+``Lv = 26`` layers; projector to the LLM width ``h``)::
+
+    FLOPs  = 2*n*(3*14*14)*d                        # patch embedding
+           + Lv * (2*n*(4*d*d + 2*d*f) + 4*n*n*d)   # projections + full (bidirectional) attention
+           + 2*n*(d*h + h*h)                        # mlp2x_gelu projector
+
+Crops per prompt: one image -> 1 base view + gh*gw grid crops (the AnyRes grid chosen for its size);
+several images -> one crop each; a video -> one per frame.
+
+KV cache of ``s`` tokens: ``2 * L * kv_heads * head_dim * s * bytes_per_elem`` (K and V).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ARCHS = ("0.5b", "7b", "72b")
+CHARS_PER_TEXT_TOKEN = 4.0  # rough average of Qwen2's BPE on English prompts (text tokens are an estimate)
+PATCH = 14
+CHANNELS = 3
+
+
+# --------------------------------------------------------------------------- counting
+@lru_cache(maxsize=65536)
+def _count(sizes: tuple[tuple[int, int], ...], frames: tuple[int, ...], tau: int | None, rounding: str) -> int:
+    from reference_model import count_prompt_visual_tokens
+
+    return count_prompt_visual_tokens(list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding)
+
+
+def count_visual_tokens(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = (), *,
+                        max_grid_tokens: int | None, unpad_rounding: str = "original") -> int:
+    """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size)."""
+    sizes = tuple((int(w), int(h)) for w, h in image_sizes)
+    return _count(sizes, tuple(int(f) for f in video_frames), max_grid_tokens, unpad_rounding)
+
+
+@lru_cache(maxsize=65536)
+def _grid_crops(width: int, height: int) -> int:
+    from reference_model.anyres import CROP, select_best_resolution
+    from reference_model.config import default_grid_pinpoints
+
+    best_w, best_h = select_best_resolution(width, height, default_grid_pinpoints())
+    return (best_w // CROP) * (best_h // CROP)
+
+
+def count_crops(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = ()) -> int:
+    """384x384 inputs the vision encoder sees for one prompt (independent of tau)."""
+    if len(image_sizes) == 1:
+        w, h = image_sizes[0]
+        images = 1 + _grid_crops(int(w), int(h))
+    else:
+        images = len(image_sizes)
+    return images + sum(int(f) for f in video_frames)
+
+
+def image_size_of_file(path: str | Path) -> tuple[int, int]:
+    """(width, height) from the file's header: PIL opens lazily and reads no pixel data."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
+
+
+def plan_image_files(paths: Iterable[str | Path], thresholds: Sequence[int | None],
+                     unpad_rounding: str = "original") -> dict[int | None, list[int]]:
+    """Visual tokens of each image file (one image per prompt) at each threshold, from headers only."""
+    counts: dict[int | None, list[int]] = {t: [] for t in thresholds}
+    for path in paths:
+        size = (image_size_of_file(path),)
+        for tau in thresholds:
+            counts[tau].append(_count(size, (), tau, unpad_rounding))
+    return counts
+
+
+# --------------------------------------------------------------------------- costs
+@dataclass(frozen=True)
+class Architecture:
+    """The shapes the cost formulas need (from reference_model.config presets)."""
+
+    name: str
+    hidden: int
+    layers: int
+    intermediate: int
+    heads: int
+    kv_heads: int
+    vocab: int
+    vision_hidden: int
+    vision_layers: int
+    vision_intermediate: int
+    image_size: int
+    patch_size: int
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+    @property
+    def nonembedding_params(self) -> int:
+        h, kv = self.hidden, self.kv_heads * self.head_dim
+        return self.layers * (2 * h * h + 2 * h * kv + 3 * h * self.intermediate)
+
+    @classmethod
+    def from_preset(cls, spec: str) -> Architecture:
+        from reference_model import preset_config
+
+        cfg = preset_config(spec)
+        t, v = cfg.text, cfg.vision
+        return cls(spec.removeprefix("arch:"), t.hidden_size, t.num_hidden_layers, t.intermediate_size,
+                   t.num_attention_heads, t.num_key_value_heads, t.vocab_size, v.hidden_size,
+                   v.num_hidden_layers, v.intermediate_size, v.image_size, v.patch_size)
+
+
+def llm_prefill_flops(arch: Architecture, seq: int) -> float:
+    """2*P*s + 2*L*s^2*h + 2*h*V (see the module docstring)."""
+    s = float(seq)
+    return 2.0 * arch.nonembedding_params * s + 2.0 * arch.layers * s * s * arch.hidden + 2.0 * arch.hidden * arch.vocab
+
+
+def vision_flops_per_crop(arch: Architecture) -> float:
+    """SigLIP tower + projector FLOPs for one 384x384 crop (see the module docstring)."""
+    n = (arch.image_size // arch.patch_size) ** 2
+    d, f, h = arch.vision_hidden, arch.vision_intermediate, arch.hidden
+    embed = 2.0 * n * CHANNELS * arch.patch_size**2 * d
+    layer = 2.0 * n * (4 * d * d + 2 * d * f) + 4.0 * n * n * d
+    projector = 2.0 * n * (d * h + h * h)
+    return embed + arch.vision_layers * layer + projector
+
+
+def kv_cache_bytes(arch: Architecture, seq: int, bytes_per_elem: int = 2) -> int:
+    """2 (K and V) * layers * kv_heads * head_dim * seq * bytes per element."""
+    return 2 * arch.layers * arch.kv_heads * arch.head_dim * int(seq) * int(bytes_per_elem)
+
+
+# --------------------------------------------------------------------------- dataset plans
+@dataclass
+class Distribution:
+    n: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    max: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Distribution:
+        if not values:
+            return cls(0, None, None, None, None)
+        import numpy as np
+
+        arr = np.asarray(values, dtype=np.float64)
+        return cls(len(arr), float(arr.mean()), float(np.percentile(arr, 50)), float(np.percentile(arr, 90)),
+                   float(arr.max()))
+
+
+@dataclass
+class ArchCost:
+    arch: str
+    prefill_flops_mean: float  # LLM, per prompt
+    vision_flops_mean: float  # vision tower + projector, per prompt
+    kv_cache_bytes_mean: float
+    kv_cache_bytes_max: int
+
+
+@dataclass
+class PlanRow:
+    """One task at one setting (a threshold for images, a frame count for video)."""
+
+    task: str
+    modality: str
+    threshold: int | None
+    frames: int | None
+    n: int
+    errors: int
+    visual_tokens: Distribution
+    text_tokens_mean: float | None
+    crops_mean: float | None
+    costs: list[ArchCost] = field(default_factory=list)
+
+    @property
+    def setting(self) -> str:
+        tau = "none" if self.threshold is None else str(self.threshold)
+        return f"F={self.frames}" if self.frames is not None else f"tau={tau}"
+
+
+@dataclass
+class DocShape:
+    """What the planner needs of one doc."""
+
+    doc_id: str
+    image_sizes: list[tuple[int, int]]
+    has_video: bool
+    text_tokens: int
+    error: str | None = None
+
+
+def estimate_text_tokens(prompt: str) -> int:
+    """A rough text-token count (characters / 4); only the FLOPs and KV estimates use it."""
+    return math.ceil(len(prompt) / CHARS_PER_TEXT_TOKEN)
+
+
+def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) -> list[DocShape]:
+    """Image sizes (headers only) and a text-token estimate per doc; unreadable docs become errors.
+
+    ``text_tokens``: a fixed count per prompt, or None to estimate it from the chat prompt."""
+    from reference_model.processor import Processor
+
+    prompts = Processor(tokenizer=None, config=None)
+    video = task.modality == "video"
+    shapes = []
+    for doc in docs:
+        doc_id = str(task.doc_id(doc))
+        try:
+            sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
+        except Exception as exc:  # a corrupt header: the planner skips it, as a run would record an error
+            shapes.append(DocShape(doc_id, [], video, 0, f"{type(exc).__name__}: {exc}"))
+            continue
+        if text_tokens is None:
+            prompt = prompts.build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
+            n_text = estimate_text_tokens(prompt)
+        else:
+            n_text = int(text_tokens)
+        shapes.append(DocShape(doc_id, sizes, video, n_text))
+    return shapes
+
+
+def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thresholds: Sequence[int | None],
+                frames: Sequence[int], archs: Sequence[Architecture], unpad_rounding: str = "original",
+                kv_bytes_per_elem: int = 2) -> list[PlanRow]:
+    """Rows per setting: thresholds for image tasks, frame counts for video tasks."""
+    ok = [s for s in shapes if s.error is None]
+    errors = len(shapes) - len(ok)
+    settings: list[tuple[int | None, int | None]]
+    if modality == "video":
+        settings = [(None, f) for f in frames]
+    else:
+        settings = [(t, None) for t in thresholds]
+    rows = []
+    for tau, n_frames in settings:
+        vids = [n_frames] if n_frames is not None else []
+        visual = [count_visual_tokens(s.image_sizes, vids if s.has_video else [], max_grid_tokens=tau,
+                                      unpad_rounding=unpad_rounding) for s in ok]
+        crops = [count_crops(s.image_sizes, vids if s.has_video else []) for s in ok]
+        seqs = [v + s.text_tokens for v, s in zip(visual, ok)]
+        costs = []
+        for arch in archs:
+            if not ok:
+                break
+            per_crop = vision_flops_per_crop(arch)
+            costs.append(ArchCost(
+                arch=arch.name,
+                prefill_flops_mean=sum(llm_prefill_flops(arch, s) for s in seqs) / len(seqs),
+                vision_flops_mean=per_crop * sum(crops) / len(crops),
+                kv_cache_bytes_mean=sum(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs) / len(seqs),
+                kv_cache_bytes_max=max(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs),
+            ))
+        rows.append(PlanRow(
+            task=task_name, modality=modality, threshold=tau if modality != "video" else None,
+            frames=n_frames, n=len(ok), errors=errors, visual_tokens=Distribution.of(visual),
+            text_tokens_mean=(sum(s.text_tokens for s in ok) / len(ok)) if ok else None,
+            crops_mean=(sum(crops) / len(crops)) if crops else None, costs=costs,
+        ))
+    return rows
+
+
+def plan_task(task: Any, docs: Sequence[dict], thresholds: Sequence[int | None], frames: Sequence[int],
+              archs: Sequence[str] = ARCHS, unpad_rounding: str = "original", text_tokens: int | None = None,
+              kv_bytes_per_elem: int = 2) -> list[PlanRow]:
+    """The planner for one task's docs (see :func:`plan_shapes`)."""
+    shapes = doc_shapes(task, docs, text_tokens)
+    arch_objs = [Architecture.from_preset(a) for a in archs]
+    return plan_shapes(task.name, task.modality, shapes, thresholds, frames, arch_objs, unpad_rounding,
+                       kv_bytes_per_elem)
+
+
+def plan_as_dict(rows: Sequence[PlanRow]) -> list[dict[str, Any]]:
+    return [{**asdict(r), "setting": r.setting} for r in rows]
+
+
+def _si(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / 2**20:.1f}"
+
+
+def render_plan(rows: Sequence[PlanRow]) -> str:
+    """Markdown tables: token distribution per task and setting, then costs per architecture."""
+    from .mdtable import md_table
+
+    dist = [[r.task, r.setting, r.n, r.errors, r.visual_tokens.mean, r.visual_tokens.p50, r.visual_tokens.p90,
+             r.visual_tokens.max, r.crops_mean, r.text_tokens_mean] for r in rows]
+    out = ["## Visual tokens per prompt", "",
+           md_table(["task", "setting", "n", "errors", "mean", "p50", "p90", "max", "crops (mean)",
+                     "text tokens (est.)"], dist), ""]
+    archs = [c.arch for c in rows[0].costs] if rows and rows[0].costs else []
+    if archs:
+        out += ["## Predicted cost per prompt", "",
+                "LLM prefill FLOPs = 2*P*s + 2*L*s^2*h + 2*h*V; vision = SigLIP so400m + projector per crop; "
+                "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.token_planner`). "
+                "s = visual tokens + estimated text tokens.", ""]
+        header = ["task", "setting"]
+        for a in archs:
+            header += [f"{a} prefill", f"{a} vision", f"{a} KV MiB mean", f"{a} KV MiB max"]
+        table = []
+        for r in rows:
+            line: list[Any] = [r.task, r.setting]
+            for c in r.costs:
+                line += [_si(c.prefill_flops_mean, "FLOP"), _si(c.vision_flops_mean, "FLOP"),
+                         _mib(c.kv_cache_bytes_mean), _mib(c.kv_cache_bytes_max)]
+            table.append(line)
+        out += [md_table(header, table), ""]
+    return "\n".join(out)
