@@ -114,7 +114,13 @@ class Task:
 
     @property
     def generation_kwargs(self) -> dict[str, Any]:
-        return dict(self.lmms_eval_config.get("generation_kwargs") or {})
+        """As lmms-eval's TaskConfig completes them (an `until` stop list; greedy when the YAML has none)."""
+        from lmms_eval.api.task import TaskConfig
+
+        c = self.lmms_eval_config
+        gen = c.get("generation_kwargs")
+        config = TaskConfig(output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None)
+        return dict(config.generation_kwargs or {})
 
     # ---- data -------------------------------------------------------------------------------
 

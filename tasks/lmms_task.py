@@ -16,6 +16,7 @@ the attributes those methods read, computed the way ConfigurableTask.__init__ co
 from __future__ import annotations
 
 import functools
+import inspect
 from types import SimpleNamespace
 from typing import Any
 
@@ -253,6 +254,14 @@ class LmmsTask(Task):
         for name, _, agg, _ in self._metrics:
             values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
             if values:
-                out[name] = float(call(agg, values))
+                out[name] = float(self._call_aggregation(agg, values))
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
+
+    @staticmethod
+    def _call_aggregation(agg: Any, values: list) -> Any:
+        # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);
+        # the ones used here ignore it.
+        if "args" in inspect.signature(agg).parameters:
+            return call(agg, values, args=None)
+        return call(agg, values)

@@ -27,13 +27,12 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tasks.base import MEDIA_ROOT_KEY, HubDataset, MediaError, Visuals, parse_failure_rate
+from tasks.base import MEDIA_ROOT_KEY, HubDataset, MediaError, Visuals
 from tasks.lmms import _FunctionTag, call, load_task_yaml
 from tasks.lmms_isolated import load_private_utils, seeded_fallback
 from tasks.lmms_task import LmmsTask, jsonable
@@ -53,16 +52,6 @@ class VideoTask(LmmsTask):
         split = c.get("test_split") or c.get("validation_split")
         revision = self.revision or (c.get("dataset_kwargs") or {}).get("revision")
         return HubDataset(c["dataset_path"], c.get("dataset_name"), split, revision)
-
-    @property
-    def generation_kwargs(self) -> dict[str, Any]:
-        """As lmms-eval's TaskConfig completes them (an `until` stop list; greedy when the YAML has none)."""
-        from lmms_eval.api.task import TaskConfig
-
-        c = self.lmms_eval_config
-        gen = c.get("generation_kwargs")
-        config = TaskConfig(output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None)
-        return dict(config.generation_kwargs or {})
 
     def utils(self) -> ModuleType:
         return load_private_utils(self.lmms_eval_dir)
@@ -135,23 +124,6 @@ class VideoTask(LmmsTask):
             if name == self.main_metric:
                 return float(self._call_aggregation(agg, [values[name]]))
         raise KeyError(f"{self.lmms_eval_name} has no metric {self.main_metric}")
-
-    @staticmethod
-    def _call_aggregation(agg: Any, values: list) -> Any:
-        # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);
-        # the ones used here ignore it.
-        if "args" in inspect.signature(agg).parameters:
-            return call(agg, values, args=None)
-        return call(agg, values)
-
-    def aggregate(self, records: list[dict]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for name, _, agg, _ in self._metrics:
-            values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
-            if values:
-                out[name] = float(self._call_aggregation(agg, values))
-        out["parse_failure_rate"] = parse_failure_rate(records)
-        return out
 
     def generate_samples(self, out_dir: Path) -> None:
         from tasks.samples import video_samples

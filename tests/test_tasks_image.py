@@ -57,13 +57,16 @@ def test_prompt_and_visuals_equal_lmms_eval(loaded, name):
 
 
 def test_task_metadata_comes_from_lmms_eval_yaml(loaded):
+    from lmms_eval.api.task import TaskConfig
+
     for name, (lmms_dir, yaml_name, _, split) in SPLIT_DIRS.items():
         task = loaded[name][0]
         config = lmms_config(lmms_dir, yaml_name)
         assert task.dataset.repo == config["dataset_path"]
         assert task.dataset.split == split == config["test_split"]
         assert task.dataset.config == config.get("dataset_name")
-        assert task.generation_kwargs == config["generation_kwargs"]
+        completed = TaskConfig(output_type="generate_until", generation_kwargs=dict(config["generation_kwargs"]))
+        assert task.generation_kwargs == completed.generation_kwargs  # lmms-eval adds its `until` stop list
         assert task.main_metric in [m["metric"] for m in config["metric_list"]]
     assert loaded["mmmu"][0].lmms_eval_name == "mmmu_val"
     assert loaded["docvqa"][0].lmms_eval_name == "docvqa_val"
