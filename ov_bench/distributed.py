@@ -7,6 +7,7 @@ each rank writes its own results shard and rank 0 merges them.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
@@ -60,10 +61,13 @@ class DistContext:
 
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", "29500")
+        # Ranks meet at a barrier after their shards, which may differ in length by hours on big
+        # models: the default 30-minute collective timeout would kill a healthy run.
+        timeout = datetime.timedelta(seconds=float(os.environ.get("OV_BENCH_DIST_TIMEOUT_S", 7 * 24 * 3600)))
         if dist.is_initialized():
-            group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else dist.group.WORLD
+            group = dist.new_group(backend="gloo", timeout=timeout)
         else:
-            dist.init_process_group(backend="gloo", rank=rank, world_size=world)
+            dist.init_process_group(backend="gloo", rank=rank, world_size=world, timeout=timeout)
             group = dist.group.WORLD
         return cls(rank=rank, world_size=world, local_rank=local, _group=group)
 
