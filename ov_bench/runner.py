@@ -280,6 +280,9 @@ class Runner:
             self.dist = DistContext.from_env()
         dist = self.dist
         out = self.output_dir
+        _seed_everything(self.config.seed)
+        # Docs first: a bad task or unreachable data fails before anything is written.
+        self._plans = self._load_tasks()
         lock = None
         if dist.is_main:
             try:
@@ -304,8 +307,7 @@ class Runner:
 
     def _run_locked(self) -> RunOutcome:
         cfg, dist, out = self.config, self.dist, self.output_dir
-        _seed_everything(cfg.seed)
-        plans = self._load_tasks()  # before the model: a bad task or --data fails fast
+        plans = self._plans
         device = resolve_device(cfg.device, dist.local_rank)
         if self.adapter is None:
             from .adapters import load_adapter

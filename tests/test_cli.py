@@ -80,6 +80,7 @@ def test_tasks_and_models_listings():
     (["--tasks", "nosuchtask"], "unknown task 'nosuchtask'"),
     (["--tasks", "mmmu", "--data", "/nonexistent/dir"], "--data /nonexistent/dir"),
     (["--tasks", "mmmu", "--data", __file__], "not a directory"),
+    (["--tasks", "mmmu", "--data", "hub"], "--data samples"),  # offline: fails fast, names the alternatives
     (["--tasks", "mmmu", "--max-grid-tokens", "0"], "--max-grid-tokens"),
     (["--tasks", "mmmu", "--max-grid-tokens", "-5"], "--max-grid-tokens"),
     (["--tasks", "mmmu", "--max-grid-tokens", "lots"], "--max-grid-tokens"),
