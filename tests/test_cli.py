@@ -90,12 +90,19 @@ def test_tasks_and_models_listings():
     (["--tasks", "mmmu", "--model", "hf:{empty}"], "no config.json"),
     (["--tasks", "mmmu", "--model", "/no/such/checkpoint"], "no such preset or checkpoint"),
     (["--tasks", "mmmu", "--model", "arch:0.5b?layers=x"], "layers"),
+    (["--tasks", "mmmu", "--model", "hf:{hf}", "--max-grid-tokens", "1000"], "multiple of 729"),
     (["--tasks", "mmmu", "--dtype", "float8"], "--dtype"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, needle):
     empty = tmp_path / "empty_ckpt"
     empty.mkdir()
     (empty / "config.json").write_text("{}") if not args[-1].startswith("hf:") else None
+    if any("{hf}" in a for a in args):  # config and (empty) weights file: enough for the checks before loading
+        hf = tmp_path / "hf"
+        hf.mkdir()
+        (hf / "config.json").write_text('{"model_type": "llava_onevision"}')
+        (hf / "model.safetensors").write_bytes(b"")
+        args = [a.replace("{hf}", str(hf)) for a in args]
     args = [a.replace("{empty}", str(empty)) for a in args]
     out = ov_bench("run", *args, "--output", str(tmp_path / "out"), "--no-progress", timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)

@@ -44,15 +44,17 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float3
                             unpad_rounding=unpad_rounding)
 
 
-def check_model_spec(spec: str) -> None:
-    """Cheap validation of --model before anything is loaded: presets parse, directories hold weights."""
+def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
+    """Cheap validation of --model (and of tau for it) before anything is loaded: presets parse,
+    directories hold weights, hf: gets a tau it can express."""
     from pathlib import Path
 
     kind, target = parse_model_spec(spec)
     if kind == "hf":
-        from .hf import check_checkpoint_dir
+        from .hf import aspect_ratio_for, check_checkpoint_dir
 
         check_checkpoint_dir(target)
+        aspect_ratio_for(max_grid_tokens, 1)
         return
     from reference_model import PRESETS, preset_config
 

@@ -69,6 +69,7 @@ class HFAdapter(ModelAdapter):
         from reference_model.processor import Processor
 
         directory = check_checkpoint_dir(path)
+        aspect_ratio_for(max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading weights
         self.model_id = str(directory.resolve())
         self.dtype, self.device = dtype, device
         self.processor = AutoProcessor.from_pretrained(str(directory))

@@ -102,7 +102,7 @@ def precheck(args: argparse.Namespace) -> None:
     for name in args.tasks:
         get_task(name)
     check_data_arg(args.data)
-    check_model_spec(args.model)
+    check_model_spec(args.model, args.max_grid_tokens)
 
 
 def execute(args: argparse.Namespace) -> int:

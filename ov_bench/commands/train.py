@@ -1,0 +1,152 @@
+"""``ov-bench train``: train the reference model with one LLaVA-OneVision stage's recipe."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "train"
+HELP = "train the reference model with a LLaVA-OneVision stage recipe (1, 1.5, 2-si, 2-ov) on accelerate"
+ORDER = 40
+DESCRIPTION = """\
+Train the reference model on LLaVA conversation JSON with one stage's recipe: trainable parts,
+learning rates (the vision tower in its own group), cosine schedule with 3% warmup, AdamW without
+weight decay, and the stage's visual-token budget. Settings are overridden in this order: the
+stage's recipe < --config YAML < --set KEY=VALUE < the flags below.
+
+Writes OUTPUT/train_log.jsonl (loss, learning rates, tokens/s per step), OUTPUT/checkpoint-N/
+(HF layout + optimizer/scheduler/RNG/data-order state) every --save-every steps, and
+OUTPUT/final/ (HF layout, evaluate it with `ov-bench run --model OUTPUT/final`).
+
+examples:
+  ov-bench train --stage 1 --model tiny --data samples --output runs/stage1
+  ov-bench train --stage 2-ov --model runs/stage1/final --data llava_ov.json --media-dir /data/media \\
+      --batch-size 1 --grad-accum 64 --mixed-precision bf16 --gradient-checkpointing --output runs/ov
+  ov-bench train --stage 1.5 --config my_recipe.yaml --set max_grid_tokens=2187 --output runs/s15
+  ov-bench train --stage 1 --output runs/stage1 --resume auto        # continue from the latest checkpoint
+  accelerate launch --num_processes 8 $(which ov-bench) train --stage 2-si ...     # DDP
+  accelerate launch --config_file fsdp.yaml $(which ov-bench) train --stage 2-si ...  # FSDP / DeepSpeed
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> str:
+    if text.strip().lower() != "none":
+        _positive_int(text)
+    return text
+
+
+# flag dest -> recipe/options field (None values are not applied)
+_FLAG_FIELDS = {
+    "lr": "lr", "vision_lr": "vision_lr", "batch_size": "per_device_batch_size",
+    "grad_accum": "gradient_accumulation_steps", "epochs": "num_epochs", "max_steps": "max_steps",
+    "max_grid_tokens": "max_grid_tokens", "frames": "video_frames", "max_length": "max_length",
+    "seed": "seed", "mixed_precision": "mixed_precision", "save_every": "save_every", "workers": "num_workers",
+    "overlong": "overlong", "trainable": "trainable",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from_stage = "(default: the stage's)"
+    parser.add_argument("--stage", default=None, help="1 | 1.5 | 2-si | 2-ov (aliases: 2, si, ov, 2-onevision)")
+    parser.add_argument("--model", default="tiny", help="starting model: tiny | arch:0.5b[?layers=N] | PATH (default: tiny)")
+    parser.add_argument("--data", default="samples",
+                        help="LLaVA conversation JSON/JSONL (or its directory) | samples (a synthetic set; default)")
+    parser.add_argument("--media-dir", default=None, metavar="DIR",
+                        help="where image/video paths resolve (default: the JSON's directory)")
+    parser.add_argument("--output", default=None, metavar="DIR", help="output directory (default: runs/train-<stage>-<time>)")
+    parser.add_argument("--config", default=None, metavar="YAML", help="recipe/option overrides as a YAML mapping")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any recipe or option field (repeatable), e.g. --set warmup_ratio=0.1")
+    parser.add_argument("--lr", type=_non_negative_float, help=f"LLM + projector learning rate {from_stage}")
+    parser.add_argument("--vision-lr", type=_non_negative_float, help=f"vision tower learning rate {from_stage}")
+    parser.add_argument("--trainable", help="comma-separated parts: vision_tower,projector,newline,language_model")
+    parser.add_argument("--batch-size", type=_positive_int, help="samples per device per micro-batch (default 4)")
+    parser.add_argument("--grad-accum", type=_positive_int, help="micro-batches per optimizer step (default 1)")
+    parser.add_argument("--epochs", type=_positive_int, help="passes over the data (default 1)")
+    parser.add_argument("--max-steps", type=_positive_int, help="stop after N optimizer steps (sets the schedule's length)")
+    parser.add_argument("--max-grid-tokens", type=_threshold, metavar="TAU|none", help=f"AnyRes threshold tau {from_stage}")
+    parser.add_argument("--frames", type=_positive_int, help="video frames per sample (default 32)")
+    parser.add_argument("--max-length", type=_positive_int, help=f"longest sequence in tokens {from_stage}")
+    parser.add_argument("--overlong", choices=("skip", "truncate"), help="what to do with longer samples (default skip)")
+    parser.add_argument("--seed", type=int, help="seed for data order and initialisation (default 0)")
+    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"),
+                        help="autocast precision (default no; an accelerate config's value is used when launched with one)")
+    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    parser.add_argument("--save-every", type=_positive_int, metavar="N", help="checkpoint every N steps (default: at the end only)")
+    parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
+    parser.add_argument("--resume", default=None, metavar="auto|DIR",
+                        help="resume from a checkpoint dir, a run dir's latest checkpoint, or auto (OUTPUT's latest, if any)")
+    parser.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
+    parser.add_argument("--show-recipe", action="store_true", help="print the resolved recipe and options, then exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def resolve(args: argparse.Namespace):
+    """(recipe, options) after the stage, YAML, --set and flag overrides."""
+    from reference_model.training import TrainOptions, apply_overrides, get_stage, load_yaml_overrides
+    from reference_model.training.recipes import parse_assignments
+
+    yaml_overrides = load_yaml_overrides(args.config) if args.config else {}
+    stage = args.stage or yaml_overrides.pop("stage", None)
+    yaml_overrides.pop("stage", None)
+    if stage is None:
+        raise ValueError("no stage given: pass --stage (1, 1.5, 2-si, 2-ov) or put 'stage:' in the --config YAML")
+    recipe, options = get_stage(str(stage)), TrainOptions()
+    flags = {field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None}
+    if args.gradient_checkpointing:
+        flags["gradient_checkpointing"] = True
+    if args.no_progress:
+        flags["progress"] = False
+    for overrides in (yaml_overrides, parse_assignments(args.set), flags):
+        apply_overrides(recipe, options, overrides)
+    return recipe, options
+
+
+def execute(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    recipe, options = resolve(args)
+    if args.show_recipe:
+        print(json.dumps({"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}, indent=2))
+        return 0
+    output = args.output
+    if output is None:
+        import time
+
+        output = f"runs/train-{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    from reference_model.training import train
+
+    result = train(args.model, args.data, output, recipe, options, media_dir=args.media_dir, resume=args.resume,
+                   cpu=args.cpu)
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        stats = result.data_stats
+        skipped = {k: v for k, v in stats.items() if (k.startswith("skipped") or k == "truncated") and v}
+        print(f"stage {recipe.name}: {result.global_step} steps on {stats['kept']} samples {stats['by_modality']}"
+              + (f", {skipped}" if skipped else ""))
+        if result.losses:
+            print(f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}")
+        print(f"model: {result.final_dir} (ov-bench run --model {result.final_dir} --tasks ...), "
+              f"log: {result.output_dir}/train_log.jsonl")
+    return 0

@@ -1,0 +1,616 @@
+"""Threshold / frame-count sweeps on the same samples, sharing the work that does not depend on the setting.
+
+For the reference model, per sample: media decode + preprocess once (per frame count for video),
+vision encoder + projector once (``model.encode_visuals``), then per threshold tau only the
+re-tokenization (``processor.tokenize``), packing and the LLM (``generate(encoded=...)``). When two
+settings give a sample the same packed layout (a small image below both thresholds, a video or a
+multi-image sample under any tau, an image task under another frame count) the model input is
+identical, so the greedy output is too: the generation is run once and its row is recorded under
+each such setting (``reuse``; ``--no-reuse`` runs every setting). Every row is what a plain
+``ov-bench run`` with that setting writes: same responses, scores and token counts; the shared
+stages' times (media decode, preprocess, vision encoder, projector) are measured once and
+attributed to every setting, so per-setting latencies read like a plain run's.
+
+Other adapters (``hf:``) fall back to one plain run per setting (the runner, same output layout).
+
+Output directory:
+    sweep.json                      settings, shared-work counters, paired comparisons
+    samples.sqlite                  all settings' rows, keyed by threshold (one file per frame
+                                    count under frames-<F>/ when several --frames are given)
+    settings/<label>/results.json   each setting's results.json (+ report.md) as a run writes it
+    report.md, report.html, *.png   the ablation report
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ResumeMismatchError, UsageError
+from .run_outputs import SWEEP_JSON, setting_label
+from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLDS: tuple[int | None, ...] = (729, 2916, 6561, None)
+
+
+@dataclass
+class SweepConfig:
+    tasks: list[str]
+    thresholds: list[int | None] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    frames: list[int] = field(default_factory=lambda: [32])
+    model: str = "tiny"
+    data: str = "hub"
+    limit: int | None = None
+    dtype: str = "float32"
+    device: str = "auto"
+    output: str | None = None  # default: runs/sweep-<timestamp>
+    seed: int = 0
+    max_new_tokens: int | None = None
+    unpad_rounding: str = "original"
+    workers: int = 2
+    lookahead: int = 4
+    profile: bool = True
+    warmup: bool = True
+    reuse: bool = True
+    retry_errors: bool = False
+    progress: bool = True
+    reference: str | None = None  # label of the reference setting for paired comparisons
+    report: bool = True
+    n_boot: int = 10_000
+
+
+@dataclass
+class Setting:
+    threshold: int | None
+    frames: int
+    label: str
+    db: Path
+    results_dir: Path
+
+    @property
+    def tau_key(self) -> str:
+        return threshold_key(self.threshold)
+
+
+@dataclass
+class SweepWork:
+    """What the shared path did (for the report and the benchmark)."""
+
+    units: int = 0  # (sample, frame count) decoded + preprocessed
+    encoded: int = 0  # vision encoder + projector passes
+    llm_runs: int = 0  # generate() calls
+    reused: int = 0  # rows recorded from another setting's identical generation
+    rows: int = 0
+    wall_s: float = 0.0
+
+
+@dataclass
+class SweepOutcome:
+    output_dir: Path
+    mode: str  # "shared-vision" | "separate-runs"
+    settings: list[Setting]
+    results: dict[str, dict[str, Any]]  # label -> results.json content
+    rows: dict[str, list[SampleRow]]  # label -> rows of this sweep's docs
+    work: SweepWork
+    sweep: dict[str, Any]  # sweep.json content
+    errors: int
+
+
+@dataclass
+class _Unit:
+    plan: Any  # runner.TaskPlan
+    seq: int
+    doc: dict
+    doc_id: str
+    frames: int | None  # frames decoded (video tasks)
+    targets: list[Setting]
+    prepared: Any = None
+    media_decode_ms: float | None = None
+    preprocess_ms: float | None = None
+    error: str | None = None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    msg = text[0] if text else ""
+    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
+
+
+def default_reference(settings: Sequence[Setting]) -> Setting:
+    """6561 (anyres_max_9, the released default) at the largest frame count, else the last threshold."""
+    top_frames = max(s.frames for s in settings)
+    candidates = [s for s in settings if s.frames == top_frames]
+    for s in candidates:
+        if s.threshold == 6561:
+            return s
+    return candidates[-1]
+
+
+def make_settings(output: Path, thresholds: Sequence[int | None], frames: Sequence[int]) -> list[Setting]:
+    if not thresholds:
+        raise UsageError("--thresholds needs at least one value")
+    if not frames:
+        raise UsageError("--frames needs at least one value")
+    thresholds = list(dict.fromkeys(thresholds))
+    frames = list(dict.fromkeys(frames))
+    settings = []
+    for f in frames:
+        db = output / SAMPLES_DB if len(frames) == 1 else output / f"frames-{f}" / SAMPLES_DB
+        for t in thresholds:
+            label = setting_label(threshold_key(t), f if len(frames) > 1 else None)
+            settings.append(Setting(t, f, label, db, output / "settings" / label))
+    return settings
+
+
+class Sweeper:
+    """One ``ov-bench sweep``. Construct, then :meth:`run`. Tests may inject an adapter."""
+
+    def __init__(self, config: SweepConfig, adapter: Any = None) -> None:
+        from .runner import check_data_arg
+
+        if config.limit is not None and config.limit < 1:
+            raise UsageError("--limit must be >= 1")
+        if any(f < 1 for f in config.frames):
+            raise UsageError("--frames values must be >= 1")
+        for tau in config.thresholds:
+            if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int) or tau < 1):
+                raise UsageError(f"thresholds must be positive integers or none, got {tau!r}")
+        check_data_arg(config.data)
+        self.config = config
+        self.adapter = adapter
+        self.output_dir = Path(config.output) if config.output else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
+        self.settings = make_settings(self.output_dir, config.thresholds, config.frames)
+        if config.reference is not None and config.reference not in {s.label for s in self.settings}:
+            raise UsageError(f"--reference {config.reference}: not one of the settings "
+                             f"({', '.join(s.label for s in self.settings)})")
+        self.work = SweepWork()
+
+    # ----------------------------------------------------------------- setup
+    def _load_plans(self) -> list[Any]:
+        from tasks import get_task
+
+        from .runner import DEFAULT_MAX_NEW_TOKENS, TaskPlan
+
+        plans = []
+        for name in dict.fromkeys(self.config.tasks):
+            task = get_task(name)
+            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
+            ids = [str(task.doc_id(d)) for d in docs]
+            if len(set(ids)) != len(ids):
+                raise ValueError(f"task {name}: doc ids are not unique")
+            gen = getattr(task, "generation_kwargs", None) or {}
+            max_new = self.config.max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+            plans.append(TaskPlan(name, task, docs, ids, max_new, None))
+        return plans
+
+    def _run_config(self, setting: Setting, output: Path | None = None, write_outputs: bool = False) -> Any:
+        from .runner import RunConfig
+
+        c = self.config
+        return RunConfig(tasks=list(c.tasks), model=c.model, data=c.data, limit=c.limit,
+                         max_grid_tokens=setting.threshold, frames=setting.frames, dtype=c.dtype, device=c.device,
+                         output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
+                         unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
+                         profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
+                         write_outputs=write_outputs)
+
+    # ----------------------------------------------------------------- the sweep
+    def run(self) -> SweepOutcome:
+        from .distributed import DistContext
+        from .runner import resolve_device
+
+        if DistContext.from_env().distributed:
+            raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
+        cfg = self.config
+        _seed_everything(cfg.seed)
+        plans = self._load_plans()  # a bad task or --data fails before the model loads
+        device = resolve_device(cfg.device)
+        if self.adapter is None:
+            from .adapters import load_adapter
+
+            self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
+                                        device=device, unpad_rounding=cfg.unpad_rounding)
+        else:
+            device = getattr(self.adapter, "device", device)
+        for s in self.settings:  # a threshold the adapter cannot honour fails before any work
+            self.adapter.set_threshold(s.threshold)
+        shared = getattr(self.adapter, "kind", "") == "reference" and hasattr(self.adapter, "model")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        if shared:
+            mode = "shared-vision"
+            with OutputLock(self.output_dir):
+                results, rows = self._run_shared(plans, device)
+        else:
+            mode = "separate-runs"
+            print(f"ov-bench sweep: the {self.adapter.kind} adapter cannot reuse vision features across "
+                  f"thresholds; running {len(self.settings)} separate runs", file=sys.stderr)
+            results, rows = self._run_separate()
+        self.work.wall_s = time.perf_counter() - t0
+        sweep = self._sweep_json(mode, plans, results, rows)
+        _write_json(self.output_dir / SWEEP_JSON, sweep)
+        if cfg.report:
+            from .sweep_report import write_sweep_report
+
+            try:
+                write_sweep_report(self.output_dir, sweep, results, rows)
+            except Exception as exc:  # the data is written; a report failure must not lose it
+                log.warning("sweep report failed: %s", _one_line(exc))
+        errors = sum(t["errors"] for r in results.values() for t in r["tasks"].values())
+        return SweepOutcome(self.output_dir, mode, self.settings, results, rows, self.work, sweep, errors)
+
+    # ----------------------------------------------------------------- fallback: plain runs
+    def _run_separate(self) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
+        from .runner import Runner
+
+        results, rows = {}, {}
+        for s in self.settings:
+            self.adapter.set_threshold(s.threshold)
+            outcome = Runner(self._run_config(s), adapter=self.adapter).run()
+            self.work.llm_runs += outcome.evaluated
+            self.work.rows += len(outcome.rows)
+            results[s.label], rows[s.label] = self._finish_setting(s, outcome.results, outcome.rows)
+        return results, rows
+
+    # ----------------------------------------------------------------- shared vision work
+    def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], key: str, source: str) -> None:
+        by_task = {p.name: p for p in plans}
+        for s in self.settings:
+            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(key, s.tau_key):
+                plan = by_task.get(task)
+                if plan is None:
+                    continue
+                ours = (source, s.frames if plan.task.modality == "video" else None, plan.max_new_tokens)
+                if ours != (data_source, frames, max_new):
+                    raise ResumeMismatchError(
+                        f"{s.db.parent} already holds {task} results for this model at tau={s.tau_key} made with "
+                        f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
+                        "use another --output")
+
+    def _units(self, plans: list[Any], stores: dict[int, ResultsStore], key: str) -> list[_Unit]:
+        done: dict[tuple[str, str], set[str]] = {}
+        for s in self.settings:
+            for plan in plans:
+                done[(s.label, plan.name)] = stores[s.frames].finished(
+                    plan.name, key, s.tau_key, include_errors=not self.config.retry_errors)
+        units = []
+        for plan in plans:
+            video = plan.task.modality == "video"
+            groups = [[s for s in self.settings if s.frames == f] for f in self.config.frames] if video \
+                else [list(self.settings)]
+            for seq, doc in enumerate(plan.docs):
+                doc_id = plan.doc_ids[seq]
+                for group in groups:
+                    targets = [s for s in group if doc_id not in done[(s.label, plan.name)]]
+                    if targets:
+                        frames = targets[0].frames if video else self.config.frames[0]
+                        units.append(_Unit(plan, seq, doc, doc_id, frames if video else None, targets))
+        return units
+
+    def _prepare(self, unit: _Unit) -> _Unit:
+        """Media decode + preprocess (pixels; the ids are re-tokenized per setting). Worker threads."""
+        t0 = time.perf_counter_ns()
+        try:
+            visuals = unit.plan.task.load_visuals(unit.doc, frames=unit.frames or self.config.frames[0])
+        except Exception as exc:
+            unit.error = f"media_decode: {_one_line(exc)}"
+            return unit
+        t1 = time.perf_counter_ns()
+        unit.media_decode_ms = (t1 - t0) / 1e6
+        try:
+            question = unit.plan.task.doc_to_text(unit.doc)
+            unit.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
+        except Exception as exc:
+            unit.error = f"preprocess: {_one_line(exc)}"
+            return unit
+        unit.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
+        return unit
+
+    def _run_shared(self, plans: list[Any], device: str) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
+        from contextlib import ExitStack
+
+        from .prefetch import Prefetcher
+        from .profiling import MemoryTracker
+        from .runner import data_source_label
+
+        cfg = self.config
+        key = self.adapter.key
+        source = data_source_label(cfg.data)
+        with ExitStack() as stack:
+            stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
+            self._check_resume(stores, plans, key, source)
+            units = self._units(plans, stores, key)
+            memory = MemoryTracker(device)
+            cuda = device.startswith("cuda")
+            bar = None
+            if cfg.progress and units:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(units), unit="sample", dynamic_ncols=True, desc="sweep")
+            saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
+            warmed = not cfg.warmup
+            try:
+                for unit in Prefetcher(units, self._prepare, workers=cfg.workers, lookahead=cfg.lookahead):
+                    self.work.units += 1
+                    if not warmed and unit.prepared is not None:
+                        try:
+                            self.adapter.warmup(unit.prepared)
+                        except Exception as exc:  # the real call records the error
+                            log.debug("warmup failed: %s", exc)
+                        warmed = True
+                    for setting, row in self._evaluate_unit(unit, memory, cuda, key, source):
+                        stores[setting.frames].write(row)
+                        self.work.rows += 1
+                    if bar is not None:
+                        bar.set_postfix_str(unit.plan.name, refresh=False)
+                        bar.update(1)
+            finally:
+                sys.stdout = saved_stdout
+                if bar is not None:
+                    bar.close()
+        results, rows = {}, {}
+        for s in self.settings:
+            self.adapter.set_threshold(s.threshold)
+            with ResultsStore(s.db) as store:
+                setting_rows = self._rows_of_sweep(store, plans, key, s)
+            from .profiling import environment
+            from .results import build_results
+
+            env = environment(device, cfg.dtype)
+            env["processes"] = 1
+            built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
+            results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
+        return results, rows
+
+    def _db_for(self, frames: int) -> Path:
+        return next(s.db for s in self.settings if s.frames == frames)
+
+    @staticmethod
+    def _rows_of_sweep(store: ResultsStore, plans: list[Any], key: str, setting: Setting) -> list[SampleRow]:
+        rows = []
+        for plan in plans:
+            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
+            task_rows = [r for r in store.rows(key, setting.tau_key, plan.name) if r.doc_id in wanted]
+            for r in task_rows:
+                r.seq = wanted[r.doc_id]
+            rows += sorted(task_rows, key=lambda r: r.seq)
+        return rows
+
+    def _finish_setting(self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
+                        ) -> tuple[dict[str, Any], list[SampleRow]]:
+        """Write the setting's results.json (+ report.md) the way a run does, pointing at the store."""
+        from .results import write_outputs
+
+        results["samples_db"] = os.path.relpath(s.db, s.results_dir)
+        results["sweep"] = {"label": s.label, "threshold": s.threshold, "frames": s.frames,
+                            "sweep_dir": os.path.relpath(self.output_dir, s.results_dir)}
+        s.results_dir.mkdir(parents=True, exist_ok=True)
+        write_outputs(s.results_dir, results, rows)
+        return results, rows
+
+    # ----------------------------------------------------------------- one sample, every setting
+    def _signature(self, sizes: list[tuple[int, int]], video_frames: list[int], tau: int | None) -> tuple:
+        """What the packed model input depends on besides the (shared) features and prompt."""
+        from reference_model import image_grid_shape
+
+        if len(sizes) == 1:
+            images: tuple = image_grid_shape(*sizes[0], max_grid_tokens=tau,
+                                             unpad_rounding=self.adapter.unpad_rounding)
+        else:
+            images = ("multi", len(sizes))
+        return images, tuple(video_frames)
+
+    def _base_row(self, unit: _Unit, s: Setting, key: str, source: str) -> SampleRow:
+        video = unit.plan.task.modality == "video"
+        row = SampleRow(task=unit.plan.name, doc_id=unit.doc_id, model_key=key, threshold=s.tau_key, seq=unit.seq,
+                        data_source=source, frames=s.frames if video else None,
+                        max_new_tokens=unit.plan.max_new_tokens, rank=0)
+        if unit.media_decode_ms is not None:
+            row.latency_ms["media_decode"] = unit.media_decode_ms
+        if unit.preprocess_ms is not None:
+            row.latency_ms["preprocess"] = unit.preprocess_ms
+        return row
+
+    def _evaluate_unit(self, unit: _Unit, memory: Any, cuda: bool, key: str, source: str
+                       ) -> list[tuple[Setting, SampleRow]]:
+        import torch
+
+        from reference_model import count_prompt_visual_tokens
+
+        from .profiling import NullTimer, StageTimer
+
+        cfg = self.config
+        out: list[tuple[Setting, SampleRow]] = []
+        if unit.error:
+            for s in unit.targets:
+                row = self._base_row(unit, s, key, source)
+                row.error = unit.error
+                out.append((s, row))
+            return out
+        model = self.adapter.model
+        prepared = unit.prepared
+        inputs = prepared.inputs
+        enc_timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
+        if cfg.profile:
+            memory.reset()
+        t0 = time.perf_counter_ns()
+        try:
+            with torch.inference_mode():
+                pixels = model.to_device({k: inputs[k] for k in ("pixel_values", "pixel_values_videos") if k in inputs})
+                encoded = model.encode_visuals(pixels.get("pixel_values"), pixels.get("pixel_values_videos"),
+                                               stage_timer=enc_timer)
+        except Exception as exc:
+            for s in unit.targets:
+                row = self._base_row(unit, s, key, source)
+                row.error = f"model: {_one_line(exc)}"
+                out.append((s, row))
+            return out
+        enc_ms = (time.perf_counter_ns() - t0) / 1e6
+        enc_stages = enc_timer.results_ms()
+        enc_peak = memory.peak_bytes() if cfg.profile else None
+        self.work.encoded += 1
+        layout = {k: inputs[k] for k in ("image_sizes", "image_num_crops", "video_num_frames") if k in inputs}
+        sizes = [tuple(x) for x in inputs["image_sizes"].tolist()] if "image_sizes" in inputs else []
+        video_frames = inputs["video_num_frames"].tolist() if "video_num_frames" in inputs else []
+        done: dict[tuple, SampleRow] = {}
+        for s in unit.targets:
+            row = self._base_row(unit, s, key, source)
+            sig = self._signature(sizes, video_frames, s.threshold)
+            if cfg.reuse and sig in done:
+                _copy_outcome(done[sig], row)
+                self.work.reused += 1
+                out.append((s, row))
+                continue
+            model.set_max_grid_tokens(s.threshold)
+            row.visual_tokens_counted = count_prompt_visual_tokens(
+                sizes, video_frames, max_grid_tokens=s.threshold, unpad_rounding=self.adapter.unpad_rounding,
+                pool_stride=model.config.video_pool_stride)
+            timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
+            if cfg.profile:
+                memory.reset()
+            t1 = time.perf_counter_ns()
+            try:
+                start = timer.mark()
+                ids = model.processor.tokenize(prepared.prompt, sizes, video_frames)
+                ids.pop("num_visual_tokens", None)
+                batch = model.to_device({**ids, **layout})
+                result = model.generate(**batch, encoded=encoded, max_new_tokens=unit.plan.max_new_tokens,
+                                        min_new_tokens=0, stage_timer=timer if cfg.profile else None)
+                first = timer.first_stop("prefill")
+                if start is not None and first is not None:
+                    timer.add_span("ttft", start, first)
+            except Exception as exc:
+                row.error = f"model: {_one_line(exc)}"
+                out.append((s, row))
+                done[sig] = row
+                continue
+            self.work.llm_runs += 1
+            model_ms = enc_ms + (time.perf_counter_ns() - t1) / 1e6
+            latency = row.latency_ms
+            if cfg.profile:
+                stages = timer.results_ms()
+                latency["vision_encoder"] = enc_stages.get("vision_encoder", 0.0)
+                latency["projector_packing"] = enc_stages.get("projector_packing", 0.0) + stages.get("projector_packing", 0.0)
+                for name in ("prefill", "decode"):
+                    if name in stages:
+                        latency[name] = stages[name]
+                if "ttft" in stages:
+                    latency["ttft"] = stages["ttft"] + latency["vision_encoder"] + enc_stages.get("projector_packing", 0.0)
+                if "decode" in latency:
+                    latency["decode_per_token"] = latency["decode"] / max(int(result.sequences.shape[-1]) - 1, 1)
+                row.peak_memory_bytes = max(enc_peak or 0, memory.peak_bytes())
+                row.memory_kind = memory.kind
+            latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
+            row.response = result.text
+            row.new_tokens = int(result.sequences.shape[-1])
+            row.prompt_tokens = int(result.num_prompt_tokens)
+            row.visual_tokens_measured = int(result.num_visual_positions)
+            row.text_tokens = row.prompt_tokens - row.visual_tokens_measured
+            try:
+                record = unit.plan.task.score(unit.doc, result.text)
+            except Exception as exc:
+                row.error = f"score: {_one_line(exc)}"
+            else:
+                row.record = record
+                row.score = None if record.get("score") is None else float(record["score"])
+                row.parsed = None if record.get("parsed") is None else str(record["parsed"])
+                row.parse_failed = bool(record.get("parse_failed", False))
+                if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
+                    row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
+                                 f"{row.visual_tokens_measured}")
+            done[sig] = row
+            out.append((s, row))
+        return out
+
+    # ----------------------------------------------------------------- sweep.json
+    def _sweep_json(self, mode: str, plans: list[Any], results: dict[str, dict],
+                    rows: dict[str, list[SampleRow]]) -> dict[str, Any]:
+        from . import __version__
+        from .paired import paired_delta
+
+        cfg = self.config
+        ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(self.settings)
+        comparisons = []
+        for plan in plans:
+            ref_rows = [r for r in rows[ref.label] if r.task == plan.name]
+            for s in self.settings:
+                if s is ref:
+                    continue
+                d = paired_delta(plan.name, ref_rows, [r for r in rows[s.label] if r.task == plan.name],
+                                 base_label=ref.label, new_label=s.label, n_boot=cfg.n_boot, seed=cfg.seed)
+                comparisons.append(_delta_dict(d))
+        first = results[self.settings[0].label]
+        model = {k: v for k, v in first["model"].items() if k not in ("config", "threshold")}
+        return {
+            "ov_bench_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "kind": "ov-bench sweep",
+            "mode": mode,
+            "model": model,
+            "env": first.get("env"),
+            "data": first.get("data"),
+            "tasks": [p.name for p in plans],
+            "modalities": {p.name: p.task.modality for p in plans},
+            "main_metrics": {p.name: p.task.main_metric for p in plans},
+            "thresholds": [threshold_key(t) for t in dict.fromkeys(cfg.thresholds)],
+            "frames": list(dict.fromkeys(cfg.frames)),
+            "reference": ref.label,
+            "reuse": cfg.reuse,
+            "settings": [{"label": s.label, "threshold": s.threshold, "frames": s.frames,
+                          "results": os.path.relpath(s.results_dir / "results.json", self.output_dir),
+                          "samples_db": os.path.relpath(s.db, self.output_dir)} for s in self.settings],
+            "work": asdict(self.work),
+            "comparisons": comparisons,
+        }
+
+
+def _delta_dict(d: Any) -> dict[str, Any]:
+    out = asdict(d)
+    out["p_value"] = d.p_value
+    out["tokens_delta"] = d.tokens_delta
+    out["latency_delta_ms"] = d.latency_delta("end_to_end")
+    out["memory_delta_bytes"] = d.memory_delta
+    return out
+
+
+_OUTCOME_FIELDS = ("response", "parsed", "score", "parse_failed", "record", "visual_tokens_counted",
+                   "visual_tokens_measured", "text_tokens", "prompt_tokens", "new_tokens", "peak_memory_bytes",
+                   "memory_kind", "error")
+
+
+def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
+    """An identical model input ran under another setting: record its outcome (and timings) here too."""
+    for name in _OUTCOME_FIELDS:
+        value = getattr(src, name)
+        setattr(dst, name, dict(value) if isinstance(value, dict) else value)
+    dst.latency_ms = dict(src.latency_ms)
+
+
+def _seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    import json
+
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+
+
+def run_sweep(config: SweepConfig, adapter: Any = None) -> SweepOutcome:
+    return Sweeper(config, adapter=adapter).run()
