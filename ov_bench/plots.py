@@ -65,8 +65,11 @@ def accuracy_vs_tokens(points: Mapping[str, Sequence[Point]]):
         ys = [p.score for p in pts]
         yerr = [[max(p.score - p.low, 0.0) for p in pts], [max(p.high - p.score, 0.0) for p in pts]]
         ax.errorbar(xs, ys, yerr=yerr, marker="o", capsize=3, linewidth=1.2)
-        for p in pts:
-            ax.annotate(p.label, (p.tokens, p.score), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        labels: dict[tuple[float, float], list[str]] = {}
+        for p in pts:  # settings with the same tokens and score share one label
+            labels.setdefault((p.tokens, p.score), []).append(p.label)
+        for (x, y), names in labels.items():
+            ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set_title(task)
         ax.set_xlabel(ACCURACY_X)
         ax.set_ylabel(ACCURACY_Y)
@@ -156,8 +159,8 @@ def axes_have_data(ax: Any) -> bool:
         if len(line.get_xdata()) > 0:
             return True
     for patch in ax.patches:
-        bbox = patch.get_bbox()
-        if bbox.width > 0 and bbox.height > 0:
+        extents = patch.get_extents()  # display coordinates; a zero-height bar has none
+        if extents.width > 0 and extents.height > 0:
             return True
     return any(len(c.get_offsets()) or len(c.get_paths()) for c in ax.collections)
 
