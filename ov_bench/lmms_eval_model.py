@@ -128,6 +128,16 @@ def _parse_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _check_batch_size(value: Any) -> None:
+    """lmms-eval's --batch_size (int, "N", "auto" or "auto:N"). Any valid value is accepted: requests
+    run one at a time (the reference model's generate takes one prompt)."""
+    text = str(value).strip().lower()
+    if value is None or text.startswith("auto"):
+        return
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MODEL_NAME}: batch_size must be a positive integer or auto, got {value!r}")
+
+
 def _resolve_device(device: Any) -> str:
     import torch
 
@@ -162,13 +172,12 @@ class OvBenchReference(lmms):
     ) -> None:
         super().__init__()
         if unknown:
-            known = "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size"
+            known = "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size"
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, 0.5b, 7b, 72b, "
                              "arch:0.5b?layers=2 or a checkpoint directory)")
-        if str(batch_size) not in ("1", "auto") and not (isinstance(batch_size, int) and batch_size >= 1):
-            raise ValueError(f"{MODEL_NAME}: batch_size must be a positive integer, got {batch_size!r}")
+        _check_batch_size(batch_size)
         tau = _parse_max_grid_tokens(max_grid_tokens)
         self.frames = _parse_positive_int("frames", frames)
         device_name = _resolve_device(device)
@@ -182,7 +191,8 @@ class OvBenchReference(lmms):
                 device=self.device_name,
             )
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
-            raise type(e)(f"{MODEL_NAME}: {str(e).splitlines()[0]}") from None
+            kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
+            raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
         if self.model.processor is None:
             raise ValueError(f"{MODEL_NAME}: {pretrained}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model.eval()
@@ -292,7 +302,9 @@ class OvBenchReference(lmms):
                              f"{gen_kwargs.get('do_sample')!r}, temperature={gen_kwargs.get('temperature')!r}")
         if int(gen_kwargs.get("num_beams") or 1) != 1:
             raise ValueError(f"{MODEL_NAME}: beam search is not supported (num_beams={gen_kwargs['num_beams']})")
-        value = gen_kwargs.get("max_new_tokens", gen_kwargs.get("max_gen_toks", _DEFAULT_MAX_NEW_TOKENS))
+        value = gen_kwargs.get("max_new_tokens")
+        if value is None:
+            value = gen_kwargs.get("max_gen_toks") or _DEFAULT_MAX_NEW_TOKENS
         return _parse_positive_int("max_new_tokens", value)
 
     @staticmethod

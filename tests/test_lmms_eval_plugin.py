@@ -91,6 +91,8 @@ def test_entry_point_resolves_in_lmms_eval_registry():
     [
         ("pretrained=tiny,max_grid_tokenz=729", ValueError, "unknown model_args max_grid_tokenz"),
         ("pretrained=/no/such/checkpoint", FileNotFoundError, "/no/such/checkpoint"),
+        ("pretrained=" + __file__, ValueError, "expected a checkpoint directory"),
+        ("pretrained=" + str(Path(__file__).parent / "benchmarks"), FileNotFoundError, "not a checkpoint directory"),
         ("max_grid_tokens=729", ValueError, "needs pretrained="),
         ("pretrained=tiny,max_grid_tokens=-5", ValueError, "max_grid_tokens"),
         ("pretrained=tiny,frames=0", ValueError, "frames"),
@@ -110,9 +112,11 @@ def test_bad_model_args_fail_with_one_line(arg_string, error, needle):
     assert needle in message and "\n" not in message and message.startswith(MODEL)
 
 
-def test_max_grid_tokens_none_means_no_cap():
+def test_max_grid_tokens_none_means_no_cap_and_batch_size_is_checked():
     from ov_bench.lmms_eval_model import OvBenchReference
 
+    with pytest.raises(ValueError, match="batch_size"):  # lmms-eval passes --batch_size as a keyword
+        OvBenchReference(pretrained="tiny", batch_size="0")
     m = OvBenchReference.create_from_arg_string("pretrained=tiny,max_grid_tokens=none")
     assert m.model.config.anyres.max_grid_tokens is None
 
