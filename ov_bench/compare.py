@@ -10,7 +10,8 @@ Per setting (a run has one; a sweep one per threshold / frame count) and task:
   the mean score difference otherwise; a regression is a drop that is significant at ``alpha`` AND
   larger than ``tolerance`` (a fraction of the metric's scale). With results.json only, the drop
   may not exceed ``z * sqrt(p (1 - p) (1/n1 + 1/n2))`` (binomial standard error) plus the tolerance.
-  ``exact=True`` (CI on a deterministic setup) asks for identical per-sample scores and metrics;
+  ``exact=True`` (CI on a deterministic setup) asks for identical metrics and per-sample scores,
+  responses and parsed answers;
 - latency (p50 per stage) and peak memory: relative increases above their tolerances are warnings
   (failures with ``fail_on_timing``); ``timing=False`` skips them.
 
@@ -214,6 +215,14 @@ def _metric_paired(name: str, task: str, metric: str, base_rows: list, new_rows:
         else:
             checks.append(Check(name, task, "score/sample", OK, str(len(pairs)), str(len(pairs)),
                                 "per-sample scores identical"))
+        outputs = [a.doc_id for a, b in pairs if (a.response, a.parsed) != (b.response, b.parsed)]
+        if outputs:
+            checks.append(Check(name, task, "response/sample", FAIL, "", "",
+                                f"{len(outputs)} of {len(pairs)} response(s) or parsed answer(s) changed: "
+                                f"{_docs(outputs)}"))
+        else:
+            checks.append(Check(name, task, "response/sample", OK, str(len(pairs)), str(len(pairs)),
+                                "responses and parsed answers identical"))
         return
     delta = paired_delta(task, base_rows, new_rows, confidence=1 - opts.alpha, n_boot=opts.n_boot, seed=opts.seed)
     if delta.n_pairs == 0:

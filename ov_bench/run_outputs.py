@@ -82,16 +82,19 @@ class SettingResults:
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:
-    """Read-only: a committed baseline must never gain -wal/-shm files or schema changes."""
-    uri = f"file:{path.resolve()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        conn.execute("SELECT 1 FROM samples LIMIT 1")
-        return conn
-    except sqlite3.OperationalError:
-        conn = sqlite3.connect(f"file:{path.resolve()}?immutable=1", uri=True)  # read-only directory
-        conn.execute("SELECT 1 FROM samples LIMIT 1")
-        return conn
+    """Read-only, leaving no trace: a committed baseline must not gain -wal/-shm files.
+
+    With no write-ahead log beside the file (a finished run), ``immutable=1`` reads it without
+    creating any; a live or killed run's non-empty log is honoured through ``mode=ro``."""
+    wal = Path(f"{path}-wal")
+    resolved = path.resolve()
+    if not wal.exists() or wal.stat().st_size == 0:
+        uri = f"file:{resolved}?immutable=1"
+    else:
+        uri = f"file:{resolved}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True)
+    conn.execute("SELECT 1 FROM samples LIMIT 1")
+    return conn
 
 
 def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None = None,

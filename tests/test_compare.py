@@ -87,6 +87,16 @@ def test_identical_runs_exit_0(base, tmp_path, capsys):
     assert "McNemar exact p=1" in out
     rc, _, _ = _cli(capsys, base / "results.json", tmp_path / "same" / "results.json", "--exact", "--no-timing")
     assert rc == 0
+    assert sorted(p.name for p in base.iterdir()) == ["results.json", "samples.sqlite"]  # read without a trace
+
+
+def test_exact_mode_checks_responses(base, tmp_path, capsys):
+    rows = _rows("ai2d", BASE_SCORES, TOKENS)
+    rows[7].response = "A, because"  # same parsed answer and score, different text
+    new = write_run(tmp_path / "new", {"ai2d": rows})
+    assert _cli(capsys, base, new, "--no-timing")[0] == 0
+    rc, out, _ = _cli(capsys, base, new, "--no-timing", "--exact")
+    assert rc == 1 and "1 of 40 response(s) or parsed answer(s) changed: d7" in out
 
 
 def test_changed_token_count_exits_1(base, tmp_path, capsys):

@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="allowed drop of the main metric beyond noise, as a fraction of its scale (default 0)")
     parser.add_argument("--alpha", type=_alpha, default=0.05, help="significance level of the score tests (default 0.05)")
     parser.add_argument("--exact", action="store_true",
-                        help="scores and metrics must be identical (deterministic CI reruns)")
+                        help="metrics and per-sample scores, responses and parsed answers must be identical (CI reruns)")
     parser.add_argument("--latency-tolerance", type=_fraction, default=0.2, metavar="R",
                         help="flag p50 latency increases above this fraction (default 0.2)")
     parser.add_argument("--memory-tolerance", type=_fraction, default=0.1, metavar="R",
