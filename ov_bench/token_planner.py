@@ -234,14 +234,14 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
         doc_id = str(task.doc_id(doc))
         try:
             sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
-        except Exception as exc:  # a corrupt header: the planner skips it, as a run would record an error
+            if text_tokens is None:
+                prompt = prompts.build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
+                n_text = estimate_text_tokens(prompt)
+            else:
+                n_text = int(text_tokens)
+        except Exception as exc:  # a corrupt header: skipped and counted, as a run would record an error
             shapes.append(DocShape(doc_id, [], video, 0, f"{type(exc).__name__}: {exc}"))
             continue
-        if text_tokens is None:
-            prompt = prompts.build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
-            n_text = estimate_text_tokens(prompt)
-        else:
-            n_text = int(text_tokens)
         shapes.append(DocShape(doc_id, sizes, video, n_text))
     return shapes
 

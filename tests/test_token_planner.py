@@ -208,3 +208,13 @@ def test_tokens_cli_bad_input(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["tokens", "--tasks", "ai2d", "--thresholds", "0"])
     assert exc.value.code == 2
+
+
+def test_corrupt_header_is_counted_not_fatal():
+    from tests.test_runner_fakes import FakeImageTask
+
+    task = FakeImageTask(n=3, corrupt=(1,))
+    shapes = doc_shapes(task, task.load())
+    assert [s.error is not None for s in shapes] == [False, True, False]
+    (row,) = plan_shapes(task.name, task.modality, shapes, [6561], [32], [Architecture.from_preset("0.5b")])
+    assert (row.n, row.errors) == (2, 1)
