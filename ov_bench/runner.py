@@ -288,6 +288,9 @@ class Runner:
             try:
                 out.mkdir(parents=True, exist_ok=True)
                 lock = OutputLock(out).acquire()
+                # Create samples.sqlite (schema, WAL) here, alone: switching a new database to WAL
+                # needs an exclusive lock, which concurrent first opens from several ranks can miss.
+                ResultsStore(out / SAMPLES_DB).close()
                 merge_shards(out)  # rows a killed multi-process run left in its shards
                 failure = None
             except Exception as exc:
