@@ -64,7 +64,8 @@ def execute(args: argparse.Namespace) -> int:
 
     for name in args.tasks:
         get_task(name)
-    check_model_spec(args.model)
+    for tau in args.thresholds:  # hf: refuses a tau that is not a multiple of 729 before loading weights
+        check_model_spec(args.model, tau)
     config = SweepConfig(
         tasks=args.tasks, thresholds=args.thresholds, frames=args.frames, model=args.model, data=args.data,
         limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
