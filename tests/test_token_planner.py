@@ -218,3 +218,16 @@ def test_corrupt_header_is_counted_not_fatal():
     assert [s.error is not None for s in shapes] == [False, True, False]
     (row,) = plan_shapes(task.name, task.modality, shapes, [6561], [32], [Architecture.from_preset("0.5b")])
     assert (row.n, row.errors) == (2, 1)
+
+
+def test_header_sizes_equal_decoded_sizes_for_every_image_task(samples_cache):  # noqa: F811
+    """The planner trusts task.image_sizes (headers); it must list exactly the images a run decodes."""
+    from tasks import get_task, list_tasks
+
+    for name in list_tasks():
+        task = get_task(name)
+        if task.modality == "video":
+            continue
+        for doc in task.load(data="samples", limit=3):
+            decoded = [im.size for im in task.load_visuals(doc).images]
+            assert [tuple(s) for s in task.image_sizes(doc)] == decoded, (name, task.doc_id(doc))
