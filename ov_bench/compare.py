@@ -149,10 +149,12 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _describe(setting: SettingResults) -> str:
-    model = setting.results.get("model") or {}
-    data = setting.results.get("data") or {}
-    return f"{setting.label}: model `{model.get('key')}`, data {data.get('source', '?')}"
+def _describe(settings: Sequence[SettingResults]) -> list[str]:
+    """One line per side: model key(s), data source(s) and the settings."""
+    keys = list(dict.fromkeys(str((s.results.get("model") or {}).get("key")) for s in settings))
+    sources = list(dict.fromkeys(str((s.results.get("data") or {}).get("source", "?")) for s in settings))
+    return [f"model `{', '.join(keys)}`", f"data {', '.join(sources)}",
+            f"setting{'s' if len(settings) > 1 else ''} {', '.join(s.label for s in settings)}"]
 
 
 # --------------------------------------------------------------------------- the checks
@@ -356,7 +358,7 @@ def compare_paths(baseline: str | Path, new: str | Path, options: CompareOptions
     base_settings = load_outputs(baseline)
     new_settings = load_outputs(new)
     comp = Comparison(str(baseline), str(new), opts,
-                      sides=([_describe(s) for s in base_settings], [_describe(s) for s in new_settings]))
+                      sides=(_describe(base_settings), _describe(new_settings)))
     if len(base_settings) == 1 and len(new_settings) == 1:
         matched = [(base_settings[0], new_settings[0])]
         if _setting_key(base_settings[0]) != _setting_key(new_settings[0]):
