@@ -93,11 +93,14 @@ def test_each_setting_compares_exactly_with_its_plain_run(sweep_ai2d, plain_runs
 
 def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny, tmp_path):  # noqa: F811
     cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(tmp_path / "nr"),
-                      progress=False, max_new_tokens=4, reuse=False, report=False)
+                      progress=False, max_new_tokens=4, reuse=False, report=False, profile=False)
     outcome = Sweeper(cfg, adapter=tiny).run()
     assert outcome.work.reused == 0 and outcome.work.llm_runs == 16
     for s in outcome.settings:
         assert _key(outcome.rows[s.label]) == _key(sweep_ai2d.rows[s.label])
+        for row in outcome.rows[s.label]:  # unprofiled, as a run with --no-profile records
+            assert set(row.latency_ms) == {"media_decode", "preprocess", "end_to_end"}
+            assert row.peak_memory_bytes is None
 
 
 def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny, tmp_path):  # noqa: F811
