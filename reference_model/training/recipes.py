@@ -1,0 +1,247 @@
+"""The LLaVA-OneVision training stages as data, and the run options around them.
+
+Facts: REFERENCE.md section 4 (paper Table 1 and the released LLaVA-NeXT scripts). A recipe says
+*what* a stage trains (parts, learning rates, visual-token budget); ``TrainOptions`` says *how* this
+run goes (batch, accumulation, steps, precision, saving). Both are plain dataclasses; any field can
+be overridden from a YAML file or ``key=value`` pairs (``apply_overrides``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import TOKENS_PER_CROP
+
+# Trainable parts. ``language_model`` follows LLaVA-NeXT's "mm_language_model" tunable part: every
+# parameter outside the vision tower and the projector, i.e. the Qwen2 LLM and lm_head;
+# image_newline is listed on its own so a recipe can say whether it trains.
+PARTS = ("vision_tower", "projector", "newline", "language_model")
+IMAGE_MODES = ("anyres", "base")  # base: plain 384 resize per image, 729 tokens, no newline
+OVERLONG = ("skip", "truncate")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+SCHEDULERS = ("cosine", "linear", "constant")
+MODALITIES = ("single_image", "multi_image", "video", "text")
+
+
+@dataclass
+class StageRecipe:
+    """One stage of the recipe: what trains, how fast, and with how many visual tokens."""
+
+    name: str
+    trainable: tuple[str, ...]
+    lr: float  # LLM + projector (+ newline); stage 1: the projector
+    vision_lr: float | None = None  # vision tower's own param group; None when it is frozen
+    image_mode: str = "anyres"
+    max_grid_tokens: int | None = 9 * TOKENS_PER_CROP  # tau; only read in anyres mode
+    video_frames: int = 32
+    max_length: int = 32768
+    modalities: tuple[str, ...] = ("single_image",)  # what --data samples generates for this stage
+    warmup_ratio: float = 0.03
+    lr_scheduler: str = "cosine"
+    weight_decay: float = 0.0
+    num_epochs: int = 1
+    description: str = ""
+
+
+@dataclass
+class TrainOptions:
+    """How one run goes; independent of the stage."""
+
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 1
+    max_steps: int | None = None  # None: num_epochs over the data
+    seed: int = 0
+    mixed_precision: str = "no"
+    gradient_checkpointing: bool = False
+    max_grad_norm: float | None = 1.0  # the HF Trainer default the released scripts ran with
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    overlong: str = "skip"
+    group_by_length: bool = True
+    group_size: int = 8  # global batches per length-sorted megabatch
+    save_every: int | None = None  # optimizer steps between checkpoints; None: only at the end
+    log_every: int = 1
+    num_workers: int = 0
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)  # not read by the trainer; kept in the log
+
+
+_FULL = ("vision_tower", "projector", "newline", "language_model")
+
+STAGES: dict[str, StageRecipe] = {
+    "1": StageRecipe(
+        name="1",
+        trainable=("projector",),
+        lr=1e-3,
+        image_mode="base",
+        max_length=8192,
+        description="language-image alignment: projector only, 729 tokens per image (plain resize, no newline)",
+    ),
+    "1.5": StageRecipe(
+        name="1.5",
+        trainable=_FULL,
+        lr=1e-5,
+        vision_lr=2e-6,
+        # 729 x 5 = the base view + 4 crops' worth of grid tokens (anyres_max_4).
+        max_grid_tokens=4 * TOKENS_PER_CROP,
+        max_length=8192,
+        description="high-quality knowledge: full model, AnyRes up to 729 x 5 tokens",
+    ),
+    "2-si": StageRecipe(
+        name="2-si",
+        trainable=_FULL,
+        lr=1e-5,
+        vision_lr=2e-6,
+        max_grid_tokens=9 * TOKENS_PER_CROP,
+        description="single-image: full model, anyres_max_9 (729 x 10 tokens)",
+    ),
+    "2-ov": StageRecipe(
+        name="2-ov",
+        trainable=_FULL,
+        lr=1e-5,
+        vision_lr=2e-6,
+        max_grid_tokens=9 * TOKENS_PER_CROP,
+        video_frames=32,
+        modalities=("single_image", "multi_image", "video"),
+        description="OneVision: single-image, multi-image and video mixed; anyres_max_9, 32 video frames",
+    ),
+}
+ALIASES = {"2": "2-si", "2-single-image": "2-si", "2-onevision": "2-ov", "ov": "2-ov", "si": "2-si"}
+
+
+def stage_names() -> list[str]:
+    return list(STAGES) + list(ALIASES)
+
+
+def get_stage(name: str) -> StageRecipe:
+    """A fresh copy of a stage's recipe (``1``, ``1.5``, ``2-si``, ``2-ov`` or an alias)."""
+    key = ALIASES.get(str(name), str(name))
+    if key not in STAGES:
+        raise ValueError(f"unknown stage {name!r}; known: {', '.join(stage_names())}")
+    return dataclasses.replace(STAGES[key])
+
+
+def _coerce(name: str, value: Any, current: Any, annotation: str) -> Any:
+    """Convert a YAML/CLI value to the field's type (strings from ``key=value`` included)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("none", "null", "") and "None" in annotation:
+            return None
+        if "bool" in annotation:
+            if text.lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{name}: expected true/false, got {value!r}")
+        if "tuple" in annotation:
+            return tuple(p.strip() for p in text.split(",") if p.strip())
+        if "int" in annotation and "float" not in annotation:
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{name}: expected an integer, got {value!r}") from None
+        if "float" in annotation:
+            try:
+                return float(text)
+            except ValueError:
+                raise ValueError(f"{name}: expected a number, got {value!r}") from None
+        return text
+    if "tuple" in annotation and isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    if "float" in annotation and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def apply_overrides(recipe: StageRecipe, options: TrainOptions, overrides: Mapping[str, Any]) -> None:
+    """Set fields of the recipe or the options by name, in place; unknown names are an error."""
+    recipe_fields = {f.name: f for f in dataclasses.fields(StageRecipe)}
+    option_fields = {f.name: f for f in dataclasses.fields(TrainOptions)}
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name == "name":
+            raise ValueError("the stage name cannot be overridden; pick it with --stage")
+        target, fields = (recipe, recipe_fields) if name in recipe_fields else (options, option_fields)
+        if name not in fields:
+            known = sorted((set(recipe_fields) | set(option_fields)) - {"name", "extra"})
+            raise ValueError(f"unknown training setting {key!r}; known: {', '.join(known)}")
+        annotation = str(fields[name].type)
+        setattr(target, name, _coerce(name, value, getattr(target, name), annotation))
+    validate(recipe, options)
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """``["lr=1e-3", "max_steps=20"]`` -> dict; a pair without ``=`` is an error."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value
+    return out
+
+
+def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping of setting -> value (``stage:`` is allowed and returned under that key)."""
+    import yaml
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such recipe file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of setting: value, got {type(data).__name__}")
+    return data
+
+
+def validate(recipe: StageRecipe, options: TrainOptions) -> None:
+    bad_parts = [p for p in recipe.trainable if p not in PARTS]
+    if bad_parts or not recipe.trainable:
+        raise ValueError(f"trainable must be a non-empty subset of {', '.join(PARTS)}, got {recipe.trainable}")
+    if "vision_tower" in recipe.trainable and recipe.vision_lr is None:
+        raise ValueError("the vision tower is trainable but vision_lr is not set")
+    for name in ("lr", "vision_lr"):
+        value = getattr(recipe, name)
+        if value is not None and not (isinstance(value, (int, float)) and value >= 0):
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    if recipe.image_mode not in IMAGE_MODES:
+        raise ValueError(f"image_mode must be one of {IMAGE_MODES}, got {recipe.image_mode!r}")
+    if recipe.lr_scheduler not in SCHEDULERS:
+        raise ValueError(f"lr_scheduler must be one of {SCHEDULERS}, got {recipe.lr_scheduler!r}")
+    bad_modalities = [m for m in recipe.modalities if m not in MODALITIES]
+    if bad_modalities:
+        raise ValueError(f"modalities must be among {', '.join(MODALITIES)}, got {recipe.modalities}")
+    if not 0 <= recipe.warmup_ratio < 1:
+        raise ValueError(f"warmup_ratio must be in [0, 1), got {recipe.warmup_ratio}")
+    if recipe.max_grid_tokens is not None and (not isinstance(recipe.max_grid_tokens, int) or recipe.max_grid_tokens < 1):
+        raise ValueError(f"max_grid_tokens must be a positive integer or none, got {recipe.max_grid_tokens!r}")
+    positive = {
+        "video_frames": recipe.video_frames, "max_length": recipe.max_length, "num_epochs": recipe.num_epochs,
+        "per_device_batch_size": options.per_device_batch_size,
+        "gradient_accumulation_steps": options.gradient_accumulation_steps,
+        "log_every": options.log_every, "group_size": options.group_size,
+    }
+    for name in ("max_steps", "save_every"):
+        if getattr(options, name) is not None:
+            positive[name] = getattr(options, name)
+    for name, value in positive.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if options.mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {options.mixed_precision!r}")
+    if options.overlong not in OVERLONG:
+        raise ValueError(f"overlong must be one of {OVERLONG}, got {options.overlong!r}")
+    if options.num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {options.num_workers}")
+
+
+def to_dict(recipe: StageRecipe, options: TrainOptions) -> dict[str, Any]:
+    return {"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}
