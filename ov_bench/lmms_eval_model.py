@@ -22,9 +22,9 @@ What lmms-eval hands the model and what it gets back:
   a video path (decoded here with ``tasks.video.sample_frames``; image paths are opened as images).
   The prompt follows lmms-eval's LLaVA-OneVision rule (``processor.build_prompt``). Decoding is greedy:
   ``do_sample=True`` or ``temperature > 0`` is refused with a ValueError rather than silently run
-  greedy. ``max_new_tokens`` is honoured (default 1024, as lmms-eval's llava_onevision); the text is cut
-  at the first ``until`` stop string, as lmms-eval's models do (the model still generates up to EOS or
-  max_new_tokens; the token counts report what was generated).
+  greedy. ``max_new_tokens`` is honoured (default 1024, as lmms-eval's llava_onevision). As lmms-eval's
+  llava_onevision model (which produced the published numbers) does, ``until`` is ignored (generation
+  stops at <|im_end|>) and the response is stripped of surrounding whitespace.
 - ``loglikelihood``: args = (context, doc_to_target or continuation string, doc_to_visual, doc_id,
   task, split). Returns (sum of the continuation tokens' log-probabilities, whether greedy decoding
   would produce exactly those tokens); the continuation is tokenized on its own after the prompt.
@@ -307,27 +307,6 @@ class OvBenchReference(lmms):
             value = gen_kwargs.get("max_gen_toks") or _DEFAULT_MAX_NEW_TOKENS
         return _parse_positive_int("max_new_tokens", value)
 
-    @staticmethod
-    def _stop_strings(gen_kwargs: dict) -> list[str]:
-        until = gen_kwargs.get("until")
-        if until is None:
-            return []
-        if isinstance(until, str):
-            return [until]
-        if not isinstance(until, (list, tuple)):
-            raise ValueError(f"{MODEL_NAME}: gen_kwargs['until'] must be a string or a list, got {type(until).__name__}")
-        return [s for s in until if s]
-
-    @staticmethod
-    def truncate_at_stop(text: str, stops: list[str]) -> str:
-        """The text before the first occurrence of any stop string (lmms-eval's ``until``)."""
-        cut = len(text)
-        for stop in stops:
-            pos = text.find(stop)
-            if pos != -1:
-                cut = min(cut, pos)
-        return text[:cut]
-
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
         from tqdm import tqdm
 
@@ -339,7 +318,6 @@ class OvBenchReference(lmms):
             context, gen_kwargs, doc_to_visual, doc_id, task, split = req.args
             gen_kwargs = dict(gen_kwargs or {})
             max_new = self._max_new_tokens(gen_kwargs)
-            stops = self._stop_strings(gen_kwargs)
             stats = RequestStats("generate_until", task, doc_id)
             timer = self._timer()
             start = timer.mark()
@@ -363,7 +341,7 @@ class OvBenchReference(lmms):
             stats.input_tokens = int(out.num_prompt_tokens)
             stats.output_tokens = int(out.sequences.shape[-1])
             stats.latency_ms = timer.results_ms()
-            text = self.truncate_at_stop(out.text, stops)
+            text = out.text.strip()
             self._record(stats)
             batch_stats.append(stats)
             results.append(GenerationResult(text=text, token_counts=OvBenchTokenCounts(

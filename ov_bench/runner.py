@@ -255,13 +255,15 @@ class Runner:
             if "decode" in latency:
                 latency["decode_per_token"] = latency["decode"] / max(gen.new_tokens - 1, 1)
         latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-        row.response = gen.text
+        # As lmms-eval's llava_onevision model, which produced the published numbers: the response is
+        # stripped and the task's `until` strings are not applied (generation stops at <|im_end|>).
+        row.response = gen.text.strip()
         row.new_tokens = gen.new_tokens
         row.prompt_tokens = gen.prompt_tokens
         row.visual_tokens_measured = gen.visual_positions
         row.text_tokens = gen.prompt_tokens - gen.visual_positions
         try:
-            record = plan.task.score(sample.doc, gen.text)
+            record = plan.task.score(sample.doc, row.response)
         except Exception as exc:
             row.error = f"score: {_one_line(exc)}"
             return row

@@ -28,6 +28,7 @@ from .config import (
     validate_unpad_rounding,
 )
 from .modeling import LlavaOneVision
+from .tiny_weights import lively_init
 
 _UNSET = object()
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -90,6 +91,8 @@ def load_model(
         model = LlavaOneVision(config, tokenizer)
     if state_dict is not None:
         _load_state_dict(model, state_dict)
+    elif spec.split("?")[0].lower() == "tiny":
+        lively_init(model, tokenizer)
     return model.eval()
 
 

@@ -150,11 +150,11 @@ class LlavaOneVision(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return self.lm_head.weight.device
+        return self.model.image_newline.device
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.lm_head.weight.dtype
+        return self.model.image_newline.dtype
 
     def set_max_grid_tokens(self, tau: int | None) -> None:
         self.config.anyres.max_grid_tokens = validate_max_grid_tokens(tau)

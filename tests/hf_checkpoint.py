@@ -14,8 +14,11 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0) -> Path:
-    """Save a tiny LLaVA-OneVision in the HF layout (weights, config, tokenizer, processor) to ``path``."""
+def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0, lively: bool = False) -> Path:
+    """Save a tiny LLaVA-OneVision in the HF layout (weights, config, tokenizer, processor) to ``path``.
+
+    lively: the tiny preset's input-dependent weights (for end-to-end score checks); the default keeps
+    transformers' small init, whose O(0.1) logits make the 1e-4 parity tolerance meaningful."""
     import torch
     from transformers import (
         LlavaOnevisionConfig,
@@ -27,6 +30,7 @@ def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0) -> Path:
         SiglipVisionConfig,
     )
 
+    from reference_model.tiny_weights import lively_init
     from reference_model.tokenizer import TINY_SPECIAL_IDS, TINY_VOCAB_SIZE, build_tiny_tokenizer
 
     torch.manual_seed(seed)
@@ -47,10 +51,12 @@ def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0) -> Path:
         tie_word_embeddings=True,
     )
     model = LlavaOnevisionForConditionalGeneration(config).eval()
-    with torch.no_grad():  # HF initialises image_newline and biases to values too tame to catch layout bugs
+    tokenizer = build_tiny_tokenizer()
+    if lively:
+        lively_init(model, tokenizer, seed=seed)
+    with torch.no_grad():  # HF initialises biases and norms to values too tame to catch layout bugs
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.02)
-    tokenizer = build_tiny_tokenizer()
     half = [0.5, 0.5, 0.5]
     processor = LlavaOnevisionProcessor(
         image_processor=LlavaOnevisionImageProcessorPil(image_mean=half, image_std=half),

@@ -176,20 +176,16 @@ def test_video_path_and_image_path(model, samples, tmp_path):
     assert stats[1].num_images == 1 and stats[1].num_frames == 0
 
 
-def test_until_truncates_and_max_new_tokens_is_honoured(model):
-    from ov_bench.lmms_eval_model import OvBenchReference
-
-    assert OvBenchReference.truncate_at_stop("ab\n\ncd", ["\n\n"]) == "ab"
-    assert OvBenchReference.truncate_at_stop("abXcdY", ["Y", "X"]) == "ab"
-    assert OvBenchReference.truncate_at_stop("abc", []) == "abc"
+def test_until_is_ignored_and_max_new_tokens_is_honoured(model):
+    """As lmms-eval's llava_onevision: `until` does not cut the text, the response is stripped."""
     img = _small_image()
     model.task_dict = {"t": {"test": {0: {}}}}
     raw = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": []})])[0]
-    cut = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": ["\n\n"]})])[0]
-    absent = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": "zz"})])[0]
-    assert raw.text == "\n" * 6  # the tiny model's random weights answer with newlines
-    assert cut.text == "" and absent.text == raw.text
-    assert cut.token_counts.output_tokens == 6  # generated tokens, not the kept text
+    stop = raw.text[1:2] or "x"
+    with_until = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": [stop]})])[0]
+    assert with_until.text == raw.text
+    assert raw.text == raw.text.strip()
+    assert raw.token_counts.output_tokens <= 6
 
 
 def test_sampling_is_refused(model):
@@ -225,7 +221,7 @@ def test_loglikelihood_agrees_with_greedy_generation(model):
     (ll_greedy, is_greedy), (ll_other, other_greedy), (ll_target, _), (ll_first, first_greedy) = lls
     assert is_greedy and first_greedy and not other_greedy
     assert ll_other == pytest.approx(ll_target)
-    assert ll_greedy < ll_first < 0  # one more token can only lower the log-probability
+    assert ll_greedy <= ll_first <= 0  # one more token can only lower the log-probability (a confident model may give 0.0)
     assert ll_greedy > ll_other
 
 
@@ -333,19 +329,16 @@ def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
 
 @pytest.mark.parametrize("task_name", ["mmmu", "videomme"])
 def test_same_responses_and_token_counts_per_doc(both_harnesses, task_name):
-    """lmms-eval's response is ov-bench's cut at the task's `until` strings (ov-bench keeps the raw text);
-    the prompt, visual and generated token counts are the same numbers."""
-    from ov_bench.lmms_eval_model import OvBenchReference
+    """The same response, prompt, visual and generated token counts per doc in both harnesses."""
     from tasks import get_task
 
     task = get_task(task_name)
-    until = task.generation_kwargs.get("until") or []
     ours = {r["doc_id"]: r for r in both_harnesses["ovb_samples"] if r["task"] == task_name}
     theirs = {task.doc_id(s["doc"]): s for s in both_harnesses["lmms"]["samples"][task.lmms_eval_name]}
     assert set(ours) == set(theirs) and len(ours) == both_harnesses["n"][task_name]
     for doc_id, row in ours.items():
         sample = theirs[doc_id]
-        assert sample["response"] == OvBenchReference.truncate_at_stop(row["response"], until), doc_id
+        assert sample["response"] == row["response"], doc_id
         (counts,) = sample["token_counts"]
         assert counts["input_tokens"] == row["prompt_tokens"], doc_id
         assert counts["output_tokens"] == row["new_tokens"], doc_id

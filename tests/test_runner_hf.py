@@ -15,7 +15,7 @@ PER_MODALITY = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, v
 
 @pytest.fixture(scope="module")
 def hf_dir(tmp_path_factory):
-    return build_hf_checkpoint(tmp_path_factory.mktemp("hf_ckpt"))
+    return build_hf_checkpoint(tmp_path_factory.mktemp("hf_ckpt"), lively=True)
 
 
 @pytest.fixture(scope="module")
