@@ -225,9 +225,8 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
     """Image sizes (headers only) and a text-token estimate per doc; unreadable docs become errors.
 
     ``text_tokens``: a fixed count per prompt, or None to estimate it from the chat prompt."""
-    from reference_model.processor import Processor
+    from reference_model.processor import build_prompt
 
-    prompts = Processor(tokenizer=None, config=None)
     video = task.modality == "video"
     shapes = []
     for doc in docs:
@@ -235,7 +234,7 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
         try:
             sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
             if text_tokens is None:
-                prompt = prompts.build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
+                prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
                 n_text = estimate_text_tokens(prompt)
             else:
                 n_text = int(text_tokens)

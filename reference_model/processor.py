@@ -24,6 +24,16 @@ def chatml(question: str, system: str = SYSTEM_PROMPT) -> str:
     )
 
 
+def build_prompt(question: str, num_images: int = 0, video: bool = False) -> str:
+    """lmms-eval's LLaVA-OneVision rule: placeholders go first, space-joined, unless already present;
+    then the ChatML template."""
+    if num_images and IMAGE_PLACEHOLDER not in question:
+        question = " ".join([IMAGE_PLACEHOLDER] * num_images) + "\n" + question
+    if video and VIDEO_PLACEHOLDER not in question:
+        question = VIDEO_PLACEHOLDER + "\n" + question
+    return chatml(question)
+
+
 class Processor:
     """Turns a prompt with ``<image>`` / ``<video>`` placeholders plus media into model inputs."""
 
@@ -31,13 +41,7 @@ class Processor:
         self.tokenizer = tokenizer
         self.config = config
 
-    def build_prompt(self, question: str, num_images: int = 0, video: bool = False) -> str:
-        """lmms-eval's LLaVA-OneVision rule: placeholders go first, space-joined, unless already present."""
-        if num_images and IMAGE_PLACEHOLDER not in question:
-            question = " ".join([IMAGE_PLACEHOLDER] * num_images) + "\n" + question
-        if video and VIDEO_PLACEHOLDER not in question:
-            question = VIDEO_PLACEHOLDER + "\n" + question
-        return chatml(question)
+    build_prompt = staticmethod(build_prompt)
 
     def image_token_counts(self, sizes: Sequence[tuple[int, int]]) -> list[int]:
         """Visual tokens of each image given (width, height) sizes, by the single/multi-image rule."""

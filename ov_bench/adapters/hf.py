@@ -66,7 +66,6 @@ class HFAdapter(ModelAdapter):
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
         from reference_model.checkpoints import resolve_dtype
-        from reference_model.processor import Processor
 
         directory = check_checkpoint_dir(path)
         aspect_ratio_for(max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading weights
@@ -82,8 +81,6 @@ class HFAdapter(ModelAdapter):
         self._max_crops = max(h * w for h, w in pinpoints) // (crop * crop)
         vision = self.model.config.vision_config
         self._patches = (vision.image_size // vision.patch_size) ** 2
-        # Prompt building only: the lmms-eval rule as the reference model implements it.
-        self._prompts = Processor(tokenizer=None, config=None)
         self._tau: int | None = None
         self.set_threshold(max_grid_tokens)
         self._install_probes()
@@ -109,8 +106,9 @@ class HFAdapter(ModelAdapter):
     # ----------------------------------------------------------------- inputs
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
         from reference_model import count_prompt_visual_tokens
+        from reference_model.processor import build_prompt
 
-        prompt = self._prompts.build_prompt(question, num_images=len(images), video=video is not None)
+        prompt = build_prompt(question, num_images=len(images), video=video is not None)
         kwargs: dict[str, Any] = {"text": [prompt], "return_tensors": "pt"}
         if images:
             # transformers only takes the multi-image path when one sample's images come nested.
