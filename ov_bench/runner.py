@@ -76,6 +76,7 @@ class PreparedSample:
     prepared: Prepared | None = None
     media_decode_ms: float | None = None
     preprocess_ms: float | None = None
+    frame_indices: list[int] | None = None  # the video frames decoded (uniform linspace indices)
     error: str | None = None
 
 
@@ -207,6 +208,8 @@ class Runner:
             return sample
         t1 = time.perf_counter_ns()
         sample.media_decode_ms = (t1 - t0) / 1e6
+        if visuals.video is not None:
+            sample.frame_indices = list(visuals.video.indices)
         try:
             question = plan.task.doc_to_text(doc)
             sample.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
@@ -221,7 +224,7 @@ class Runner:
         row = SampleRow(
             task=plan.name, doc_id=sample.doc_id, model_key=self.adapter.key, threshold=self._tau_key,
             seq=sample.seq, data_source=self._source, frames=plan.frames, max_new_tokens=plan.max_new_tokens,
-            rank=self.dist.rank,
+            rank=self.dist.rank, frame_indices=sample.frame_indices,
         )
         latency: dict[str, float] = {}
         if sample.media_decode_ms is not None:

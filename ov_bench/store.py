@@ -71,14 +71,15 @@ class SampleRow:
     error: str | None = None  # "<stage>: <reason>" for error rows
     rank: int = 0
     finished_at: float = 0.0
+    frame_indices: list[int] | None = None  # video samples: the decoded frame indices
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-_SCALARS = [f.name for f in fields(SampleRow) if f.name not in ("record", "latency_ms", "parse_failed")]
-_COLUMNS = _SCALARS + ["parse_failed", "record_json"] + [f"{s}_ms" for s in LATENCY_STAGES]
+_SCALARS = [f.name for f in fields(SampleRow) if f.name not in ("record", "latency_ms", "parse_failed", "frame_indices")]
+_COLUMNS = _SCALARS + ["parse_failed", "record_json", "frame_indices_json"] + [f"{s}_ms" for s in LATENCY_STAGES]
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS samples (
@@ -105,6 +106,7 @@ CREATE TABLE IF NOT EXISTS samples (
     finished_at REAL,
     parse_failed INTEGER,
     record_json TEXT,
+    frame_indices_json TEXT,
     {", ".join(f"{s}_ms REAL" for s in LATENCY_STAGES)},
     PRIMARY KEY (task, doc_id, model_key, threshold)
 );
@@ -125,6 +127,7 @@ def _to_params(row: SampleRow) -> tuple:
     values = [getattr(row, name) for name in _SCALARS]
     values.append(None if row.parse_failed is None else int(bool(row.parse_failed)))
     values.append(None if row.record is None else json.dumps(row.record, sort_keys=True, default=str))
+    values.append(None if row.frame_indices is None else json.dumps(row.frame_indices))
     values += [row.latency_ms.get(s) for s in LATENCY_STAGES]
     return tuple(values)
 
@@ -133,6 +136,7 @@ def _from_record(rec: sqlite3.Row) -> SampleRow:
     kwargs = {name: rec[name] for name in _SCALARS}
     kwargs["parse_failed"] = None if rec["parse_failed"] is None else bool(rec["parse_failed"])
     kwargs["record"] = None if rec["record_json"] is None else json.loads(rec["record_json"])
+    kwargs["frame_indices"] = None if rec["frame_indices_json"] is None else json.loads(rec["frame_indices_json"])
     kwargs["latency_ms"] = {s: rec[f"{s}_ms"] for s in LATENCY_STAGES if rec[f"{s}_ms"] is not None}
     return SampleRow(**kwargs)
 

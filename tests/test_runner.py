@@ -95,6 +95,9 @@ def test_visual_tokens_match_independent_arithmetic(baseline):
         assert rows[("fake_multi", f"multi-{i}")].visual_tokens_measured == 730 * (2 + i % 2)
     for doc in ("vid-0", "vid-2"):
         assert rows[("fake_video", doc)].visual_tokens_measured == 196 * 4 + 1
+        # The decoded frame indices are recorded with the sample (fake clips have 90 frames).
+        assert rows[("fake_video", doc)].frame_indices == [0, 29, 59, 89]
+    assert all(r.frame_indices is None for r in rows.values() if r.task != "fake_video")
     for r in rows.values():
         assert r.visual_tokens_counted == r.visual_tokens_measured
 
