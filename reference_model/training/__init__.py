@@ -17,6 +17,7 @@ __all__ = [
     "TrainOptions",
     "TrainResult",
     "apply_overrides",
+    "evaluate_loss",
     "get_stage",
     "load_yaml_overrides",
     "make_synthetic_set",
@@ -27,7 +28,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # torch/accelerate load only when training is asked for.
-    if name in ("train", "TrainResult", "read_log"):
+    if name in ("train", "TrainResult", "read_log", "evaluate_loss"):
         from . import trainer
 
         return getattr(trainer, name)

@@ -101,6 +101,27 @@ class TrainingModule(nn.Module):
         return loss_sum, selected.sum()
 
 
+@torch.no_grad()
+def dataset_loss(model: LlavaOneVision, dataset, image_mode: str = "anyres", batch_size: int = 4) -> float:
+    """Mean loss per target token over a whole dataset (in order, no gradients): the set's loss."""
+    from .dataset import collate
+
+    module = TrainingModule(model, image_mode)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for start in range(0, len(dataset), batch_size):
+            items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+            batch = collate(items, model.config.token_ids.pad)
+            batch = {k: v.to(model.device) for k, v in batch.items()}
+            loss_sum, n = module(batch)
+            total, count = total + float(loss_sum), count + int(n)
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
 def _sum_by_sample(per_image: torch.Tensor, images_per_sample: torch.Tensor) -> list[int]:
     out, start = [], 0
     for n in images_per_sample.tolist():

@@ -47,6 +47,7 @@ class TrainResult:
     steps: list[int] = field(default_factory=list)
     data_stats: dict = field(default_factory=dict)
     checkpoints: list[Path] = field(default_factory=list)
+    param_groups: list[dict] = field(default_factory=list)  # name, lr (last), initial_lr, num_parameters
 
 
 def resolve_data(data: str | Path, recipe: StageRecipe, media_dir: str | Path | None = None) -> tuple[Path, Path]:
@@ -350,10 +351,30 @@ def train(
 
     export_model(accelerator, wrapper, result.final_dir)
     result.global_step = step
+    result.param_groups = [{"name": g["name"], "lr": g["lr"], "initial_lr": g.get("initial_lr", g["lr"]),
+                            "num_parameters": sum(p.numel() for p in g["params"])} for g in optimizer.param_groups]
     jsonl.write({"event": "end", "step": step, "final": str(result.final_dir),
                  "checkpoints": [str(c) for c in result.checkpoints]})
     accelerator.wait_for_everyone()
     return result
+
+
+def evaluate_loss(model_spec: str, data: str | Path, recipe: StageRecipe, *, media_dir: str | Path | None = None,
+                  batch_size: int = 4, overlong: str = "skip") -> float:
+    """Mean loss per target token of a model (preset or checkpoint) over a data set, with the
+    recipe's visual layout (tau, image mode, frames)."""
+    from .. import LlavaOneVision
+    from .dataset import TrainDataset, read_records
+    from .forward import dataset_loss
+
+    json_path, media = resolve_data(data, recipe, media_dir)
+    model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
+    if recipe.image_mode == "anyres":
+        model.set_max_grid_tokens(recipe.max_grid_tokens)
+    dataset = TrainDataset(read_records(json_path), media, model.processor, recipe, overlong)
+    if len(dataset) == 0:
+        raise ValueError(f"{json_path}: no usable records")
+    return dataset_loss(model, dataset, recipe.image_mode, batch_size)
 
 
 def read_log(output_dir: str | Path, event: str = "step") -> list[dict]:
@@ -364,5 +385,5 @@ def read_log(output_dir: str | Path, event: str = "step") -> list[dict]:
     return [r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip()) if r.get("event") == event]
 
 
-__all__ = ["TrainResult", "build_optimizer", "build_scheduler", "export_model", "latest_checkpoint", "read_log",
+__all__ = ["TrainResult", "build_optimizer", "build_scheduler", "evaluate_loss", "export_model", "latest_checkpoint", "read_log",
            "resolve_data", "train"]
