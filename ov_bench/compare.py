@@ -4,7 +4,8 @@ Per setting (a run has one; a sweep one per threshold / frame count) and task:
 
 - samples: every doc of the baseline must be in NEW, and NEW may not have more error rows;
 - tokens: the visual-token summary (mean, p50, p90, max) must match exactly, and, where both sides
-  have samples.sqlite, every sample's counted and measured visual tokens too;
+  have samples.sqlite, every sample's counted and measured visual tokens too (and, for video, the
+  decoded frame indices);
 - metric: the main metric may not drop beyond what sampling noise explains. With per-sample rows
   on both sides the test is paired: McNemar's test for right/wrong scores, a paired bootstrap CI of
   the mean score difference otherwise; a regression is a drop that is significant at ``alpha`` AND
@@ -204,6 +205,13 @@ def _check_sample_tokens(name: str, task: str, base_rows: list, new_rows: list, 
     else:
         checks.append(Check(name, task, "tokens/sample", OK, str(compared), str(compared),
                             "per-sample visual tokens identical"))
+    # Video: the decoded frame indices (uniform sampling) must not move either.
+    framed = [(r, new_by_id[r.doc_id]) for r in base_rows
+              if r.doc_id in new_by_id and r.frame_indices is not None and new_by_id[r.doc_id].frame_indices is not None]
+    if framed:
+        moved = [a.doc_id for a, b in framed if a.frame_indices != b.frame_indices]
+        checks.append(Check(name, task, "frames/sample", FAIL if moved else OK, str(len(framed)), str(len(framed)),
+                            f"decoded frame indices changed: {_docs(moved)}" if moved else "frame indices identical"))
 
 
 def _metric_paired(name: str, task: str, metric: str, base_rows: list, new_rows: list, opts: CompareOptions,

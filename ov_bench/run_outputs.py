@@ -111,7 +111,8 @@ def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None
             clauses.append(f"{name}=?")
             params.append(value)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    scalars = [f.name for f in fields(SampleRow) if f.name not in ("record", "latency_ms", "parse_failed")]
+    structured = ("record", "latency_ms", "parse_failed", "frame_indices")  # stored as JSON / flags / columns
+    scalars = [f.name for f in fields(SampleRow) if f.name not in structured]
     try:
         records = conn.execute(f"SELECT * FROM samples{where} ORDER BY task, seq, doc_id", params).fetchall()
     except sqlite3.Error as exc:
@@ -124,6 +125,8 @@ def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None
         kwargs = {name: rec[name] for name in scalars if name in keys}
         kwargs["parse_failed"] = None if rec["parse_failed"] is None else bool(rec["parse_failed"])
         kwargs["record"] = None if rec["record_json"] is None else json.loads(rec["record_json"])
+        if "frame_indices_json" in keys and rec["frame_indices_json"] is not None:
+            kwargs["frame_indices"] = json.loads(rec["frame_indices_json"])
         kwargs["latency_ms"] = {s: rec[f"{s}_ms"] for s in LATENCY_STAGES
                                 if f"{s}_ms" in keys and rec[f"{s}_ms"] is not None}
         rows.append(SampleRow(**kwargs))

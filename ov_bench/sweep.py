@@ -116,6 +116,7 @@ class _Unit:
     prepared: Any = None
     media_decode_ms: float | None = None
     preprocess_ms: float | None = None
+    frame_indices: list[int] | None = None  # video: the decoded frame indices (recorded as a run does)
     error: str | None = None
 
 
@@ -306,6 +307,8 @@ class Sweeper:
             return unit
         t1 = time.perf_counter_ns()
         unit.media_decode_ms = (t1 - t0) / 1e6
+        if visuals.video is not None:
+            unit.frame_indices = list(visuals.video.indices)
         try:
             question = unit.plan.task.doc_to_text(unit.doc)
             unit.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
@@ -413,7 +416,8 @@ class Sweeper:
         video = unit.plan.task.modality == "video"
         row = SampleRow(task=unit.plan.name, doc_id=unit.doc_id, model_key=key, threshold=s.tau_key, seq=unit.seq,
                         data_source=source, frames=s.frames if video else None,
-                        max_new_tokens=unit.plan.max_new_tokens, rank=0)
+                        max_new_tokens=unit.plan.max_new_tokens, rank=0,
+                        frame_indices=None if unit.frame_indices is None else list(unit.frame_indices))
         if unit.media_decode_ms is not None:
             row.latency_ms["media_decode"] = unit.media_decode_ms
         if unit.preprocess_ms is not None:

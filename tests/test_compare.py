@@ -99,6 +99,19 @@ def test_exact_mode_checks_responses(base, tmp_path, capsys):
     assert rc == 1 and "1 of 40 response(s) or parsed answer(s) changed: d7" in out
 
 
+def test_moved_video_frames_exit_1(tmp_path, capsys):
+    rows = _rows("videomme", BASE_SCORES[:4], [785] * 4)
+    for r in rows:
+        r.frame_indices = [0, 10, 20, 30]
+    base = write_run(tmp_path / "vb", {"videomme": rows})
+    moved = _rows("videomme", BASE_SCORES[:4], [785] * 4)
+    for r in moved:
+        r.frame_indices = [0, 10, 20, 30] if r.doc_id != "d2" else [0, 11, 21, 30]
+    new = write_run(tmp_path / "vn", {"videomme": moved})
+    rc, out, _ = _cli(capsys, base, new, "--no-timing")
+    assert rc == 1 and "| tau-6561 | videomme | frames/sample | **FAIL** |" in out and "changed: d2" in out
+
+
 def test_changed_token_count_exits_1(base, tmp_path, capsys):
     tokens = list(TOKENS)
     tokens[3] += 1

@@ -17,7 +17,8 @@ from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 THRESHOLDS = [729, 2916, 6561, None]
 FIELDS = ("response", "parsed", "score", "parse_failed", "record", "visual_tokens_counted", "visual_tokens_measured",
-          "text_tokens", "prompt_tokens", "new_tokens", "error", "frames", "max_new_tokens", "data_source")
+          "text_tokens", "prompt_tokens", "new_tokens", "error", "frames", "max_new_tokens", "data_source",
+          "frame_indices")
 
 
 def _key(rows) -> list[tuple]:
