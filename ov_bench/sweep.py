@@ -514,13 +514,14 @@ class Sweeper:
                 row.peak_memory_bytes = max(enc_peak or 0, memory.peak_bytes())
                 row.memory_kind = memory.kind
             latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-            row.response = result.text
+            # As the runner (and lmms-eval's llava_onevision): the response is stripped, then scored.
+            row.response = result.text.strip()
             row.new_tokens = int(result.sequences.shape[-1])
             row.prompt_tokens = int(result.num_prompt_tokens)
             row.visual_tokens_measured = int(result.num_visual_positions)
             row.text_tokens = row.prompt_tokens - row.visual_tokens_measured
             try:
-                record = unit.plan.task.score(unit.doc, result.text)
+                record = unit.plan.task.score(unit.doc, row.response)
             except Exception as exc:
                 row.error = f"score: {_one_line(exc)}"
             else:
