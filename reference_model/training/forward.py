@@ -130,13 +130,20 @@ def _sum_by_sample(per_image: torch.Tensor, images_per_sample: torch.Tensor) -> 
     return out
 
 
+# Kept in the model so checkpoints round-trip, but never in the forward (features are pre-norm): it
+# would get no gradient, which DDP's reducer reports as an error.
+UNUSED_PREFIXES = ("model.vision_tower.post_layernorm.",)
+
+
 def set_trainable(model: LlavaOneVision, parts: tuple[str, ...]) -> dict[str, int]:
-    """requires_grad on exactly the parameters of ``parts``; returns trainable parameter counts per part."""
+    """requires_grad on exactly the parameters of ``parts`` (less the unused post-layernorm); returns
+    trainable parameter counts per part."""
     counts: dict[str, int] = {}
     for name, param in model.named_parameters():
         part = part_of(name)
-        param.requires_grad_(part in parts)
-        if part in parts:
+        trainable = part in parts and not name.startswith(UNUSED_PREFIXES)
+        param.requires_grad_(trainable)
+        if trainable:
             counts[part] = counts.get(part, 0) + param.numel()
     return counts
 

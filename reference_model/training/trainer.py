@@ -22,6 +22,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,19 @@ def export_model(accelerator, wrapper, path: Path) -> None:
     accelerator.wait_for_everyone()
 
 
+def _forget_previous_run_state() -> None:
+    """accelerate keeps its settings in process-wide singletons and refuses a second Accelerator with other
+    settings (e.g. another mixed precision). In a single process with no process group, an earlier
+    ``train`` call's state is stale: clear it so ``train`` can be called again with any settings."""
+    import torch.distributed as dist
+    from accelerate.state import AcceleratorState
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 and not (dist.is_available() and dist.is_initialized()):
+        reset = getattr(AcceleratorState, "_reset_state", None)  # private, hence the guard
+        if reset is not None:
+            reset(reset_partial_state=True)
+
+
 def train(
     model_spec: str,
     data: str | Path,
@@ -222,6 +236,12 @@ def train(
     records = read_records(json_path)
     resume_dir = _resolve_resume(resume, output_dir)
 
+    if not cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        # Launched as several processes (accelerate launch --multi_gpu / torchrun) on a machine without
+        # GPUs: accelerate only forms a CPU process group (gloo) when told to use the CPU; otherwise each
+        # process would silently train alone on the whole batch.
+        cpu = True
+    _forget_previous_run_state()
     accelerator = Accelerator(mixed_precision=options.mixed_precision, cpu=cpu, step_scheduler_with_optimizer=False)
     main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
     set_seed(options.seed)
