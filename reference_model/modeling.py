@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,10 +39,10 @@ class EncodedVisuals:
 
 @dataclass
 class GenerationResult:
-    sequences: torch.Tensor  # [1, n_new] new tokens only
+    sequences: torch.Tensor  # [1, n_new] new tokens only (per row of a batch: that row's, unpadded)
     text: str
     num_visual_positions: int
-    num_prompt_tokens: int
+    num_prompt_tokens: int  # the prompt's own length (a batch row's, without its left padding)
 
 
 class Projector(nn.Module):
@@ -321,3 +321,160 @@ class LlavaOneVision(nn.Module):
         sequences = torch.tensor([new_tokens], dtype=torch.long)
         text = self.tokenizer.decode(new_tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
         return GenerationResult(sequences, text, filled, int(input_ids.shape[1]))
+
+    # ----------------------------------------------------------------- batched generation
+    def collate(self, samples: Sequence[dict]) -> dict:
+        """Processor outputs of several prompts -> one left-padded batch (see ``batching.collate``)."""
+        from .batching import collate
+
+        return collate(samples, self.config.token_ids.pad)
+
+    def embed_batch(self, batch: dict, stage_timer: StageTimer = _no_timer) -> tuple[torch.Tensor, list[int]]:
+        """Embeddings of a collated batch: one vision pass over every crop / frame of the batch, then
+        packing row by row (each row's images follow the single- or multi-image rule on their own).
+        Returns the embeddings and the visual positions filled in each row."""
+        from .batching import split_counts
+
+        input_ids = batch["input_ids"]
+        n_rows = input_ids.shape[0]
+        per_sample = {}
+        for key, count_key in (("images_per_sample", "image_sizes"), ("videos_per_sample", "video_num_frames")):
+            counts = batch.get(key)
+            if counts is None:
+                if n_rows > 1 and batch.get(count_key) is not None:
+                    raise ValueError(f"a batch of {n_rows} prompts with visuals needs {key} (use model.collate)")
+                n = 0 if batch.get(count_key) is None else int(batch[count_key].shape[0])
+                counts = torch.tensor([n] * n_rows, dtype=torch.long)
+            per_sample[key] = counts.cpu()
+        encoded = self.encode_visuals(batch.get("pixel_values"), batch.get("pixel_values_videos"), stage_timer)
+        ids = self.config.token_ids
+        with stage_timer("projector_packing"):
+            sizes = split_counts(_cpu(batch.get("image_sizes")), per_sample["images_per_sample"])
+            crops = split_counts(_cpu(batch.get("image_num_crops")), per_sample["images_per_sample"])
+            frames = split_counts(_cpu(batch.get("video_num_frames")), per_sample["videos_per_sample"])
+            crop_feats = _split_rows(encoded.images, [int(c.sum()) for c in crops])
+            frame_feats = _split_rows(encoded.videos, [int(f.sum()) for f in frames])
+            image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
+            image_pieces, video_pieces, filled = [], [], []
+            for row in range(n_rows):
+                image_tokens, video_tokens = self.pack_visuals(
+                    EncodedVisuals(images=crop_feats[row], videos=frame_feats[row]),
+                    image_sizes=sizes[row], image_num_crops=crops[row], video_num_frames=frames[row],
+                )
+                n_row = 0
+                for mask, tokens, kind, pieces in ((image_mask, image_tokens, "image", image_pieces),
+                                                   (video_mask, video_tokens, "video", video_pieces)):
+                    n_slots = int(mask[row].sum())
+                    n_tokens = 0 if tokens is None else tokens.shape[0]
+                    if n_slots != n_tokens:
+                        raise ValueError(f"row {row}: {kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
+                    if n_tokens:
+                        pieces.append(tokens)
+                    n_row += n_tokens
+                filled.append(n_row)
+            embeds = self.model.language_model.embed_tokens(input_ids.masked_fill(image_mask | video_mask, 0))
+            # masked_scatter fills the True positions in row-major order: row 0's placeholders first, so
+            # features concatenated in row order land in their own rows.
+            for mask, pieces in ((image_mask, image_pieces), (video_mask, video_pieces)):
+                if pieces:
+                    embeds = embeds.masked_scatter(mask[..., None], torch.cat(pieces).to(embeds.dtype))
+        return embeds, filled
+
+    def _batch_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        input_ids = batch["input_ids"].to(self.device)
+        mask = batch.get("attention_mask")
+        mask = torch.ones_like(input_ids) if mask is None else mask.to(self.device, torch.long)
+        visual = {k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device))
+                  for k, v in batch.items() if isinstance(v, torch.Tensor) and k not in ("input_ids", "attention_mask")}
+        return input_ids, mask, {**visual, "input_ids": input_ids}
+
+    def forward_batch(self, batch: dict) -> ForwardOutput:
+        """Logits [B, S, vocab] of a collated (left-padded) batch; padded positions hold no meaning."""
+        _, mask, inputs = self._batch_inputs(batch)
+        embeds, _ = self.embed_batch(inputs)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=mask,
+                                           position_ids=positions).last_hidden_state
+        return ForwardOutput(logits=self.lm_head(hidden))
+
+    @torch.inference_mode()
+    def generate_batch(
+        self,
+        batch: dict,
+        max_new_tokens: int = 16,
+        min_new_tokens: int = 0,
+        stage_timer: StageTimer | None = None,
+    ) -> list[GenerationResult]:
+        """Greedy decoding of a collated batch (``model.collate``), one result per row, each equal to
+        what ``generate`` gives for that prompt alone. Left-padded prefill with position ids counted
+        from each row's first real token; a row that has finished is fed pad tokens, masked out, until
+        every row has stopped at its own EOS or ``max_new_tokens``."""
+        from transformers import DynamicCache
+
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        timer = stage_timer or _no_timer
+        input_ids, mask, inputs = self._batch_inputs(batch)
+        embeds, filled = self.embed_batch(inputs, stage_timer=timer)
+        lm = self.model.language_model
+        cache = DynamicCache()
+        n_rows = input_ids.shape[0]
+        lengths = mask.sum(-1)
+        eos, pad = self.config.token_ids.eos, self.config.token_ids.pad
+        new_tokens: list[list[int]] = [[] for _ in range(n_rows)]
+        done = torch.zeros(n_rows, dtype=torch.bool, device=self.device)
+
+        def take(token: torch.Tensor) -> None:
+            for row, value in enumerate(token.tolist()):
+                if done[row]:
+                    continue
+                new_tokens[row].append(value)
+                n = len(new_tokens[row])
+                if n >= max_new_tokens or (value == eos and n >= min_new_tokens):
+                    done[row] = True
+
+        with timer("prefill"):
+            # Positions as if each row had no padding (the padded slots get position 0; they are masked).
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            hidden = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
+                        **{self._cache_kwarg: cache}).last_hidden_state
+            token = self.lm_head(hidden[:, -1]).argmax(-1)
+            take(token)
+        with timer("decode"):
+            step = 0
+            while not bool(done.all()):
+                alive = ~done
+                feed = torch.where(alive, token, torch.full_like(token, pad))
+                mask = torch.cat([mask, alive.long()[:, None]], dim=-1)
+                hidden = lm(
+                    input_ids=feed[:, None],
+                    attention_mask=mask,
+                    position_ids=(lengths + step)[:, None],
+                    use_cache=True,
+                    **{self._cache_kwarg: cache},
+                ).last_hidden_state
+                token = self.lm_head(hidden[:, -1]).argmax(-1)
+                take(token)
+                step += 1
+        results = []
+        for row in range(n_rows):
+            tokens = new_tokens[row]
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
+            results.append(GenerationResult(torch.tensor([tokens], dtype=torch.long), text, filled[row],
+                                            int(lengths[row])))
+        return results
+
+
+def _cpu(value: torch.Tensor | None) -> torch.Tensor | None:
+    return None if value is None else value.cpu()
+
+
+def _split_rows(features: torch.Tensor | None, sizes: list[int]) -> list[torch.Tensor | None]:
+    """[sum(sizes), ...] -> one tensor per row (None for a row with no items)."""
+    if features is None:
+        if any(sizes):
+            raise ValueError("the batch lists visual items but carries no pixels for them")
+        return [None] * len(sizes)
+    if sum(sizes) != features.shape[0]:
+        raise ValueError(f"{features.shape[0]} crops / frames encoded but the rows' layout needs {sum(sizes)}")
+    return [chunk if n else None for chunk, n in zip(torch.split(features, sizes), sizes)]
