@@ -120,8 +120,11 @@ def build_optimizer(model, recipe: StageRecipe, options: TrainOptions):
                              "weight_decay": recipe.weight_decay})
     if not param_groups:
         raise ValueError("no trainable parameters")
+    # The fused kernel updates all tensors in one pass: ~5x faster than foreach on the CPU at 0.5B width,
+    # where the 136M-parameter embedding dominates the update.
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in param_groups for p in g["params"])
     return torch.optim.AdamW(param_groups, lr=recipe.lr, betas=(options.adam_beta1, options.adam_beta2),
-                             eps=options.adam_epsilon, weight_decay=recipe.weight_decay)
+                             eps=options.adam_epsilon, weight_decay=recipe.weight_decay, fused=fused or None)
 
 
 def build_scheduler(optimizer, recipe: StageRecipe, total_steps: int):
