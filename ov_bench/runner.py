@@ -219,44 +219,41 @@ class Runner:
         sample.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
         return sample
 
-    def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
+    def _base_row(self, sample: PreparedSample) -> SampleRow:
+        """The row's identity and the sample's own (unbatched) stages; the error if it never got ready."""
         plan = sample.plan
         row = SampleRow(
             task=plan.name, doc_id=sample.doc_id, model_key=self.adapter.key, threshold=self._tau_key,
             seq=sample.seq, data_source=self._source, frames=plan.frames, max_new_tokens=plan.max_new_tokens,
             rank=self.dist.rank, frame_indices=sample.frame_indices,
         )
-        latency: dict[str, float] = {}
         if sample.media_decode_ms is not None:
-            latency["media_decode"] = sample.media_decode_ms
+            row.latency_ms["media_decode"] = sample.media_decode_ms
         if sample.preprocess_ms is not None:
-            latency["preprocess"] = sample.preprocess_ms
-        row.latency_ms = latency
-        if sample.error:
-            row.error = sample.error
-            return row
-        prepared = sample.prepared
-        row.visual_tokens_counted = prepared.visual_tokens_counted
-        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
-        if self.config.profile:
-            memory.reset()
-        t0 = time.perf_counter_ns()
-        try:
-            gen: Generation = self.adapter.generate(prepared, plan.max_new_tokens, timer)
-        except Exception as exc:
-            row.error = f"model: {_one_line(exc)}"
-            if cuda:
-                import torch
+            row.latency_ms["preprocess"] = sample.preprocess_ms
+        row.error = sample.error
+        return row
 
-                torch.cuda.empty_cache()
-            return row
-        model_ms = (time.perf_counter_ns() - t0) / 1e6
-        if self.config.profile:
-            latency.update(self.adapter.finish_stages(timer.results_ms()))
-            row.peak_memory_bytes = memory.peak_bytes()
-            row.memory_kind = memory.kind
+    def _model_failed(self, row: SampleRow, exc: BaseException, cuda: bool) -> SampleRow:
+        row.error = f"model: {_one_line(exc)}"
+        if cuda:
+            import torch
+
+            torch.cuda.empty_cache()
+        return row
+
+    def _finish_row(self, row: SampleRow, sample: PreparedSample, gen: Generation, model_ms: float,
+                    stages: dict[str, float] | None, peak: int | None, memory_kind: str | None,
+                    decode_steps: int) -> SampleRow:
+        """Model outputs, timings and the score into ``row``. ``stages`` and ``model_ms`` are the model
+        call's: one sample's, or with batching the whole batch's."""
+        latency = row.latency_ms
+        if stages is not None:
+            latency.update(stages)
+            row.peak_memory_bytes = peak
+            row.memory_kind = memory_kind
             if "decode" in latency:
-                latency["decode_per_token"] = latency["decode"] / max(gen.new_tokens - 1, 1)
+                latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
         latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
         # As lmms-eval's llava_onevision model, which produced the published numbers: the response is
         # stripped and the task's `until` strings are not applied (generation stops at <|im_end|>).
@@ -265,8 +262,9 @@ class Runner:
         row.prompt_tokens = gen.prompt_tokens
         row.visual_tokens_measured = gen.visual_positions
         row.text_tokens = gen.prompt_tokens - gen.visual_positions
+        row.visual_tokens_counted = sample.prepared.visual_tokens_counted
         try:
-            record = plan.task.score(sample.doc, row.response)
+            record = sample.plan.task.score(sample.doc, row.response)
         except Exception as exc:
             row.error = f"score: {_one_line(exc)}"
             return row
@@ -278,6 +276,59 @@ class Runner:
             row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
                          f"{row.visual_tokens_measured}")
         return row
+
+    def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
+        row = self._base_row(sample)
+        if row.error:
+            return row
+        row.visual_tokens_counted = sample.prepared.visual_tokens_counted
+        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
+        if self.config.profile:
+            memory.reset()
+        t0 = time.perf_counter_ns()
+        try:
+            gen: Generation = self.adapter.generate(sample.prepared, sample.plan.max_new_tokens, timer)
+        except Exception as exc:
+            return self._model_failed(row, exc, cuda)
+        model_ms = (time.perf_counter_ns() - t0) / 1e6
+        stages = self.adapter.finish_stages(timer.results_ms()) if self.config.profile else None
+        peak = memory.peak_bytes() if self.config.profile else None
+        return self._finish_row(row, sample, gen, model_ms, stages, peak, memory.kind, gen.new_tokens - 1)
+
+    def _evaluate_batch(self, samples: list[PreparedSample], memory: MemoryTracker, cuda: bool) -> list[SampleRow]:
+        """Samples of one task (all prepared without error) through one ``generate_batch`` call. Every row
+        gets the batch's stage latencies and peak memory (``batch_size`` says so). If the batch fails
+        as a whole, its samples are run one at a time, so only a sample that fails alone is an error."""
+        if len(samples) == 1:
+            return [self._evaluate(samples[0], memory, cuda)]
+        plan = samples[0].plan
+        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
+        if self.config.profile:
+            memory.reset()
+        t0 = time.perf_counter_ns()
+        try:
+            gens = self.adapter.generate_batch([s.prepared for s in samples], plan.max_new_tokens, timer)
+            if len(gens) != len(samples):
+                raise RuntimeError(f"generate_batch returned {len(gens)} results for {len(samples)} samples")
+        except Exception as exc:
+            log.warning("a batch of %d %s samples failed (%s); running them one at a time", len(samples),
+                        plan.name, _one_line(exc))
+            if cuda:
+                import torch
+
+                torch.cuda.empty_cache()
+            return [self._evaluate(s, memory, cuda) for s in samples]
+        model_ms = (time.perf_counter_ns() - t0) / 1e6
+        stages = self.adapter.finish_stages(timer.results_ms()) if self.config.profile else None
+        peak = memory.peak_bytes() if self.config.profile else None
+        decode_steps = max(g.new_tokens for g in gens) - 1  # the batch decodes until its longest row stops
+        rows = []
+        for sample, gen in zip(samples, gens):
+            row = self._base_row(sample)
+            row.batch_size = len(samples)
+            rows.append(self._finish_row(row, sample, gen, model_ms, dict(stages) if stages is not None else None,
+                                         peak, memory.kind, decode_steps))
+        return rows
 
     # ----------------------------------------------------------------- the run
     def run(self) -> RunOutcome:
@@ -325,8 +376,8 @@ class Runner:
         else:
             device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:
-            log.warning("--batch-size %d: the %s adapter generates one sample at a time; using 1",
-                        cfg.batch_size, self.adapter.kind)
+            log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
+                        cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
         self._tau_key = threshold_key(self.adapter.threshold)
         self._source = data_source_label(cfg.data)
 
@@ -408,12 +459,34 @@ class Runner:
                 bar.close()
         return done
 
+    def _batch_size(self) -> int:
+        return max(1, min(self.config.batch_size, self.adapter.max_batch_size))
+
     def _loop(self, items: list, store_path: Path, memory: MemoryTracker, cuda: bool, bar: Any) -> int:
+        """Prepared samples in order, grouped into batches of up to ``--batch-size`` consecutive samples of
+        one task; each batch's rows are committed together when it finishes (a killed batch is redone)."""
         cfg = self.config
+        size = self._batch_size()
         done = 0
         warmed = not cfg.warmup
+        pending: list[PreparedSample] = []
         with ResultsStore(store_path) as store:
-            prefetch = Prefetcher(items, self._prepare, workers=cfg.workers, lookahead=cfg.lookahead)
+
+            def commit(rows: list[SampleRow]) -> None:
+                nonlocal done
+                store.write_many(rows)
+                done += len(rows)
+                if bar is not None:
+                    bar.set_postfix_str(rows[-1].task, refresh=False)
+                    bar.update(len(rows))
+
+            def flush() -> None:
+                if pending:
+                    commit(self._evaluate_batch(pending, memory, cuda))
+                    pending.clear()
+
+            # The prefetcher keeps at least the next batch preparing while this one runs.
+            prefetch = Prefetcher(items, self._prepare, workers=cfg.workers, lookahead=max(cfg.lookahead, size))
             for sample in prefetch:
                 if not warmed and sample.prepared is not None:
                     try:
@@ -421,12 +494,15 @@ class Runner:
                     except Exception as exc:  # the real call will record the error
                         log.debug("warmup failed: %s", exc)
                     warmed = True
-                row = self._evaluate(sample, memory, cuda)
-                store.write(row)
-                done += 1
-                if bar is not None:
-                    bar.set_postfix_str(sample.plan.name, refresh=False)
-                    bar.update(1)
+                if sample.error:  # never reaches the model: its row is final now
+                    commit([self._base_row(sample)])
+                    continue
+                if pending and pending[0].plan is not sample.plan:
+                    flush()
+                pending.append(sample)
+                if len(pending) >= size:
+                    flush()
+            flush()
         return done
 
 

@@ -72,6 +72,8 @@ class SampleRow:
     rank: int = 0
     finished_at: float = 0.0
     frame_indices: list[int] | None = None  # video samples: the decoded frame indices
+    # Samples generated together; above 1 the model stages' latencies and the peak memory are the batch's.
+    batch_size: int | None = 1
 
     @property
     def ok(self) -> bool:
@@ -107,6 +109,7 @@ CREATE TABLE IF NOT EXISTS samples (
     parse_failed INTEGER,
     record_json TEXT,
     frame_indices_json TEXT,
+    batch_size INTEGER,
     {", ".join(f"{s}_ms REAL" for s in LATENCY_STAGES)},
     PRIMARY KEY (task, doc_id, model_key, threshold)
 );
@@ -120,6 +123,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
     conn.execute("PRAGMA busy_timeout=60000")
     conn.executescript(_SCHEMA)
+    if "batch_size" not in {r[1] for r in conn.execute("PRAGMA table_info(samples)")}:
+        conn.execute("ALTER TABLE samples ADD COLUMN batch_size INTEGER")  # a store from before the column
     return conn
 
 

@@ -35,7 +35,7 @@ class ModelAdapter(abc.ABC):
     dtype: str = "float32"
     device: str = "cpu"
     unpad_rounding: str = "original"
-    max_batch_size: int = 1
+    max_batch_size: int = 1  # > 1: generate_batch runs that many samples in one model call
 
     @property
     def key(self) -> str:
@@ -61,6 +61,14 @@ class ModelAdapter(abc.ABC):
     @abc.abstractmethod
     def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
         """Greedy generation, timing stages with ``timer`` (a StageTimer or NullTimer)."""
+
+    def generate_batch(self, prepared: list[Prepared], max_new_tokens: int, timer: Any) -> list[Generation]:
+        """Greedy generation of several samples in one call, one Generation per sample in order, each
+        equal to what :meth:`generate` gives alone. ``timer`` spans the whole batch. Adapters with
+        ``max_batch_size`` 1 only take a batch of one."""
+        if len(prepared) != 1:
+            raise NotImplementedError(f"the {self.kind} adapter generates one sample at a time")
+        return [self.generate(prepared[0], max_new_tokens, timer)]
 
     def finish_stages(self, stages: dict[str, float]) -> dict[str, float]:
         """Turn the timer's raw spans into the recorded stages (hook for adapters timing by subtraction)."""

@@ -12,6 +12,8 @@ What is measured and how (nothing here is inferred):
   streamer; ttft: generate() call to that first token; decode: first token to the end;
 - visual positions: rows of the features those two functions return (transformers itself raises
   if they differ from the placeholder count).
+Batches (``--batch-size``): the prompts left-padded exactly as the processor pads them with
+``padding_side="left"``, one transformers generate() call; stage times are the batch's.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def check_checkpoint_dir(path: str) -> Path:
 
 class HFAdapter(ModelAdapter):
     kind = "hf"
+    max_batch_size = 1024  # batches are left-padded as transformers' processor pads them
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
     def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu") -> None:
@@ -131,7 +134,8 @@ class HFAdapter(ModelAdapter):
         inner = self.model.model
         self._timer: Any = None
         self._llm_calls = 0
-        self._visual_rows = 0
+        self._image_rows: list[int] = []  # visual positions of each image / video the last call encoded
+        self._video_rows: list[int] = []
         self._first_token = None
         self._llm_start = None
 
@@ -162,10 +166,10 @@ class HFAdapter(ModelAdapter):
                 if self._timer is not None:
                     self._timer.end("_features")
                 pooled = out.pooler_output
-                if video:
-                    self._visual_rows += int(pooled.shape[0] * pooled.shape[1])
-                else:
-                    self._visual_rows += sum(int(t.shape[0]) for t in pooled)
+                if video:  # [videos, tokens, H]
+                    self._video_rows += [int(pooled.shape[1])] * int(pooled.shape[0])
+                else:  # one [tokens, H] per image
+                    self._image_rows += [int(t.shape[0]) for t in pooled]
                 return out
 
             return wrapped
@@ -174,6 +178,49 @@ class HFAdapter(ModelAdapter):
         inner.get_video_features = wrap(inner.get_video_features, video=True)
 
     def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
+        return self._generate(prepared.inputs, [prepared], max_new_tokens, timer)[0]
+
+    def generate_batch(self, prepared: list[Prepared], max_new_tokens: int, timer: Any) -> list[Generation]:
+        """One left-padded batch through transformers' generate (as its processor pads with
+        ``padding_side="left"``); each row is cut after its first EOS (later columns are padding)."""
+        return self._generate(self.collate([p.inputs for p in prepared]), prepared, max_new_tokens, timer)
+
+    def collate(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """Single-prompt processor outputs -> what the processor gives for the prompts together with
+        ``padding=True, padding_side="left"``: ids left-padded, pixel_values padded to the most crops,
+        image_sizes / batch_num_images / pixel_values_videos concatenated in row order."""
+        torch = self._torch
+        pad_id = self.processor.tokenizer.pad_token_id
+        if pad_id is None:
+            raise ValueError("the checkpoint's tokenizer has no pad token, so prompts cannot be batched")
+        width = max(int(s["input_ids"].shape[1]) for s in samples)
+        ids = torch.full((len(samples), width), pad_id, dtype=samples[0]["input_ids"].dtype)
+        mask = torch.zeros((len(samples), width), dtype=samples[0]["attention_mask"].dtype)
+        for i, s in enumerate(samples):
+            n = int(s["input_ids"].shape[1])
+            ids[i, width - n:], mask[i, width - n:] = s["input_ids"][0], s["attention_mask"][0]
+        batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
+        with_images = [s for s in samples if "pixel_values" in s]
+        if with_images:
+            crops = max(int(s["pixel_values"].shape[1]) for s in with_images)
+            batch["pixel_values"] = torch.cat([
+                torch.nn.functional.pad(s["pixel_values"], (0, 0, 0, 0, 0, 0, 0, crops - s["pixel_values"].shape[1]))
+                for s in with_images
+            ])
+            batch["image_sizes"] = torch.cat([s["image_sizes"] for s in with_images])
+            batch["batch_num_images"] = torch.cat([s["batch_num_images"] for s in with_images])
+        with_videos = [s for s in samples if "pixel_values_videos" in s]
+        if with_videos:
+            if len({tuple(s["pixel_values_videos"].shape[1:]) for s in with_videos}) > 1:
+                raise ValueError("videos with different frame counts cannot share a batch in transformers")
+            batch["pixel_values_videos"] = torch.cat([s["pixel_values_videos"] for s in with_videos])
+        unknown = {k for s in samples for k in s} - set(batch)
+        if unknown:
+            raise ValueError(f"cannot batch processor outputs {sorted(unknown)}")
+        return batch
+
+    def _generate(self, inputs: dict[str, Any], prepared: list[Prepared], max_new_tokens: int,
+                  timer: Any) -> list[Generation]:
         from transformers.generation.streamers import BaseStreamer
 
         adapter = self
@@ -191,11 +238,11 @@ class HFAdapter(ModelAdapter):
 
         torch = self._torch
         self._timer = timer if timer.enabled else None
-        self._llm_calls, self._visual_rows = 0, 0
+        self._llm_calls, self._image_rows, self._video_rows = 0, [], []
         self._first_token = self._llm_start = None
         try:
             start = timer.mark()
-            inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in prepared.inputs.items()}
+            inputs = {k: (v.to(self.device) if hasattr(v, "to") else v) for k, v in inputs.items()}
             for key in ("pixel_values", "pixel_values_videos"):
                 if key in inputs:
                     inputs[key] = inputs[key].to(self.model.dtype)
@@ -208,15 +255,27 @@ class HFAdapter(ModelAdapter):
             stop = timer.mark()
         finally:
             self._timer = None
-        new = out[0, prompt_len:]
-        text = self.processor.tokenizer.decode(new, skip_special_tokens=True)
         if timer.enabled and self._first_token is not None:
             if self._llm_start is not None:
                 timer.add_span("prefill", self._llm_start, self._first_token)
             timer.add_span("ttft", start, self._first_token)
             timer.add_span("decode", self._first_token, stop)
-        return Generation(text=text, new_tokens=int(new.shape[0]), visual_positions=self._visual_rows,
-                          prompt_tokens=prompt_len)
+        eos = self.model.generation_config.eos_token_id
+        eos = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+        images, videos = iter(self._image_rows), iter(self._video_rows)
+        results = []
+        for row, p in enumerate(prepared):
+            new = out[row, prompt_len:].tolist()
+            if len(prepared) > 1:  # a finished row is padded to the batch's length after its EOS
+                end = next((i + 1 for i, t in enumerate(new) if t in eos), len(new))
+                new = new[:end]
+            # Features come out in row order; a shortfall shows up as the runner's analytic-vs-measured error.
+            visual = sum(next(images, 0) for _ in range(p.num_images)) + (next(videos, 0) if p.num_frames else 0)
+            results.append(Generation(
+                text=self.processor.tokenizer.decode(new, skip_special_tokens=True), new_tokens=len(new),
+                visual_positions=visual, prompt_tokens=int(inputs["attention_mask"][row].sum()),
+            ))
+        return results
 
     def finish_stages(self, stages: dict[str, float]) -> dict[str, float]:
         """projector_packing = feature extraction minus the vision tower inside it."""

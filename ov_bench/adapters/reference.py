@@ -9,6 +9,7 @@ from .base import Generation, ModelAdapter, Prepared
 
 class ReferenceAdapter(ModelAdapter):
     kind = "reference"
+    max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
     def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
                  unpad_rounding: str = "original") -> None:
@@ -68,6 +69,26 @@ class ReferenceAdapter(ModelAdapter):
             visual_positions=int(result.num_visual_positions),
             prompt_tokens=int(result.num_prompt_tokens),
         )
+
+
+    def generate_batch(self, prepared: list[Prepared], max_new_tokens: int, timer: Any) -> list[Generation]:
+        """One left-padded batch: the vision encoder runs once over every crop / frame of the batch."""
+        start = timer.mark()
+        batch = self.model.collate([p.inputs for p in prepared])
+        results = self.model.generate_batch(batch, max_new_tokens=max_new_tokens, min_new_tokens=0,
+                                            stage_timer=timer if timer.enabled else None)
+        first = timer.first_stop("prefill")
+        if start is not None and first is not None:
+            timer.add_span("ttft", start, first)
+        return [
+            Generation(
+                text=r.text,
+                new_tokens=int(r.sequences.shape[-1]),
+                visual_positions=int(r.num_visual_positions),
+                prompt_tokens=int(r.num_prompt_tokens),
+            )
+            for r in results
+        ]
 
 
 def model_id(spec: str) -> str:
