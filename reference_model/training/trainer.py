@@ -295,7 +295,8 @@ def train(
         log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_dir, step, epoch, batch_pos)
 
     jsonl.write({"event": "start", "step": step, "model": model_spec, "data": str(json_path), "stage": recipe.name,
-                 "world_size": world, "mixed_precision": options.mixed_precision, "run": run_info,
+                 "world_size": world, "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+                 "device": str(accelerator.device), "mixed_precision": str(accelerator.mixed_precision), "run": run_info,
                  "trainable_parameters": trainable, "data_stats": dataset.stats.to_dict(),
                  "resumed_from": str(resume_dir) if resume_dir else None, **to_dict(recipe, options)})
     log.info("stage %s: %d samples (%s), %d steps of %d x %d x %d processes", recipe.name, len(dataset),
