@@ -1,5 +1,5 @@
 """Two processes (``accelerate launch``, DDP over gloo on the CPU) train with the same loss curve and
-weights as one process at the same global batch, on single images, multi-image sets and video.
+weights as one process at the same global batch, on single images, multi-image sets, video and text.
 
 accelerate's own ``--cpu`` launcher starts one process unless MPI is set up, so the two processes come
 from ``--multi_gpu`` (torchrun underneath); finding several processes and no GPU, the trainer forms a
@@ -8,6 +8,7 @@ CPU process group. The log's world_size proves two processes shared the work.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -35,6 +36,12 @@ def _free_port() -> int:
                     reason="accelerate's launcher is not installed beside this Python")
 def test_two_processes_match_one(tmp_path):
     data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 4, "video": 4})
+    # Text-only records too: their batches leave the vision tower and projector unused, which DDP's
+    # reducer must still see a gradient for.
+    records = json.loads(data.read_text())
+    records += [{"id": f"text{i}", "conversations": [{"from": "human", "value": f"What is {i} + {i}?"},
+                                                    {"from": "gpt", "value": str(2 * i)}]} for i in range(4)]
+    data.write_text(json.dumps(records))
     recipe, options = get_stage("2-ov"), TrainOptions(per_device_batch_size=4, progress=False)
     apply_overrides(recipe, options, SETTINGS)
     one = train("tiny", data, tmp_path / "one", recipe, options)
@@ -63,4 +70,6 @@ def test_two_processes_match_one(tmp_path):
             # RoPE to make it position-dependent); Adam turns the rounding noise left in that gradient into
             # full-size steps, which differ between any two summation orders without changing any output.
             continue
-        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-5, msg=key)
+        # atol: 1% of one Adam step at lr 1e-2; Adam rescales small gradients (e.g. of the RoPE-rotated key
+        # biases) to full steps, so rounding differences in them show up larger than in the loss.
+        torch.testing.assert_close(b[key], a[key], rtol=1e-4, atol=1e-4, msg=key)
