@@ -1,7 +1,8 @@
 """Checkpoints resume exactly: a run resumed from its mid-run checkpoint reproduces the uninterrupted
 run's losses and final weights bit for bit on the CPU (optimizer, scheduler and data-order state,
 across epoch boundaries and a partial gradient-accumulation step), ``resume="auto"`` picks the latest
-checkpoint and rewrites the log, and a resume with different batch settings is refused."""
+checkpoint and rewrites the log, and a resume with different batch settings (or a fresh start over a
+run's checkpoints) is refused."""
 
 from __future__ import annotations
 
@@ -67,5 +68,7 @@ def test_resume_refuses_other_batch_settings(data, full, tmp_path):
     _, out = full
     with pytest.raises(ValueError, match="cannot resume exactly.*global_micro_batch"):
         _run(data, tmp_path, resume=out / "checkpoint-3", batch_size=3)
+    with pytest.raises(ValueError, match="holds checkpoints of an earlier run"):
+        _run(data, out)  # never silently restarts over a run that can be continued
     with pytest.raises(FileNotFoundError, match="not a checkpoint"):
         _run(data, tmp_path / "nothing-here", resume=tmp_path / "nothing-here")

@@ -136,8 +136,15 @@ def execute(args: argparse.Namespace) -> int:
         output = f"runs/train-{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from reference_model.training import train
 
-    result = train(args.model, args.data, output, recipe, options, media_dir=args.media_dir, resume=args.resume,
-                   cpu=args.cpu)
+    try:
+        result = train(args.model, args.data, output, recipe, options, media_dir=args.media_dir,
+                       resume=args.resume, cpu=args.cpu)
+    except KeyboardInterrupt:
+        import sys
+
+        print(f"ov-bench: interrupted; continue from the latest checkpoint in {output} with --resume auto "
+              "(checkpoints are written every --save-every steps)", file=sys.stderr)
+        return 130
     from accelerate import PartialState
 
     if PartialState().is_main_process:

@@ -238,6 +238,9 @@ def train(
     json_path, media = resolve_data(data, recipe, media_dir)
     records = read_records(json_path)
     resume_dir = _resolve_resume(resume, output_dir)
+    if resume is None and latest_checkpoint(output_dir) is not None:
+        raise ValueError(f"{output_dir} holds checkpoints of an earlier run: pass --resume auto to continue it, "
+                         "or choose another output directory")
 
     if not cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Launched as several processes (accelerate launch --multi_gpu / torchrun) on a machine without
@@ -251,6 +254,8 @@ def train(
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
     jsonl = _JsonlLog(output_dir / LOG_FILE, main)
+    if main and resume_dir is None and jsonl.path.is_file():
+        jsonl.path.unlink()  # a fresh start: an earlier log without checkpoints describes nothing kept
 
     model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
     if model.processor is None:
