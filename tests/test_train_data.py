@@ -311,3 +311,14 @@ def test_export_from_a_gathered_state_dict(tmp_path):
     b = LlavaOneVision.from_pretrained(str(tmp_path / "plain")).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((tmp_path / "gathered" / "config.json").read_text()) == json.loads((tmp_path / "plain" / "config.json").read_text())
+
+
+def test_video_frames_sampled_like_evaluation(media):
+    """Uniform indices linspace(0, N-1, F) cast to int (REFERENCE.md section 3), read in one ordered pass
+    that keeps only those frames: the same pixels as decoding everything and indexing."""
+    from reference_model.training.media import load_video_frames_decoded, uniform_indices, video_frame_count
+
+    assert video_frame_count(media / "clip.mp4") == 6
+    assert uniform_indices(6, 4) == [0, 1, 3, 5] and uniform_indices(6, 10) == list(range(6))
+    for n in (1, 4, 10):
+        assert np.array_equal(load_video_frames(media / "clip.mp4", n), load_video_frames_decoded(media / "clip.mp4", n))

@@ -53,8 +53,13 @@ def _frame_files(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
 
 
+def _container_frame_count(container, stream) -> int:
+    # The header's count when the container has one; otherwise count packets (demuxing, no decoding).
+    return stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+
+
 def video_frame_count(path: Path) -> int:
-    """Frames in the video (decoding the stream when the container does not say)."""
+    """Frames in the video."""
     if path.is_dir():
         n = len(_frame_files(path))
     elif not path.exists():
@@ -64,8 +69,7 @@ def video_frame_count(path: Path) -> int:
 
         try:
             with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                n = stream.frames or sum(1 for _ in container.decode(stream))
+                n = _container_frame_count(container, container.streams.video[0])
         except Exception as exc:
             raise MediaError(f"{path}: unreadable video ({type(exc).__name__})") from None
     if n == 0:
@@ -74,7 +78,10 @@ def video_frame_count(path: Path) -> int:
 
 
 def load_video_frames(path: Path, num_frames: int) -> np.ndarray:
-    """uint8 [F, H, W, 3] with F = min(num_frames, frames in the video), uniformly sampled."""
+    """uint8 [F, H, W, 3] with F = min(num_frames, frames in the video), uniformly sampled.
+
+    Decodes in order and converts only the sampled frames, so memory holds F frames whatever the
+    video's length (evaluation's seeking reader lives in tasks/video.py)."""
     if path.is_dir():
         files = _frame_files(path)
         if not files:
@@ -82,12 +89,32 @@ def load_video_frames(path: Path, num_frames: int) -> np.ndarray:
         return np.stack([np.asarray(load_image(files[i])) for i in uniform_indices(len(files), num_frames)])
     import av
 
+    total = video_frame_count(path)
+    wanted = uniform_indices(total, num_frames)
+    picked: dict[int, np.ndarray] = {}
     try:
         with av.open(str(path)) as container:
-            # Training clips are decoded whole; evaluation's seeking reader lives in tasks/video.py.
+            targets, last = set(wanted), wanted[-1]
+            for index, frame in enumerate(container.decode(video=0)):
+                if index in targets:
+                    picked[index] = frame.to_ndarray(format="rgb24")
+                if index >= last:
+                    break
+    except Exception as exc:
+        raise MediaError(f"{path}: unreadable video ({type(exc).__name__})") from None
+    if len(picked) < len(wanted):
+        # The header over-counted: fall back to the frames that exist, sampled the same way.
+        return load_video_frames_decoded(path, num_frames)
+    return np.stack([picked[i] for i in wanted])
+
+
+def load_video_frames_decoded(path: Path, num_frames: int) -> np.ndarray:
+    """Decode every frame, then sample (for containers whose frame count is wrong)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
             frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    except FileNotFoundError:
-        raise MediaError(f"{path}: no such video") from None
     except Exception as exc:
         raise MediaError(f"{path}: unreadable video ({type(exc).__name__})") from None
     if not frames:
