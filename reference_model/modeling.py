@@ -397,6 +397,33 @@ class LlavaOneVision(nn.Module):
                                            position_ids=positions).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))
 
+    def _prefill_rows(self, embeds: torch.Tensor, lengths: torch.Tensor):
+        """Each row's prompt (its unpadded tail) through the LLM alone, as ``generate`` does; the caches
+        are then left-padded with zeros (masked in decoding) into one batch cache."""
+        from transformers import DynamicCache
+
+        lm = self.model.language_model
+        width = embeds.shape[1]
+        rows, lasts = [], []
+        for row, n in enumerate(lengths.tolist()):
+            cache = DynamicCache()
+            hidden = lm(inputs_embeds=embeds[row : row + 1, width - n :], use_cache=True,
+                        **{self._cache_kwarg: cache}).last_hidden_state
+            lasts.append(hidden[:, -1])
+            rows.append(_cache_layers(cache))
+        merged = DynamicCache()
+        for layer in range(len(rows[0])):
+            for part in (0, 1):
+                first = rows[0][layer][part]
+                shape = (len(rows), first.shape[1], width, first.shape[3])
+                stacked = first.new_zeros(shape)
+                for row, n in enumerate(lengths.tolist()):
+                    stacked[row, :, width - n :] = rows[row][layer][part][0]
+                if part == 0:
+                    keys = stacked
+            merged.update(keys, stacked, layer)
+        return merged, torch.cat(lasts)
+
     @torch.inference_mode()
     def generate_batch(
         self,
@@ -404,15 +431,24 @@ class LlavaOneVision(nn.Module):
         max_new_tokens: int = 16,
         min_new_tokens: int = 0,
         stage_timer: StageTimer | None = None,
+        prefill: str = "per_row",
     ) -> list[GenerationResult]:
         """Greedy decoding of a collated batch (``model.collate``), one result per row, each equal to
-        what ``generate`` gives for that prompt alone. Left-padded prefill with position ids counted
-        from each row's first real token; a row that has finished is fed pad tokens, masked out, until
-        every row has stopped at its own EOS or ``max_new_tokens``."""
+        what ``generate`` gives for that prompt alone. The vision encoder runs once over the batch;
+        decoding runs all rows together, a finished row fed pad tokens, masked out, until every row
+        has stopped at its own EOS or ``max_new_tokens``.
+
+        prefill: ``"per_row"`` (default) prefills each row alone, unpadded, and left-pads the rows' KV
+        caches into one for the batched decode: no compute on padding, and on CPU with prompts of
+        thousands of visual tokens no slower than one big matmul (tests/benchmarks/test_bench_batching.py).
+        ``"padded"`` runs the LLM once over the left-padded batch (attention mask, position ids counted
+        from each row's first real token), which pays for the padding and, on CPU, for the explicit mask."""
         from transformers import DynamicCache
 
         if max_new_tokens < 1:
             raise ValueError("max_new_tokens must be >= 1")
+        if prefill not in ("padded", "per_row"):
+            raise ValueError(f"prefill must be 'padded' or 'per_row', got {prefill!r}")
         timer = stage_timer or _no_timer
         input_ids, mask, inputs = self._batch_inputs(batch)
         embeds, filled = self.embed_batch(inputs, stage_timer=timer)
@@ -434,11 +470,14 @@ class LlavaOneVision(nn.Module):
                     done[row] = True
 
         with timer("prefill"):
-            # Positions as if each row had no padding (the padded slots get position 0; they are masked).
-            positions = (mask.cumsum(-1) - 1).clamp(min=0)
-            hidden = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
-                        **{self._cache_kwarg: cache}).last_hidden_state
-            token = self.lm_head(hidden[:, -1]).argmax(-1)
+            if prefill == "padded":
+                # Positions as if each row had no padding (padded slots get position 0; they are masked).
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)
+                last = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
+                          **{self._cache_kwarg: cache}).last_hidden_state[:, -1]
+            else:
+                cache, last = self._prefill_rows(embeds, lengths)
+            token = self.lm_head(last).argmax(-1)
             take(token)
         with timer("decode"):
             step = 0
@@ -463,6 +502,13 @@ class LlavaOneVision(nn.Module):
             results.append(GenerationResult(torch.tensor([tokens], dtype=torch.long), text, filled[row],
                                             int(lengths[row])))
         return results
+
+
+def _cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(keys, values) [B, kv_heads, S, D] per layer of a DynamicCache (transformers 5 and 4 layouts)."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
 
 
 def _cpu(value: torch.Tensor | None) -> torch.Tensor | None:

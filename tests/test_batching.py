@@ -5,10 +5,13 @@ preset, whose answers depend on the input.
 The batch mixes very different prompts so left padding is exercised hard: a 64x48 image (1317 visual
 tokens), a 1920x1080 image (7269), text only, three images (multi-image mode, 3 x 730) and a 4-frame
 video (785). Per row: new tokens exactly equal, visual positions and (unpadded) prompt lengths equal,
-and the prefill logits within 1e-4.
+and the prefill logits within 1e-4. Both prefill modes: each row alone then one left-padded KV cache
+(the default), and one left-padded forward with an attention mask.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -79,9 +82,13 @@ def test_collate_left_pads_and_keeps_visuals_in_row_order(tiny, samples):
     assert batch["num_visual_tokens"].tolist() == [s["num_visual_tokens"] for s in items]
 
 
-def test_batched_tokens_equal_single_prompt_generation(tiny, samples, singles):
+PREFILLS = ["per_row", "padded"]
+
+
+@pytest.mark.parametrize("prefill", PREFILLS)
+def test_batched_tokens_equal_single_prompt_generation(tiny, samples, singles, prefill):
     names = list(samples)
-    results = tiny.generate_batch(tiny.collate([samples[n] for n in names]), max_new_tokens=MAX_NEW)
+    results = tiny.generate_batch(tiny.collate([samples[n] for n in names]), max_new_tokens=MAX_NEW, prefill=prefill)
     assert len(results) == len(names)
     for name, got in zip(names, results):
         want = singles[name]
@@ -127,31 +134,47 @@ def _row_tokens(results):
     return [r.sequences[0].tolist() for r in results]
 
 
-def test_rows_stop_at_their_own_eos_and_min_new_tokens(tiny, samples):
-    """The tiny model rarely emits <|im_end|>, so EOS is moved to a token one row emits mid-answer:
-    that row stops early, the others run on, and every row still equals its single-prompt answer."""
-    names = SHORTER
-    batch = tiny.collate([samples[n] for n in names])
-    free = _row_tokens(tiny.generate_batch(batch, max_new_tokens=MAX_NEW))
-    # a token that first appears in some row at step >= 1 and never in the first two steps of every row
-    candidates = [(row, step, tok) for row, toks in enumerate(free) for step, tok in enumerate(toks) if step >= 1
+STOPS = ((MAX_NEW, 0), (MAX_NEW, 4), (3, 3))  # (max_new_tokens, min_new_tokens)
+
+
+@contextlib.contextmanager
+def _eos(model, token: int):
+    saved = model.config.token_ids.eos
+    model.config.token_ids.eos = token
+    try:
+        yield
+    finally:
+        model.config.token_ids.eos = saved
+
+
+@pytest.fixture(scope="module")
+def early_eos(tiny, samples, singles):
+    """The tiny model rarely emits <|im_end|>, so EOS is moved to a token one row emits mid-answer and
+    the others not as early. Returns that token and each row's single-prompt answer per STOPS entry."""
+    free = [singles[n].sequences[0].tolist() for n in SHORTER]
+    candidates = [tok for toks in free for step, tok in enumerate(toks) if step >= 1
                   and tok not in toks[:step] and any(tok not in other[: step + 2] for other in free)]
     assert candidates, free
-    _, _, eos = candidates[0]
-    saved = tiny.config.token_ids.eos
-    try:
-        tiny.config.token_ids.eos = eos
-        for max_new, min_new in ((MAX_NEW, 0), (MAX_NEW, 4), (3, 3)):
-            got = tiny.generate_batch(batch, max_new_tokens=max_new, min_new_tokens=min_new)
-            want = [tiny.generate(**samples[n], max_new_tokens=max_new, min_new_tokens=min_new) for n in names]
-            assert _row_tokens(got) == _row_tokens(want), (max_new, min_new)
-            if (max_new, min_new) == (MAX_NEW, 0):
-                lengths = {len(t) for t in _row_tokens(got)}
-                assert len(lengths) > 1, "some row should stop before the others"
+    with _eos(tiny, candidates[0]):
+        want = {stop: [tiny.generate(**samples[n], max_new_tokens=stop[0], min_new_tokens=stop[1]).sequences[0].tolist()
+                       for n in SHORTER] for stop in STOPS}
+    return candidates[0], want
+
+
+@pytest.mark.parametrize("prefill", PREFILLS)
+def test_rows_stop_at_their_own_eos_and_min_new_tokens(tiny, samples, early_eos, prefill):
+    """One row stops early, the others run on, and every row still equals its single-prompt answer."""
+    eos, want = early_eos
+    batch = tiny.collate([samples[n] for n in SHORTER])
+    with _eos(tiny, eos):
+        for max_new, min_new in STOPS:
+            got = _row_tokens(tiny.generate_batch(batch, max_new_tokens=max_new, min_new_tokens=min_new, prefill=prefill))
+            assert got == want[(max_new, min_new)], (max_new, min_new)
+            if min_new == 0:
+                assert len({len(t) for t in got}) > 1, "some row should stop before the others"
+                assert any(t[-1] == eos and len(t) < max_new for t in got)
             if min_new == max_new:
-                assert all(len(t) == max_new for t in _row_tokens(got))
-    finally:
-        tiny.config.token_ids.eos = saved
+                assert all(len(t) == max_new for t in got)
 
 
 def test_a_batch_of_one_equals_generate(tiny, samples, singles):
@@ -160,8 +183,6 @@ def test_a_batch_of_one_equals_generate(tiny, samples, singles):
 
 
 def test_stage_timer_sees_each_stage_once_per_batch(tiny, samples):
-    import contextlib
-
     seen: list[str] = []
 
     @contextlib.contextmanager
@@ -191,3 +212,5 @@ def test_bad_batches_give_one_line_errors(tiny, samples):
         tiny.generate_batch(wrong_owner, max_new_tokens=1)
     with pytest.raises(ValueError, match="max_new_tokens"):
         tiny.generate_batch(padded, max_new_tokens=0)
+    with pytest.raises(ValueError, match="prefill must be"):
+        tiny.generate_batch(padded, max_new_tokens=1, prefill="dense")
