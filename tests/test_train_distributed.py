@@ -1,5 +1,6 @@
 """Two processes (``accelerate launch``, DDP over gloo on the CPU) train with the same loss curve and
-weights as one process at the same global batch, on single images, multi-image sets, video and text.
+weights as one process at the same global batch, on single images, multi-image sets, video and text;
+so does one process accumulating two half batches.
 
 accelerate's own ``--cpu`` launcher starts one process unless MPI is set up, so the two processes come
 from ``--multi_gpu`` (torchrun underneath); finding several processes and no GPU, the trainer forms a
@@ -62,6 +63,10 @@ def test_two_processes_match_one(tmp_path):
     assert [r["loss"] for r in two] == pytest.approx(one.losses, rel=1e-5)
     singles = read_log(tmp_path / "one")
     assert [(r["tokens"], r["target_tokens"]) for r in two] == [(r["tokens"], r["target_tokens"]) for r in singles]
+    # Gradient accumulation is a third layout of the same global batch: 2 micro-batches of 2 in one process.
+    options.per_device_batch_size, options.gradient_accumulation_steps = 2, 2
+    accumulated = train("tiny", data, tmp_path / "accumulated", recipe, options)
+    assert accumulated.losses == pytest.approx(one.losses, rel=1e-5)
     a = LlavaOneVision.from_pretrained(str(one.final_dir)).state_dict()
     b = LlavaOneVision.from_pretrained(str(tmp_path / "two" / "final")).state_dict()
     for key in a:

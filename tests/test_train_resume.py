@@ -16,10 +16,10 @@ from reference_model.training import TrainOptions, apply_overrides, get_stage, r
 from reference_model.training.synthetic import make_synthetic_set
 
 
-def _run(data, out, resume=None, batch_size=2):
+def _run(data, out, resume=None, batch_size=2, accumulation=2):
     recipe = get_stage("2-si")
-    options = TrainOptions(per_device_batch_size=batch_size, gradient_accumulation_steps=2, progress=False)
-    # 6 samples / batch 2 = 3 micro-batches per epoch = 2 steps (the second accumulates one): 3 epochs.
+    options = TrainOptions(per_device_batch_size=batch_size, gradient_accumulation_steps=accumulation, progress=False)
+    # 6 samples in steps of 2 x 2 (the last batch of an epoch wrapped around): 2 steps an epoch, 3 epochs.
     apply_overrides(recipe, options, {"lr": 1e-2, "vision_lr": 3e-3, "max_steps": 6, "save_every": 3})
     return train("tiny", data, out, recipe, options, resume=resume)
 
@@ -52,6 +52,14 @@ def test_resume_reproduces_uninterrupted_run(data, full, tmp_path):
     assert any(not torch.equal(mid[k], final[k]) for k in final)
 
 
+def test_resume_under_another_layout_of_the_same_global_batch(data, full, tmp_path):
+    """Checkpointed with batch 2 x 2 accumulation steps, continued with batch 4 in one step: same samples
+    per step, same losses up to float rounding."""
+    result, out = full
+    resumed = _run(data, tmp_path, resume=out / "checkpoint-3", batch_size=4, accumulation=1)
+    assert resumed.losses == pytest.approx(result.losses[3:], rel=1e-5)
+
+
 def test_auto_resume_rewrites_the_log(data, full, tmp_path):
     result, out = full
     shutil.copytree(out / "checkpoint-3", tmp_path / "checkpoint-3")
@@ -66,7 +74,7 @@ def test_auto_resume_rewrites_the_log(data, full, tmp_path):
 
 def test_resume_refuses_other_batch_settings(data, full, tmp_path):
     _, out = full
-    with pytest.raises(ValueError, match="cannot resume exactly.*global_micro_batch"):
+    with pytest.raises(ValueError, match="cannot resume exactly.*global_batch: checkpoint 4 vs now 6"):
         _run(data, tmp_path, resume=out / "checkpoint-3", batch_size=3)
     with pytest.raises(ValueError, match="holds checkpoints of an earlier run"):
         _run(data, out)  # never silently restarts over a run that can be continued

@@ -1,11 +1,13 @@
 """The training loop on accelerate: one process or many (DDP; FSDP / DeepSpeed via an accelerate
 config file), mixed precision, gradient accumulation, checkpoints that resume exactly.
 
-Equivalence across process counts: every optimizer step sees the same global batches whatever the
-number of processes (``dataset.global_batches`` is a pure function of seed and epoch; each process
-takes a contiguous slice), and the loss is normalised by the target tokens of the whole step
-(all processes, all accumulated micro-batches), so one process with batch 4 and two with batch 2
-compute the same gradient up to float rounding.
+Equivalence across batch layouts: an optimizer step's samples depend only on the global batch
+(per-device batch x processes x accumulation steps): ``dataset.global_batches`` is a pure function of
+seed and epoch, each step's batch is cut into accumulation micro-batches and each of those into one
+contiguous slice per process. The loss is normalised by the target tokens of the whole step (all
+processes, all micro-batches), so one process with batch 4, two with batch 2, or one with batch 2
+and 2 accumulation steps compute the same gradient up to float rounding, and a checkpoint resumes
+under any layout of the same global batch.
 
 Output directory::
 
@@ -35,8 +37,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.jsonl"
 # Settings that fix the batch order and the schedule: a resume must match them.
-_RESUME_KEYS = ("seed", "global_micro_batch", "gradient_accumulation_steps", "num_samples", "total_steps",
-                "group_by_length", "group_size")
+_RESUME_KEYS = ("seed", "global_batch", "num_samples", "total_steps", "group_by_length", "group_size")
 
 
 @dataclass
@@ -270,12 +271,12 @@ def train(
     dataset = TrainDataset(records, media, model.processor, recipe, options.overlong, progress=options.progress and main)
     if len(dataset) == 0:
         raise ValueError(f"{json_path}: no trainable records ({dataset.stats.to_dict()})")
-    global_micro = options.per_device_batch_size * world
     accum = options.gradient_accumulation_steps
-    batch_args = dict(global_batch=global_micro, seed=options.seed, group_by_length=options.group_by_length,
+    micro_size = options.per_device_batch_size * world  # one micro-batch across all processes
+    global_batch = micro_size * accum  # one optimizer step
+    batch_args = dict(global_batch=global_batch, seed=options.seed, group_by_length=options.group_by_length,
                       group_size=options.group_size)
-    batches_per_epoch = len(global_batches(dataset.lengths, dataset.modalities, epoch=0, **batch_args))
-    steps_per_epoch = math.ceil(batches_per_epoch / accum)
+    steps_per_epoch = len(global_batches(dataset.lengths, dataset.modalities, epoch=0, **batch_args))
     total_steps = options.max_steps or steps_per_epoch * recipe.num_epochs
 
     optimizer = build_optimizer(model, recipe, options)
@@ -284,8 +285,8 @@ def train(
     wrapper, optimizer, scheduler = accelerator.prepare(wrapper, optimizer, scheduler)
     params = [p for p in wrapper.parameters() if p.requires_grad]
 
-    run_info = {"seed": options.seed, "global_micro_batch": global_micro, "gradient_accumulation_steps": accum,
-                "num_samples": len(dataset), "total_steps": total_steps, "group_by_length": options.group_by_length,
+    run_info = {"seed": options.seed, "global_batch": global_batch, "per_device_batch_size": options.per_device_batch_size,
+                "world_size": world, "gradient_accumulation_steps": accum, "num_samples": len(dataset), "total_steps": total_steps, "group_by_length": options.group_by_length,
                 "group_size": options.group_size}
     step, epoch, batch_pos = 0, 0, 0
     if resume_dir is not None:
@@ -312,11 +313,13 @@ def train(
     bar = tqdm(total=total_steps, initial=step, desc=f"stage {recipe.name}", unit="step",
                disable=not (options.progress and main), dynamic_ncols=True)
 
-    def loader(epoch_batches: list[list[int]]):
+    def loader(step_batches: list[list[int]]):
+        """This process's micro-batches, ``accum`` per step, in order."""
         import functools
 
+        mine = [shard(b[k * micro_size : (k + 1) * micro_size], rank, world) for b in step_batches for k in range(accum)]
         return iter(torch.utils.data.DataLoader(
-            dataset, batch_sampler=[shard(b, rank, world) for b in epoch_batches],
+            dataset, batch_sampler=mine,
             collate_fn=functools.partial(collate, pad_id=pad_id), num_workers=options.num_workers,
         ))
 
@@ -341,14 +344,13 @@ def train(
             batches = global_batches(dataset.lengths, dataset.modalities, epoch=epoch, **batch_args)
             it = loader(batches)
         start = time.perf_counter()
-        n_micro = min(accum, len(batches) - batch_pos)
-        micro = [_to_device(next(it), accelerator.device) for _ in range(n_micro)]
+        micro = [_to_device(next(it), accelerator.device) for _ in range(accum)]
         counts = torch.tensor([sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro),
                                sum(int(b["attention_mask"].sum()) for b in micro)], device=accelerator.device)
         targets, tokens = (int(x) for x in accelerator.reduce(counts, "sum"))
         loss_sum = torch.zeros((), device=accelerator.device)
         for i, batch in enumerate(micro):
-            sync = contextlib.nullcontext() if i == n_micro - 1 else accelerator.no_sync(wrapper)
+            sync = contextlib.nullcontext() if i == accum - 1 else accelerator.no_sync(wrapper)
             with sync:
                 local_sum, _ = wrapper(batch)
                 # DDP averages gradients over processes; x world makes the result a mean over the step's targets.
@@ -362,7 +364,7 @@ def train(
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         loss = float(accelerator.reduce(loss_sum, "sum")) / targets
-        step, batch_pos = step + 1, batch_pos + n_micro
+        step, batch_pos = step + 1, batch_pos + 1
         elapsed = time.perf_counter() - start
         record = {"event": "step", "step": step, "epoch": epoch, "loss": loss, "lr": lrs, "grad_norm": grad_norm,
                   "tokens": tokens, "target_tokens": targets, "step_time_s": elapsed, "tokens_per_s": tokens / elapsed}
