@@ -90,11 +90,11 @@ def test_errors_are_one_line(args, message, capsys, tmp_path, cache, monkeypatch
 
 
 def test_bf16_and_gradient_checkpointing(tmp_path):
-    data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 2, "video": 2})
+    data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 0, "video": 0})
 
     def run(name, **overrides):
-        recipe, options = get_stage("2-ov"), TrainOptions(per_device_batch_size=2, progress=False)
-        apply_overrides(recipe, options, {"lr": 1e-2, "vision_lr": 3e-3, "max_steps": 3, "video_frames": 2, **overrides})
+        recipe, options = get_stage("2-si"), TrainOptions(per_device_batch_size=2, progress=False)
+        apply_overrides(recipe, options, {"lr": 1e-2, "vision_lr": 3e-3, "max_steps": 2, **overrides})
         return train("tiny", data, tmp_path / name, recipe, options)
 
     plain = run("plain")
