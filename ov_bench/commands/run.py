@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--batch-size", type=positive_int, default=1,
-                        help="samples per model call (current adapters generate one at a time)")
+                        help="samples of one task per model call (default 1); with N > 1 the model stages' "
+                             "latency and peak memory recorded per sample are the batch's")
     parser.add_argument("--output", default=None, metavar="DIR",
                         help="output directory (default: runs/<timestamp>); reuse it to resume")
     parser.add_argument("--seed", type=int, default=0, help="seed for the --limit subset and torch (default 0)")
