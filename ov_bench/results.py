@@ -103,7 +103,7 @@ def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any,
         "run": {
             "seed": config.seed, "limit": config.limit, "frames": config.frames, "processes": processes,
             "profile": config.profile, "max_new_tokens": {p.name: p.max_new_tokens for p in plans},
-            "prefetch_workers": config.workers,
+            "prefetch_workers": config.workers, "batch_size": config.batch_size,
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }

@@ -21,21 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OutputInUseError
+from .profiling import STAGES as LATENCY_STAGES
 
 SAMPLES_DB = "samples.sqlite"
 SHARDS_DIR = "shards"
 LOCK_FILE = ".ov-bench.lock"
-LATENCY_STAGES = (
-    "media_decode",
-    "preprocess",
-    "vision_encoder",
-    "projector_packing",
-    "prefill",
-    "ttft",
-    "decode",
-    "decode_per_token",
-    "end_to_end",
-)
 
 
 def threshold_key(tau: int | None) -> str:

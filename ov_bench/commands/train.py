@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ov_bench.commands.run import positive_int
+
 NAME = "train"
 HELP = "train the reference model with a LLaVA-OneVision stage recipe (1, 1.5, 2-si, 2-ov) on accelerate"
 ORDER = 40
@@ -28,16 +30,6 @@ examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -50,7 +42,7 @@ def _non_negative_float(text: str) -> float:
 
 def _threshold(text: str) -> str:
     if text.strip().lower() != "none":
-        _positive_int(text)
+        positive_int(text)
     return text
 
 
@@ -79,19 +71,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=_non_negative_float, help=f"LLM + projector learning rate {from_stage}")
     parser.add_argument("--vision-lr", type=_non_negative_float, help=f"vision tower learning rate {from_stage}")
     parser.add_argument("--trainable", help="comma-separated parts: vision_tower,projector,newline,language_model")
-    parser.add_argument("--batch-size", type=_positive_int, help="samples per device per micro-batch (default 4)")
-    parser.add_argument("--grad-accum", type=_positive_int, help="micro-batches per optimizer step (default 1)")
-    parser.add_argument("--epochs", type=_positive_int, help="passes over the data (default 1)")
-    parser.add_argument("--max-steps", type=_positive_int, help="stop after N optimizer steps (sets the schedule's length)")
+    parser.add_argument("--batch-size", type=positive_int, help="samples per device per micro-batch (default 4)")
+    parser.add_argument("--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)")
+    parser.add_argument("--epochs", type=positive_int, help="passes over the data (default 1)")
+    parser.add_argument("--max-steps", type=positive_int, help="stop after N optimizer steps (sets the schedule's length)")
     parser.add_argument("--max-grid-tokens", type=_threshold, metavar="TAU|none", help=f"AnyRes threshold tau {from_stage}")
-    parser.add_argument("--frames", type=_positive_int, help="video frames per sample (default 32)")
-    parser.add_argument("--max-length", type=_positive_int, help=f"longest sequence in tokens {from_stage}")
+    parser.add_argument("--frames", type=positive_int, help="video frames per sample (default 32)")
+    parser.add_argument("--max-length", type=positive_int, help=f"longest sequence in tokens {from_stage}")
     parser.add_argument("--overlong", choices=("skip", "truncate"), help="what to do with longer samples (default skip)")
     parser.add_argument("--seed", type=int, help="seed for data order and initialisation (default 0)")
     parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"),
                         help="autocast precision (default no; an accelerate config's value is used when launched with one)")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
-    parser.add_argument("--save-every", type=_positive_int, metavar="N", help="checkpoint every N steps (default: at the end only)")
+    parser.add_argument("--save-every", type=positive_int, metavar="N", help="checkpoint every N steps (default: at the end only)")
     parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
     parser.add_argument("--resume", default=None, metavar="auto|DIR",
                         help="resume from a checkpoint dir, a run dir's latest checkpoint, or auto (OUTPUT's latest, if any)")
