@@ -80,6 +80,51 @@ class PreparedSample:
     error: str | None = None
 
 
+def prepare_media(target, task, doc: dict, adapter, frames: int):
+    """Media decode + preprocess of one doc (prefetch worker threads), timed, into ``target``'s
+    media_decode_ms, frame_indices, prepared, preprocess_ms and error fields; returns ``target``."""
+    t0 = time.perf_counter_ns()
+    try:
+        visuals = task.load_visuals(doc, frames=frames)
+    except Exception as exc:  # MediaError and anything a broken file triggers
+        target.error = f"media_decode: {one_line(exc)}"
+        return target
+    t1 = time.perf_counter_ns()
+    target.media_decode_ms = (t1 - t0) / 1e6
+    if visuals.video is not None:
+        target.frame_indices = list(visuals.video.indices)
+    try:
+        target.prepared = adapter.prepare(task.doc_to_text(doc), list(visuals.images), visuals.video)
+    except Exception as exc:
+        target.error = f"preprocess: {one_line(exc)}"
+        return target
+    target.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
+    return target
+
+
+def score_into_row(row: SampleRow, task, doc: dict, text: str, new_tokens: int, prompt_tokens: int,
+                   visual_positions: int) -> SampleRow:
+    """Response, token counts, the task's score and the analytic-vs-measured visual-token check."""
+    # As lmms-eval's llava_onevision model, which produced the published numbers: the response is
+    # stripped and the task's `until` strings are not applied (generation stops at <|im_end|>).
+    row.response = text.strip()
+    row.new_tokens, row.prompt_tokens, row.visual_tokens_measured = new_tokens, prompt_tokens, visual_positions
+    row.text_tokens = prompt_tokens - visual_positions
+    try:
+        record = task.score(doc, row.response)
+    except Exception as exc:
+        row.error = f"score: {one_line(exc)}"
+        return row
+    row.record = record
+    row.score = None if record.get("score") is None else float(record["score"])
+    row.parsed = None if record.get("parsed") is None else str(record["parsed"])
+    row.parse_failed = bool(record.get("parse_failed", False))
+    if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
+        row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
+                     f"{row.visual_tokens_measured}")
+    return row
+
+
 @dataclass
 class RunOutcome:
     output_dir: Path
@@ -124,7 +169,7 @@ def check_data_arg(data: str) -> None:
         raise PermissionError(f"--data {data}: directory is not readable")
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     msg = text[0] if text else ""
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
@@ -199,25 +244,7 @@ class Runner:
     # ----------------------------------------------------------------- per sample
     def _prepare(self, item: tuple[TaskPlan, int, dict]) -> PreparedSample:
         plan, seq, doc = item
-        sample = PreparedSample(plan, seq, doc, plan.doc_ids[seq])
-        t0 = time.perf_counter_ns()
-        try:
-            visuals = plan.task.load_visuals(doc, frames=self.config.frames)
-        except Exception as exc:  # MediaError and anything a broken file triggers
-            sample.error = f"media_decode: {_one_line(exc)}"
-            return sample
-        t1 = time.perf_counter_ns()
-        sample.media_decode_ms = (t1 - t0) / 1e6
-        if visuals.video is not None:
-            sample.frame_indices = list(visuals.video.indices)
-        try:
-            question = plan.task.doc_to_text(doc)
-            sample.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
-        except Exception as exc:
-            sample.error = f"preprocess: {_one_line(exc)}"
-            return sample
-        sample.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
-        return sample
+        return prepare_media(PreparedSample(plan, seq, doc, plan.doc_ids[seq]), plan.task, doc, self.adapter, self.config.frames)
 
     def _base_row(self, sample: PreparedSample) -> SampleRow:
         """The row's identity and the sample's own (unbatched) stages; the error if it never got ready."""
@@ -235,7 +262,7 @@ class Runner:
         return row
 
     def _model_failed(self, row: SampleRow, exc: BaseException, cuda: bool) -> SampleRow:
-        row.error = f"model: {_one_line(exc)}"
+        row.error = f"model: {one_line(exc)}"
         if cuda:
             import torch
 
@@ -255,27 +282,9 @@ class Runner:
             if "decode" in latency:
                 latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
         latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-        # As lmms-eval's llava_onevision model, which produced the published numbers: the response is
-        # stripped and the task's `until` strings are not applied (generation stops at <|im_end|>).
-        row.response = gen.text.strip()
-        row.new_tokens = gen.new_tokens
-        row.prompt_tokens = gen.prompt_tokens
-        row.visual_tokens_measured = gen.visual_positions
-        row.text_tokens = gen.prompt_tokens - gen.visual_positions
         row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-        try:
-            record = sample.plan.task.score(sample.doc, row.response)
-        except Exception as exc:
-            row.error = f"score: {_one_line(exc)}"
-            return row
-        row.record = record
-        row.score = None if record.get("score") is None else float(record["score"])
-        row.parsed = None if record.get("parsed") is None else str(record["parsed"])
-        row.parse_failed = bool(record.get("parse_failed", False))
-        if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
-            row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
-                         f"{row.visual_tokens_measured}")
-        return row
+        return score_into_row(row, sample.plan.task, sample.doc, gen.text, gen.new_tokens, gen.prompt_tokens,
+                              gen.visual_positions)
 
     def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
         row = self._base_row(sample)
@@ -312,7 +321,7 @@ class Runner:
                 raise RuntimeError(f"generate_batch returned {len(gens)} results for {len(samples)} samples")
         except Exception as exc:
             log.warning("a batch of %d %s samples failed (%s); running them one at a time", len(samples),
-                        plan.name, _one_line(exc))
+                        plan.name, one_line(exc))
             if cuda:
                 import torch
 

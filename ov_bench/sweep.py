@@ -35,6 +35,7 @@ from typing import Any
 
 from .errors import ResumeMismatchError, UsageError
 from .run_outputs import SWEEP_JSON, setting_label
+from .runner import one_line, prepare_media, score_into_row
 from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 
 log = logging.getLogger(__name__)
@@ -118,12 +119,6 @@ class _Unit:
     preprocess_ms: float | None = None
     frame_indices: list[int] | None = None  # video: the decoded frame indices (recorded as a run does)
     error: str | None = None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    msg = text[0] if text else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
 def default_reference(settings: Sequence[Setting]) -> Setting:
@@ -245,7 +240,7 @@ class Sweeper:
             try:
                 write_sweep_report(self.output_dir, sweep, results, rows)
             except Exception as exc:  # the data is written; a report failure must not lose it
-                log.warning("sweep report failed: %s", _one_line(exc))
+                log.warning("sweep report failed: %s", one_line(exc))
         errors = sum(t["errors"] for r in results.values() for t in r["tasks"].values())
         return SweepOutcome(self.output_dir, mode, self.settings, results, rows, self.work, sweep, errors)
 
@@ -299,24 +294,7 @@ class Sweeper:
 
     def _prepare(self, unit: _Unit) -> _Unit:
         """Media decode + preprocess (pixels; the ids are re-tokenized per setting). Worker threads."""
-        t0 = time.perf_counter_ns()
-        try:
-            visuals = unit.plan.task.load_visuals(unit.doc, frames=unit.frames or self.config.frames[0])
-        except Exception as exc:
-            unit.error = f"media_decode: {_one_line(exc)}"
-            return unit
-        t1 = time.perf_counter_ns()
-        unit.media_decode_ms = (t1 - t0) / 1e6
-        if visuals.video is not None:
-            unit.frame_indices = list(visuals.video.indices)
-        try:
-            question = unit.plan.task.doc_to_text(unit.doc)
-            unit.prepared = self.adapter.prepare(question, list(visuals.images), visuals.video)
-        except Exception as exc:
-            unit.error = f"preprocess: {_one_line(exc)}"
-            return unit
-        unit.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
-        return unit
+        return prepare_media(unit, unit.plan.task, unit.doc, self.adapter, unit.frames or self.config.frames[0])
 
     def _run_shared(self, plans: list[Any], device: str) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
         from contextlib import ExitStack
@@ -455,7 +433,7 @@ class Sweeper:
         except Exception as exc:
             for s in unit.targets:
                 row = self._base_row(unit, s, key, source)
-                row.error = f"model: {_one_line(exc)}"
+                row.error = f"model: {one_line(exc)}"
                 out.append((s, row))
             return out
         enc_ms = (time.perf_counter_ns() - t0) / 1e6
@@ -493,7 +471,7 @@ class Sweeper:
                 if start is not None and first is not None:
                     timer.add_span("ttft", start, first)
             except Exception as exc:
-                row.error = f"model: {_one_line(exc)}"
+                row.error = f"model: {one_line(exc)}"
                 out.append((s, row))
                 done[sig] = row
                 continue
@@ -514,24 +492,8 @@ class Sweeper:
                 row.peak_memory_bytes = max(enc_peak or 0, memory.peak_bytes())
                 row.memory_kind = memory.kind
             latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-            # As the runner (and lmms-eval's llava_onevision): the response is stripped, then scored.
-            row.response = result.text.strip()
-            row.new_tokens = int(result.sequences.shape[-1])
-            row.prompt_tokens = int(result.num_prompt_tokens)
-            row.visual_tokens_measured = int(result.num_visual_positions)
-            row.text_tokens = row.prompt_tokens - row.visual_tokens_measured
-            try:
-                record = unit.plan.task.score(unit.doc, row.response)
-            except Exception as exc:
-                row.error = f"score: {_one_line(exc)}"
-            else:
-                row.record = record
-                row.score = None if record.get("score") is None else float(record["score"])
-                row.parsed = None if record.get("parsed") is None else str(record["parsed"])
-                row.parse_failed = bool(record.get("parse_failed", False))
-                if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
-                    row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
-                                 f"{row.visual_tokens_measured}")
+            score_into_row(row, unit.plan.task, unit.doc, result.text, int(result.sequences.shape[-1]),
+                           int(result.num_prompt_tokens), int(result.num_visual_positions))
             done[sig] = row
             out.append((s, row))
         return out
