@@ -418,17 +418,16 @@ class LlavaOneVision(nn.Module):
                         **{self._cache_kwarg: cache}).last_hidden_state
             lasts.append(hidden[:, -1])
             rows.append(_cache_layers(cache))
+        def left_padded(parts: list[torch.Tensor]) -> torch.Tensor:  # [1, kv, n_row, D] each -> [B, kv, width, D]
+            out = parts[0].new_zeros(len(parts), parts[0].shape[1], width, parts[0].shape[3])
+            for row, part in enumerate(parts):
+                out[row, :, width - part.shape[2] :] = part[0]
+            return out
+
         merged = DynamicCache()
         for layer in range(len(rows[0])):
-            for part in (0, 1):
-                first = rows[0][layer][part]
-                shape = (len(rows), first.shape[1], width, first.shape[3])
-                stacked = first.new_zeros(shape)
-                for row, n in enumerate(lengths.tolist()):
-                    stacked[row, :, width - n :] = rows[row][layer][part][0]
-                if part == 0:
-                    keys = stacked
-            merged.update(keys, stacked, layer)
+            keys, values = (left_padded([r[layer][kv] for r in rows]) for kv in (0, 1))
+            merged.update(keys, values, layer)
         return merged, torch.cat(lasts)
 
     @torch.inference_mode()
