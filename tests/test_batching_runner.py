@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
 from ov_bench.adapters.base import Generation, Prepared
 from ov_bench.runner import RunConfig, Runner
+from tests.kill_helpers import kill_after_rows
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 from tests.test_runner_fakes import InstantAdapter, fake_tasks
 
@@ -112,27 +111,7 @@ def test_kill_9_mid_batch_then_resume(runs, tmp_path):
     args = [sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "mmmu,videomme", "--model", "tiny", "--data",
             "samples", "--limit", str(LIMIT), "--frames", "4", "--batch-size", "2", "--no-progress", "--output", str(out)]
 
-    def count() -> int:
-        try:
-            with sqlite3.connect(out / "samples.sqlite", timeout=1) as conn:
-                return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0
-
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while count() < 2:
-            assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()}"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    done_before = count()
+    done_before = kill_after_rows(args, env, out, 2)
     assert 2 <= done_before < 2 * LIMIT and done_before % 2 == 0, done_before  # whole batches only
     resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.kill_helpers import kill_after_rows
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 CLI = [sys.executable, "-m", "ov_bench.cli"]
@@ -34,17 +34,6 @@ def rows_of(output: Path) -> list[tuple]:
         return conn.execute(
             "SELECT task, doc_id, response, score, parsed, visual_tokens_counted, visual_tokens_measured, "
             "text_tokens, error FROM samples ORDER BY task, doc_id").fetchall()
-
-
-def count_rows(output: Path) -> int:
-    db = output / "samples.sqlite"
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-    except sqlite3.OperationalError:  # schema not created yet
-        return 0
 
 
 def metrics_of(output: Path) -> dict:
@@ -142,20 +131,7 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     full, _ = uninterrupted
     output = tmp_path / "killed"
     args = ["run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output)]
-    proc = subprocess.Popen([*CLI, *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 240
-        while count_rows(output) < 3:
-            assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()}"
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    done_before = count_rows(output)
+    done_before = kill_after_rows([*CLI, *args], ENV, output, 3)
     assert 3 <= done_before < 12, "the kill should land mid-run"
     resumed = ov_bench(*args)
     assert resumed.returncode == 0, resumed.stderr
