@@ -1,7 +1,7 @@
 """Higher AnyRes with bilinear interpolation (``anyres_max_N``), as small pure functions.
 
 Arithmetic (no tensors) and the matching feature-space operations live side by side so the
-analytic token count and the model share one definition of every shape. Facts: REFERENCE.md s. 2-3.
+analytic token count and the model share one definition of every shape.
 Sizes are (width, height) for images, as PIL reports them; grid pinpoints are (height, width).
 """
 
@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .config import DEFAULT_MAX_GRID_TOKENS, PATCHES_PER_SIDE, TOKENS_PER_CROP, default_grid_pinpoints
+from .config import (
+    DEFAULT_MAX_GRID_TOKENS,
+    PATCHES_PER_SIDE,
+    TOKENS_PER_CROP,
+    VIDEO_POOL_STRIDE,
+    ModelConfig,
+    default_grid_pinpoints,
+    validate_multi_image_layout,
+    validate_video_layout,
+)
 
 CROP = 384
 _DEFAULT_PINPOINTS = tuple(default_grid_pinpoints())
@@ -93,18 +102,35 @@ def count_image_tokens(
     return TOKENS_PER_CROP + rows * (cols + 1)
 
 
-def count_multi_image_tokens(num_images: int) -> int:
-    """Several images in one prompt: each padded to a square and encoded as one crop + newline."""
-    return num_images * (TOKENS_PER_CROP + 1)
+def count_multi_image_tokens(num_images: int, multi_image_layout: str = "eval") -> int:
+    """Several images in one prompt, each padded to a square and encoded as one 384 crop: 729 tokens per
+    image on the evaluated path (``eval``, no newline), 729 + 1 newline in training / transformers (``train``)."""
+    validate_multi_image_layout(multi_image_layout)
+    return num_images * (TOKENS_PER_CROP + (multi_image_layout == "train"))
 
 
-def pooled_side(pool_stride: int = 2) -> int:
-    return math.ceil(PATCHES_PER_SIDE / pool_stride)
+def pooled_side(pool_mode: str = "bilinear") -> int:
+    """Side of a frame's 27x27 map after the video path's stride-2 pooling: 14 (bilinear, ceil(27/2)),
+    13 (average / max: a 2x2 kernel with stride 2 drops the last row and column)."""
+    validate_video_layout("one_token", pool_mode)
+    if pool_mode == "bilinear":
+        return math.ceil(PATCHES_PER_SIDE / VIDEO_POOL_STRIDE)
+    return (PATCHES_PER_SIDE - VIDEO_POOL_STRIDE) // VIDEO_POOL_STRIDE + 1
 
 
-def count_video_tokens(num_frames: int, pool_stride: int = 2) -> int:
-    """A video of F frames: each frame pooled to ceil(27/stride)^2 tokens, one newline at the end."""
-    return num_frames * pooled_side(pool_stride) ** 2 + 1
+def count_video_tokens(
+    num_frames: int, pool_stride: int = VIDEO_POOL_STRIDE, *, newline_position: str = "one_token",
+    pool_mode: str = "bilinear",
+) -> int:
+    """A video of F frames, each pooled to r x r tokens, then newlines by ``mm_newline_position``:
+    grid F*r*(r+1), frame F*(r*r+1), one_token F*r*r + 1, no_token F*r*r. ``pool_stride`` is accepted
+    for old callers only: the original video path always pools with stride 2."""
+    if pool_stride != VIDEO_POOL_STRIDE:
+        raise ValueError(f"the video path pools with stride {VIDEO_POOL_STRIDE}, got {pool_stride}")
+    validate_video_layout(newline_position, pool_mode)
+    r = pooled_side(pool_mode)
+    per_frame = {"grid": r * (r + 1), "frame": r * r + 1}.get(newline_position, r * r)
+    return num_frames * per_frame + (newline_position == "one_token")
 
 
 def count_prompt_visual_tokens(
@@ -113,11 +139,30 @@ def count_prompt_visual_tokens(
     *,
     max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS,
     unpad_rounding: str = "original",
-    pool_stride: int = 2,
+    pool_stride: int = VIDEO_POOL_STRIDE,
+    multi_image_layout: str = "eval",
+    grid_pinpoints: Sequence[Sequence[int]] | None = None,
+    video_newline_position: str = "one_token",
+    video_pool_mode: str = "bilinear",
 ) -> int:
     """All visual tokens of one prompt, following the model's single- vs multi-image rule."""
     if len(image_sizes) == 1:
-        images = count_image_tokens(*image_sizes[0], max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding)
+        images = count_image_tokens(*image_sizes[0], max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding,
+                                    grid_pinpoints=grid_pinpoints)
     else:
-        images = count_multi_image_tokens(len(image_sizes))
-    return images + sum(count_video_tokens(f, pool_stride) for f in num_video_frames)
+        images = count_multi_image_tokens(len(image_sizes), multi_image_layout)
+    return images + sum(
+        count_video_tokens(f, pool_stride, newline_position=video_newline_position, pool_mode=video_pool_mode)
+        for f in num_video_frames
+    )
+
+
+def count_for_config(config: ModelConfig, image_sizes: Sequence[tuple[int, int]],
+                     num_video_frames: Sequence[int] = ()) -> int:
+    """``count_prompt_visual_tokens`` with every layout setting taken from a model config."""
+    anyres = config.anyres
+    return count_prompt_visual_tokens(
+        image_sizes, num_video_frames, max_grid_tokens=anyres.max_grid_tokens, unpad_rounding=anyres.unpad_rounding,
+        multi_image_layout=config.multi_image_layout, grid_pinpoints=anyres.grid_pinpoints,
+        video_newline_position=config.video_newline_position, video_pool_mode=config.video_pool_mode,
+    )

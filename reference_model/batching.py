@@ -28,6 +28,9 @@ def collate(samples: Sequence[dict], pad_id: int) -> dict:
     - ``pixel_values``, ``image_sizes``, ``image_num_crops``, ``pixel_values_videos``,
       ``video_num_frames``: concatenated in row order (absent when no row has them);
     - ``images_per_sample`` / ``videos_per_sample`` [B]: how many images / videos each row owns;
+    - ``image_slots`` / ``slots_per_sample``: which image each placeholder takes, when a row's
+      placeholder and image counts differ (see ``processor.placeholder_images``);
+    - ``warnings``: each row's processor warnings (a list of lists of strings);
     - ``num_visual_tokens`` [B]: the processor's analytic counts, where every row carries one.
     """
     if not samples:
@@ -59,6 +62,12 @@ def collate(samples: Sequence[dict], pad_id: int) -> dict:
         if owners:
             for key in keys:
                 batch[key] = torch.cat([s[key] for s in owners])
+    if any(s.get("image_slots") is not None for s in samples):  # a placeholder / image count mismatch
+        slots = [s["image_slots"] if s.get("image_slots") is not None else torch.arange(_count(s, "image_sizes"))
+                 for s in samples]
+        batch["image_slots"] = torch.cat(slots)
+        batch["slots_per_sample"] = torch.tensor([len(x) for x in slots], dtype=torch.long)
+    batch["warnings"] = [list(s.get("warnings") or []) for s in samples]
     counts = [s.get("num_visual_tokens") for s in samples]
     if all(c is not None for c in counts):
         batch["num_visual_tokens"] = torch.tensor([int(c) for c in counts], dtype=torch.long)

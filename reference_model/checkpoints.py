@@ -27,6 +27,8 @@ from .config import (
     validate_max_grid_tokens,
     validate_unpad_rounding,
 )
+from .families import apply_original_layout
+from .generation import read_generation_config
 from .modeling import LlavaOneVision
 from .tiny_weights import lively_init
 
@@ -93,6 +95,7 @@ def load_model(
         _load_state_dict(model, state_dict)
     elif spec.split("?")[0].lower() == "tiny":
         lively_init(model, tokenizer)
+    model.file_generation_settings = read_generation_config(path if state_dict is not None and path.is_dir() else None)
     return model.eval()
 
 
@@ -253,12 +256,12 @@ def _hf_config(raw: dict) -> ModelConfig:
 def _original_config(raw: dict) -> ModelConfig:
     # The original tower drops SigLIP's last layer and takes the last hidden state; the layer count is
     # read from the weights. "vision_config" is optional (ov-bench's own key for non-so400m towers).
-    return ModelConfig(
+    config = ModelConfig(
         vision=_vision_config(raw.get("vision_config") or {}),
         text=_text_config(raw, raw.get("tie_word_embeddings", False)),
         anyres=_anyres(raw.get("image_grid_pinpoints"), raw.get("image_aspect_ratio"), True),
-        video_pool_stride=raw.get("mm_spatial_pool_stride", 2),
     )
+    return apply_original_layout(config, raw)  # video layout (mm_newline_position, pool mode) and family
 
 
 def _hf_key(key: str) -> str:

@@ -1,12 +1,13 @@
 """Configuration dataclasses for the reference LLaVA-OneVision model and its presets.
 
-Facts in ../shared/REFERENCE.md section 1. A preset name may carry depth overrides:
+A preset name may carry depth overrides:
 ``0.5b?layers=2`` (LLM layers) or ``0.5b?layers=2&vision_layers=1``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -15,6 +16,20 @@ TOKENS_PER_CROP = PATCHES_PER_SIDE * PATCHES_PER_SIDE  # 729
 DEFAULT_MAX_GRID_TOKENS = 9 * TOKENS_PER_CROP  # anyres_max_9 -> 6561
 
 UNPAD_ROUNDINGS = ("original", "hf")
+# Several images in one prompt: "eval" = the path behind the published numbers (lmms-eval stacks the
+# padded images into one 4-D tensor, which skips the newline: 729 per image); "train" = training data
+# and transformers' port (a list of images: 729 + 1 newline = 730 per image).
+MULTI_IMAGE_LAYOUTS = ("eval", "train")
+# The original code's video layouts (``mm_newline_position``, ``mm_spatial_pool_mode``).
+VIDEO_NEWLINE_POSITIONS = ("grid", "frame", "one_token", "no_token")
+VIDEO_POOL_MODES = ("average", "bilinear", "max")
+VIDEO_POOL_STRIDE = 2  # the original video path pools with stride 2 whatever mm_spatial_pool_stride says
+FAMILIES = ("onevision", "llava-video")
+VIDEO_SAMPLINGS = ("uniform", "fps")
+# LLaVA-NeXT's five grid shapes, scaled to OV's 384 crops, as (width, height) the way the original
+# code reads ``image_grid_pinpoints``.
+NEXT_GRID_WH = ((384, 768), (768, 384), (768, 768), (1152, 384), (384, 1152))
+GRID_PINPOINT_SETS = ("ov", "next")
 
 
 def default_grid_pinpoints(crop: int = 384, max_side: int = 6) -> list[tuple[int, int]]:
@@ -71,9 +86,20 @@ class ModelConfig:
     text: TextConfig = field(default_factory=TextConfig)
     anyres: AnyResConfig = field(default_factory=AnyResConfig)
     token_ids: TokenIds = field(default_factory=TokenIds)
-    multi_image_pad_to_square: bool = True  # >1 image per prompt: pad with mean colour, 730 tokens each
+    multi_image_pad_to_square: bool = True  # >1 image per prompt: pad with mean colour, one 384 crop each
+    multi_image_layout: str = "eval"  # see MULTI_IMAGE_LAYOUTS: 729 (eval) or 730 (train) tokens per image
     video_frames: int = 32
-    video_pool_stride: int = 2
+    video_pool_stride: int = VIDEO_POOL_STRIDE  # fixed: the video path ignores mm_spatial_pool_stride
+    video_newline_position: str = "one_token"  # mm_newline_position (OV: one newline after all frames)
+    video_pool_mode: str = "bilinear"  # mm_spatial_pool_mode (OV: 27x27 -> 14x14 bilinear)
+    # Which family the checkpoint belongs to and the video defaults its own evaluation used
+    # (LLaVA-Video: lmms-eval's llava_vid, 64 frames at 1 fps with a time instruction).
+    family: str = "onevision"
+    family_reason: str = "default"  # why the family was chosen (shown by `ov-bench models`)
+    video_sampling: str = "uniform"  # "uniform" (linspace) | "fps" (1 fps, uniform above the cap)
+    video_force_sample: bool = False  # fps sampling: always take video_frames uniform frames
+    video_time_instruction: bool = False
+    conv_template: str = "qwen_1_5"
     projector_act: str = "gelu"  # mlp2x_gelu uses exact (erf) GELU
     preset: str | None = None
 
@@ -87,6 +113,61 @@ def validate_max_grid_tokens(tau: int | None) -> int | None:
     if isinstance(tau, bool) or not isinstance(tau, int) or tau <= 0:
         raise ValueError(f"max_grid_tokens must be a positive integer or None, got {tau!r}")
     return tau
+
+
+def validate_multi_image_layout(layout: str) -> str:
+    if layout not in MULTI_IMAGE_LAYOUTS:
+        raise ValueError(f"multi_image_layout must be one of {', '.join(MULTI_IMAGE_LAYOUTS)}, got {layout!r}")
+    return layout
+
+
+def validate_video_layout(newline_position: str, pool_mode: str) -> tuple[str, str]:
+    """Refuse a layout the model does not implement (never run a video with another layout)."""
+    if newline_position not in VIDEO_NEWLINE_POSITIONS:
+        raise ValueError(f"mm_newline_position {newline_position!r} is not implemented; "
+                         f"known: {', '.join(VIDEO_NEWLINE_POSITIONS)}")
+    if pool_mode not in VIDEO_POOL_MODES:
+        raise ValueError(f"mm_spatial_pool_mode {pool_mode!r} is not implemented; known: {', '.join(VIDEO_POOL_MODES)}")
+    return newline_position, pool_mode
+
+
+def resolve_grid_pinpoints(spec) -> list[tuple[int, int]]:
+    """A grid set as (height, width) pairs: ``"ov"`` (384*i x 384*j, i, j in 1..6: 36 sizes), ``"next"``
+    (LLaVA-NeXT's five shapes of 384), a string ``"WxH,WxH,..."`` (width first, as image sizes are
+    written), or a list of (height, width) pairs. Every side must be a positive multiple of 384."""
+    if isinstance(spec, str):
+        name = spec.strip().lower()
+        if name == "ov":
+            return default_grid_pinpoints()
+        if name == "next":
+            return [(h, w) for w, h in NEXT_GRID_WH]
+        pairs = []
+        for part in filter(None, (p.strip() for p in name.split(","))):
+            match = re.fullmatch(r"(\d+)x(\d+)", part)
+            if not match:
+                raise ValueError(f"grid pinpoints must be ov, next or WxH,WxH,... (e.g. 384x768,768x384); got {spec!r}")
+            w, h = int(match.group(1)), int(match.group(2))
+            pairs.append((h, w))
+    else:
+        try:
+            pairs = [(int(h), int(w)) for h, w in spec]
+        except (TypeError, ValueError):
+            raise ValueError(f"grid pinpoints must be (height, width) pairs, got {spec!r}") from None
+    if not pairs:
+        raise ValueError(f"grid pinpoints are empty: {spec!r}")
+    for h, w in pairs:
+        if h <= 0 or w <= 0 or h % 384 or w % 384:
+            raise ValueError(f"grid pinpoint {w}x{h} is not a positive multiple of 384 on both sides")
+    return pairs
+
+
+def grid_pinpoints_name(pinpoints) -> str:
+    """``ov`` / ``next`` when the pairs are one of the named sets, else ``WxH,...``."""
+    pairs = [tuple(p) for p in pinpoints]
+    for name in GRID_PINPOINT_SETS:
+        if pairs == resolve_grid_pinpoints(name):
+            return name
+    return ",".join(f"{w}x{h}" for h, w in pairs)
 
 
 def validate_unpad_rounding(rounding: str) -> str:

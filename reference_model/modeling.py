@@ -1,5 +1,8 @@
 """The LLaVA-OneVision model: SigLIP features -> mlp2x_gelu projector -> AnyRes packing -> Qwen2.
 
+The model turns a prompt into embeddings (encode, pack, fill placeholders); greedy decoding lives in
+``generation.py``. ``generate`` / ``generate_batch`` are thin methods over it.
+
 Module names mirror transformers' LlavaOnevisionForConditionalGeneration (``model.vision_tower``,
 ``model.multi_modal_projector``, ``model.image_newline``, ``model.language_model``, ``lm_head``)
 so an HF-layout checkpoint loads with a plain state-dict copy.
@@ -7,23 +10,34 @@ so an HF-layout checkpoint loads with a plain state-dict copy.
 
 from __future__ import annotations
 
-import contextlib
-import inspect
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from .anyres import CROP, interpolated_shape, select_best_resolution, unpadded_shape
-from .config import PATCHES_PER_SIDE, ModelConfig, validate_max_grid_tokens
-
-StageTimer = Callable[[str], contextlib.AbstractContextManager]
-
-
-def _no_timer(_name: str) -> contextlib.AbstractContextManager:
-    return contextlib.nullcontext()
+from .config import (
+    PATCHES_PER_SIDE,
+    VIDEO_POOL_STRIDE,
+    ModelConfig,
+    resolve_grid_pinpoints,
+    validate_max_grid_tokens,
+    validate_multi_image_layout,
+    validate_video_layout,
+)
+from .generation import (
+    Decoding,
+    GenerationSettings,
+    StageTimer,
+    cache_kwarg,
+    fill_placeholders,
+    greedy_batch,
+    greedy_single,
+    no_timer,
+    resolve_decoding,
+)
 
 
 @dataclass
@@ -43,6 +57,7 @@ class GenerationResult:
     text: str
     num_visual_positions: int
     num_prompt_tokens: int  # the prompt's own length (a batch row's, without its left padding)
+    warnings: list[str] = field(default_factory=list)  # e.g. a placeholder / image count mismatch
 
 
 class Projector(nn.Module):
@@ -130,17 +145,44 @@ class LlavaOneVision(nn.Module):
             from .processor import Processor
 
             self.processor = Processor(tokenizer, config)
-        params = inspect.signature(self.model.language_model.forward).parameters
-        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        self._cache_kwarg = cache_kwarg(self.model.language_model)
+        self.file_generation_settings: GenerationSettings | None = None  # the checkpoint's generation_config.json
+        self.use_generation_config = True
 
     # ----------------------------------------------------------------- loading and saving
     @classmethod
-    def from_pretrained(cls, path_or_preset: str, **overrides) -> LlavaOneVision:
+    def from_pretrained(
+        cls,
+        path_or_preset: str,
+        *,
+        multi_image_layout: str | None = None,
+        video_newline_position: str | None = None,
+        video_pool_mode: str | None = None,
+        grid_pinpoints=None,
+        use_generation_config: bool = True,
+        **overrides,
+    ) -> LlavaOneVision:
         """A preset (``tiny``, ``0.5b``, ``arch:7b?layers=2``) or a checkpoint directory (HF or original
-        layout). Overrides: ``max_grid_tokens`` (tau, None = no cap), ``unpad_rounding``, ``dtype``, ``device``."""
+        layout). Overrides: ``max_grid_tokens`` (tau, None = no cap), ``unpad_rounding``, ``dtype``, ``device``;
+        the layout knobs ``multi_image_layout`` (eval | train), ``video_newline_position`` /
+        ``video_pool_mode`` (None = the checkpoint's), ``grid_pinpoints`` (ov | next | WxH,...); and
+        ``use_generation_config=False`` to ignore the checkpoint's generation_config.json."""
         from .checkpoints import load_model
 
-        return load_model(path_or_preset, **overrides)
+        # Validate the knobs before paying for the weights.
+        if multi_image_layout is not None:
+            validate_multi_image_layout(multi_image_layout)
+        if grid_pinpoints is not None:
+            grid_pinpoints = resolve_grid_pinpoints(grid_pinpoints)
+        validate_video_layout(video_newline_position or "one_token", video_pool_mode or "bilinear")
+        model = load_model(path_or_preset, **overrides)
+        model.use_generation_config = bool(use_generation_config)
+        if multi_image_layout is not None:
+            model.set_multi_image_layout(multi_image_layout)
+        model.set_video_layout(video_newline_position, video_pool_mode)
+        if grid_pinpoints is not None:
+            model.set_grid_pinpoints(grid_pinpoints)
+        return model
 
     def save_pretrained(self, path) -> None:
         """Write the HF layout (config.json, model.safetensors, tokenizer), loadable by transformers."""
@@ -194,21 +236,62 @@ class LlavaOneVision(nn.Module):
         grid = torch.cat([grid, newline], dim=-1).flatten(1).transpose(0, 1)
         return torch.cat([base, grid], dim=0)
 
-    def pool_video(self, features: torch.Tensor) -> torch.Tensor:
-        """[F, 729, H] -> [F * ceil(27/s)^2 + 1, H]: bilinear pooling per frame, one newline at the end."""
+    def pool_video(
+        self, features: torch.Tensor, newline_position: str | None = None, pool_mode: str | None = None
+    ) -> torch.Tensor:
+        """One video's frames [F, 729, H] -> its tokens: each frame's 27x27 map pooled with stride 2
+        (``mm_spatial_pool_mode``: bilinear -> 14x14, average / max -> 13x13), then newlines by
+        ``mm_newline_position``: grid (after every row of every frame), frame (after each frame),
+        one_token (once after all frames, OV's default) or no_token."""
+        newline_position = newline_position or self.config.video_newline_position
+        pool_mode = pool_mode or self.config.video_pool_mode
+        validate_video_layout(newline_position, pool_mode)
         frames, _, hidden = features.shape
         side = PATCHES_PER_SIDE
-        pooled_side = math.ceil(side / self.config.video_pool_stride)
         maps = features.view(frames, side, side, hidden).permute(0, 3, 1, 2)
-        maps = nn.functional.interpolate(maps, size=(pooled_side, pooled_side), mode="bilinear", align_corners=False)
-        tokens = maps.permute(0, 2, 3, 1).reshape(-1, hidden)
-        return torch.cat([tokens, self.model.image_newline.to(tokens.dtype)[None]], dim=0)
+        if pool_mode == "bilinear":
+            target = math.ceil(side / VIDEO_POOL_STRIDE)
+            maps = nn.functional.interpolate(maps, size=(target, target), mode="bilinear", align_corners=False)
+        elif pool_mode == "average":
+            maps = nn.functional.avg_pool2d(maps, VIDEO_POOL_STRIDE)
+        else:
+            maps = nn.functional.max_pool2d(maps, VIDEO_POOL_STRIDE)
+        r = maps.shape[-1]
+        grid = maps.permute(0, 2, 3, 1)  # [F, r, r, H]
+        newline = self.model.image_newline.to(grid.dtype)
+        if newline_position == "grid":
+            grid = torch.cat([grid, newline.expand(frames, r, 1, hidden)], dim=2)
+        elif newline_position == "frame":
+            grid = torch.cat([grid.reshape(frames, r * r, hidden), newline.expand(frames, 1, hidden)], dim=1)
+        tokens = grid.reshape(-1, hidden)
+        if newline_position == "one_token":
+            tokens = torch.cat([tokens, newline[None]], dim=0)
+        return tokens
+
+    def set_multi_image_layout(self, layout: str) -> None:
+        self.config.multi_image_layout = validate_multi_image_layout(layout)
+
+    def set_video_layout(self, newline_position: str | None = None, pool_mode: str | None = None) -> None:
+        """Override the checkpoint's ``mm_newline_position`` / ``mm_spatial_pool_mode`` (None keeps it)."""
+        newline_position, pool_mode = validate_video_layout(
+            newline_position or self.config.video_newline_position, pool_mode or self.config.video_pool_mode
+        )
+        self.config.video_newline_position, self.config.video_pool_mode = newline_position, pool_mode
+
+    def set_grid_pinpoints(self, spec) -> None:
+        """``ov`` (36 sizes), ``next`` (LLaVA-NeXT's five shapes of 384), ``WxH,...`` or (h, w) pairs."""
+        self.config.anyres.grid_pinpoints = resolve_grid_pinpoints(spec)
+
+    @property
+    def generation_settings(self) -> GenerationSettings | None:
+        """The checkpoint's generation_config.json settings in use (None: none, or switched off)."""
+        return self.file_generation_settings if self.use_generation_config else None
 
     def encode_visuals(
         self,
         pixel_values: torch.Tensor | None = None,
         pixel_values_videos: torch.Tensor | None = None,
-        stage_timer: StageTimer = _no_timer,
+        stage_timer: StageTimer = no_timer,
     ) -> EncodedVisuals:
         """Vision tower + projector per crop / frame. Independent of tau, so a sweep encodes once."""
         encoded = EncodedVisuals()
@@ -227,20 +310,37 @@ class LlavaOneVision(nn.Module):
         image_sizes: torch.Tensor | None = None,
         image_num_crops: torch.Tensor | None = None,
         video_num_frames: torch.Tensor | None = None,
+        image_slots: torch.Tensor | None = None,
+        multi_image_layout: str | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Packed image tokens [n, H] and video tokens [m, H] of one prompt at the current tau."""
+        """Packed image tokens [n, H] and video tokens [m, H] of one prompt at the current settings.
+
+        More than one image: each is one crop, 729 tokens (``eval``) or 729 + newline (``train``).
+        ``image_slots`` (processor, on a placeholder/image count mismatch): the image each placeholder
+        takes, in order; the default is one placeholder per image."""
         image_tokens = video_tokens = None
         if encoded.images is not None:
             per_image = torch.split(encoded.images, image_num_crops.tolist())
             multi = len(per_image) > 1 and self.config.multi_image_pad_to_square
+            layout = validate_multi_image_layout(multi_image_layout or self.config.multi_image_layout)
             newline = self.model.image_newline.to(encoded.images.dtype)[None]
-            image_tokens = torch.cat([
-                torch.cat([feats[0], newline]) if multi else self.pack_anyres(feats, w, h)
+            packed = [
+                (torch.cat([feats[0], newline]) if layout == "train" else feats[0]) if multi
+                else self.pack_anyres(feats, w, h)
                 for feats, (w, h) in zip(per_image, image_sizes.tolist())
-            ])
+            ]
+            if image_slots is not None:
+                packed = [packed[i] for i in image_slots.tolist()]
+            image_tokens = torch.cat(packed) if packed else None
         if encoded.videos is not None:
             video_tokens = torch.cat([self.pool_video(f) for f in torch.split(encoded.videos, video_num_frames.tolist())])
         return image_tokens, video_tokens
+
+    def fill(self, input_ids: torch.Tensor, image_rows, video_rows) -> tuple[torch.Tensor, list[int]]:
+        """Prompt embeddings with each row's packed image / video tokens in its placeholders."""
+        ids = self.config.token_ids
+        return fill_placeholders(self.model.language_model.embed_tokens, input_ids,
+                                 ((ids.image, image_rows, "image"), (ids.video, video_rows, "video")))
 
     def embed(
         self,
@@ -248,37 +348,32 @@ class LlavaOneVision(nn.Module):
         pixel_values: torch.Tensor | None = None,
         pixel_values_videos: torch.Tensor | None = None,
         encoded: EncodedVisuals | None = None,
-        stage_timer: StageTimer = _no_timer,
+        stage_timer: StageTimer = no_timer,
         **layout,
     ) -> tuple[torch.Tensor, int]:
         """Token embeddings with visual features scattered into the placeholder positions.
         ``encoded`` (from encode_visuals) skips the vision tower; ``layout`` holds image_sizes,
-        image_num_crops and video_num_frames from the processor."""
+        image_num_crops, video_num_frames (and image_slots) from the processor."""
         if encoded is None:
             encoded = self.encode_visuals(pixel_values, pixel_values_videos, stage_timer)
-        ids = self.config.token_ids
         with stage_timer("projector_packing"):
             image_tokens, video_tokens = self.pack_visuals(encoded, **layout)
-            image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
-            safe_ids = input_ids.masked_fill(image_mask | video_mask, 0)
-            embeds = self.model.language_model.embed_tokens(safe_ids)
-            filled = 0
-            for mask, tokens, kind in ((image_mask, image_tokens, "image"), (video_mask, video_tokens, "video")):
-                n_slots = int(mask.sum())
-                n_tokens = 0 if tokens is None else tokens.shape[0]
-                if n_slots != n_tokens:
-                    raise ValueError(f"{kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
-                if n_tokens:
-                    embeds = embeds.masked_scatter(mask[..., None], tokens.to(embeds.dtype))
-                    filled += n_tokens
-        return embeds, filled
+            embeds, filled = self.fill(input_ids, [image_tokens], [video_tokens])
+        return embeds, sum(filled)
 
     # ----------------------------------------------------------------- forward and generation
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **visual) -> ForwardOutput:
-        visual.pop("num_visual_tokens", None)  # processor bookkeeping, not a model input
+        for key in _BOOKKEEPING:  # processor bookkeeping, not model inputs
+            visual.pop(key, None)
         embeds, _ = self.embed(input_ids, **visual)
         hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))
+
+    def decoding(self, max_new_tokens: int, min_new_tokens: int) -> Decoding:
+        return resolve_decoding(self.generation_settings, self.config.token_ids.eos, max_new_tokens, min_new_tokens)
+
+    def _decode_text(self, tokens: list[int]) -> str:
+        return self.tokenizer.decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
 
     @torch.inference_mode()
     def generate(
@@ -290,37 +385,18 @@ class LlavaOneVision(nn.Module):
         stage_timer: StageTimer | None = None,
         **visual,
     ) -> GenerationResult:
-        """Greedy decoding with a KV cache. Stops at EOS once ``min_new_tokens`` are out."""
-        from transformers import DynamicCache
-
+        """Greedy decoding with a KV cache (``generation.greedy_single``). Stops at any EOS id of the
+        checkpoint's generation_config (and <|im_end|>) once ``min_new_tokens`` are out."""
         if input_ids.shape[0] != 1:
             raise ValueError("generate takes one prompt at a time")
-        timer = stage_timer or _no_timer
+        timer = stage_timer or no_timer
         visual.pop("num_visual_tokens", None)
+        warnings = list(visual.pop("warnings", None) or [])
+        decoding = self.decoding(max_new_tokens, min_new_tokens)
         embeds, filled = self.embed(input_ids, stage_timer=timer, **visual)
-        lm = self.model.language_model
-        cache = DynamicCache()
-        eos = self.config.token_ids.eos
-        new_tokens: list[int] = []
-        with timer("prefill"):
-            hidden = lm(inputs_embeds=embeds, use_cache=True, **{self._cache_kwarg: cache}).last_hidden_state
-            token = self.lm_head(hidden[:, -1]).argmax(-1)
-            new_tokens.append(int(token))
-        with timer("decode"):
-            position = embeds.shape[1]
-            while len(new_tokens) < max_new_tokens and (new_tokens[-1] != eos or len(new_tokens) < min_new_tokens):
-                hidden = lm(
-                    input_ids=token[:, None],
-                    position_ids=torch.tensor([[position]], device=self.device),
-                    use_cache=True,
-                    **{self._cache_kwarg: cache},
-                ).last_hidden_state
-                token = self.lm_head(hidden[:, -1]).argmax(-1)
-                new_tokens.append(int(token))
-                position += 1
-        sequences = torch.tensor([new_tokens], dtype=torch.long)
-        text = self.tokenizer.decode(new_tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
-        return GenerationResult(sequences, text, filled, int(input_ids.shape[1]))
+        tokens = greedy_single(self.model.language_model, self.lm_head, embeds, decoding, timer)
+        return GenerationResult(torch.tensor([tokens], dtype=torch.long), self._decode_text(tokens), filled,
+                                int(input_ids.shape[1]), warnings)
 
     # ----------------------------------------------------------------- batched generation
     def collate(self, samples: Sequence[dict]) -> dict:
@@ -329,7 +405,7 @@ class LlavaOneVision(nn.Module):
 
         return collate(samples, self.config.token_ids.pad)
 
-    def embed_batch(self, batch: dict, stage_timer: StageTimer = _no_timer) -> tuple[torch.Tensor, list[int]]:
+    def embed_batch(self, batch: dict, stage_timer: StageTimer = no_timer) -> tuple[torch.Tensor, list[int]]:
         """Embeddings of a collated batch: one vision pass over every crop / frame of the batch, then
         packing row by row (each row's images follow the single- or multi-image rule on their own).
         Returns the embeddings and the visual positions filled in each row."""
@@ -338,7 +414,8 @@ class LlavaOneVision(nn.Module):
         input_ids = batch["input_ids"]
         n_rows = input_ids.shape[0]
         per_sample = {}
-        for key, count_key in (("images_per_sample", "image_sizes"), ("videos_per_sample", "video_num_frames")):
+        for key, count_key in (("images_per_sample", "image_sizes"), ("videos_per_sample", "video_num_frames"),
+                               ("slots_per_sample", "image_slots")):
             counts = batch.get(key)
             if counts is None:
                 if n_rows > 1 and batch.get(count_key) is not None:
@@ -347,37 +424,24 @@ class LlavaOneVision(nn.Module):
                 counts = torch.tensor([n] * n_rows, dtype=torch.long)
             per_sample[key] = counts.cpu()
         encoded = self.encode_visuals(batch.get("pixel_values"), batch.get("pixel_values_videos"), stage_timer)
-        ids = self.config.token_ids
         with stage_timer("projector_packing"):
             sizes = split_counts(_cpu(batch.get("image_sizes")), per_sample["images_per_sample"])
             crops = split_counts(_cpu(batch.get("image_num_crops")), per_sample["images_per_sample"])
             frames = split_counts(_cpu(batch.get("video_num_frames")), per_sample["videos_per_sample"])
+            slots = (split_counts(_cpu(batch["image_slots"]), per_sample["slots_per_sample"])
+                     if batch.get("image_slots") is not None else [None] * n_rows)
             crop_feats = _split_rows(encoded.images, [int(c.sum()) for c in crops])
             frame_feats = _split_rows(encoded.videos, [int(f.sum()) for f in frames])
-            image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
-            image_pieces, video_pieces, filled = [], [], []
+            image_rows, video_rows = [], []
             for row in range(n_rows):
                 image_tokens, video_tokens = self.pack_visuals(
                     EncodedVisuals(images=crop_feats[row], videos=frame_feats[row]),
                     image_sizes=sizes[row], image_num_crops=crops[row], video_num_frames=frames[row],
+                    image_slots=slots[row],
                 )
-                n_row = 0
-                for mask, tokens, kind, pieces in ((image_mask, image_tokens, "image", image_pieces),
-                                                   (video_mask, video_tokens, "video", video_pieces)):
-                    n_slots = int(mask[row].sum())
-                    n_tokens = 0 if tokens is None else tokens.shape[0]
-                    if n_slots != n_tokens:
-                        raise ValueError(f"row {row}: {kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
-                    if n_tokens:
-                        pieces.append(tokens)
-                    n_row += n_tokens
-                filled.append(n_row)
-            embeds = self.model.language_model.embed_tokens(input_ids.masked_fill(image_mask | video_mask, 0))
-            # masked_scatter fills the True positions in row-major order: row 0's placeholders first, so
-            # features concatenated in row order land in their own rows.
-            for mask, pieces in ((image_mask, image_pieces), (video_mask, video_pieces)):
-                if pieces:
-                    embeds = embeds.masked_scatter(mask[..., None], torch.cat(pieces).to(embeds.dtype))
+                image_rows.append(image_tokens)
+                video_rows.append(video_tokens)
+            embeds, filled = self.fill(input_ids, image_rows, video_rows)
         return embeds, filled
 
     def _batch_inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -397,39 +461,6 @@ class LlavaOneVision(nn.Module):
                                            position_ids=positions).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))
 
-    def _head(self, hidden: torch.Tensor) -> torch.Tensor:
-        """lm_head on a few rows [B, H] -> [B, vocab], computed as weight @ hidden^T: with the vocabulary as
-        the long side, BLAS packs only the small operand (F.linear's layout made MKL repack the whole
-        151936 x 896 weight every call once B reached 4, doubling the decode step on CPU)."""
-        logits = (self.lm_head.weight @ hidden.transpose(0, 1)).transpose(0, 1)
-        return logits if self.lm_head.bias is None else logits + self.lm_head.bias
-
-    def _prefill_rows(self, embeds: torch.Tensor, lengths: torch.Tensor):
-        """Each row's prompt (its unpadded tail) through the LLM alone, as ``generate`` does; the caches
-        are then left-padded with zeros (masked in decoding) into one batch cache."""
-        from transformers import DynamicCache
-
-        lm = self.model.language_model
-        width = embeds.shape[1]
-        rows, lasts = [], []
-        for row, n in enumerate(lengths.tolist()):
-            cache = DynamicCache()
-            hidden = lm(inputs_embeds=embeds[row : row + 1, width - n :], use_cache=True,
-                        **{self._cache_kwarg: cache}).last_hidden_state
-            lasts.append(hidden[:, -1])
-            rows.append(_cache_layers(cache))
-        def left_padded(parts: list[torch.Tensor]) -> torch.Tensor:  # [1, kv, n_row, D] each -> [B, kv, width, D]
-            out = parts[0].new_zeros(len(parts), parts[0].shape[1], width, parts[0].shape[3])
-            for row, part in enumerate(parts):
-                out[row, :, width - part.shape[2] :] = part[0]
-            return out
-
-        merged = DynamicCache()
-        for layer in range(len(rows[0])):
-            keys, values = (left_padded([r[layer][kv] for r in rows]) for kv in (0, 1))
-            merged.update(keys, values, layer)
-        return merged, torch.cat(lasts)
-
     @torch.inference_mode()
     def generate_batch(
         self,
@@ -440,81 +471,32 @@ class LlavaOneVision(nn.Module):
         prefill: str = "per_row",
     ) -> list[GenerationResult]:
         """Greedy decoding of a collated batch (``model.collate``), one result per row, each equal to
-        what ``generate`` gives for that prompt alone. The vision encoder runs once over the batch;
-        decoding runs all rows together, a finished row fed pad tokens, masked out, until every row
-        has stopped at its own EOS or ``max_new_tokens``.
+        what ``generate`` gives for that prompt alone (``generation.greedy_batch``). The vision encoder
+        runs once over the batch.
 
         prefill: ``"per_row"`` (default) prefills each row alone, unpadded, and left-pads the rows' KV
         caches into one for the batched decode: no compute on padding, and on CPU with prompts of
         thousands of visual tokens no slower than one big matmul (tests/benchmarks/test_bench_batching.py).
-        ``"padded"`` runs the LLM once over the left-padded batch (attention mask, position ids counted
-        from each row's first real token), which pays for the padding and, on CPU, for the explicit mask."""
-        from transformers import DynamicCache
-
-        if max_new_tokens < 1:
-            raise ValueError("max_new_tokens must be >= 1")
+        ``"padded"`` runs the LLM once over the left-padded batch, which pays for the padding and, on
+        CPU, for the explicit mask."""
+        decoding = self.decoding(max_new_tokens, min_new_tokens)
         if prefill not in ("padded", "per_row"):
             raise ValueError(f"prefill must be 'padded' or 'per_row', got {prefill!r}")
-        timer = stage_timer or _no_timer
+        timer = stage_timer or no_timer
         input_ids, mask, inputs = self._batch_inputs(batch)
         embeds, filled = self.embed_batch(inputs, stage_timer=timer)
-        lm = self.model.language_model
-        cache = DynamicCache()
-        n_rows = input_ids.shape[0]
-        lengths = mask.sum(-1)
-        eos, pad = self.config.token_ids.eos, self.config.token_ids.pad
-        new_tokens: list[list[int]] = [[] for _ in range(n_rows)]
-        done = torch.zeros(n_rows, dtype=torch.bool, device=self.device)
-
-        def take(token: torch.Tensor) -> None:
-            for row, value in enumerate(token.tolist()):
-                if done[row]:
-                    continue
-                new_tokens[row].append(value)
-                n = len(new_tokens[row])
-                if n >= max_new_tokens or (value == eos and n >= min_new_tokens):
-                    done[row] = True
-
-        with timer("prefill"):
-            if prefill == "padded":
-                # Positions as if each row had no padding (padded slots get position 0; they are masked).
-                positions = (mask.cumsum(-1) - 1).clamp(min=0)
-                last = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
-                          **{self._cache_kwarg: cache}).last_hidden_state[:, -1]
-            else:
-                cache, last = self._prefill_rows(embeds, lengths)
-            token = self._head(last).argmax(-1)
-            take(token)
-        with timer("decode"):
-            step = 0
-            while not bool(done.all()):
-                alive = ~done
-                feed = torch.where(alive, token, torch.full_like(token, pad))
-                mask = torch.cat([mask, alive.long()[:, None]], dim=-1)
-                hidden = lm(
-                    input_ids=feed[:, None],
-                    attention_mask=mask,
-                    position_ids=(lengths + step)[:, None],
-                    use_cache=True,
-                    **{self._cache_kwarg: cache},
-                ).last_hidden_state
-                token = self._head(hidden[:, -1]).argmax(-1)
-                take(token)
-                step += 1
-        results = []
-        for row in range(n_rows):
-            tokens = new_tokens[row]
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
-            results.append(GenerationResult(torch.tensor([tokens], dtype=torch.long), text, filled[row],
-                                            int(lengths[row])))
-        return results
+        rows = greedy_batch(self.model.language_model, self.lm_head, embeds, mask, decoding,
+                            self.config.token_ids.pad, timer, prefill)
+        lengths = mask.sum(-1).tolist()
+        warnings = batch.get("warnings") or [[] for _ in rows]
+        return [
+            GenerationResult(torch.tensor([tokens], dtype=torch.long), self._decode_text(tokens), filled[row],
+                             int(lengths[row]), list(warnings[row]))
+            for row, tokens in enumerate(rows)
+        ]
 
 
-def _cache_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(keys, values) [B, kv_heads, S, D] per layer of a DynamicCache (transformers 5 and 4 layouts)."""
-    if hasattr(cache, "layers"):
-        return [(layer.keys, layer.values) for layer in cache.layers]
-    return list(zip(cache.key_cache, cache.value_cache))
+_BOOKKEEPING = ("num_visual_tokens", "warnings")
 
 
 def _cpu(value: torch.Tensor | None) -> torch.Tensor | None:

@@ -43,10 +43,11 @@ class Processor:
 
     build_prompt = staticmethod(build_prompt)
 
-    def image_token_counts(self, sizes: Sequence[tuple[int, int]]) -> list[int]:
-        """Visual tokens of each image given (width, height) sizes, by the single/multi-image rule."""
+    def image_token_counts(self, sizes: Sequence[tuple[int, int]], multi_image_layout: str | None = None) -> list[int]:
+        """Visual tokens of each image given (width, height) sizes, by the single/multi-image rule
+        (several images: the config's ``multi_image_layout`` unless one is given)."""
         if len(sizes) > 1 and self.config.multi_image_pad_to_square:
-            return [count_multi_image_tokens(1)] * len(sizes)
+            return [count_multi_image_tokens(1, multi_image_layout or self.config.multi_image_layout)] * len(sizes)
         anyres = self.config.anyres
         return [
             count_image_tokens(
@@ -82,15 +83,17 @@ class Processor:
         only image sizes and frame counts, so a threshold sweep re-tokenizes without touching pixels."""
         parts = _PLACEHOLDER_RE.split(text)
         n_image_slots, n_video_slots = parts.count(IMAGE_PLACEHOLDER), parts.count(VIDEO_PLACEHOLDER)
-        if n_image_slots != len(image_sizes):
-            raise ValueError(f"prompt has {n_image_slots} {IMAGE_PLACEHOLDER} placeholders but {len(image_sizes)} images were given")
         if n_video_slots != len(video_frames):
             raise ValueError(f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(video_frames)} videos were given")
+        slots, warnings = placeholder_images(n_image_slots, len(image_sizes))
         image_counts = self.image_token_counts(image_sizes) if image_sizes else []
-        video_counts = [count_video_tokens(f, self.config.video_pool_stride) for f in video_frames]
-        ids = self.config.token_ids
+        slot_counts = [image_counts[i] for i in slots]
+        config = self.config
+        video_counts = [count_video_tokens(f, newline_position=config.video_newline_position,
+                                           pool_mode=config.video_pool_mode) for f in video_frames]
+        ids = config.token_ids
         input_ids: list[int] = []
-        image_iter, video_iter = iter(image_counts), iter(video_counts)
+        image_iter, video_iter = iter(slot_counts), iter(video_counts)
         for part in parts:
             if part == IMAGE_PLACEHOLDER:
                 input_ids += [ids.image] * next(image_iter)
@@ -100,8 +103,30 @@ class Processor:
                 # Segments are tokenized apart, as the special placeholder tokens split BPE anyway.
                 input_ids += self.tokenizer(part, add_special_tokens=False).input_ids
         input_ids_t = torch.tensor([input_ids], dtype=torch.long)
-        return {
+        out = {
             "input_ids": input_ids_t,
             "attention_mask": torch.ones_like(input_ids_t),
-            "num_visual_tokens": sum(image_counts) + sum(video_counts),
+            "num_visual_tokens": sum(slot_counts) + sum(video_counts),
         }
+        if warnings:
+            out["image_slots"] = torch.tensor(slots, dtype=torch.long)
+            out["warnings"] = warnings
+        return out
+
+
+def placeholder_images(n_placeholders: int, n_images: int) -> tuple[list[int], list[str]]:
+    """Which image each ``<image>`` placeholder takes, as the evaluated path (the original code) does:
+    placeholder k takes image k; placeholders past the last image reuse the last image's features
+    (the original code does this for one extra placeholder and raises IndexError for more; ov-bench
+    reuses the last for every extra one); images past the last placeholder are encoded and ignored.
+    Returns the slots and a warning per mismatch (empty when the counts agree)."""
+    if n_placeholders == n_images:
+        return list(range(n_images)), []
+    if n_images == 0:
+        raise ValueError(f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but no images were given")
+    slots = [min(k, n_images - 1) for k in range(n_placeholders)]
+    if n_placeholders > n_images:
+        note = f"the last image's features fill the {n_placeholders - n_images} extra placeholder(s)"
+    else:
+        note = f"the {n_images - n_placeholders} image(s) without a placeholder are ignored"
+    return slots, [f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but {n_images} images: {note}"]

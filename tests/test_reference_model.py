@@ -53,7 +53,9 @@ def test_hf_rounding_counts(size, expected):
 
 
 def test_multi_image_and_video_arithmetic():
-    assert count_multi_image_tokens(3) == 3 * 730
+    # REFERENCE s.3: 729 per image on the evaluated path (stacked 4-D tensor, no newline), 730 in training.
+    assert count_multi_image_tokens(3) == 3 * 729
+    assert count_multi_image_tokens(3, "train") == 3 * 730
     assert count_video_tokens(32) == 6273  # 196 * 32 + 1
     assert count_video_tokens(8) == 196 * 8 + 1
 
@@ -88,7 +90,13 @@ def test_set_max_grid_tokens_changes_counts(tiny):
 
 
 def test_multi_image_and_video_positions(tiny):
-    assert _measured(tiny, [_image(200, 300), _image(640, 480, 1), _image(50, 50, 2)]) == (3 * 730,) * 2
+    images = [_image(200, 300), _image(640, 480, 1), _image(50, 50, 2)]
+    assert _measured(tiny, images) == (3 * 729,) * 2
+    tiny.set_multi_image_layout("train")
+    try:
+        assert _measured(tiny, images) == (3 * 730,) * 2
+    finally:
+        tiny.set_multi_image_layout("eval")
     frames = np.random.default_rng(0).integers(0, 256, (4, 90, 160, 3), dtype=np.uint8)
     assert _measured(tiny, video=frames) == (4 * 196 + 1,) * 2
 
@@ -281,8 +289,12 @@ def test_zero_side_image(tiny):
 
 
 def test_placeholder_count_mismatch(tiny):
+    """A mismatch is a warning (see test_model_layouts.py); placeholders with no image at all, or a
+    video count mismatch, have nothing to reuse and stay errors."""
     with pytest.raises(ValueError, match="placeholders"):
-        tiny.processor(text=tiny.processor.build_prompt("q", num_images=2), images=[_image(10, 10)])
+        tiny.processor(text=tiny.processor.build_prompt("q", num_images=2))
+    with pytest.raises(ValueError, match="placeholders"):
+        tiny.processor(text=tiny.processor.build_prompt("q", video=True))
 
 
 @pytest.mark.gpu

@@ -134,8 +134,10 @@ class TrainDataset(torch.utils.data.Dataset):
         if self.recipe.image_mode == "base":
             image_counts = [TOKENS_PER_CROP] * len(sizes)
         else:
-            image_counts = self.processor.image_token_counts(sizes) if sizes else []
-        video_counts = [count_video_tokens(frames, self.config.video_pool_stride)] if record.video is not None else []
+            # Training packs several images with a newline each (TrainingModule), whatever the eval layout.
+            image_counts = self.processor.image_token_counts(sizes, multi_image_layout="train") if sizes else []
+        video_counts = [count_video_tokens(frames, newline_position=self.config.video_newline_position,
+                                           pool_mode=self.config.video_pool_mode)] if record.video is not None else []
         return image_counts, video_counts
 
     def _tokenize(self, record: ConversationRecord, sizes, frames: int):

@@ -3,8 +3,10 @@ Qwen2 over the batch, and a masked cross-entropy summed over target tokens.
 
 ``LlavaOneVision.embed`` packs all images of one call as one prompt (more than one image means the
 multi-image rule), so a batch of several single-image samples is packed here sample by sample, with
-the model's own ``pack_visuals`` and ``pack_anyres``. Stage 1's ``base`` mode uses the 729 features of
-a plain 384 resize per image, no grid and no newline.
+the model's own ``pack_visuals`` and ``pack_anyres``, and scattered with the model's ``fill`` (the
+helper single and batched generation use). Several images of one sample take the ``train`` layout
+(729 + 1 newline each), as the original training code feeds them. Stage 1's ``base`` mode uses the
+729 features of a plain 384 resize per image, no grid and no newline.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from torch import nn
 from ..image_processing import normalize
 from ..modeling import EncodedVisuals, LlavaOneVision
 from .conversations import IGNORE_INDEX
+
+TRAIN_MULTI_IMAGE_LAYOUT = "train"  # training feeds images as a list of 3-D tensors: a newline per image
 
 # Parameter-name prefixes of each trainable part (names as in LlavaOneVision.named_parameters()).
 PART_PREFIXES = {
@@ -61,6 +65,7 @@ class TrainingModule(nn.Module):
                         EncodedVisuals(images=feats_s),
                         image_sizes=batch["image_sizes"][start_image:end_image],
                         image_num_crops=batch["image_num_crops"][start_image:end_image],
+                        multi_image_layout=TRAIN_MULTI_IMAGE_LAYOUT,
                     )
                     pieces.append(tokens)
                     start_image = end_image
@@ -76,16 +81,12 @@ class TrainingModule(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         model = self.model
         input_ids, labels = batch["input_ids"], batch["labels"]
-        ids = model.config.token_ids
         image_tokens, video_tokens, used = self._visual_tokens(batch)
-        image_mask, video_mask = input_ids == ids.image, input_ids == ids.video
-        embeds = model.model.language_model.embed_tokens(input_ids.masked_fill(image_mask | video_mask, 0))
-        for mask, tokens, kind in ((image_mask, image_tokens, "image"), (video_mask, video_tokens, "video")):
-            n_slots, n_tokens = int(mask.sum()), 0 if tokens is None else tokens.shape[0]
-            if n_slots != n_tokens:
-                raise ValueError(f"{kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
-            if n_tokens:
-                embeds = embeds.masked_scatter(mask[..., None], tokens.to(embeds.dtype))
+        # The features of the whole batch, in row order, are one "row" for the fill: placeholders are
+        # counted over the batch, and masked_scatter fills them row-major, i.e. sample by sample.
+        flat = input_ids.reshape(1, -1)
+        embeds, _ = model.fill(flat, [image_tokens], [video_tokens])
+        embeds = embeds.view(*input_ids.shape, -1)
         hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
         # Logits only where there is a target: the full [B, S, vocab] tensor would dwarf the rest at 150K vocab.
         targets = labels[:, 1:]

@@ -1,0 +1,55 @@
+"""The original-layout config keys that choose the video layout and the checkpoint family.
+
+Original-layout checkpoints (lmms-lab/llava-onevision-*, lmms-lab/LLaVA-Video-*-Qwen2) carry the
+LlavaQwen keys ``mm_newline_position`` and ``mm_spatial_pool_mode``; LLaVA-Video's config also says
+``add_time_instruction`` / ``force_sample`` (its video-training switches). ``mm_spatial_pool_stride``
+is not read: the original video path pools with stride 2 whatever it says (it may be null).
+
+A LLaVA-Video checkpoint gets the defaults of its own evaluated path, lmms-eval's ``llava_vid`` with
+the official command (``conv_template=qwen_1_5, max_frames_num=64, mm_spatial_pool_mode=average``):
+the config's newline position (grid), average pooling (13x13 + a newline per row = 182 per frame),
+at most 64 frames sampled at 1 fps (uniform above the cap, or always with force_sample), and the
+time instruction. Every one of them stays overridable.
+"""
+
+from __future__ import annotations
+
+from .config import ModelConfig, validate_video_layout
+
+LLAVA_VIDEO_EVAL = {"video_pool_mode": "average", "video_frames": 64, "video_sampling": "fps",
+                    "conv_template": "qwen_1_5"}
+
+
+def detect_family(raw: dict) -> tuple[str, str]:
+    """(family, why) of an original-layout config.json."""
+    for key in ("add_time_instruction", "force_sample"):
+        if raw.get(key) is True:
+            return "llava-video", f"config.json sets {key}: true (LLaVA-Video's video training)"
+    name = str(raw.get("_name_or_path", ""))
+    if "llava-video" in name.lower():
+        return "llava-video", f"config.json _name_or_path {name!r}"
+    return "onevision", "no LLaVA-Video keys in config.json"
+
+
+def apply_original_layout(config: ModelConfig, raw: dict) -> ModelConfig:
+    """Set the video layout, family and family defaults of ``config`` from an original-layout config.json;
+    a layout the model does not implement is refused with one line."""
+    newline = raw.get("mm_newline_position") or "one_token"
+    pool = raw.get("mm_spatial_pool_mode") or "bilinear"
+    validate_video_layout(newline, pool)
+    family, why = detect_family(raw)
+    config.family, config.family_reason = family, why
+    config.video_newline_position, config.video_pool_mode = newline, pool
+    if family == "llava-video":
+        for key, value in LLAVA_VIDEO_EVAL.items():
+            setattr(config, key, value)
+        config.video_force_sample = bool(raw.get("force_sample", False))
+        config.video_time_instruction = True  # llava_vid adds it; the checkpoint was trained with it
+    return config
+
+
+def time_instruction(duration: float, frame_times) -> str:
+    """LLaVA-Video's time instruction, exactly as its evaluated path writes it."""
+    times = ",".join(f"{t:.2f}s" for t in frame_times)
+    return (f"The video lasts for {duration:.2f} seconds, and {len(frame_times)} frames are uniformly sampled "
+            f"from it. These frames are located at {times}.Please answer the following questions related to this video.")
