@@ -45,7 +45,8 @@ def pairs(tmp_path_factory):
             hf_processor = AutoProcessor.from_pretrained(path)
             # The checkpoints were trained with PIL resizes; compare against transformers' PIL backend.
             hf_processor.image_processor = LlavaOnevisionImageProcessorPil.from_pretrained(path)
-            ours = LlavaOneVision.from_pretrained(str(path), unpad_rounding="hf")
+            # transformers' port gives every image of a multi-image prompt its newline: the train layout.
+            ours = LlavaOneVision.from_pretrained(str(path), unpad_rounding="hf", multi_image_layout="train")
             cache[anyres_max] = (hf_model, hf_processor, ours)
         return cache[anyres_max]
 
