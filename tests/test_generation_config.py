@@ -34,7 +34,11 @@ def _image(width, height, seed):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration, LlavaOnevisionImageProcessorPil
+    from transformers import (
+        AutoProcessor,
+        LlavaOnevisionForConditionalGeneration,
+        LlavaOnevisionImageProcessorPil,
+    )
 
     path = build_hf_checkpoint(tmp_path_factory.mktemp("gen"))
     hf_model = LlavaOnevisionForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
