@@ -117,7 +117,8 @@ def test_visual_tokens_per_stage(tiny, media, stage, expected):
 
 
 def test_prompt_ids_match_the_evaluation_processor(tiny, media):
-    """Training ids of a sample = the processor's ids for the same text (single, multi-image, video)."""
+    """Training ids of a sample = the processor's ids for the same text (single, multi-image, video), with
+    the processor in the train multi-image layout (a newline per image, as training feeds images)."""
     recipe = get_stage("2-ov")
     recipe.video_frames = 4
     records = [_rec("<image>\nWhat colour?", image="a.png"), _rec("<image> <image>\nSame?", "no", image=["a.png", "b.png"]),
@@ -128,7 +129,11 @@ def test_prompt_ids_match_the_evaluation_processor(tiny, media):
         text = chatml(record.turns[0].text) + raw["conversations"][1]["value"] + "<|im_end|>\n"
         images = [Image.open(media / p).convert("RGB") for p in record.images]
         videos = [load_video_frames(media / record.video, 4)] if record.video else None
-        expected = tiny.processor(text=text, images=images or None, videos=videos)
+        tiny.set_multi_image_layout("train")
+        try:
+            expected = tiny.processor(text=text, images=images or None, videos=videos)
+        finally:
+            tiny.set_multi_image_layout("eval")
         assert item["input_ids"].tolist() == expected["input_ids"][0].tolist()
         if images:
             assert torch.equal(normalize(item["pixel_values"]), expected["pixel_values"])
@@ -136,7 +141,7 @@ def test_prompt_ids_match_the_evaluation_processor(tiny, media):
 
 def test_training_loss_matches_model_forward(tiny, media):
     """The batched training loss (right padding, per-sample packing) = the sum of per-sample cross-entropies
-    on LlavaOneVision.forward's logits, each sample alone."""
+    on LlavaOneVision.forward's logits, each sample alone (the model in the train multi-image layout)."""
     recipe = get_stage("2-ov")
     recipe.video_frames = 3
     records = [_rec("<image>\nWhat colour?", "red", image="c.png"), _rec("<image>\nAnd this?", "a long answer", image="b.png"),
@@ -153,9 +158,13 @@ def test_training_loss_matches_model_forward(tiny, media):
         images = [Image.open(media / p).convert("RGB") for p in record.images]
         videos = [load_video_frames(media / record.video, 3)] if record.video else None
         prompt = chatml(record.turns[0].text) + records[i]["conversations"][1]["value"] + "<|im_end|>\n"
-        inputs = tiny.processor(text=prompt, images=images or None, videos=videos)
-        with torch.no_grad():
-            logits = tiny(**inputs).logits[0, :-1]
+        tiny.set_multi_image_layout("train")
+        try:
+            inputs = tiny.processor(text=prompt, images=images or None, videos=videos)
+            with torch.no_grad():
+                logits = tiny(**inputs).logits[0, :-1]
+        finally:
+            tiny.set_multi_image_layout("eval")
         labels = item["labels"][1:]
         keep = labels != IGNORE_INDEX
         expected += float(torch.nn.functional.cross_entropy(logits[keep], labels[keep], reduction="sum"))
