@@ -54,6 +54,9 @@ class RunConfig:
     retry_errors: bool = False
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
+    # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
+    # video_layout, video_pool, grid_pinpoints, use_generation_config. Empty = the checkpoint's own.
+    model_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -381,7 +384,7 @@ class Runner:
             from .adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
         else:
             device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:

@@ -67,6 +67,7 @@ class SweepConfig:
     reference: str | None = None  # label of the reference setting for paired comparisons
     report: bool = True
     n_boot: int = 10_000
+    model_options: dict = field(default_factory=dict)  # reference-model layout overrides (see RunConfig)
 
 
 @dataclass
@@ -197,7 +198,7 @@ class Sweeper:
                          output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
                          unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
                          profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
-                         write_outputs=write_outputs)
+                         write_outputs=write_outputs, model_options=dict(c.model_options))
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
@@ -214,7 +215,7 @@ class Sweeper:
             from .adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
         else:
             device = getattr(self.adapter, "device", device)
         for s in self.settings:  # a threshold the adapter cannot honour fails before any work
@@ -455,7 +456,9 @@ class Sweeper:
             model.set_max_grid_tokens(s.threshold)
             row.visual_tokens_counted = count_prompt_visual_tokens(
                 sizes, video_frames, max_grid_tokens=s.threshold, unpad_rounding=self.adapter.unpad_rounding,
-                pool_stride=model.config.video_pool_stride)
+                multi_image_layout=model.config.multi_image_layout, grid_pinpoints=model.config.anyres.grid_pinpoints,
+                video_newline_position=model.config.video_newline_position,
+                video_pool_mode=model.config.video_pool_mode)
             timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
             if cfg.profile:
                 memory.reset()

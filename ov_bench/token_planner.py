@@ -45,17 +45,20 @@ CHANNELS = 3
 
 # --------------------------------------------------------------------------- counting
 @lru_cache(maxsize=65536)
-def _count(sizes: tuple[tuple[int, int], ...], frames: tuple[int, ...], tau: int | None, rounding: str) -> int:
+def _count(sizes: tuple[tuple[int, int], ...], frames: tuple[int, ...], tau: int | None, rounding: str,
+           layout: tuple = ()) -> int:
     from reference_model import count_prompt_visual_tokens
 
-    return count_prompt_visual_tokens(list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding)
+    return count_prompt_visual_tokens(list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding,
+                                      **dict(layout))
 
 
 def count_visual_tokens(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = (), *,
-                        max_grid_tokens: int | None, unpad_rounding: str = "original") -> int:
-    """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size)."""
+                        max_grid_tokens: int | None, unpad_rounding: str = "original", layout: tuple = ()) -> int:
+    """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size).
+    ``layout``: (name, value) pairs of its layout keywords (commands.model_options.planner_layout)."""
     sizes = tuple((int(w), int(h)) for w, h in image_sizes)
-    return _count(sizes, tuple(int(f) for f in video_frames), max_grid_tokens, unpad_rounding)
+    return _count(sizes, tuple(int(f) for f in video_frames), max_grid_tokens, unpad_rounding, tuple(layout))
 
 
 @lru_cache(maxsize=65536)
@@ -247,7 +250,7 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
 
 def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thresholds: Sequence[int | None],
                 frames: Sequence[int], archs: Sequence[Architecture], unpad_rounding: str = "original",
-                kv_bytes_per_elem: int = 2) -> list[PlanRow]:
+                kv_bytes_per_elem: int = 2, layout: tuple = ()) -> list[PlanRow]:
     """Rows per setting: thresholds for image tasks, frame counts for video tasks."""
     ok = [s for s in shapes if s.error is None]
     errors = len(shapes) - len(ok)
@@ -260,7 +263,7 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
     for tau, n_frames in settings:
         vids = [n_frames] if n_frames is not None else []
         visual = [count_visual_tokens(s.image_sizes, vids if s.has_video else [], max_grid_tokens=tau,
-                                      unpad_rounding=unpad_rounding) for s in ok]
+                                      unpad_rounding=unpad_rounding, layout=layout) for s in ok]
         crops = [count_crops(s.image_sizes, vids if s.has_video else []) for s in ok]
         seqs = [v + s.text_tokens for v, s in zip(visual, ok)]
         costs = []
@@ -286,12 +289,12 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
 
 def plan_task(task: Any, docs: Sequence[dict], thresholds: Sequence[int | None], frames: Sequence[int],
               archs: Sequence[str] = ARCHS, unpad_rounding: str = "original", text_tokens: int | None = None,
-              kv_bytes_per_elem: int = 2) -> list[PlanRow]:
+              kv_bytes_per_elem: int = 2, layout: tuple = ()) -> list[PlanRow]:
     """The planner for one task's docs (see :func:`plan_shapes`)."""
     shapes = doc_shapes(task, docs, text_tokens)
     arch_objs = [Architecture.from_preset(a) for a in archs]
     return plan_shapes(task.name, task.modality, shapes, thresholds, frames, arch_objs, unpad_rounding,
-                       kv_bytes_per_elem)
+                       kv_bytes_per_elem, layout)
 
 
 def plan_as_dict(rows: Sequence[PlanRow]) -> list[dict[str, Any]]:

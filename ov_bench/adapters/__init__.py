@@ -29,19 +29,25 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 
 
 def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original") -> ModelAdapter:
-    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line)."""
+                 unpad_rounding: str = "original", **model_options) -> ModelAdapter:
+    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
+    ``model_options`` (reference model only; None = the checkpoint's): multi_image_layout, video_layout,
+    video_pool, grid_pinpoints, use_generation_config."""
     kind, target = parse_model_spec(spec)
     if kind == "hf":
         from .hf import HFAdapter
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
+        given = [k for k, v in model_options.items() if v is not None and v is not True]
+        if given:
+            raise ValueError(f"{', '.join(given)}: reference model only (transformers' port has one layout: "
+                             "multi-image 'train', its own video layout and grid set)")
         return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
     from .reference import ReferenceAdapter
 
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding)
+                            unpad_rounding=unpad_rounding, **model_options)
 
 
 def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:

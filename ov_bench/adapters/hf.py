@@ -102,6 +102,7 @@ class HFAdapter(ModelAdapter):
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["vision_aspect_ratio"] = self.model.config.vision_aspect_ratio
+        out["multi_image_layout"] = "train"  # transformers always gives each image of several its newline
         out["transformers_class"] = type(self.model).__name__
         out["config"] = self.model.config.to_diff_dict()
         return out
@@ -123,7 +124,7 @@ class HFAdapter(ModelAdapter):
         inputs = dict(self.processor(**kwargs))
         counted = count_prompt_visual_tokens(
             [im.size for im in images], [n_frames] if video is not None else [],
-            max_grid_tokens=self._tau, unpad_rounding="hf",
+            max_grid_tokens=self._tau, unpad_rounding="hf", multi_image_layout="train",  # newline per image
         )
         if self._patches != TOKENS_PER_CROP:
             counted = -1  # the analytic count assumes the released 384/14 geometry

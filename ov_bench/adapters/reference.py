@@ -12,12 +12,21 @@ class ReferenceAdapter(ModelAdapter):
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
     def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original") -> None:
+                 unpad_rounding: str = "original", multi_image_layout: str | None = None,
+                 video_layout: str | None = None, video_pool: str | None = None, grid_pinpoints: str | None = None,
+                 use_generation_config: bool = True) -> None:
         from reference_model import LlavaOneVision
 
         self.model = LlavaOneVision.from_pretrained(
-            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device
+            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device,
+            multi_image_layout=multi_image_layout, video_newline_position=video_layout, video_pool_mode=video_pool,
+            grid_pinpoints=grid_pinpoints, use_generation_config=use_generation_config,
         )
+        # Explicit layout / decoding overrides change the outputs, so they are part of the store key.
+        self._overrides = {k: v for k, v in (("mi", multi_image_layout), ("video", video_layout),
+                                             ("pool", video_pool), ("grid", grid_pinpoints)) if v is not None}
+        if not use_generation_config:
+            self._overrides["gencfg"] = "off"
         if self.model.processor is None:
             raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model_id = model_id(spec)
@@ -30,15 +39,34 @@ class ReferenceAdapter(ModelAdapter):
     def set_threshold(self, tau: int | None) -> None:
         self.model.set_max_grid_tokens(tau)
 
+    @property
+    def key(self) -> str:
+        base = super().key
+        return base + "".join(f"/{k}={v}" for k, v in self._overrides.items())
+
     def describe(self) -> dict[str, Any]:
         import dataclasses
 
+        from reference_model.config import grid_pinpoints_name
+
+        config = self.model.config
+        settings = self.model.generation_settings
         out = super().describe()
-        out["config"] = dataclasses.asdict(self.model.config)
+        out["config"] = dataclasses.asdict(config)
+        out["family"] = config.family
+        out["multi_image_layout"] = config.multi_image_layout
+        out["video_layout"] = {"newline_position": config.video_newline_position, "pool_mode": config.video_pool_mode}
+        out["grid_pinpoints"] = grid_pinpoints_name(config.anyres.grid_pinpoints)
+        out["generation"] = {
+            "source": settings.source if settings is not None else (
+                "ignored (--no-generation-config)" if self.model.file_generation_settings else "none"),
+            "eos_token_ids": sorted(self.model.decoding(1, 0).eos_ids),
+            "repetition_penalty": settings.repetition_penalty if settings is not None else 1.0,
+        }
         return out
 
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
-        from reference_model import count_prompt_visual_tokens
+        from reference_model.anyres import count_for_config
 
         processor = self.model.processor
         prompt = processor.build_prompt(question, num_images=len(images), video=video is not None)
@@ -46,13 +74,8 @@ class ReferenceAdapter(ModelAdapter):
         inputs = processor(text=prompt, images=images or None, videos=[frames] if frames is not None else None)
         inputs.pop("num_visual_tokens", None)
         n_frames = len(frames) if frames is not None else 0
-        counted = count_prompt_visual_tokens(
-            [im.size for im in images],
-            [n_frames] if frames is not None else [],
-            max_grid_tokens=self.threshold,
-            unpad_rounding=self.unpad_rounding,
-            pool_stride=self.model.config.video_pool_stride,
-        )
+        counted = count_for_config(self.model.config, [im.size for im in images],
+                                   [n_frames] if frames is not None else [])
         return Prepared(inputs, prompt, counted, num_images=len(images), num_frames=n_frames)
 
     def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
@@ -68,6 +91,7 @@ class ReferenceAdapter(ModelAdapter):
             new_tokens=int(result.sequences.shape[-1]),
             visual_positions=int(result.num_visual_positions),
             prompt_tokens=int(result.num_prompt_tokens),
+            extra={"warnings": result.warnings} if result.warnings else {},
         )
 
 
@@ -86,6 +110,7 @@ class ReferenceAdapter(ModelAdapter):
                 new_tokens=int(r.sequences.shape[-1]),
                 visual_positions=int(r.num_visual_positions),
                 prompt_tokens=int(r.num_prompt_tokens),
+                extra={"warnings": r.warnings} if r.warnings else {},
             )
             for r in results
         ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .model_options import add_layout_arguments, layout_options
+
 NAME = "run"
 HELP = "evaluate a model on benchmark tasks (scores, visual tokens, latency per stage, peak memory)"
 ORDER = 10
@@ -83,6 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-profile", action="store_true",
                         help="skip per-stage timers and peak-memory probes (end-to-end time is still recorded)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_layout_arguments(parser)
 
 
 def precheck(args: argparse.Namespace) -> None:
@@ -109,6 +112,7 @@ def execute(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, output=args.output, seed=args.seed, strict=args.strict,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, retry_errors=args.retry_errors, progress=not args.no_progress,
+        model_options=layout_options(args),
     )
     runner = Runner(config)
     outcome = runner.run()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .model_options import add_layout_arguments, layout_options
+
 NAME = "sweep"
 HELP = "AnyRes threshold / frame-count ablation on the same samples (vision encoder run once per image)"
 ORDER = 20
@@ -54,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_layout_arguments(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -72,6 +75,7 @@ def execute(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, reuse=not args.no_reuse, retry_errors=args.retry_errors,
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
+        model_options=layout_options(args),
     )
     outcome = Sweeper(config).run()
     from ..sweep_report import summary_text
