@@ -14,6 +14,11 @@ model_args (``--model_args key=value,...``; unknown keys are a ValueError):
 - ``frames``: frames sampled from each video (default 32), uniformly as lmms-eval does.
 - ``dtype``: float32 (default) | bfloat16 | float16. ``device``: auto (default) | cpu | cuda | cuda:N.
 - ``unpad_rounding``: original (default) | hf.
+- ``multi_image_layout``: eval (default: 729 tokens per image, the evaluated path) | train (730).
+- ``video_layout`` (grid | frame | one_token | no_token), ``video_pool`` (average | bilinear | max),
+  ``grid_pinpoints`` (ov | next | WxH,...): default the checkpoint's own.
+- ``use_generation_config``: true (default; the checkpoint's generation_config.json eos ids and
+  repetition_penalty) | false.
 
 What lmms-eval hands the model and what it gets back:
 
@@ -168,11 +173,17 @@ class OvBenchReference(lmms):
         unpad_rounding: str = "original",
         batch_size: Any = 1,
         max_batch_size: Any = None,
+        multi_image_layout: str | None = None,
+        video_layout: str | None = None,
+        video_pool: str | None = None,
+        grid_pinpoints: str | None = None,
+        use_generation_config: Any = True,
         **unknown: Any,
     ) -> None:
         super().__init__()
         if unknown:
-            known = "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size"
+            known = ("pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
+                     "multi_image_layout, video_layout, video_pool, grid_pinpoints, use_generation_config")
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, 0.5b, 7b, 72b, "
@@ -188,7 +199,9 @@ class OvBenchReference(lmms):
         try:
             self.model = LlavaOneVision.from_pretrained(
                 str(pretrained), max_grid_tokens=tau, unpad_rounding=str(unpad_rounding), dtype=str(dtype),
-                device=self.device_name,
+                device=self.device_name, multi_image_layout=multi_image_layout, video_newline_position=video_layout,
+                video_pool_mode=video_pool, grid_pinpoints=grid_pinpoints,
+                use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
             )
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError

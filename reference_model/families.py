@@ -53,3 +53,33 @@ def time_instruction(duration: float, frame_times) -> str:
     times = ",".join(f"{t:.2f}s" for t in frame_times)
     return (f"The video lasts for {duration:.2f} seconds, and {len(frame_times)} frames are uniformly sampled "
             f"from it. These frames are located at {times}.Please answer the following questions related to this video.")
+
+
+def checkpoint_defaults(directory) -> dict:
+    """What a checkpoint directory gets by default, read from its JSON files only (no weights): family
+    and why, video layout, frames, sampling, time instruction, template, decoding settings."""
+    import json
+    from pathlib import Path
+
+    from .generation import read_generation_config
+
+    path = Path(directory) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{directory}: no config.json, not a checkpoint directory")
+    raw = json.loads(path.read_text())
+    config = ModelConfig()
+    if raw.get("model_type") == "llava_onevision":
+        config.family_reason = "HF layout (llava_onevision): LLaVA-OneVision's layout"
+    elif "mm_projector_type" in raw or "mm_vision_tower" in raw:
+        apply_original_layout(config, raw)
+    else:
+        raise ValueError(f"{directory}: model type {raw.get('model_type')!r} is not LLaVA-OneVision")
+    settings = read_generation_config(directory)
+    return {
+        "family": config.family, "why": config.family_reason,
+        "video_layout": f"{config.video_newline_position} + {config.video_pool_mode}",
+        "video_frames": config.video_frames, "video_sampling": config.video_sampling,
+        "force_sample": config.video_force_sample, "time_instruction": config.video_time_instruction,
+        "conv_template": config.conv_template, "multi_image_layout": config.multi_image_layout,
+        "generation_config": settings.to_dict() if settings is not None else None,
+    }

@@ -298,3 +298,14 @@ def test_time_instruction_text():
     assert time_instruction(10.0, [0.0, 5.0]) == (
         "The video lasts for 10.00 seconds, and 2 frames are uniformly sampled from it. These frames are "
         "located at 0.00s,5.00s.Please answer the following questions related to this video.")
+
+
+def test_checkpoint_defaults_are_shown_without_loading(tiny, tmp_path):
+    from reference_model.families import checkpoint_defaults
+
+    path = _llava_video_checkpoint(tiny, tmp_path / "vid")
+    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [258, 256], "repetition_penalty": 1.05}))
+    shown = checkpoint_defaults(path)
+    assert shown["family"] == "llava-video" and shown["video_layout"] == "grid + average"
+    assert shown["video_frames"] == 64 and shown["video_sampling"] == "fps" and shown["time_instruction"] is True
+    assert shown["generation_config"]["eos_token_ids"] == [258, 256]

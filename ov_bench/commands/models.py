@@ -17,11 +17,19 @@ PRESET_NOTES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("checkpoint", nargs="?", default=None, metavar="DIR",
+                        help="show which family and evaluation defaults this checkpoint directory gets, and why")
 
 
 def execute(args: argparse.Namespace) -> int:
     from reference_model import PRESETS
+
+    if args.checkpoint is not None:
+        from reference_model.families import checkpoint_defaults
+
+        for key, value in checkpoint_defaults(args.checkpoint).items():
+            print(f"{key:<20} {value}")
+        return 0
 
     from ..adapters import ADAPTERS
 
