@@ -62,19 +62,20 @@ def count_visual_tokens(image_sizes: Sequence[tuple[int, int]], video_frames: Se
 
 
 @lru_cache(maxsize=65536)
-def _grid_crops(width: int, height: int) -> int:
+def _grid_crops(width: int, height: int, grid_pinpoints: tuple | None = None) -> int:
     from reference_model.anyres import CROP, select_best_resolution
     from reference_model.config import default_grid_pinpoints
 
-    best_w, best_h = select_best_resolution(width, height, default_grid_pinpoints())
+    best_w, best_h = select_best_resolution(width, height, grid_pinpoints or default_grid_pinpoints())
     return (best_w // CROP) * (best_h // CROP)
 
 
-def count_crops(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = ()) -> int:
+def count_crops(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = (),
+                grid_pinpoints: tuple | None = None) -> int:
     """384x384 inputs the vision encoder sees for one prompt (independent of tau)."""
     if len(image_sizes) == 1:
         w, h = image_sizes[0]
-        images = 1 + _grid_crops(int(w), int(h))
+        images = 1 + _grid_crops(int(w), int(h), grid_pinpoints)
     else:
         images = len(image_sizes)
     return images + sum(int(f) for f in video_frames)
@@ -264,7 +265,8 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
         vids = [n_frames] if n_frames is not None else []
         visual = [count_visual_tokens(s.image_sizes, vids if s.has_video else [], max_grid_tokens=tau,
                                       unpad_rounding=unpad_rounding, layout=layout) for s in ok]
-        crops = [count_crops(s.image_sizes, vids if s.has_video else []) for s in ok]
+        crops = [count_crops(s.image_sizes, vids if s.has_video else [], dict(layout).get("grid_pinpoints"))
+                 for s in ok]
         seqs = [v + s.text_tokens for v, s in zip(visual, ok)]
         costs = []
         for arch in archs:

@@ -80,3 +80,14 @@ def test_hf_adapter_refuses_reference_only_options():
 
     with pytest.raises(ValueError, match="reference model only"):
         load_adapter("hf:/nonexistent", max_grid_tokens=6561, multi_image_layout="eval")
+
+
+def test_planner_follows_the_grid_set():
+    """2304x2304: OV picks the 6x6 grid (1 + 36 crops, 7371 tokens); NeXT's largest is 2x2 (1 + 4, 3699)."""
+    from ov_bench.token_planner import count_crops, count_visual_tokens
+    from reference_model.config import resolve_grid_pinpoints
+
+    nxt = tuple(resolve_grid_pinpoints("next"))
+    assert count_crops([(2304, 2304)]) == 37 and count_crops([(2304, 2304)], (), nxt) == 5
+    assert count_visual_tokens([(2304, 2304)], max_grid_tokens=6561) == 7371
+    assert count_visual_tokens([(2304, 2304)], max_grid_tokens=6561, layout=(("grid_pinpoints", nxt),)) == 3699
