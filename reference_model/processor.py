@@ -24,9 +24,13 @@ def chatml(question: str, system: str = SYSTEM_PROMPT) -> str:
     )
 
 
-def build_prompt(question: str, num_images: int = 0, video: bool = False) -> str:
+def build_prompt(question: str, num_images: int = 0, video: bool = False, time_instruction: str | None = None) -> str:
     """lmms-eval's LLaVA-OneVision rule: placeholders go first, space-joined, unless already present;
-    then the ChatML template."""
+    then the ChatML template. ``time_instruction`` (LLaVA-Video, ``families.time_instruction``) goes
+    on its own line between the video placeholder and the question, as lmms-eval's llava_vid writes
+    the user turn: ``<image>\n{time instruction}\n{question}``."""
+    if time_instruction:
+        question = time_instruction + "\n" + question
     if num_images and IMAGE_PLACEHOLDER not in question:
         question = " ".join([IMAGE_PLACEHOLDER] * num_images) + "\n" + question
     if video and VIDEO_PLACEHOLDER not in question:

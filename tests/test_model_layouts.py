@@ -294,10 +294,16 @@ def test_unimplemented_layout_in_a_checkpoint_is_refused(tiny, tmp_path):
 
 
 def test_time_instruction_text():
-    """The exact text of LLaVA-Video's evaluated path: times joined by ',' and no space before 'Please'."""
-    assert time_instruction(10.0, [0.0, 5.0]) == (
+    """The exact text of LLaVA-Video's evaluated path: times joined by ',' and no space before 'Please';
+    the user turn is placeholder, instruction, question on three lines."""
+    text = time_instruction(10.0, [0.0, 5.0])
+    assert text == (
         "The video lasts for 10.00 seconds, and 2 frames are uniformly sampled from it. These frames are "
         "located at 0.00s,5.00s.Please answer the following questions related to this video.")
+    from reference_model.processor import build_prompt
+
+    prompt = build_prompt("What happens?", video=True, time_instruction=text)
+    assert f"<|im_start|>user\n<video>\n{text}\nWhat happens?<|im_end|>" in prompt
 
 
 def test_checkpoint_defaults_are_shown_without_loading(tiny, tmp_path):
