@@ -47,6 +47,7 @@ class RunConfig:
     strict: bool = False
     max_new_tokens: int | None = None  # override the tasks' generation_kwargs
     unpad_rounding: str = "original"
+    image_resize: str | None = None  # None: the adapter's default (reference pil, hf torchvision)
     workers: int = 2  # prefetch threads; 0 = decode inline
     lookahead: int = 4
     profile: bool = True
@@ -381,7 +382,8 @@ class Runner:
             from .adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding)
+                                        device=device, unpad_rounding=cfg.unpad_rounding,
+                                        image_resize=cfg.image_resize)
         else:
             device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:

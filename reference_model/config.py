@@ -75,6 +75,7 @@ class ModelConfig:
     video_frames: int = 32
     video_pool_stride: int = 2
     projector_act: str = "gelu"  # mlp2x_gelu uses exact (erf) GELU
+    image_resize: str = "pil"  # bicubic resize backend: "pil" (the original code) | "torchvision" (transformers 5)
     preset: str | None = None
 
     def replace(self, **changes) -> ModelConfig:

@@ -29,7 +29,7 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 
 
 def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original") -> ModelAdapter:
+                 unpad_rounding: str = "original", image_resize: str | None = None) -> ModelAdapter:
     """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line)."""
     kind, target = parse_model_spec(spec)
     if kind == "hf":
@@ -37,11 +37,13 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float3
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
-        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
+        # transformers' default processor resizes with torchvision; "pil" swaps in its PIL twin.
+        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
+                         image_resize=image_resize or "torchvision")
     from .reference import ReferenceAdapter
 
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding)
+                            unpad_rounding=unpad_rounding, image_resize=image_resize or "pil")
 
 
 def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
@@ -59,7 +61,10 @@ def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
     from reference_model import PRESETS, preset_config
 
     path = Path(target).expanduser()
-    if not path.exists() and target.split("?")[0].lower().removeprefix("arch:") in PRESETS:
+    name = target.split("?")[0].lower()
+    if not path.exists() and name in PRESETS and name != "tiny":
+        raise ValueError(f"--model {spec}: use arch:{name} for random weights, or a checkpoint path")
+    if not path.exists() and name.removeprefix("arch:") in PRESETS:
         preset_config(target)  # raises ValueError on a bad ?layers= option
         return
     if path.exists():
