@@ -218,18 +218,12 @@ class DocShape:
     error: str | None = None
 
 
-@lru_cache(maxsize=1)
-def _qwen2_tokenizer():
-    from reference_model.qwen2_tokenizer import load_qwen2_tokenizer
-
-    return load_qwen2_tokenizer().backend_tokenizer
-
-
 def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     """Exact Qwen2 text tokens of each chat prompt (the tokenizer of the 0.5B, 7B and 72B
     architectures), counted as the processor tokenizes: the text between ``<image>`` / ``<video>``
     placeholders, segment by segment; the placeholders themselves become visual tokens."""
     from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
+    from reference_model.qwen2_tokenizer import load_qwen2_backend
 
     placeholders = (IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER)
     pattern = re.compile("(" + "|".join(re.escape(p) for p in placeholders) + ")")
@@ -242,7 +236,7 @@ def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     counts = [0] * len(prompts)
     if segments:
         # One batched call: the per-call overhead of the Python tokenizer wrapper dominates otherwise.
-        for owner, encoding in zip(owners, _qwen2_tokenizer().encode_batch(segments, add_special_tokens=False)):
+        for owner, encoding in zip(owners, load_qwen2_backend().encode_batch(segments, add_special_tokens=False)):
             counts[owner] += len(encoding.ids)
     return counts
 

@@ -66,15 +66,20 @@ def ranks_to_vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], 
     def as_text(token: bytes) -> str:
         return "".join(byte_chars[b] for b in token)
 
-    vocab = {as_text(token): rank for token, rank in ranks.items()}
-    merges: list[tuple[int, int, int, bytes, bytes]] = []
+    texts = [""] * len(ranks)
+    for token, rank in ranks.items():
+        texts[rank] = as_text(token)
+    merges: list[tuple[int, int, int]] = []  # (rank of the merged token, rank of left, rank of right)
+    get = ranks.get
     for token, rank in ranks.items():
         for cut in range(1, len(token)):
-            left, right = token[:cut], token[cut:]
-            if left in ranks and right in ranks:
-                merges.append((rank, ranks[left], ranks[right], left, right))
+            left = get(token[:cut])
+            if left is not None:
+                right = get(token[cut:])
+                if right is not None:
+                    merges.append((rank, left, right))
     merges.sort()
-    return vocab, [(as_text(left), as_text(right)) for *_, left, right in merges]
+    return {text: rank for rank, text in enumerate(texts)}, [(texts[lft], texts[rgt]) for _, lft, rgt in merges]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -141,34 +146,92 @@ def _check_special_ids(tokenizer) -> None:
         raise Qwen2TokenizerUnavailable(f"special token ids {got}, expected {want}")
 
 
+_LOADED: dict[tuple, object] = {}  # (kind, cache file identity) -> tokenizer, per process
+
+
+def _cache_key(kind: str, path: Path) -> tuple | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return kind, str(path), stat.st_mtime_ns, stat.st_size
+
+
 def load_qwen2_tokenizer():
-    """Qwen2's tokenizer: from the cache when present, else converted once and cached."""
+    """Qwen2's tokenizer (a transformers fast tokenizer): from the cache when present, else converted
+    once and cached. Loaded once per process; the same instance is returned afterwards."""
     from transformers import PreTrainedTokenizerFast
 
-    directory = cache_dir()
-    if (directory / "tokenizer.json").is_file():
+    path, built = ensure_cached()
+    key = _cache_key("transformers", path) if path else None
+    if key in _LOADED:
+        return _LOADED[key]
+    tokenizer = built
+    if tokenizer is None:
         try:
-            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
+            tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path.parent))
             _check_special_ids(tokenizer)
-            return tokenizer
-        except Exception:  # a damaged or foreign cache entry: rebuild it
-            pass
+        except Exception:  # a foreign or unreadable cache entry: build in memory
+            tokenizer = build_qwen2_tokenizer()
+    if key is not None:
+        _LOADED[key] = tokenizer
+    return tokenizer
+
+
+def load_qwen2_backend():
+    """The bare ``tokenizers.Tokenizer`` of Qwen2 (faster to load; what counting needs)."""
+    from tokenizers import Tokenizer
+
+    path, built = ensure_cached()
+    key = _cache_key("tokenizers", path) if path else None
+    if key in _LOADED:
+        return _LOADED[key]
+    if built is not None:
+        backend = built.backend_tokenizer
+    else:
+        try:
+            backend = Tokenizer.from_file(str(path))
+        except Exception:
+            backend = build_qwen2_tokenizer().backend_tokenizer
+    if key is not None:
+        _LOADED[key] = backend
+    return backend
+
+
+def ensure_cached():
+    """``(path of the cached tokenizer.json or None, tokenizer if it was just built or None)``: converts
+    and writes the cache when it is missing or damaged; the path is None when it cannot be written."""
+    directory = cache_dir()
+    path = directory / "tokenizer.json"
+    if path.is_file() and _looks_complete(path):
+        return path, None
     tokenizer = build_qwen2_tokenizer()
-    # Write to a temporary sibling and rename, so concurrent processes never read a half-written cache.
+    # Written to a temporary sibling and moved in, so concurrent processes never read half a file.
     tmp = directory.with_name(f"{directory.name}.tmp-{os.getpid()}")
     try:
         tokenizer.save_pretrained(str(tmp))
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        if not (directory / "tokenizer.json").is_file():
-            os.replace(tmp, directory) if not directory.exists() else _replace_contents(tmp, directory)
-    except OSError:  # read-only cache: the built tokenizer still works
-        pass
+        directory.mkdir(parents=True, exist_ok=True)
+        _replace_contents(tmp, directory)
+    except OSError:
+        return None, tokenizer
     finally:
         if tmp.exists():
             import shutil
 
             shutil.rmtree(tmp, ignore_errors=True)
-    return tokenizer
+    return path, tokenizer
+
+
+def _looks_complete(path: Path) -> bool:
+    """A cheap check that tokenizer.json is whole JSON holding Qwen2's special tokens (not a torn write)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+            f.seek(-2, os.SEEK_END)
+            tail = f.read().strip()
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b"<|im_end|>" in head and tail.endswith(b"}")
 
 
 def _replace_contents(src: Path, dst: Path) -> None:
