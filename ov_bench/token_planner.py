@@ -218,26 +218,46 @@ class DocShape:
     error: str | None = None
 
 
+_PIECE_COUNTS: dict[str, int] = {}  # text between special tokens -> Qwen2 tokens (chat-template pieces repeat)
+
+
 def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     """Exact Qwen2 text tokens of each chat prompt (the tokenizer of the 0.5B, 7B and 72B
-    architectures), counted as the processor tokenizes: the text between ``<image>`` / ``<video>``
-    placeholders, segment by segment; the placeholders themselves become visual tokens."""
-    from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
-    from reference_model.qwen2_tokenizer import load_qwen2_backend
+    architectures), as the processor tokenizes it; ``<image>`` / ``<video>`` placeholders count 0
+    (they become visual tokens), the ChatML special tokens 1 each.
 
-    placeholders = (IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER)
-    pattern = re.compile("(" + "|".join(re.escape(p) for p in placeholders) + ")")
-    owners, segments = [], []
-    for i, prompt in enumerate(prompts):
-        for part in pattern.split(prompt):
-            if part and part not in placeholders:
-                owners.append(i)
-                segments.append(part)
+    The tokenizer splits its input at special tokens before normalising and pre-tokenizing, so the
+    text between them is counted piece by piece; pieces that repeat (the system prompt, the role
+    names) are counted once."""
+    from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
+    from reference_model.qwen2_tokenizer import SPECIAL_TOKENS, load_qwen2_backend
+
+    placeholders = {IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER}
+    pattern = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
     counts = [0] * len(prompts)
-    if segments:
+    pending: dict[str, list[int]] = {}  # new piece -> prompts holding it (with repeats)
+    for i, prompt in enumerate(prompts):
+        for piece in pattern.split(prompt):
+            if not piece or piece in placeholders:
+                continue
+            if piece in SPECIAL_TOKENS:
+                counts[i] += 1
+            elif piece in _PIECE_COUNTS:
+                counts[i] += _PIECE_COUNTS[piece]
+            else:
+                pending.setdefault(piece, []).append(i)
+    if pending:
+        pieces = list(pending)
         # One batched call: the per-call overhead of the Python tokenizer wrapper dominates otherwise.
-        for owner, encoding in zip(owners, load_qwen2_backend().encode_batch(segments, add_special_tokens=False)):
-            counts[owner] += len(encoding.ids)
+        encodings = load_qwen2_backend().encode_batch(pieces, add_special_tokens=False)
+        if len(_PIECE_COUNTS) > 100_000:
+            _PIECE_COUNTS.clear()
+        for piece, encoding in zip(pieces, encodings):
+            n = len(encoding.ids)
+            if len(pending[piece]) > 1:
+                _PIECE_COUNTS[piece] = n
+            for i in pending[piece]:
+                counts[i] += n
     return counts
 
 
