@@ -107,3 +107,11 @@ def test_bf16_and_gradient_checkpointing(tmp_path):
     bf16 = run("bf16", mixed_precision="bf16")
     assert bf16.losses[0] == pytest.approx(plain.losses[0], rel=0.05)  # autocast: close, not equal
     assert all(loss == loss for loss in bf16.losses)
+
+
+def test_loss_summary_says_what_it_shows():
+    from ov_bench.commands.train import loss_summary
+
+    text = loss_summary([10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1])
+    assert text.startswith("mean loss of the first 5 / last 5 of 12 steps: 8.0000 -> 1.6000 (-80%)")
+    assert loss_summary([4.0, 2.0]).startswith("mean loss of the first 1 / last 1 of 2 steps: 4.0000 -> 2.0000")
