@@ -73,6 +73,31 @@ def test_hf_adapter_pil_twin_keeps_settings(hf_processors):
     image = _image(900, 500, 7)
     got = twin(images=[image], return_tensors="pt")["pixel_values"][0]
     assert torch.allclose(got, _ours(image, "pil"), rtol=0, atol=1e-6)
+    back = image_processor_for(twin, "torchvision")
+    assert type(back).__name__ == "LlavaOnevisionImageProcessor"
+    assert torch.allclose(back(images=[image], return_tensors="pt")["pixel_values"][0], _ours(image, "torchvision"),
+                          rtol=0, atol=1e-6)
+
+
+def test_hf_adapter_pairs_with_the_reference_adapter(tmp_path):
+    """Through the adapters as a run builds them (--model hf:DIR vs the reference model): the same
+    --image-resize gives the same pixels; without it hf: keeps the checkpoint's processor."""
+    from ov_bench.adapters import load_adapter
+    from tests.hf_checkpoint import build_hf_checkpoint
+
+    directory = build_hf_checkpoint(tmp_path / "hf")
+    image = _image(800, 600, 11)
+    # transformers 5 saves image_processor_type "LlavaOnevisionImageProcessor" even for the PIL one,
+    # so AutoProcessor builds the torchvision processor: hf:'s default, as with the hub's checkpoints.
+    default = load_adapter(f"hf:{directory}", max_grid_tokens=6561)
+    assert default.image_resize == "torchvision" and "resize=" not in default.key
+    for backend in ("pil", "torchvision"):
+        hf = load_adapter(f"hf:{directory}", max_grid_tokens=6561, image_resize=backend)
+        ref = load_adapter("tiny", max_grid_tokens=6561, image_resize=backend)
+        assert hf.describe()["image_resize"] == backend and hf.describe()["random_weights"] is False
+        theirs = hf.prepare("What is it?", [image], None).inputs["pixel_values"][0]
+        ours = ref.prepare("What is it?", [image], None).inputs["pixel_values"]
+        assert torch.allclose(ours, theirs, rtol=0, atol=1e-6), backend
 
 
 def test_reference_adapter_follows_the_setting():

@@ -37,9 +37,9 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float3
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
-        # transformers' default processor resizes with torchvision; "pil" swaps in its PIL twin.
+        # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
         return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                         image_resize=image_resize or "torchvision")
+                         image_resize=image_resize)
     from .reference import ReferenceAdapter
 
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,

@@ -49,9 +49,7 @@ class ModelAdapter(abc.ABC):
             key += f"/resize={self.image_resize}"
         return key
 
-    @property
-    def default_image_resize(self) -> str:
-        return "torchvision" if self.kind == "hf" else "pil"
+    default_image_resize: str = "pil"  # the adapter's own default (not part of the results key)
 
     @property
     @abc.abstractmethod

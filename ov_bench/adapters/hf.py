@@ -59,27 +59,35 @@ def check_checkpoint_dir(path: str) -> Path:
     return directory
 
 
-def image_processor_for(image_processor: Any, backend: str) -> Any:
-    """transformers' image processor with the given resize backend and otherwise the same settings:
-    ``torchvision`` is AutoProcessor's default, ``pil`` its PIL twin (the original code's resize)."""
-    from transformers.models.llava_onevision import image_processing_llava_onevision as tv_module
-
-    if backend == "torchvision":
-        if not isinstance(image_processor, tv_module.LlavaOnevisionImageProcessor):
-            raise UsageError(f"the checkpoint's image processor is {type(image_processor).__name__}, "
-                             "not transformers' torchvision one")
-        return image_processor
-    if backend != "pil":
-        raise UsageError(f"--image-resize must be pil or torchvision, got {backend!r}")
+def resize_backend_of(image_processor: Any) -> str:
+    """``pil`` for transformers' PIL image processor, ``torchvision`` for its default one."""
     from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
         LlavaOnevisionImageProcessorPil,
     )
 
-    if isinstance(image_processor, LlavaOnevisionImageProcessorPil):
+    return "pil" if isinstance(image_processor, LlavaOnevisionImageProcessorPil) else "torchvision"
+
+
+def image_processor_for(image_processor: Any, backend: str | None) -> Any:
+    """transformers' image processor with the given resize backend and otherwise the same settings:
+    ``torchvision`` is ``LlavaOnevisionImageProcessor`` (what AutoProcessor builds from the hub's
+    preprocessor_config.json), ``pil`` its PIL twin ``LlavaOnevisionImageProcessorPil`` (the
+    original code's resize); None keeps the checkpoint's."""
+    if backend is None or backend == resize_backend_of(image_processor):
         return image_processor
+    if backend not in ("pil", "torchvision"):
+        raise UsageError(f"--image-resize must be pil or torchvision, got {backend!r}")
+    from transformers.models.llava_onevision.image_processing_llava_onevision import (
+        LlavaOnevisionImageProcessor,
+    )
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    target = LlavaOnevisionImageProcessorPil if backend == "pil" else LlavaOnevisionImageProcessor
     settings = {k: v for k, v in image_processor.to_dict().items()
                 if k not in ("image_processor_type", "processor_class", "_processor_class")}
-    return LlavaOnevisionImageProcessorPil(**settings)
+    return target(**settings)
 
 
 class HFAdapter(ModelAdapter):
@@ -88,7 +96,7 @@ class HFAdapter(ModelAdapter):
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
     def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 image_resize: str = "torchvision") -> None:
+                 image_resize: str | None = None) -> None:
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
@@ -99,8 +107,10 @@ class HFAdapter(ModelAdapter):
         self.model_id = str(directory.resolve())
         self.dtype, self.device = dtype, device
         self.processor = AutoProcessor.from_pretrained(str(directory))
-        self.image_resize = image_resize
+        # None keeps the checkpoint's image processor (AutoProcessor: torchvision for the hub's configs).
+        self.default_image_resize = resize_backend_of(self.processor.image_processor)
         self.processor.image_processor = image_processor_for(self.processor.image_processor, image_resize)
+        self.image_resize = resize_backend_of(self.processor.image_processor)
         self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
             str(directory), dtype=resolve_dtype(dtype)
         ).to(device).eval()

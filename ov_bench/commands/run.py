@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reference model only: unpad rounding of the original code or of transformers")
     parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
                         help="bicubic resize backend of image preprocessing (default: pil for the reference "
-                             "model, as the original code; torchvision for hf:, as transformers' AutoProcessor)")
+                             "model, as the original code; for hf: the checkpoint's own image processor)")
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="prefetch threads decoding media and preprocessing ahead of the model (0 = inline)")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
