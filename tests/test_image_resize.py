@@ -113,3 +113,13 @@ def test_reference_adapter_follows_the_setting():
         assert torch.equal(prepared.inputs["pixel_values"], _ours(image, backend))
     with pytest.raises(ValueError, match="pil, torchvision"):
         load_adapter("tiny", max_grid_tokens=6561, image_resize="cv2")
+
+
+def test_hf_hub_id_gets_the_download_command(tmp_path):
+    """hf: takes local directories only (README); a hub id is answered with how to fetch it."""
+    from ov_bench.adapters import check_model_spec
+
+    with pytest.raises(FileNotFoundError, match="huggingface-cli download llava-hf/llava-onevision-qwen2-0.5b-ov-hf"):
+        check_model_spec("hf:llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
+    with pytest.raises(FileNotFoundError, match="no such checkpoint directory"):
+        check_model_spec(f"hf:{tmp_path / 'missing'}")

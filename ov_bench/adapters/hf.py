@@ -48,6 +48,12 @@ def aspect_ratio_for(tau: int | None, max_crops: int) -> str:
 def check_checkpoint_dir(path: str) -> Path:
     directory = Path(path).expanduser()
     if not directory.is_dir():
+        import re
+
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", path) and not path.startswith("."):
+            # hf: takes local directories only (documented); a hub id gets the command that fetches it.
+            raise FileNotFoundError(f"hf:{path}: no such local directory; hf: takes local directories, not hub ids "
+                                    f"(for a hub id: huggingface-cli download {path} --local-dir DIR, then hf:DIR)")
         raise FileNotFoundError(f"hf:{path}: no such checkpoint directory (the hub is not used by hf:)")
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"hf:{path}: no config.json (expected a save_pretrained directory)")
