@@ -144,6 +144,9 @@ def _check_special_ids(tokenizer) -> None:
     want = {t: NUM_REGULAR_TOKENS + i for i, t in enumerate(SPECIAL_TOKENS)}
     if got != want:
         raise Qwen2TokenizerUnavailable(f"special token ids {got}, expected {want}")
+    if (tokenizer.eos_token_id, tokenizer.pad_token_id) != (QWEN2_SPECIAL_IDS["eos"], QWEN2_SPECIAL_IDS["pad"]):
+        raise Qwen2TokenizerUnavailable(f"eos/pad ids {tokenizer.eos_token_id}/{tokenizer.pad_token_id}, "
+                                        "expected <|im_end|>/<|endoftext|>")
 
 
 _LOADED: dict[tuple, object] = {}  # (kind, cache file identity) -> tokenizer, per process
@@ -235,5 +238,6 @@ def _looks_complete(path: Path) -> bool:
 
 
 def _replace_contents(src: Path, dst: Path) -> None:
-    for item in src.iterdir():
+    # tokenizer.json last: its presence is what readers take as "the cache is complete".
+    for item in sorted(src.iterdir(), key=lambda p: p.name == "tokenizer.json"):
         os.replace(item, dst / item.name)
