@@ -8,7 +8,7 @@ the entry point names this function, and the manifest names :class:`OvBenchRefer
 
 model_args (``--model_args key=value,...``; unknown keys are a ValueError):
 
-- ``pretrained``: a preset (``tiny``, ``0.5b``, ``7b``, ``72b``, ``arch:0.5b?layers=2``) or a checkpoint
+- ``pretrained``: a preset (``tiny``, ``arch:0.5b``, ``arch:7b``, ``arch:72b``, ``arch:0.5b?layers=2``) or a checkpoint
   directory in the HF or the original lmms-lab layout. Required.
 - ``max_grid_tokens``: the AnyRes threshold tau (default 6561 = anyres_max_9); ``none`` = no cap.
 - ``frames``: frames sampled from each video (default 32), uniformly as lmms-eval does.
@@ -186,7 +186,7 @@ class OvBenchReference(lmms):
                      "multi_image_layout, video_layout, video_pool, grid_pinpoints, use_generation_config")
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
-            raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, 0.5b, 7b, 72b, "
+            raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
                              "arch:0.5b?layers=2 or a checkpoint directory)")
         _check_batch_size(batch_size)
         tau = _parse_max_grid_tokens(max_grid_tokens)

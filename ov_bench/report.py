@@ -38,9 +38,13 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
     out = [f"# ov-bench run: {model.get('id')}", ""]
     if data.get("samples"):
         out += [f"> **{data.get('note')}**", ""]
+    if model.get("random_weights"):
+        out += ["> **RANDOM WEIGHTS** (`random_weights: true`): a preset architecture, not a trained checkpoint; "
+                "scores mean nothing, latency, memory and token counts are real.", ""]
     out += [
         f"- created: {results['created']} (ov-bench {results['ov_bench_version']})",
-        f"- model: `{model.get('key')}`, adapter {model.get('adapter')}, threshold tau = {model.get('threshold')}",
+        f"- model: `{model.get('key')}`, adapter {model.get('adapter')}, threshold tau = {model.get('threshold')}, "
+        f"image resize {model.get('image_resize')}, random weights {bool(model.get('random_weights'))}",
         f"- data: {data.get('source')}",
         f"- device: {env.get('device')} ({env.get('gpu') or env.get('cpu')}), dtype {env.get('dtype')}, "
         f"processes {env.get('processes', 1)}",

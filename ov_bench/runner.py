@@ -55,7 +55,7 @@ class RunConfig:
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
     # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
-    # video_layout, video_pool, grid_pinpoints, use_generation_config. Empty = the checkpoint's own.
+    # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize. Empty = the checkpoint's own.
     model_options: dict = field(default_factory=dict)
 
 

@@ -30,7 +30,7 @@ KV cache of ``s`` tokens: ``2 * L * kv_heads * head_dim * s * bytes_per_elem`` (
 
 from __future__ import annotations
 
-import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 ARCHS = ("0.5b", "7b", "72b")
-CHARS_PER_TEXT_TOKEN = 4.0  # rough average of Qwen2's BPE on English prompts (text tokens are an estimate)
+MAX_ERRORS_LISTED = 5  # unreadable docs named per task in the plan (all are counted)
 PATCH = 14
 CHANNELS = 3
 
@@ -202,6 +202,8 @@ class PlanRow:
     text_tokens_mean: float | None
     crops_mean: float | None
     costs: list[ArchCost] = field(default_factory=list)
+    # The first MAX_ERRORS_LISTED unreadable docs: {"doc_id", "error"}.
+    error_docs: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def setting(self) -> str:
@@ -220,32 +222,71 @@ class DocShape:
     error: str | None = None
 
 
-def estimate_text_tokens(prompt: str) -> int:
-    """A rough text-token count (characters / 4); only the FLOPs and KV estimates use it."""
-    return math.ceil(len(prompt) / CHARS_PER_TEXT_TOKEN)
+_PIECE_COUNTS: dict[str, int] = {}  # text between special tokens -> Qwen2 tokens (chat-template pieces repeat)
+
+
+def count_text_tokens(prompts: Sequence[str]) -> list[int]:
+    """Exact Qwen2 text tokens of each chat prompt (the tokenizer of the 0.5B, 7B and 72B
+    architectures), as the processor tokenizes it; ``<image>`` / ``<video>`` placeholders count 0
+    (they become visual tokens), the ChatML special tokens 1 each.
+
+    The tokenizer splits its input at special tokens before normalising and pre-tokenizing, so the
+    text between them is counted piece by piece; pieces that repeat (the system prompt, the role
+    names) are counted once."""
+    from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
+    from reference_model.qwen2_tokenizer import SPECIAL_TOKENS, load_qwen2_backend
+
+    placeholders = {IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER}
+    pattern = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+    counts = [0] * len(prompts)
+    pending: dict[str, list[int]] = {}  # new piece -> prompts holding it (with repeats)
+    for i, prompt in enumerate(prompts):
+        for piece in pattern.split(prompt):
+            if not piece or piece in placeholders:
+                continue
+            if piece in SPECIAL_TOKENS:
+                counts[i] += 1
+            elif piece in _PIECE_COUNTS:
+                counts[i] += _PIECE_COUNTS[piece]
+            else:
+                pending.setdefault(piece, []).append(i)
+    if pending:
+        pieces = list(pending)
+        # One batched call: the per-call overhead of the Python tokenizer wrapper dominates otherwise.
+        encodings = load_qwen2_backend().encode_batch(pieces, add_special_tokens=False)
+        if len(_PIECE_COUNTS) > 100_000:
+            _PIECE_COUNTS.clear()
+        for piece, encoding in zip(pieces, encodings):
+            n = len(encoding.ids)
+            if len(pending[piece]) > 1:
+                _PIECE_COUNTS[piece] = n
+            for i in pending[piece]:
+                counts[i] += n
+    return counts
 
 
 def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) -> list[DocShape]:
-    """Image sizes (headers only) and a text-token estimate per doc; unreadable docs become errors.
+    """Image sizes (headers only) and the text tokens per doc; unreadable docs become errors.
 
-    ``text_tokens``: a fixed count per prompt, or None to estimate it from the chat prompt."""
+    ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens."""
     from reference_model.processor import build_prompt
 
     video = task.modality == "video"
-    shapes = []
+    shapes, prompts = [], []
     for doc in docs:
         doc_id = str(task.doc_id(doc))
         try:
             sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
-            if text_tokens is None:
-                prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
-                n_text = estimate_text_tokens(prompt)
-            else:
-                n_text = int(text_tokens)
+            prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video) if text_tokens is None else ""
         except Exception as exc:  # a corrupt header: skipped and counted, as a run would record an error
             shapes.append(DocShape(doc_id, [], video, 0, f"{type(exc).__name__}: {exc}"))
             continue
-        shapes.append(DocShape(doc_id, sizes, video, n_text))
+        shapes.append(DocShape(doc_id, sizes, video, 0 if text_tokens is None else int(text_tokens)))
+        prompts.append(prompt)
+    if text_tokens is None:
+        ok = [s for s in shapes if s.error is None]
+        for shape, n_text in zip(ok, count_text_tokens(prompts)):
+            shape.text_tokens = n_text
     return shapes
 
 
@@ -255,6 +296,7 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
     """Rows per setting: thresholds for image tasks, frame counts for video tasks."""
     ok = [s for s in shapes if s.error is None]
     errors = len(shapes) - len(ok)
+    error_docs = [{"doc_id": s.doc_id, "error": s.error} for s in shapes if s.error is not None][:MAX_ERRORS_LISTED]
     settings: list[tuple[int | None, int | None]]
     if modality == "video":
         settings = [(None, f) for f in frames]
@@ -284,7 +326,7 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
             task=task_name, modality=modality, threshold=tau if modality != "video" else None,
             frames=n_frames, n=len(ok), errors=errors, visual_tokens=Distribution.of(visual),
             text_tokens_mean=(sum(s.text_tokens for s in ok) / len(ok)) if ok else None,
-            crops_mean=(sum(crops) / len(crops)) if crops else None, costs=costs,
+            crops_mean=(sum(crops) / len(crops)) if crops else None, costs=costs, error_docs=error_docs,
         ))
     return rows
 
@@ -324,13 +366,13 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
              r.visual_tokens.max, r.crops_mean, r.text_tokens_mean] for r in rows]
     out = ["## Visual tokens per prompt", "",
            md_table(["task", "setting", "n", "errors", "mean", "p50", "p90", "max", "crops (mean)",
-                     "text tokens (est.)"], dist), ""]
+                     "text tokens"], dist), ""]
     archs = [c.arch for c in rows[0].costs] if rows and rows[0].costs else []
     if archs:
         out += ["## Predicted cost per prompt", "",
                 "LLM prefill FLOPs = 2*P*s + 2*L*s^2*h + 2*h*V; vision = SigLIP so400m + projector per crop; "
                 "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.token_planner`). "
-                "s = visual tokens + estimated text tokens.", ""]
+                "s = visual tokens + text tokens (Qwen2's tokenizer, or --text-tokens).", ""]
         header = ["task", "setting"]
         for a in archs:
             header += [f"{a} prefill", f"{a} vision", f"{a} KV MiB mean", f"{a} KV MiB max"]
@@ -342,4 +384,24 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
                          _mib(c.kv_cache_bytes_mean), _mib(c.kv_cache_bytes_max)]
             table.append(line)
         out += [md_table(header, table), ""]
+    out += _render_errors(rows)
     return "\n".join(out)
+
+
+def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
+    """The unreadable docs of each task (the first few, with reasons), once per task."""
+    first = {}
+    for r in rows:
+        first.setdefault(r.task, r)
+    failed = [r for r in first.values() if r.errors]
+    if not failed:
+        return []
+    from .mdtable import md_table
+
+    total = sum(r.errors for r in failed)
+    table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]
+    out = [f"## Errors ({total}: docs left out of the counts)", "", md_table(["task", "doc_id", "error"], table)]
+    for r in failed:
+        if r.errors > len(r.error_docs):
+            out.append(f"\n{r.task}: ... and {r.errors - len(r.error_docs)} more")
+    return out + [""]

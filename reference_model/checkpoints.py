@@ -79,7 +79,11 @@ def load_model(
         validate_max_grid_tokens(max_grid_tokens)
     spec = str(path_or_preset)
     path = Path(spec).expanduser()
-    if spec.split("?")[0].lower().removeprefix("arch:") in PRESETS and not path.exists():
+    name = spec.split("?")[0].lower()
+    if name in PRESETS and name != "tiny" and not path.exists():
+        # A bare size looks like a checkpoint; random weights must be asked for by name.
+        raise ValueError(f"{spec}: use arch:{name} for random weights, or a checkpoint path")
+    if name.removeprefix("arch:") in PRESETS and not path.exists():
         config, tokenizer, state_dict = _preset(spec)
     else:
         config, tokenizer, state_dict = _checkpoint(_resolve_dir(spec))
@@ -100,13 +104,17 @@ def load_model(
 
 
 def _preset(spec: str):
+    from .qwen2_tokenizer import QWEN2_SPECIAL_IDS, load_qwen2_tokenizer
     from .tokenizer import TINY_SPECIAL_IDS, build_tiny_tokenizer
 
     config = preset_config(spec)
-    # No real tokenizer can be downloaded here: presets use the byte-level tokenizer built in code
-    # (all its ids fit in every vocabulary). Text token counts are therefore not Qwen2's.
-    config.token_ids = TokenIds(**TINY_SPECIAL_IDS)
-    return config, build_tiny_tokenizer(), None
+    if spec.split("?")[0].lower() == "tiny":
+        config.token_ids = TokenIds(**TINY_SPECIAL_IDS)
+        return config, build_tiny_tokenizer(), None
+    # arch: presets get Qwen2's real tokenizer (built offline from packaged ranks), so text-token
+    # counts and prompt lengths are those of the released checkpoints.
+    config.token_ids = TokenIds(**QWEN2_SPECIAL_IDS)
+    return config, load_qwen2_tokenizer(), None
 
 
 def _resolve_dir(spec: str) -> Path:

@@ -101,6 +101,7 @@ class ModelConfig:
     video_time_instruction: bool = False
     conv_template: str = "qwen_1_5"
     projector_act: str = "gelu"  # mlp2x_gelu uses exact (erf) GELU
+    image_resize: str = "pil"  # bicubic resize backend: "pil" (the original code) | "torchvision" (transformers 5)
     preset: str | None = None
 
     def replace(self, **changes) -> ModelConfig:

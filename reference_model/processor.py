@@ -70,12 +70,14 @@ class Processor:
         batch: dict = {}
         if images:
             multi = len(images) > 1 and self.config.multi_image_pad_to_square
-            crops = [multi_image_crop(im) if multi else anyres_crops(im, self.config.anyres.grid_pinpoints) for im in images]
+            resize = self.config.image_resize
+            crops = [multi_image_crop(im, resize) if multi else anyres_crops(im, self.config.anyres.grid_pinpoints, resize)
+                     for im in images]
             batch["pixel_values"] = normalize(torch.cat(crops))
             batch["image_sizes"] = torch.tensor([[im.width, im.height] for im in images], dtype=torch.long)
             batch["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
         if videos:
-            clips = [video_frames(v) for v in videos]
+            clips = [video_frames(v, self.config.image_resize) for v in videos]
             batch["pixel_values_videos"] = normalize(torch.cat(clips))
             batch["video_num_frames"] = torch.tensor([len(c) for c in clips], dtype=torch.long)
         sizes = [(im.width, im.height) for im in images]

@@ -218,6 +218,11 @@ def test_corrupt_header_is_counted_not_fatal():
     assert [s.error is not None for s in shapes] == [False, True, False]
     (row,) = plan_shapes(task.name, task.modality, shapes, [6561], [32], [Architecture.from_preset("0.5b")])
     assert (row.n, row.errors) == (2, 1)
+    # Named with its reason, as a run's error rows are (issue 15.5).
+    assert row.error_docs == [{"doc_id": shapes[1].doc_id, "error": shapes[1].error}]
+    from ov_bench.token_planner import render_plan
+
+    assert f"| {task.name} | {shapes[1].doc_id} |" in render_plan([row])
 
 
 def test_header_sizes_equal_decoded_sizes_for_every_image_task(samples_cache):  # noqa: F811

@@ -31,21 +31,25 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
                  unpad_rounding: str = "original", **model_options) -> ModelAdapter:
     """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
-    ``model_options`` (reference model only; None = the checkpoint's): multi_image_layout, video_layout,
-    video_pool, grid_pinpoints, use_generation_config."""
+    ``model_options`` (None = the checkpoint's): multi_image_layout, video_layout, video_pool,
+    grid_pinpoints, use_generation_config (reference model only) and image_resize (both)."""
     kind, target = parse_model_spec(spec)
     if kind == "hf":
         from .hf import HFAdapter
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
+        image_resize = model_options.pop("image_resize", None)
         given = [k for k, v in model_options.items() if v is not None and v is not True]
         if given:
             raise ValueError(f"{', '.join(given)}: reference model only (transformers' port has one layout: "
                              "multi-image 'train', its own video layout and grid set)")
-        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
+        # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
+        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
+                         image_resize=image_resize)
     from .reference import ReferenceAdapter
 
+    model_options["image_resize"] = model_options.get("image_resize") or "pil"
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
                             unpad_rounding=unpad_rounding, **model_options)
 
@@ -65,7 +69,10 @@ def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
     from reference_model import PRESETS, preset_config
 
     path = Path(target).expanduser()
-    if not path.exists() and target.split("?")[0].lower().removeprefix("arch:") in PRESETS:
+    name = target.split("?")[0].lower()
+    if not path.exists() and name in PRESETS and name != "tiny":
+        raise ValueError(f"--model {spec}: use arch:{name} for random weights, or a checkpoint path")
+    if not path.exists() and name.removeprefix("arch:") in PRESETS:
         preset_config(target)  # raises ValueError on a bad ?layers= option
         return
     if path.exists():

@@ -35,6 +35,8 @@ class ModelAdapter(abc.ABC):
     dtype: str = "float32"
     device: str = "cpu"
     unpad_rounding: str = "original"
+    image_resize: str = "pil"  # bicubic resize backend of the image preprocessing: pil | torchvision
+    random_weights: bool = False  # a preset with random weights (tiny, arch:...), not a checkpoint
     max_batch_size: int = 1  # > 1: generate_batch runs that many samples in one model call
 
     @property
@@ -43,7 +45,11 @@ class ModelAdapter(abc.ABC):
         key = f"{self.kind}:{self.model_id}@{self.dtype}"
         if self.kind == "reference" and self.unpad_rounding != "original":
             key += f"/unpad={self.unpad_rounding}"
+        if self.image_resize != self.default_image_resize:
+            key += f"/resize={self.image_resize}"
         return key
+
+    default_image_resize: str = "pil"  # the adapter's own default (not part of the results key)
 
     @property
     @abc.abstractmethod
@@ -84,6 +90,8 @@ class ModelAdapter(abc.ABC):
             "dtype": self.dtype,
             "device": self.device,
             "unpad_rounding": self.unpad_rounding,
+            "image_resize": self.image_resize,
+            "random_weights": self.random_weights,
         }
 
     def warmup(self, prepared: Prepared) -> None:

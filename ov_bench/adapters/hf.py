@@ -48,6 +48,12 @@ def aspect_ratio_for(tau: int | None, max_crops: int) -> str:
 def check_checkpoint_dir(path: str) -> Path:
     directory = Path(path).expanduser()
     if not directory.is_dir():
+        import re
+
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", path) and not path.startswith("."):
+            # hf: takes local directories only (documented); a hub id gets the command that fetches it.
+            raise FileNotFoundError(f"hf:{path}: no such local directory; hf: takes local directories, not hub ids "
+                                    f"(for a hub id: huggingface-cli download {path} --local-dir DIR, then hf:DIR)")
         raise FileNotFoundError(f"hf:{path}: no such checkpoint directory (the hub is not used by hf:)")
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"hf:{path}: no config.json (expected a save_pretrained directory)")
@@ -59,12 +65,44 @@ def check_checkpoint_dir(path: str) -> Path:
     return directory
 
 
+def resize_backend_of(image_processor: Any) -> str:
+    """``pil`` for transformers' PIL image processor, ``torchvision`` for its default one."""
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    return "pil" if isinstance(image_processor, LlavaOnevisionImageProcessorPil) else "torchvision"
+
+
+def image_processor_for(image_processor: Any, backend: str | None) -> Any:
+    """transformers' image processor with the given resize backend and otherwise the same settings:
+    ``torchvision`` is ``LlavaOnevisionImageProcessor`` (what AutoProcessor builds from the hub's
+    preprocessor_config.json), ``pil`` its PIL twin ``LlavaOnevisionImageProcessorPil`` (the
+    original code's resize); None keeps the checkpoint's."""
+    if backend is None or backend == resize_backend_of(image_processor):
+        return image_processor
+    if backend not in ("pil", "torchvision"):
+        raise UsageError(f"--image-resize must be pil or torchvision, got {backend!r}")
+    from transformers.models.llava_onevision.image_processing_llava_onevision import (
+        LlavaOnevisionImageProcessor,
+    )
+    from transformers.models.llava_onevision.image_processing_pil_llava_onevision import (
+        LlavaOnevisionImageProcessorPil,
+    )
+
+    target = LlavaOnevisionImageProcessorPil if backend == "pil" else LlavaOnevisionImageProcessor
+    settings = {k: v for k, v in image_processor.to_dict().items()
+                if k not in ("image_processor_type", "processor_class", "_processor_class")}
+    return target(**settings)
+
+
 class HFAdapter(ModelAdapter):
     kind = "hf"
     max_batch_size = 1024  # batches are left-padded as transformers' processor pads them
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
-    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu") -> None:
+    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
+                 image_resize: str | None = None) -> None:
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
@@ -75,6 +113,10 @@ class HFAdapter(ModelAdapter):
         self.model_id = str(directory.resolve())
         self.dtype, self.device = dtype, device
         self.processor = AutoProcessor.from_pretrained(str(directory))
+        # None keeps the checkpoint's image processor (AutoProcessor: torchvision for the hub's configs).
+        self.default_image_resize = resize_backend_of(self.processor.image_processor)
+        self.processor.image_processor = image_processor_for(self.processor.image_processor, image_resize)
+        self.image_resize = resize_backend_of(self.processor.image_processor)
         self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
             str(directory), dtype=resolve_dtype(dtype)
         ).to(device).eval()

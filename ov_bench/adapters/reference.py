@@ -14,8 +14,11 @@ class ReferenceAdapter(ModelAdapter):
     def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
                  unpad_rounding: str = "original", multi_image_layout: str | None = None,
                  video_layout: str | None = None, video_pool: str | None = None, grid_pinpoints: str | None = None,
-                 use_generation_config: bool = True) -> None:
+                 use_generation_config: bool = True, image_resize: str = "pil") -> None:
         from reference_model import LlavaOneVision
+        from reference_model.image_processing import validate_resize_backend
+
+        validate_resize_backend(image_resize)
 
         self.model = LlavaOneVision.from_pretrained(
             spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device,
@@ -31,6 +34,8 @@ class ReferenceAdapter(ModelAdapter):
             raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model_id = model_id(spec)
         self.dtype, self.device, self.unpad_rounding = dtype, device, unpad_rounding
+        self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
+        self.random_weights = self.model.config.preset is not None
 
     @property
     def threshold(self) -> int | None:

@@ -10,9 +10,9 @@ ORDER = 30
 
 PRESET_NOTES = {
     "tiny": "random weights, tiny config with the real 384/14 geometry; runs anywhere in seconds",
-    "0.5b": "Qwen2-0.5B + SigLIP so400m architecture, random weights (write arch:0.5b)",
-    "7b": "Qwen2-7B + SigLIP so400m architecture, random weights (write arch:7b)",
-    "72b": "Qwen2-72B + SigLIP so400m architecture, random weights (write arch:72b)",
+    "0.5b": "Qwen2-0.5B + SigLIP so400m architecture, random weights, Qwen2's real tokenizer",
+    "7b": "Qwen2-7B + SigLIP so400m architecture, random weights, Qwen2's real tokenizer",
+    "72b": "Qwen2-72B + SigLIP so400m architecture, random weights, Qwen2's real tokenizer",
 }
 
 

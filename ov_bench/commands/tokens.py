@@ -13,8 +13,9 @@ DESCRIPTION = """\
 Visual tokens per prompt for every doc of the tasks at each threshold tau (image tasks) or frame
 count F (video tasks), from image headers alone (no pixel decoding, no model): mean, p50, p90, max.
 Also the predicted LLM prefill FLOPs, vision-encoder FLOPs and KV-cache bytes per prompt for the
-0.5B, 7B and 72B architectures (formulas in ov_bench/token_planner.py). Text tokens are estimated
-from the prompt length (about 4 characters per token) unless --text-tokens N is given.
+0.5B, 7B and 72B architectures (formulas in ov_bench/token_planner.py). Text tokens are counted
+exactly with Qwen2's tokenizer (the chat prompt as the model sees it) unless --text-tokens N is
+given. Docs whose media cannot be read are left out and listed with their reasons.
 
 examples:
   ov-bench tokens --tasks ai2d,chartqa --data samples --thresholds 729,2916,6561,none
@@ -74,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--archs", type=arch_list, default=["0.5b", "7b", "72b"], metavar="A1,A2",
                         help="architectures to cost (default: 0.5b,7b,72b)")
     parser.add_argument("--text-tokens", type=text_tokens_arg, default=None, metavar="auto|N",
-                        help="text tokens per prompt for the cost estimates (default auto: prompt chars / 4)")
+                        help="text tokens per prompt for the cost estimates (default auto: the prompt's Qwen2 tokens)")
     parser.add_argument("--kv-bytes", type=non_negative_int, default=2, metavar="B",
                         help="bytes per KV-cache element (default 2: bf16/fp16)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the plan as JSON")

@@ -102,7 +102,9 @@ def resolve(args: argparse.Namespace):
     yaml_overrides.pop("stage", None)
     if stage is None:
         raise ValueError("no stage given: pass --stage (1, 1.5, 2-si, 2-ov) or put 'stage:' in the --config YAML")
-    recipe, options = get_stage(str(stage)), TrainOptions()
+    from reference_model.training.recipes import apply_model_defaults
+
+    recipe, options = apply_model_defaults(get_stage(str(stage)), args.model), TrainOptions()
     flags = {field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None}
     if args.gradient_checkpointing:
         flags["gradient_checkpointing"] = True
@@ -111,6 +113,16 @@ def resolve(args: argparse.Namespace):
     for overrides in (yaml_overrides, parse_assignments(args.set), flags):
         apply_overrides(recipe, options, overrides)
     return recipe, options
+
+
+def loss_summary(losses: list[float]) -> str:
+    """Per-step losses are noisy (each step sees other samples): report the mean of the first and
+    last k steps (k = 5, fewer on short runs), saying so."""
+    k = max(1, min(5, len(losses) // 2))
+    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+    change = f" ({(last - first) / first:+.0%})" if first else ""
+    return (f"mean loss of the first {k} / last {k} of {len(losses)} steps: {first:.4f} -> {last:.4f}{change} "
+            f"(per step: {losses[0]:.4f} -> {losses[-1]:.4f})")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -145,7 +157,7 @@ def execute(args: argparse.Namespace) -> int:
         print(f"stage {recipe.name}: {result.global_step} steps on {stats['kept']} samples {stats['by_modality']}"
               + (f", {skipped}" if skipped else ""))
         if result.losses:
-            print(f"loss {result.losses[0]:.4f} -> {result.losses[-1]:.4f}")
+            print(loss_summary(result.losses))
         print(f"model: {result.final_dir} (ov-bench run --model {result.final_dir} --tasks ...), "
               f"log: {result.output_dir}/train_log.jsonl")
     return 0
