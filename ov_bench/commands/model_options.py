@@ -1,4 +1,4 @@
-"""The reference model's layout and decoding flags, shared by run, sweep and tokens.
+"""The model's layout, preprocessing and decoding flags, shared by run, sweep and tokens.
 
 Not a command itself (no NAME): ``add_layout_arguments`` adds the flags, ``layout_options`` turns the
 parsed namespace into the keyword arguments ``adapters.load_adapter`` (and the planner) take. Every
@@ -37,6 +37,9 @@ def add_layout_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
     parser.add_argument("--grid-pinpoints", type=grid_pinpoints_arg, default=None, metavar="ov|next|WxH,...",
                         help="AnyRes grid set: ov (1x1..6x6 of 384), next (LLaVA-NeXT's five shapes of 384) or "
                              "a list of WxH sizes (default: the checkpoint's)")
+    parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
+                        help="bicubic resize backend of image preprocessing (default: pil for the reference "
+                             "model, as the original code; for hf: the checkpoint's own image processor)")
     if generation:
         parser.add_argument("--no-generation-config", action="store_true",
                             help="ignore the checkpoint's generation_config.json (its eos ids, repetition_penalty)")
@@ -45,7 +48,8 @@ def add_layout_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
 def layout_options(args: argparse.Namespace) -> dict:
     """The parsed flags as load_adapter keyword arguments (absent flags are left out)."""
     options = {"multi_image_layout": args.multi_image_layout, "video_layout": args.video_layout,
-               "video_pool": args.video_pool, "grid_pinpoints": args.grid_pinpoints}
+               "video_pool": args.video_pool, "grid_pinpoints": args.grid_pinpoints,
+               "image_resize": getattr(args, "image_resize", None)}
     options = {k: v for k, v in options.items() if v is not None}
     if getattr(args, "no_generation_config", False):
         options["use_generation_config"] = False

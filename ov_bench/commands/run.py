@@ -79,9 +79,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the tasks' max_new_tokens")
     parser.add_argument("--unpad-rounding", choices=("original", "hf"), default="original",
                         help="reference model only: unpad rounding of the original code or of transformers")
-    parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
-                        help="bicubic resize backend of image preprocessing (default: pil for the reference "
-                             "model, as the original code; for hf: the checkpoint's own image processor)")
     parser.add_argument("--workers", type=non_negative_int, default=2,
                         help="prefetch threads decoding media and preprocessing ahead of the model (0 = inline)")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
@@ -115,7 +112,7 @@ def execute(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, output=args.output, seed=args.seed, strict=args.strict,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, retry_errors=args.retry_errors, progress=not args.no_progress,
-        model_options={**layout_options(args), "image_resize": args.image_resize},
+        model_options=layout_options(args),
     )
     runner = Runner(config)
     outcome = runner.run()
