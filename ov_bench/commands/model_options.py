@@ -37,10 +37,10 @@ def add_layout_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
     parser.add_argument("--grid-pinpoints", type=grid_pinpoints_arg, default=None, metavar="ov|next|WxH,...",
                         help="AnyRes grid set: ov (1x1..6x6 of 384), next (LLaVA-NeXT's five shapes of 384) or "
                              "a list of WxH sizes (default: the checkpoint's)")
-    parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
-                        help="bicubic resize backend of image preprocessing (default: pil for the reference "
-                             "model, as the original code; for hf: the checkpoint's own image processor)")
-    if generation:
+    if generation:  # flags that change pixels or decoding, not token counts
+        parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
+                            help="bicubic resize backend of image preprocessing (default: pil for the reference "
+                                 "model, as the original code; for hf: the checkpoint's own image processor)")
         parser.add_argument("--no-generation-config", action="store_true",
                             help="ignore the checkpoint's generation_config.json (its eos ids, repetition_penalty)")
 
