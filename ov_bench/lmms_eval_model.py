@@ -19,7 +19,7 @@ What lmms-eval hands the model and what it gets back:
 
 - ``generate_until``: Instance.args = (context, gen_kwargs, doc_to_visual, doc_id, task, split).
   ``doc_to_visual(doc)`` gives PIL images (one image, or several: multi-image mode), or a list holding
-  a video path (decoded here with ``tasks.video.sample_frames``; image paths are opened as images).
+  a video path (decoded here with ``ov_media.video.sample_frames``; image paths are opened as images).
   The prompt follows lmms-eval's LLaVA-OneVision rule (``processor.build_prompt``). Decoding is greedy:
   ``do_sample=True`` or ``temperature > 0`` is refused with a ValueError rather than silently run
   greedy. ``max_new_tokens`` is honoured (default 1024, as lmms-eval's llava_onevision). As lmms-eval's
@@ -262,7 +262,7 @@ class OvBenchReference(lmms):
             raise ValueError(f"{MODEL_NAME}: a request mixing images and a video is not supported")
         if not videos:
             return images, None
-        from tasks.video import sample_frames
+        from ov_media.video import sample_frames
 
         return [], sample_frames(videos[0], self.frames)
 
