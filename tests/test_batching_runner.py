@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ov_bench.adapters.base import Generation, Prepared
-from ov_bench.runner import RunConfig, Runner
+from ov_bench.engine.runner import RunConfig, Runner
 from tests.kill_helpers import kill_after_rows
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 from tests.test_runner_fakes import InstantAdapter, fake_tasks
@@ -176,7 +176,7 @@ def test_batches_stay_within_a_task_and_skip_failed_media(tmp_path):
 
 def test_a_failed_batch_is_rerun_one_sample_at_a_time(tmp_path, caplog):
     adapter = BatchingInstant(poison="(4)")
-    with caplog.at_level(logging.WARNING, logger="ov_bench.runner"):
+    with caplog.at_level(logging.WARNING, logger="ov_bench.engine.runner"):
         out = _fake_run(tmp_path, adapter, batch_size=4)
     assert "failed (RuntimeError: out of memory); running them one at a time" in caplog.text
     rows = {(r.task, r.doc_id): r for r in out.rows}
@@ -187,7 +187,7 @@ def test_a_failed_batch_is_rerun_one_sample_at_a_time(tmp_path, caplog):
 
 def test_an_adapter_without_a_batch_path_runs_one_at_a_time(tmp_path, caplog):
     adapter = InstantAdapter()
-    with caplog.at_level(logging.WARNING, logger="ov_bench.runner"):
+    with caplog.at_level(logging.WARNING, logger="ov_bench.engine.runner"):
         out = _fake_run(tmp_path, adapter, batch_size=3)
     assert "takes at most 1 sample(s) per call; using 1" in caplog.text
     assert all(r.batch_size == 1 for r in out.rows) and len(out.rows) == 12

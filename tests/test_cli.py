@@ -141,7 +141,7 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
 
 def test_busy_output_dir_is_refused(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ov_bench.store import OutputLock; "
+        [sys.executable, "-c", "import sys, time; from ov_bench.outputs.store import OutputLock; "
          f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True)
     try:

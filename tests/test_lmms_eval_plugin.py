@@ -38,7 +38,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model():
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     return OvBenchReference(pretrained="tiny", max_grid_tokens=TAU, frames=FRAMES)
 
@@ -77,13 +77,13 @@ def test_entry_point_resolves_in_lmms_eval_registry():
 
     import lmms_eval.models as lmms_models
 
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     names = [ep.name for ep in entry_points(group="lmms_eval.models")]
     assert MODEL in names
     assert MODEL in lmms_models.list_available_models()
     assert lmms_models.get_model(MODEL) is OvBenchReference
-    assert lmms_models.get_model_manifest(MODEL).simple_class_path == "ov_bench.lmms_eval_model.OvBenchReference"
+    assert lmms_models.get_model_manifest(MODEL).simple_class_path == "ov_bench.integrations.lmms_eval_model.OvBenchReference"
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_bad_model_args_fail_with_one_line(arg_string, error, needle):
 
 
 def test_max_grid_tokens_none_means_no_cap_and_batch_size_is_checked():
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     with pytest.raises(ValueError, match="batch_size"):  # lmms-eval passes --batch_size as a keyword
         OvBenchReference(pretrained="tiny", batch_size="0")

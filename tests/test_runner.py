@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from ov_bench.engine.prefetch import Prefetcher
+from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import ResumeMismatchError
-from ov_bench.prefetch import Prefetcher
-from ov_bench.runner import RunConfig, Runner
 from tests.test_runner_fakes import SIZES, InstantAdapter, fake_tasks
 
 ALL_FAKES = ["fake_image", "fake_multi", "fake_video"]

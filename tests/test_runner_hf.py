@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import UsageError
-from ov_bench.runner import RunConfig, Runner
 from tests.hf_checkpoint import build_hf_checkpoint
 
 PER_MODALITY = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, video
@@ -80,7 +80,7 @@ def test_hf_threshold_changes_tokens_as_transformers_counts(hf_adapter):
     import numpy as np
     from PIL import Image
 
-    from ov_bench.profiling import StageTimer
+    from ov_bench.engine.profiling import StageTimer
 
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8))
     counts = {}

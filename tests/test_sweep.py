@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ov_bench.runner import RunConfig, Runner
-from ov_bench.sweep import SweepConfig, Sweeper
+from ov_bench.engine.runner import RunConfig, Runner
+from ov_bench.engine.sweep import SweepConfig, Sweeper
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 THRESHOLDS = [729, 2916, 6561, None]
@@ -169,8 +169,8 @@ def test_sweep_cli_bad_input(capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- the report
 def test_report_figures_have_axes_and_data(sweep_ai2d):
-    from ov_bench import plots
-    from ov_bench.sweep_report import FIGURES, build_figures, collect
+    from ov_bench.reports import plots
+    from ov_bench.reports.sweep_report import FIGURES, build_figures, collect
 
     data = collect(sweep_ai2d.sweep, sweep_ai2d.results, sweep_ai2d.rows, n_boot=200)
     figures, notes = build_figures(data)

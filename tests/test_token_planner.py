@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ov_bench.token_planner import (
+from ov_bench.analysis.token_planner import (
     Architecture,
     DocShape,
     count_crops,

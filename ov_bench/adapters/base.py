@@ -88,6 +88,6 @@ class ModelAdapter(abc.ABC):
 
     def warmup(self, prepared: Prepared) -> None:
         """One untimed call so lazy initialisation does not land in the first sample's latency."""
-        from ..profiling import NullTimer
+        from ov_bench.engine.profiling import NullTimer
 
         self.generate(prepared, max_new_tokens=2, timer=NullTimer())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Generation, ModelAdapter, Prepared
+from ov_bench.adapters.base import Generation, ModelAdapter, Prepared
 
 
 class ReferenceAdapter(ModelAdapter):

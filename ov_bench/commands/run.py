@@ -87,10 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def precheck(args: argparse.Namespace) -> None:
     """Fail fast, before any output is written, on input a user can get wrong."""
+    from ov_bench.adapters import check_model_spec
+    from ov_bench.engine.runner import check_data_arg
     from tasks import get_task
-
-    from ..adapters import check_model_spec
-    from ..runner import check_data_arg
 
     for name in args.tasks:
         get_task(name)
@@ -100,8 +99,8 @@ def precheck(args: argparse.Namespace) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
-    from ..results import summary_table
-    from ..runner import RunConfig, Runner
+    from ov_bench.engine.runner import RunConfig, Runner
+    from ov_bench.outputs.results import summary_table
 
     config = RunConfig(
         tasks=args.tasks, model=args.model, data=args.data, limit=args.limit,

@@ -25,8 +25,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .run import DTYPES, non_negative_int, positive_int, task_list
-    from .tokens import frames_list, threshold_list
+    from ov_bench.commands.run import DTYPES, non_negative_int, positive_int, task_list
+    from ov_bench.commands.tokens import frames_list, threshold_list
 
     parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
     parser.add_argument("--thresholds", type=threshold_list, default=[729, 2916, 6561, None], metavar="T1,T2",
@@ -57,10 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    from ov_bench.adapters import check_model_spec
+    from ov_bench.engine.sweep import SweepConfig, Sweeper
     from tasks import get_task
-
-    from ..adapters import check_model_spec
-    from ..sweep import SweepConfig, Sweeper
 
     for name in args.tasks:
         get_task(name)
@@ -74,7 +73,7 @@ def execute(args: argparse.Namespace) -> int:
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
     )
     outcome = Sweeper(config).run()
-    from ..sweep_report import summary_text
+    from ov_bench.reports.sweep_report import summary_text
 
     print(summary_text(outcome.sweep, outcome.results))
     out = outcome.output_dir

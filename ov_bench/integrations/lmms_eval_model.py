@@ -290,7 +290,7 @@ class OvBenchReference(lmms):
         return _Inputs(prompt, batch, len(images), num_frames)
 
     def _timer(self):
-        from ov_bench.profiling import StageTimer
+        from ov_bench.engine.profiling import StageTimer
 
         return StageTimer(cuda=self.device_name.startswith("cuda"))
 

@@ -216,7 +216,7 @@ def environment(device: str, dtype: str) -> dict[str, Any]:
     import torch
     import transformers
 
-    from . import __version__
+    from ov_bench import __version__
 
     env: dict[str, Any] = {
         "python": platform.python_version(),

@@ -10,8 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .store import LATENCY_STAGES, SampleRow
+from ov_bench import __version__
+from ov_bench.outputs.store import LATENCY_STAGES, SampleRow
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "report.md"
@@ -136,7 +136,7 @@ def summary_table(results: dict[str, Any]) -> str:
 
 
 def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
-    from .report import write_report
+    from ov_bench.reports.report import write_report
 
     output_dir = Path(output_dir)
     tmp = output_dir / (RESULTS_JSON + ".tmp")

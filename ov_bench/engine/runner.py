@@ -18,12 +18,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters.base import Generation, ModelAdapter, Prepared
-from .distributed import DistContext
-from .errors import ResumeMismatchError, UsageError
-from .prefetch import Prefetcher
-from .profiling import MemoryTracker, NullTimer, StageTimer
-from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, merge_shards, shard_path, threshold_key
+from ov_bench.adapters.base import Generation, ModelAdapter, Prepared
+from ov_bench.engine.distributed import DistContext
+from ov_bench.engine.prefetch import Prefetcher
+from ov_bench.engine.profiling import MemoryTracker, NullTimer, StageTimer
+from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.outputs.store import (
+    SAMPLES_DB,
+    OutputLock,
+    ResultsStore,
+    SampleRow,
+    merge_shards,
+    shard_path,
+    threshold_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +386,7 @@ class Runner:
         plans = self._plans
         device = resolve_device(cfg.device, dist.local_rank)
         if self.adapter is None:
-            from .adapters import load_adapter
+            from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
                                         device=device, unpad_rounding=cfg.unpad_rounding)
@@ -410,7 +418,7 @@ class Runner:
         if dist.is_main:
             if dist.distributed:
                 merge_shards(out)
-            from .results import build_results, write_outputs
+            from ov_bench.outputs.results import build_results, write_outputs
 
             with ResultsStore(main_db) as store:
                 rows = self._rows_of_this_run(store, plans)
@@ -425,7 +433,7 @@ class Runner:
         return RunOutcome(out, results, rows, errors_total, evaluated)
 
     def _environment(self, device: str) -> dict[str, Any]:
-        from .profiling import environment
+        from ov_bench.engine.profiling import environment
 
         env = environment(device, self.config.dtype)
         env["processes"] = self.dist.world_size

@@ -33,10 +33,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ResumeMismatchError, UsageError
-from .run_outputs import SWEEP_JSON, setting_label
-from .runner import one_line, prepare_media, score_into_row
-from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
+from ov_bench.engine.runner import one_line, prepare_media, score_into_row
+from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
+from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class Sweeper:
     """One ``ov-bench sweep``. Construct, then :meth:`run`. Tests may inject an adapter."""
 
     def __init__(self, config: SweepConfig, adapter: Any = None) -> None:
-        from .runner import check_data_arg
+        from ov_bench.engine.runner import check_data_arg
 
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be >= 1")
@@ -172,9 +172,8 @@ class Sweeper:
 
     # ----------------------------------------------------------------- setup
     def _load_plans(self) -> list[Any]:
+        from ov_bench.engine.runner import DEFAULT_MAX_NEW_TOKENS, TaskPlan
         from tasks import get_task
-
-        from .runner import DEFAULT_MAX_NEW_TOKENS, TaskPlan
 
         plans = []
         for name in dict.fromkeys(self.config.tasks):
@@ -189,7 +188,7 @@ class Sweeper:
         return plans
 
     def _run_config(self, setting: Setting, output: Path | None = None, write_outputs: bool = False) -> Any:
-        from .runner import RunConfig
+        from ov_bench.engine.runner import RunConfig
 
         c = self.config
         return RunConfig(tasks=list(c.tasks), model=c.model, data=c.data, limit=c.limit,
@@ -201,8 +200,8 @@ class Sweeper:
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
-        from .distributed import DistContext
-        from .runner import resolve_device
+        from ov_bench.engine.distributed import DistContext
+        from ov_bench.engine.runner import resolve_device
 
         if DistContext.from_env().distributed:
             raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
@@ -211,7 +210,7 @@ class Sweeper:
         plans = self._load_plans()  # a bad task or --data fails before the model loads
         device = resolve_device(cfg.device)
         if self.adapter is None:
-            from .adapters import load_adapter
+            from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
                                         device=device, unpad_rounding=cfg.unpad_rounding)
@@ -235,7 +234,7 @@ class Sweeper:
         sweep = self._sweep_json(mode, plans, results, rows)
         _write_json(self.output_dir / SWEEP_JSON, sweep)
         if cfg.report:
-            from .sweep_report import write_sweep_report
+            from ov_bench.reports.sweep_report import write_sweep_report
 
             try:
                 write_sweep_report(self.output_dir, sweep, results, rows)
@@ -246,7 +245,7 @@ class Sweeper:
 
     # ----------------------------------------------------------------- fallback: plain runs
     def _run_separate(self) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
-        from .runner import Runner
+        from ov_bench.engine.runner import Runner
 
         results, rows = {}, {}
         for s in self.settings:
@@ -299,9 +298,9 @@ class Sweeper:
     def _run_shared(self, plans: list[Any], device: str) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
         from contextlib import ExitStack
 
-        from .prefetch import Prefetcher
-        from .profiling import MemoryTracker
-        from .runner import data_source_label
+        from ov_bench.engine.prefetch import Prefetcher
+        from ov_bench.engine.profiling import MemoryTracker
+        from ov_bench.engine.runner import data_source_label
 
         cfg = self.config
         key = self.adapter.key
@@ -343,8 +342,8 @@ class Sweeper:
             self.adapter.set_threshold(s.threshold)
             with ResultsStore(s.db) as store:
                 setting_rows = self._rows_of_sweep(store, plans, key, s)
-            from .profiling import environment
-            from .results import build_results
+            from ov_bench.engine.profiling import environment
+            from ov_bench.outputs.results import build_results
 
             env = environment(device, cfg.dtype)
             env["processes"] = 1
@@ -369,7 +368,7 @@ class Sweeper:
     def _finish_setting(self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
                         ) -> tuple[dict[str, Any], list[SampleRow]]:
         """Write the setting's results.json (+ report.md) the way a run does, pointing at the store."""
-        from .results import write_outputs
+        from ov_bench.outputs.results import write_outputs
 
         results["samples_db"] = os.path.relpath(s.db, s.results_dir)
         results["sweep"] = {"label": s.label, "threshold": s.threshold, "frames": s.frames,
@@ -406,9 +405,8 @@ class Sweeper:
                        ) -> list[tuple[Setting, SampleRow]]:
         import torch
 
+        from ov_bench.engine.profiling import NullTimer, StageTimer
         from reference_model import count_prompt_visual_tokens
-
-        from .profiling import NullTimer, StageTimer
 
         cfg = self.config
         out: list[tuple[Setting, SampleRow]] = []
@@ -501,8 +499,8 @@ class Sweeper:
     # ----------------------------------------------------------------- sweep.json
     def _sweep_json(self, mode: str, plans: list[Any], results: dict[str, dict],
                     rows: dict[str, list[SampleRow]]) -> dict[str, Any]:
-        from . import __version__
-        from .paired import paired_delta
+        from ov_bench import __version__
+        from ov_bench.analysis.paired import paired_delta
 
         cfg = self.config
         ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(self.settings)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .store import SampleRow
+from ov_bench.outputs.store import SampleRow
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str | None = None) -> str:
-    from .results import summary_table
+    from ov_bench.outputs.results import summary_table
 
     model, env, data = results["model"], results["env"], results["data"]
     out = [f"# ov-bench run: {model.get('id')}", ""]
@@ -126,7 +126,7 @@ def plot_latency(results: dict[str, Any], path: Path) -> bool:
 
 
 def write_report(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> Path:
-    from .results import REPORT_MD
+    from ov_bench.outputs.results import REPORT_MD
 
     output_dir = Path(output_dir)
     plot_name = "latency_stages.png"

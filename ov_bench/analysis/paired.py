@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .stats import DEFAULT_BOOT, McNemarResult, mcnemar, paired_bootstrap, two_valued
-from .store import SampleRow
+from ov_bench.analysis.stats import DEFAULT_BOOT, McNemarResult, mcnemar, paired_bootstrap, two_valued
+from ov_bench.outputs.store import SampleRow
 
 LATENCY_KEYS = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode",
                 "end_to_end")

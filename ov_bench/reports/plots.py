@@ -1,7 +1,7 @@
 """Matplotlib figures of a sweep (Agg backend, no display). Each builder returns the Figure so
 callers and tests can check it (:func:`check_figure`) before it is saved.
 
-Inputs are plain per-task, per-setting numbers (built by ov_bench.sweep_report), so the figures do
+Inputs are plain per-task, per-setting numbers (built by ov_bench.reports.sweep_report), so the figures do
 not know about the store or results.json.
 """
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import OvBenchError
-from .store import LATENCY_STAGES, SAMPLES_DB, SampleRow, threshold_key
+from ov_bench.errors import OvBenchError
+from ov_bench.outputs.store import LATENCY_STAGES, SAMPLES_DB, SampleRow, threshold_key
 
 RESULTS_JSON = "results.json"
 SWEEP_JSON = "sweep.json"

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputInUseError
-from .profiling import STAGES as LATENCY_STAGES
+from ov_bench.engine.profiling import STAGES as LATENCY_STAGES
+from ov_bench.errors import OutputInUseError
 
 SAMPLES_DB = "samples.sqlite"
 SHARDS_DIR = "shards"
