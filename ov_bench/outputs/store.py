@@ -16,21 +16,17 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ov_bench.engine.profiling import STAGES as LATENCY_STAGES
 from ov_bench.errors import OutputInUseError
+from ov_bench.threshold import threshold_key as threshold_key  # re-exported: the store's threshold column
 
 SAMPLES_DB = "samples.sqlite"
 SHARDS_DIR = "shards"
 LOCK_FILE = ".ov-bench.lock"
-
-
-def threshold_key(tau: int | None) -> str:
-    """The threshold column: the integer tau as text, or ``"none"`` for no cap."""
-    return "none" if tau is None else str(int(tau))
 
 
 @dataclass
@@ -204,10 +200,6 @@ class ResultsStore:
         )
         return [tuple(r) for r in cur]
 
-    def get_meta(self, key: str) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
-
     def set_meta(self, key: str, value: Any) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                            (key, json.dumps(value, sort_keys=True, default=str)))
@@ -285,7 +277,3 @@ class OutputLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def row_as_dict(row: SampleRow) -> dict[str, Any]:
-    return asdict(row)
