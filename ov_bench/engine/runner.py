@@ -319,7 +319,7 @@ class Runner:
             log.warning("warm-up failed (%s); the first sample's latency may include start-up costs",
                         one_line(exc))
         self.throughput.warmup_s = time.perf_counter() - t0
-        if self.config.progress and self.dist.is_main:
+        if self.dist.is_main:
             print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
                   "--no-warmup skips it)", file=sys.stderr)
 

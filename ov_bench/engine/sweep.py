@@ -337,9 +337,7 @@ class Sweeper:
         except Exception as exc:
             log.warning("warm-up failed (%s)", one_line(exc))
         self.warmup_s = time.perf_counter() - t0
-        if self.config.progress:
-            print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)",
-                  file=sys.stderr)
+        print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)", file=sys.stderr)
 
     def _db_for(self, frames: int) -> Path:
         return next(s.db for s in self.settings if s.frames == frames)
