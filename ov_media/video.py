@@ -1,7 +1,7 @@
 """The one video frame sampler and video writer, for evaluation (tasks) and training (reference_model).
 
 Uniform sampling with PyAV that seeks instead of decoding everything. Frame indices follow lmms-eval
-(docs/model.md, "Video"): `int(x) for x in linspace(0, N - 1, F)`, where N is
+(docs/model.md s. 3): `int(x) for x in linspace(0, N - 1, F)`, where N is
 the frame count the container declares (`stream.frames`, what lmms-eval's `read_video` and decord's
 `len(VideoReader)` use). Where the container declares none (webm, mkv), N is the number of video
 packets, counted by a demux pass that reads packets without decoding them. lmms-eval's PyAV path would

@@ -18,7 +18,7 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
 - egoschema: lmms-eval's `egoschema` task scores the full test set by posting a submission to a web
   server (answers are not public). ov-bench's egoschema is lmms-eval's `egoschema_subset` (500 questions
   with public answers, scored offline, metric `score` on a 0-1 scale); published full-set numbers
-  (REFERENCE.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry.
+  (docs/model.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry.
 - mvbench is lmms-eval's group of 20 tasks (one hub config each). aggregate() returns mvbench_accuracy
   over all records (lmms-eval's aggregation applied to the pooled records; with the full data, 200
   questions per task, this equals the mean of the task scores) and "<lmms task>/mvbench_accuracy" per task.

@@ -138,6 +138,7 @@ def test_main_job_end_to_end(uninterrupted):
     assert all(r[5] == r[6] for r in rows)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     """Also the determinism check across processes: the resumed rows come from a fresh process."""
     full, _ = uninterrupted
@@ -151,6 +152,7 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     assert metrics_of(output) == metrics_of(full)
 
 
+@pytest.mark.slow
 def test_busy_output_dir_is_refused(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time; from ov_bench.outputs.store import OutputLock; "
@@ -238,6 +240,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_accelerate_two_processes_equal_one(uninterrupted, tmp_path):
     full, _ = uninterrupted
     output = tmp_path / "sharded"

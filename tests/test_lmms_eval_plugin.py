@@ -316,6 +316,7 @@ def both_harnesses(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> d
             "ovb_samples": rows, "n": {"mmmu": len(mmmu_rows), "videomme": 3}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["mmmu", "videomme"])
 def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
     from tasks import get_task

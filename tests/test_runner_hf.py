@@ -51,10 +51,12 @@ def _check(out, adapter_kind: str):
         assert task["samples_data"] is True
 
 
+@pytest.mark.slow
 def test_reference_tiny_each_modality(tmp_path):
     _check(_run(tmp_path, model="tiny"), "reference")
 
 
+@pytest.mark.slow
 def test_hf_each_modality(tmp_path, hf_adapter):
     out = _run(tmp_path, adapter=hf_adapter)
     _check(out, "hf")
@@ -93,7 +95,7 @@ def test_hf_threshold_changes_tokens_as_transformers_counts(hf_adapter):
             counts[tau] = gen.visual_positions
     finally:
         hf_adapter.set_threshold(6561)
-    assert counts[6561] == 5967 == counts[None]  # 5967: REFERENCE.md's example, under the cap
+    assert counts[6561] == 5967 == counts[None]  # 5967: docs/model.md's example, under the cap
     assert counts[729] < counts[6561]
 
 

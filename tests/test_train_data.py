@@ -1,9 +1,9 @@
 """Training data: LLaVA records -> ChatML ids and targets, visual-token counts per stage, over-long
 handling, batching and the length-grouped order, the training loss against the model's own forward,
-recipes against REFERENCE.md section 4, and the synthetic set's answers in its pixels.
+recipes against docs/model.md section 4, and the synthetic set's answers in its pixels.
 
 Independent sources: the evaluation processor's tokenization of the same text (Processor.__call__),
-LlavaOneVision.forward's logits, REFERENCE.md's numbers and token counts, and raw pixel arithmetic.
+LlavaOneVision.forward's logits, docs/model.md's numbers and token counts, and raw pixel arithmetic.
 """
 
 from __future__ import annotations
@@ -32,11 +32,6 @@ from reference_model.training.media import load_video_frames, write_video
 from reference_model.training.recipes import STAGES
 from reference_model.training.synthetic import COLOURS, make_synthetic_set
 from reference_model.training.trainer import build_optimizer
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return LlavaOneVision.from_pretrained("tiny")
 
 
 @pytest.fixture(scope="module")
