@@ -1,4 +1,4 @@
-"""ov-bench's reference model as an lmms-eval model (ov_bench/lmms_eval_model.py).
+"""ov-bench's reference model as an lmms-eval model (ov_bench/integrations/lmms_eval_model.py).
 
 Unit tests drive the model class with lmms-eval ``Instance`` objects as lmms-eval builds them; the
 end-to-end test runs lmms-eval's own evaluator next to ``ov-bench run`` on the same docs.

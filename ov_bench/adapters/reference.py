@@ -75,7 +75,7 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         with torch.inference_mode():
             pixels = self.model.to_device({k: inputs[k] for k in _PIXEL_KEYS if k in inputs})
             return self.model.encode_visuals(pixels.get("pixel_values"), pixels.get("pixel_values_videos"),
-                                             stage_timer=timer if timer.enabled else None)
+                                             stage_timer=timer)
 
     def at_threshold(self, prepared: Prepared, threshold: int | None) -> Prepared:
         self.set_threshold(threshold)

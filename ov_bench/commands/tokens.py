@@ -11,7 +11,7 @@ DESCRIPTION = """\
 Visual tokens per prompt for every doc of the tasks at each threshold tau (image tasks) or frame
 count F (video tasks), from image headers alone (no pixel decoding, no model): mean, p50, p90, max.
 Also the predicted LLM prefill FLOPs, vision-encoder FLOPs and KV-cache bytes per prompt for the
-0.5B, 7B and 72B architectures (formulas in ov_bench/token_planner.py). Text tokens are estimated
+0.5B, 7B and 72B architectures (formulas in ov_bench/analysis/token_planner.py). Text tokens are estimated
 from the prompt length (about 4 characters per token) unless --text-tokens N is given.
 
 examples:
