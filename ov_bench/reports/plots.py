@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-STAGES = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode")
+from ov_bench.engine.profiling import SEQUENTIAL_STAGES as STAGES
+
 ACCURACY_X = "mean visual tokens per sample"
 ACCURACY_Y = "mean score (95% CI)"
 LATENCY_Y = "mean latency per sample (ms)"

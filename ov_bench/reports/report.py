@@ -7,14 +7,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import STAGES
+from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
 from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports.mdtable import fmt_number, md_table
 
 log = logging.getLogger(__name__)
 
-PLOT_STAGES = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode")
+PLOT_STAGES = SEQUENTIAL_STAGES
 MAX_ERRORS_LISTED = 20
 
 
