@@ -206,7 +206,7 @@ def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
 def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     """Not a success even without --strict: exit 1, and the summary and stderr name the top error reason."""
     data = _mmmu_copy(tmp_path, corrupt=[0, 1, 2])
-    out = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(data), "--no-progress",
+    out = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(data), "--no-progress", "--no-warmup",
                    "--output", str(tmp_path / "out"))
     assert out.returncode == 1, out.stderr
     assert "FAILED: every sample of mmmu ended in an error; top reason: media_decode (3 of 3)" in out.stdout
@@ -215,6 +215,7 @@ def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     assert "Traceback" not in out.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["tasks"]["mmmu"]["top_error"]["stage"] == "media_decode"
+    assert results["run"]["warmup_s"] is None and "warm-up" not in out.stderr  # --no-warmup
 
 
 def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
