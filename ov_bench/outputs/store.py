@@ -29,6 +29,16 @@ SHARDS_DIR = "shards"
 LOCK_FILE = ".ov-bench.lock"
 
 
+def where_clause(model_key: str | None, threshold: str | None, task: str | None) -> tuple[str, list[str]]:
+    """`` WHERE ...`` selecting rows by the given keys (None: any), and its parameters."""
+    clauses, params = [], []
+    for name, value in (("model_key", model_key), ("threshold", threshold), ("task", task)):
+        if value is not None:
+            clauses.append(f"{name}=?")
+            params.append(value)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
 @dataclass
 class SampleRow:
     """One evaluated sample (or one error) as stored."""
@@ -183,12 +193,7 @@ class ResultsStore:
 
     def rows(self, model_key: str | None = None, threshold: str | None = None,
              task: str | None = None) -> list[SampleRow]:
-        clauses, params = [], []
-        for name, value in (("model_key", model_key), ("threshold", threshold), ("task", task)):
-            if value is not None:
-                clauses.append(f"{name}=?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = where_clause(model_key, threshold, task)
         cur = self._conn.execute(f"SELECT * FROM samples{where} ORDER BY task, seq, doc_id", params)
         return [_from_record(r) for r in cur]
 
