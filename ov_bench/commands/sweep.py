@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-profile", action="store_true", help="skip per-stage timers and memory probes")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
+    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
+                        help="one untimed call on a tiny synthetic input before timing (default: on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -69,7 +71,7 @@ def execute(args: argparse.Namespace) -> int:
         tasks=args.tasks, thresholds=args.thresholds, frames=args.frames, model=args.model, data=args.data,
         limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
-        profile=not args.no_profile, reuse=not args.no_reuse, retry_errors=args.retry_errors,
+        profile=not args.no_profile, warmup=args.warmup, reuse=not args.no_reuse, retry_errors=args.retry_errors,
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
     )
     outcome = Sweeper(config).run()
