@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from ov_bench import __version__
+from . import __version__
 
 EXIT_USAGE = 2
 
@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def discover_commands() -> list[ModuleType]:
-    from ov_bench import commands
+    from . import commands
 
     mods = []
     for info in pkgutil.iter_modules(commands.__path__):
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from ov_bench.errors import user_error_types
+    from .errors import user_error_types
 
     try:
         return int(args._execute(args) or 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ov_bench.adapters.base import Generation, ModelAdapter, Prepared
+from .base import Generation, ModelAdapter, Prepared
 
 __all__ = ["ADAPTERS", "Generation", "ModelAdapter", "Prepared", "check_model_spec", "load_adapter", "parse_model_spec"]
 
@@ -33,12 +33,12 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float3
     """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line)."""
     kind, target = parse_model_spec(spec)
     if kind == "hf":
-        from ov_bench.adapters.hf import HFAdapter
+        from .hf import HFAdapter
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
         return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
-    from ov_bench.adapters.reference import ReferenceAdapter
+    from .reference import ReferenceAdapter
 
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
                             unpad_rounding=unpad_rounding)
@@ -51,7 +51,7 @@ def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
 
     kind, target = parse_model_spec(spec)
     if kind == "hf":
-        from ov_bench.adapters.hf import aspect_ratio_for, check_checkpoint_dir
+        from .hf import aspect_ratio_for, check_checkpoint_dir
 
         check_checkpoint_dir(target)
         aspect_ratio_for(max_grid_tokens, 1)

@@ -122,7 +122,7 @@ class ModelAdapter(abc.ABC):
         kernel selection and allocator warm-up, so they do not land in the first sample's latency."""
         from PIL import Image
 
-        from ov_bench.engine.profiling import NullTimer
+        from ..engine.profiling import NullTimer
 
         prepared = self.prepare("warm-up", [Image.new("RGB", (32, 32), (128, 128, 128))], None)
         self.generate(prepared, max_new_tokens=2, timer=NullTimer())

@@ -23,8 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ov_bench.adapters.base import Generation, ModelAdapter, Prepared
-from ov_bench.errors import UsageError
+from ..errors import UsageError
+from .base import Generation, ModelAdapter, Prepared
 
 TOKENS_PER_CROP = 729
 

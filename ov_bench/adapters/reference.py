@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
+from .base import EncodeOnce, Generation, ModelAdapter, Prepared
 
 _PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
 _LAYOUT_KEYS = ("image_sizes", "image_num_crops", "video_num_frames")

@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from ov_bench.adapters import ADAPTERS
     from reference_model import PRESETS
+
+    from ..adapters import ADAPTERS
 
     print("presets (reference adapter):")
     for name in PRESETS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ov_bench.threshold import DEFAULT_THRESHOLD
+from ..threshold import DEFAULT_THRESHOLD
 
 NAME = "run"
 HELP = "evaluate a model on benchmark tasks (scores, visual tokens, latency per stage, peak memory)"
@@ -43,7 +43,7 @@ def non_negative_int(text: str) -> int:
 
 def threshold(text: str) -> int | None:
     """``none`` (no cap) or a positive integer tau (ov_bench.threshold.parse_threshold)."""
-    from ov_bench.threshold import parse_threshold
+    from ..threshold import parse_threshold
 
     try:
         return parse_threshold(text)
@@ -96,9 +96,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def precheck(args: argparse.Namespace) -> None:
     """Fail fast, before any output is written, on input a user can get wrong."""
-    from ov_bench.adapters import check_model_spec
-    from ov_bench.engine.runner import check_data_arg, check_output_arg
     from tasks import get_task
+
+    from ..adapters import check_model_spec
+    from ..engine.runner import check_data_arg, check_output_arg
 
     for name in args.tasks:
         get_task(name)
@@ -109,9 +110,9 @@ def precheck(args: argparse.Namespace) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
-    from ov_bench.engine.runner import RunConfig, Runner
-    from ov_bench.outputs.results import failed_tasks
-    from ov_bench.reports.report import summary_table
+    from ..engine.runner import RunConfig, Runner
+    from ..outputs.results import failed_tasks
+    from ..reports.report import summary_table
 
     config = RunConfig(
         tasks=args.tasks, model=args.model, data=args.data, limit=args.limit,

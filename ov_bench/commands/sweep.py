@@ -25,8 +25,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ov_bench.commands.run import DTYPES, non_negative_int, positive_int, task_list
-    from ov_bench.commands.tokens import frames_list, threshold_list
+    from .run import DTYPES, non_negative_int, positive_int, task_list
+    from .tokens import frames_list, threshold_list
 
     parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
     parser.add_argument("--thresholds", type=threshold_list, default=[729, 2916, 6561, None], metavar="T1,T2",
@@ -59,9 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from ov_bench.adapters import check_model_spec
-    from ov_bench.engine.sweep import SweepConfig, Sweeper
     from tasks import get_task
+
+    from ..adapters import check_model_spec
+    from ..engine.sweep import SweepConfig, Sweeper
 
     for name in args.tasks:
         get_task(name)
@@ -75,7 +76,7 @@ def execute(args: argparse.Namespace) -> int:
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
     )
     outcome = Sweeper(config).run()
-    from ov_bench.reports.sweep_report import summary_text
+    from ..reports.sweep_report import summary_text
 
     print(summary_text(outcome.sweep, outcome.results))
     out = outcome.output_dir

@@ -21,7 +21,7 @@ examples:
 
 
 def threshold_list(text: str) -> list[int | None]:
-    from ov_bench.commands.run import threshold
+    from .run import threshold
 
     values = [threshold(t) for t in text.split(",") if t.strip()]
     if not values:
@@ -30,7 +30,7 @@ def threshold_list(text: str) -> list[int | None]:
 
 
 def frames_list(text: str) -> list[int]:
-    from ov_bench.commands.run import positive_int
+    from .run import positive_int
 
     values = [positive_int(t) for t in text.split(",") if t.strip()]
     if not values:
@@ -41,7 +41,7 @@ def frames_list(text: str) -> list[int]:
 def text_tokens_arg(text: str) -> int | None:
     if text == "auto":
         return None
-    from ov_bench.commands.run import non_negative_int
+    from .run import non_negative_int
 
     return non_negative_int(text)
 
@@ -56,7 +56,7 @@ def arch_list(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ov_bench.commands.run import non_negative_int, positive_int, task_list
+    from .run import non_negative_int, positive_int, task_list
 
     parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
     parser.add_argument("--data", default="hub", help="hub | samples | DIR (default: hub)")
@@ -82,9 +82,10 @@ def execute(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from ov_bench.analysis.token_planner import plan_as_dict, plan_task, render_plan
-    from ov_bench.engine.runner import check_data_arg
     from tasks import get_task
+
+    from ..analysis.token_planner import plan_as_dict, plan_task, render_plan
+    from ..engine.runner import check_data_arg
 
     tasks = [get_task(name) for name in dict.fromkeys(args.tasks)]
     check_data_arg(args.data)
