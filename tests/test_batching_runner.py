@@ -58,6 +58,7 @@ def test_batched_run_equals_unbatched(runs):
                (b["n"], b["errors"], b["metrics"], b["visual_tokens"], b["text_tokens"])
 
 
+@pytest.mark.slow
 def test_batched_rows_record_the_batch(runs):
     for name in TASKS:
         rows = [r for r in runs[3].rows if r.task == name]

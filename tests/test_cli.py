@@ -218,6 +218,7 @@ def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     assert results["run"]["warmup_s"] is None and "warm-up" not in out.stderr  # --no-warmup
 
 
+@pytest.mark.slow
 def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
     """A local dataset directory with one corrupt image cell: the run completes, the sample is an
     error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""

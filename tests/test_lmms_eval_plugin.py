@@ -328,6 +328,7 @@ def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
     assert lmms_metrics[f"{task.main_metric},none"] == pytest.approx(ovb_task["metrics"][task.main_metric], abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["mmmu", "videomme"])
 def test_same_responses_and_token_counts_per_doc(both_harnesses, task_name):
     """The same response, prompt, visual and generated token counts per doc in both harnesses."""
