@@ -1,7 +1,7 @@
 """Higher AnyRes with bilinear interpolation (``anyres_max_N``), as small pure functions.
 
 Arithmetic (no tensors) and the matching feature-space operations live side by side so the
-analytic token count and the model share one definition of every shape.
+analytic token count and the model share one definition of every shape. Facts: docs/model.md s. 2-3.
 Sizes are (width, height) for images, as PIL reports them; grid pinpoints are (height, width).
 """
 

@@ -1,6 +1,6 @@
 """Configuration dataclasses for the reference LLaVA-OneVision model and its presets.
 
-A preset name may carry depth overrides:
+Facts in docs/model.md section 1. A preset name may carry depth overrides:
 ``0.5b?layers=2`` (LLM layers) or ``0.5b?layers=2&vision_layers=1``.
 """
 

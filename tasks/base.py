@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+# One MediaError and one VideoClip for training and evaluation (re-exported here for the tasks).
+from ov_media import MediaError as MediaError
+from ov_media import VideoClip as VideoClip
+
 if TYPE_CHECKING:
-    import numpy as np
     from PIL import Image
 
 
@@ -25,10 +28,6 @@ class TaskError(ValueError):
 
 class DataError(TaskError):
     """The task's data cannot be loaded (hub unreachable, local directory missing, bad layout)."""
-
-
-class MediaError(TaskError):
-    """One doc's media cannot be decoded (corrupt image cell, missing or truncated video)."""
 
 
 MODALITIES = ("single_image", "multi_image", "video")
@@ -49,17 +48,6 @@ class HubDataset:
     config: str | None
     split: str
     revision: str | None = None  # None: the repo's default branch (see tasks/data.py on pinning)
-
-
-@dataclass
-class VideoClip:
-    """Frames sampled from one video (tasks.video.sample_frames)."""
-
-    frames: np.ndarray  # uint8 [F, H, W, 3]
-    indices: list[int]  # frame indices used: int(x) for x in linspace(0, N-1, F)
-    total_frames: int
-    fps: float
-    path: str
 
 
 @dataclass

@@ -14,11 +14,11 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
   a video is missing). load_visuals resolves the same file names itself, relative to the task's data
   directory (`--data DIR`: DIR/<task>/..., samples: the samples cache) or, for hub rows, to lmms-eval's
   video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes F uniformly spaced
-  frames with tasks.video.sample_frames. A missing or undecodable video is a MediaError for that doc.
+  frames with ov_media.video.sample_frames. A missing or undecodable video is a MediaError for that doc.
 - egoschema: lmms-eval's `egoschema` task scores the full test set by posting a submission to a web
   server (answers are not public). ov-bench's egoschema is lmms-eval's `egoschema_subset` (500 questions
   with public answers, scored offline, metric `score` on a 0-1 scale); published full-set numbers
-  (REFERENCE.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry.
+  (docs/model.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry.
 - mvbench is lmms-eval's group of 20 tasks (one hub config each). aggregate() returns mvbench_accuracy
   over all records (lmms-eval's aggregation applied to the pooled records; with the full data, 200
   questions per task, this equals the mean of the task scores) and "<lmms task>/mvbench_accuracy" per task.
@@ -84,7 +84,7 @@ class VideoTask(LmmsTask):
         raise MediaError(f"{self.name} doc {self.doc_id(doc)}: video not found (tried {', '.join(map(str, tried))})")
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
-        from tasks.video import sample_frames
+        from ov_media.video import sample_frames
 
         path = self.video_path(doc)
         try:

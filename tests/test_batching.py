@@ -18,15 +18,10 @@ import pytest
 import torch
 from PIL import Image
 
-from reference_model import LlavaOneVision, count_prompt_visual_tokens
+from reference_model import count_prompt_visual_tokens
 from reference_model.batching import collate
 
 MAX_NEW = 6
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return LlavaOneVision.from_pretrained("tiny")
 
 
 def _image(width: int, height: int, seed: int) -> Image.Image:

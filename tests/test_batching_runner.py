@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ov_bench.adapters.base import Generation, Prepared
-from ov_bench.runner import RunConfig, Runner
+from ov_bench.engine.runner import RunConfig, Runner
 from tests.kill_helpers import kill_after_rows
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 from tests.test_runner_fakes import InstantAdapter, fake_tasks
@@ -40,18 +40,12 @@ def _outcome(rows):
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from ov_bench.adapters import load_adapter
-
-    return load_adapter("tiny", max_grid_tokens=6561)
-
-
-@pytest.fixture(scope="module")
-def runs(tiny, samples_cache, tmp_path_factory):  # noqa: F811
+def runs(tiny_adapter, samples_cache, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("batching")
-    return {bs: _run(root, f"bs{bs}", tiny, bs) for bs in (1, 3)}
+    return {bs: _run(root, f"bs{bs}", tiny_adapter, bs) for bs in (1, 3)}
 
 
+@pytest.mark.slow
 def test_batched_run_equals_unbatched(runs):
     one, three = runs[1], runs[3]
     assert one.errors == three.errors == 0, [r.error for r in three.rows if r.error]
@@ -64,6 +58,7 @@ def test_batched_run_equals_unbatched(runs):
                (b["n"], b["errors"], b["metrics"], b["visual_tokens"], b["text_tokens"])
 
 
+@pytest.mark.slow
 def test_batched_rows_record_the_batch(runs):
     for name in TASKS:
         rows = [r for r in runs[3].rows if r.task == name]
@@ -86,7 +81,8 @@ def test_batched_rows_record_the_batch(runs):
     assert sorted(stored) == [(1, len(TASKS)), (3, 3 * len(TASKS))]
 
 
-def test_resume_redoes_a_lost_batch_only(tiny, runs, tmp_path):
+@pytest.mark.slow
+def test_resume_redoes_a_lost_batch_only(tiny_adapter, runs, tmp_path):
     """A killed batch leaves none of its rows (they are committed together); the rerun redoes them."""
     import shutil
 
@@ -96,13 +92,14 @@ def test_resume_redoes_a_lost_batch_only(tiny, runs, tmp_path):
         lost = conn.execute("SELECT task, doc_id FROM samples WHERE task='muirbench' AND batch_size=3").fetchall()
         conn.execute("DELETE FROM samples WHERE task='muirbench' AND batch_size=3")
     assert len(lost) == 3
-    again = _run(tmp_path, "resumed", tiny, 3)
+    again = _run(tmp_path, "resumed", tiny_adapter, 3)
     assert again.evaluated == 3
     assert _outcome(again.rows) == _outcome(runs[1].rows)
     redone = [r for r in again.rows if r.task == "muirbench"]
     assert [r.batch_size for r in redone] == [3, 3, 3, 1]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_batch_then_resume(runs, tmp_path):
     """The CLI with --batch-size 2: rows appear two at a time, a kill loses only the batch in flight, and
     the same command again completes to the unbatched run's answers."""
@@ -176,7 +173,7 @@ def test_batches_stay_within_a_task_and_skip_failed_media(tmp_path):
 
 def test_a_failed_batch_is_rerun_one_sample_at_a_time(tmp_path, caplog):
     adapter = BatchingInstant(poison="(4)")
-    with caplog.at_level(logging.WARNING, logger="ov_bench.runner"):
+    with caplog.at_level(logging.WARNING, logger="ov_bench.engine.runner"):
         out = _fake_run(tmp_path, adapter, batch_size=4)
     assert "failed (RuntimeError: out of memory); running them one at a time" in caplog.text
     rows = {(r.task, r.doc_id): r for r in out.rows}
@@ -187,7 +184,7 @@ def test_a_failed_batch_is_rerun_one_sample_at_a_time(tmp_path, caplog):
 
 def test_an_adapter_without_a_batch_path_runs_one_at_a_time(tmp_path, caplog):
     adapter = InstantAdapter()
-    with caplog.at_level(logging.WARNING, logger="ov_bench.runner"):
+    with caplog.at_level(logging.WARNING, logger="ov_bench.engine.runner"):
         out = _fake_run(tmp_path, adapter, batch_size=3)
     assert "takes at most 1 sample(s) per call; using 1" in caplog.text
     assert all(r.batch_size == 1 for r in out.rows) and len(out.rows) == 12
@@ -223,6 +220,7 @@ def test_hf_collate_equals_the_processor_padding_left(hf_adapter):
         assert torch.equal(ours[key], theirs[key]), key
 
 
+@pytest.mark.slow
 def test_hf_batched_run_equals_unbatched(hf_adapter, samples_cache, tmp_path):  # noqa: F811
     one = _run(tmp_path, "hf1", hf_adapter, 1, limit=3)
     three = _run(tmp_path, "hf3", hf_adapter, 3, limit=3)

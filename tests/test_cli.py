@@ -117,6 +117,18 @@ def test_main_job_end_to_end(uninterrupted):
     for name in ("results.json", "report.md", "samples.sqlite"):
         assert (output / name).is_file()
     results = json.loads((output / "results.json").read_text())
+    # Throughput: the loop's wall time and samples/s (model load and warm-up excluded, each recorded).
+    run = results["run"]
+    assert run["samples"] == 12 and run["wall_s"] > 0 and run["model_load_s"] > 0 and run["warmup_s"] > 0
+    assert run["samples_per_s"] == pytest.approx(12 / run["wall_s"])
+    tasks = results["tasks"]
+    assert sum(tasks[t]["wall_s"] for t in ("mmmu", "videomme")) == pytest.approx(run["wall_s"], rel=0.05)
+    for t in ("mmmu", "videomme"):
+        assert tasks[t]["samples_evaluated"] == 6
+        assert tasks[t]["samples_per_s"] == pytest.approx(6 / tasks[t]["wall_s"])
+    assert "samples/s" in out.stdout and f"run: 12 sample(s) in {run['wall_s']:.2f} s" in out.stdout
+    assert "warm-up: one 32x32 synthetic image" in out.stderr
+    assert f"run: 12 sample(s) in {run['wall_s']:.2f} s" in (output / "report.md").read_text()
     assert results["data"]["samples"] is True
     assert results["tasks"]["mmmu"]["n"] == 6 and results["tasks"]["videomme"]["n"] == 6
     assert "mmmu_acc" in results["tasks"]["mmmu"]["metrics"]
@@ -126,6 +138,7 @@ def test_main_job_end_to_end(uninterrupted):
     assert all(r[5] == r[6] for r in rows)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     """Also the determinism check across processes: the resumed rows come from a fresh process."""
     full, _ = uninterrupted
@@ -139,9 +152,10 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     assert metrics_of(output) == metrics_of(full)
 
 
+@pytest.mark.slow
 def test_busy_output_dir_is_refused(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ov_bench.store import OutputLock; "
+        [sys.executable, "-c", "import sys, time; from ov_bench.outputs.store import OutputLock; "
          f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -156,9 +170,20 @@ def test_busy_output_dir_is_refused(tmp_path):
     assert not (tmp_path / "samples.sqlite").exists()
 
 
-def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
-    """A local dataset directory with one corrupt image cell: the run completes, the sample is an
-    error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""
+def test_output_naming_a_file_is_one_line_exit_2(tmp_path):
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    for command in (["run", "--tasks", "mmmu"], ["sweep", "--tasks", "ai2d", "--thresholds", "729"]):
+        out = ov_bench(*command, "--model", "tiny", "--data", "samples", "--no-progress", "--output", str(existing),
+                       timeout=120)
+        assert out.returncode == 2, (command, out.stderr)
+        assert out.stderr.strip().splitlines() == [f"ov-bench: error: --output {existing}: is a file; give a directory "
+                                                   "(new, or an earlier run's to resume)"]
+    assert existing.read_text() == "keep me"
+
+
+def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
+    """A local mmmu directory (the hub's parquet layout) from 3 sample docs, with corrupt image cells."""
     import io
 
     import pandas as pd
@@ -168,12 +193,36 @@ def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
     docs = get_task("mmmu").load(data="samples", limit=3)
     frame = pd.DataFrame([{k: v for k, v in d.items() if not k.startswith("_")} for d in docs])
     assert isinstance(frame.loc[0, "image_1"], dict)
-    frame.at[0, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
+    for i in corrupt:
+        frame.at[i, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
     target = tmp_path / "data" / "mmmu"
     target.mkdir(parents=True)
     buf = io.BytesIO()
     frame.to_parquet(buf)
     (target / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())
+    return tmp_path / "data"
+
+
+def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
+    """Not a success even without --strict: exit 1, and the summary and stderr name the top error reason."""
+    data = _mmmu_copy(tmp_path, corrupt=[0, 1, 2])
+    out = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(data), "--no-progress", "--no-warmup",
+                   "--output", str(tmp_path / "out"))
+    assert out.returncode == 1, out.stderr
+    assert "FAILED: every sample of mmmu ended in an error; top reason: media_decode (3 of 3)" in out.stdout
+    assert "ov-bench: every sample of mmmu ended in an error; top reason media_decode (3 of 3): " \
+           "media_decode: MediaError:" in out.stderr
+    assert "Traceback" not in out.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["tasks"]["mmmu"]["top_error"]["stage"] == "media_decode"
+    assert results["run"]["warmup_s"] is None and "warm-up" not in out.stderr  # --no-warmup
+
+
+@pytest.mark.slow
+def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
+    """A local dataset directory with one corrupt image cell: the run completes, the sample is an
+    error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""
+    _mmmu_copy(tmp_path, corrupt=[0])
     output = tmp_path / "out"
     strict = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(tmp_path / "data"),
                       "--no-progress", "--output", str(output), "--strict")
@@ -193,6 +242,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_accelerate_two_processes_equal_one(uninterrupted, tmp_path):
     full, _ = uninterrupted
     output = tmp_path / "sharded"

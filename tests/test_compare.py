@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from ov_bench.analysis.compare import CompareOptions, compare_paths
 from ov_bench.cli import main
-from ov_bench.compare import CompareOptions, compare_paths
-from ov_bench.store import ResultsStore, SampleRow
+from ov_bench.outputs.store import ResultsStore, SampleRow
 
 KEY = "reference:tiny@float32"
 

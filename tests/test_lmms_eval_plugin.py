@@ -1,4 +1,4 @@
-"""ov-bench's reference model as an lmms-eval model (ov_bench/lmms_eval_model.py).
+"""ov-bench's reference model as an lmms-eval model (ov_bench/integrations/lmms_eval_model.py).
 
 Unit tests drive the model class with lmms-eval ``Instance`` objects as lmms-eval builds them; the
 end-to-end test runs lmms-eval's own evaluator next to ``ov-bench run`` on the same docs.
@@ -38,7 +38,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model():
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     return OvBenchReference(pretrained="tiny", max_grid_tokens=TAU, frames=FRAMES)
 
@@ -77,13 +77,13 @@ def test_entry_point_resolves_in_lmms_eval_registry():
 
     import lmms_eval.models as lmms_models
 
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     names = [ep.name for ep in entry_points(group="lmms_eval.models")]
     assert MODEL in names
     assert MODEL in lmms_models.list_available_models()
     assert lmms_models.get_model(MODEL) is OvBenchReference
-    assert lmms_models.get_model_manifest(MODEL).simple_class_path == "ov_bench.lmms_eval_model.OvBenchReference"
+    assert lmms_models.get_model_manifest(MODEL).simple_class_path == "ov_bench.integrations.lmms_eval_model.OvBenchReference"
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_bad_model_args_fail_with_one_line(arg_string, error, needle):
 
 
 def test_max_grid_tokens_none_means_no_cap_and_batch_size_is_checked():
-    from ov_bench.lmms_eval_model import OvBenchReference
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     with pytest.raises(ValueError, match="batch_size"):  # lmms-eval passes --batch_size as a keyword
         OvBenchReference(pretrained="tiny", batch_size="0")
@@ -316,6 +316,7 @@ def both_harnesses(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> d
             "ovb_samples": rows, "n": {"mmmu": len(mmmu_rows), "videomme": 3}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["mmmu", "videomme"])
 def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
     from tasks import get_task
@@ -327,6 +328,7 @@ def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
     assert lmms_metrics[f"{task.main_metric},none"] == pytest.approx(ovb_task["metrics"][task.main_metric], abs=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["mmmu", "videomme"])
 def test_same_responses_and_token_counts_per_doc(both_harnesses, task_name):
     """The same response, prompt, visual and generated token counts per doc in both harnesses."""

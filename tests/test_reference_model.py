@@ -1,4 +1,4 @@
-"""Reference model: token arithmetic against REFERENCE.md, counts against the model's own positions,
+"""Reference model: token arithmetic against docs/model.md, counts against the model's own positions,
 checkpoint layouts, dtypes, generation controls and bad input."""
 
 from __future__ import annotations
@@ -17,17 +17,12 @@ from reference_model import LlavaOneVision, count_image_tokens, count_multi_imag
 
 from .hf_checkpoint import build_hf_checkpoint
 
-# REFERENCE.md section 2, original rounding; the two HF-rounding values are quoted there too.
+# docs/model.md section 2, original rounding; the two HF-rounding values are quoted there too.
 REFERENCE_COUNTS = {
     (384, 384): 1485, (640, 480): 2929, (1024, 768): 4725, (1280, 720): 5967, (1920, 1080): 7269,
     (2304, 2304): 7371, (946, 1156): 8765, (820, 369): 2349, (571, 1713): 6804,
 }
 HF_ROUNDING_COUNTS = {(820, 369): 2403, (571, 1713): 7074}
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return LlavaOneVision.from_pretrained("tiny")
 
 
 def _image(width, height, seed=0):
@@ -148,7 +143,7 @@ def _logits(model, size=(700, 500)):
 
 
 def _original_name(key: str) -> str:
-    """REFERENCE.md s.1 weight names of the lmms-lab checkpoints."""
+    """docs/model.md s.1 weight names of the lmms-lab checkpoints."""
     for ours, theirs in (
         ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
         ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),

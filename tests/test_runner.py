@@ -14,20 +14,13 @@ import time
 
 import pytest
 
+from ov_bench.engine.prefetch import Prefetcher
+from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import ResumeMismatchError
-from ov_bench.prefetch import Prefetcher
-from ov_bench.runner import RunConfig, Runner
 from tests.test_runner_fakes import SIZES, InstantAdapter, fake_tasks
 
 ALL_FAKES = ["fake_image", "fake_multi", "fake_video"]
 BROKEN = {"fake_image": {"corrupt": (2,)}, "fake_video": {"truncated": (1,)}}
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    from ov_bench.adapters import load_adapter
-
-    return load_adapter("tiny", max_grid_tokens=6561)
 
 
 def _run(tmp_path, adapter, name="out", tasks=ALL_FAKES, overrides=BROKEN, **kw):
@@ -41,8 +34,8 @@ def _key(rows):
 
 
 @pytest.fixture(scope="module")
-def baseline(tiny, tmp_path_factory):
-    return _run(tmp_path_factory.mktemp("base"), tiny)
+def baseline(tiny_adapter, tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("base"), tiny_adapter)
 
 
 def test_rows_errors_and_results_format(baseline):
@@ -85,7 +78,7 @@ def test_rows_errors_and_results_format(baseline):
 
 
 def test_visual_tokens_match_independent_arithmetic(baseline):
-    # REFERENCE.md: single image 729 + h*(w+1) (examples), multi-image 729 each (the evaluated path's
+    # docs/model.md: single image 729 + h*(w+1) (examples), multi-image 729 each (the evaluated path's
     # default layout), video 196*F + 1.
     published = {(640, 480): 2929, (384, 384): 1485, (1280, 720): 5967}
     rows = {(r.task, r.doc_id): r for r in baseline.rows if r.ok}
@@ -103,42 +96,42 @@ def test_visual_tokens_match_independent_arithmetic(baseline):
         assert r.visual_tokens_counted == r.visual_tokens_measured
 
 
-def test_deterministic(tiny, baseline, tmp_path):
-    again = _run(tmp_path, tiny)
+def test_deterministic(tiny_adapter, baseline, tmp_path):
+    again = _run(tmp_path, tiny_adapter)
     assert _key(again.rows) == _key(baseline.rows)
     first = json.loads((baseline.output_dir / "results.json").read_text())["tasks"]
     second = json.loads((again.output_dir / "results.json").read_text())["tasks"]
     assert {t: v["metrics"] for t, v in first.items()} == {t: v["metrics"] for t, v in second.items()}
 
 
-def test_resume_completes_missing_rows_only(tiny, baseline, tmp_path):
-    partial = _run(tmp_path, tiny)
+def test_resume_completes_missing_rows_only(tiny_adapter, baseline, tmp_path):
+    partial = _run(tmp_path, tiny_adapter)
     db = partial.output_dir / "samples.sqlite"
     with sqlite3.connect(db) as conn:  # as if the process had died after some samples
         conn.execute("DELETE FROM samples WHERE doc_id IN ('img-3', 'img-4', 'multi-2', 'vid-2')")
-    resumed = _run(tmp_path, tiny)
+    resumed = _run(tmp_path, tiny_adapter)
     assert resumed.evaluated == 4
     assert _key(resumed.rows) == _key(baseline.rows)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT task || doc_id) FROM samples").fetchone() == (12, 12)
     # Nothing left: a third run evaluates nothing and reports the same.
-    assert _run(tmp_path, tiny).evaluated == 0
+    assert _run(tmp_path, tiny_adapter).evaluated == 0
 
 
-def test_retry_errors_reruns_error_rows(tiny, tmp_path):
-    _run(tmp_path, tiny, tasks=["fake_image"])
-    fixed = _run(tmp_path, tiny, tasks=["fake_image"], overrides={}, retry_errors=True)
+def test_retry_errors_reruns_error_rows(tiny_adapter, tmp_path):
+    _run(tmp_path, tiny_adapter, tasks=["fake_image"])
+    fixed = _run(tmp_path, tiny_adapter, tasks=["fake_image"], overrides={}, retry_errors=True)
     assert fixed.evaluated == 1 and fixed.errors == 0
 
 
-def test_resume_with_other_settings_is_refused(tiny, tmp_path):
-    _run(tmp_path, tiny, tasks=["fake_video"], frames=4)
+def test_resume_with_other_settings_is_refused(tiny_adapter, tmp_path):
+    _run(tmp_path, tiny_adapter, tasks=["fake_video"], frames=4)
     with pytest.raises(ResumeMismatchError, match="different settings"):
-        _run(tmp_path, tiny, tasks=["fake_video"], frames=8)
+        _run(tmp_path, tiny_adapter, tasks=["fake_video"], frames=8)
 
 
-def test_limit_takes_subset_and_results_cover_it(tiny, tmp_path):
-    out = _run(tmp_path, tiny, tasks=["fake_image"], limit=3)
+def test_limit_takes_subset_and_results_cover_it(tiny_adapter, tmp_path):
+    out = _run(tmp_path, tiny_adapter, tasks=["fake_image"], limit=3)
     assert [r.doc_id for r in out.rows] == ["img-0", "img-1", "img-2"]
     assert out.results["tasks"]["fake_image"]["n"] == 3
 
@@ -174,15 +167,15 @@ def test_model_exception_is_an_error_row_and_the_run_goes_on(tmp_path):
     assert out.results["tasks"]["fake_image"]["metrics"]["accuracy"] == pytest.approx(2 / 5)
 
 
-def test_unprofiled_run_records_end_to_end_only(tiny, tmp_path):
-    out = _run(tmp_path, tiny, tasks=["fake_image"], overrides={}, limit=2, profile=False)
+def test_unprofiled_run_records_end_to_end_only(tiny_adapter, tmp_path):
+    out = _run(tmp_path, tiny_adapter, tasks=["fake_image"], overrides={}, limit=2, profile=False)
     for r in out.rows:
         assert set(r.latency_ms) == {"media_decode", "preprocess", "end_to_end"}
         assert r.peak_memory_bytes is None
 
 
-def test_inline_decoding_gives_same_rows(tiny, baseline, tmp_path):
-    inline = _run(tmp_path, tiny, tasks=["fake_multi", "fake_video"], workers=0)
+def test_inline_decoding_gives_same_rows(tiny_adapter, baseline, tmp_path):
+    inline = _run(tmp_path, tiny_adapter, tasks=["fake_multi", "fake_video"], workers=0)
     assert _key(inline.rows) == _key([r for r in baseline.rows if r.task != "fake_image"])
 
 

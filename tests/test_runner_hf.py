@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import UsageError
-from ov_bench.runner import RunConfig, Runner
 from tests.hf_checkpoint import build_hf_checkpoint
 
 PER_MODALITY = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, video
@@ -53,10 +53,12 @@ def _check(out, adapter_kind: str):
         assert task["samples_data"] is True
 
 
+@pytest.mark.slow
 def test_reference_tiny_each_modality(tmp_path):
     _check(_run(tmp_path, model="tiny"), "reference")
 
 
+@pytest.mark.slow
 def test_hf_each_modality(tmp_path, hf_adapter):
     out = _run(tmp_path, adapter=hf_adapter)
     _check(out, "hf")
@@ -82,7 +84,7 @@ def test_hf_threshold_changes_tokens_as_transformers_counts(hf_adapter):
     import numpy as np
     from PIL import Image
 
-    from ov_bench.profiling import StageTimer
+    from ov_bench.engine.profiling import StageTimer
 
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8))
     counts = {}
@@ -95,7 +97,7 @@ def test_hf_threshold_changes_tokens_as_transformers_counts(hf_adapter):
             counts[tau] = gen.visual_positions
     finally:
         hf_adapter.set_threshold(6561)
-    assert counts[6561] == 5967 == counts[None]  # 5967: REFERENCE.md's example, under the cap
+    assert counts[6561] == 5967 == counts[None]  # 5967: docs/model.md's example, under the cap
     assert counts[729] < counts[6561]
 
 

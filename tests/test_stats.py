@@ -1,4 +1,4 @@
-"""ov_bench.stats against independent computations: scipy's binomial test and chi-square, a plain
+"""ov_bench.analysis.stats against independent computations: scipy's binomial test and chi-square, a plain
 Python bootstrap loop, and hand-worked values."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ov_bench.stats import (
+from ov_bench.analysis.stats import (
     binom_cdf_half,
     binomial_drop_bound,
     bootstrap_mean,

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from ov_bench.errors import OutputInUseError
-from ov_bench.store import (
+from ov_bench.outputs.store import (
     SAMPLES_DB,
     OutputLock,
     ResultsStore,
@@ -74,7 +74,7 @@ def test_merge_shards(tmp_path):
 def test_lock_refuses_second_holder_in_another_process(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
-        from ov_bench.store import OutputLock
+        from ov_bench.outputs.store import OutputLock
         lock = OutputLock({str(tmp_path)!r}).acquire()
         print("locked", flush=True)
         time.sleep(60)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ov_bench.runner import RunConfig, Runner
-from ov_bench.sweep import SweepConfig, Sweeper
+from ov_bench.engine.runner import RunConfig, Runner
+from ov_bench.engine.sweep import SweepConfig, Sweeper
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 THRESHOLDS = [729, 2916, 6561, None]
@@ -26,29 +26,22 @@ def _key(rows) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    from ov_bench.adapters import load_adapter
-
-    return load_adapter("tiny", max_grid_tokens=6561)
-
-
-@pytest.fixture(scope="module")
-def sweep_ai2d(samples_cache, tiny, tmp_path_factory):  # noqa: F811
+def sweep_ai2d(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("sweep") / "out"
     cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(out),
                       progress=False, max_new_tokens=4)
-    return Sweeper(cfg, adapter=tiny).run()
+    return Sweeper(cfg, adapter=tiny_adapter).run()
 
 
 @pytest.fixture(scope="module")
-def plain_runs(samples_cache, tiny, tmp_path_factory):  # noqa: F811
+def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("plain")
     outcomes = {}
     for tau in THRESHOLDS:
-        tiny.set_threshold(tau)
+        tiny_adapter.set_threshold(tau)
         cfg = RunConfig(tasks=["ai2d"], data="samples", limit=4, max_grid_tokens=tau, output=str(root / f"tau-{tau}"),
                         progress=False, max_new_tokens=4)
-        outcomes[tau] = Runner(cfg, adapter=tiny).run()
+        outcomes[tau] = Runner(cfg, adapter=tiny_adapter).run()
     return outcomes
 
 
@@ -92,10 +85,11 @@ def test_each_setting_compares_exactly_with_its_plain_run(sweep_ai2d, plain_runs
     assert "tokens/sample | ok" in out and "score/sample | ok" in out
 
 
-def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(tmp_path / "nr"),
                       progress=False, max_new_tokens=4, reuse=False, report=False, profile=False)
-    outcome = Sweeper(cfg, adapter=tiny).run()
+    outcome = Sweeper(cfg, adapter=tiny_adapter).run()
     assert outcome.work.reused == 0 and outcome.work.llm_runs == 16
     for s in outcome.settings:
         assert _key(outcome.rows[s.label]) == _key(sweep_ai2d.rows[s.label])
@@ -104,33 +98,34 @@ def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny, tmp_path)
             assert row.peak_memory_bytes is None
 
 
-def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny, tmp_path):  # noqa: F811
+def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     out = tmp_path / "resume"
     shutil.copytree(sweep_ai2d.output_dir, out)
     cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(out),
                       progress=False, max_new_tokens=4, report=False)
-    again = Sweeper(cfg, adapter=tiny).run()
+    again = Sweeper(cfg, adapter=tiny_adapter).run()
     assert again.work.units == 0 and again.work.rows == 0
     for s in again.settings:
         assert _key(again.rows[s.label]) == _key(sweep_ai2d.rows[s.label])
 
 
-def test_frames_and_modalities(samples_cache, tiny, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     """Several frame counts: one store per F; video rows are tau-independent, image rows F-independent,
     and each setting equals its plain run."""
     out = tmp_path / "frames"
     cfg = SweepConfig(tasks=["videomme", "muirbench"], thresholds=[729, None], frames=[2, 3], data="samples",
                       limit=1, output=str(out), progress=False, max_new_tokens=3, report=False)
-    sweep = Sweeper(cfg, adapter=tiny).run()
+    sweep = Sweeper(cfg, adapter=tiny_adapter).run()
     assert [s.label for s in sweep.settings] == ["tau-729_F-2", "tau-none_F-2", "tau-729_F-3", "tau-none_F-3"]
     assert (out / "frames-2" / "samples.sqlite").is_file() and (out / "frames-3" / "samples.sqlite").is_file()
     # 1 video decoded per F, 1 multi-image sample decoded once; 1 LLM run per distinct input
     assert sweep.work.units == 3 and sweep.work.encoded == 3 and sweep.work.llm_runs == 3
     video_tokens = {s.label: sweep.results[s.label]["tasks"]["videomme"]["visual_tokens"]["max"] for s in sweep.settings}
     assert video_tokens == {"tau-729_F-2": 393, "tau-none_F-2": 393, "tau-729_F-3": 589, "tau-none_F-3": 589}
-    tiny.set_threshold(None)
+    tiny_adapter.set_threshold(None)
     plain = Runner(RunConfig(tasks=["videomme", "muirbench"], data="samples", limit=1, max_grid_tokens=None, frames=3,
-                             output=str(tmp_path / "plain"), progress=False, max_new_tokens=3), adapter=tiny).run()
+                             output=str(tmp_path / "plain"), progress=False, max_new_tokens=3), adapter=tiny_adapter).run()
     assert _key(sweep.rows["tau-none_F-3"]) == _key(plain.rows)
 
 
@@ -169,8 +164,8 @@ def test_sweep_cli_bad_input(capsys, tmp_path):
 
 # ----------------------------------------------------------------------------- the report
 def test_report_figures_have_axes_and_data(sweep_ai2d):
-    from ov_bench import plots
-    from ov_bench.sweep_report import FIGURES, build_figures, collect
+    from ov_bench.reports import plots
+    from ov_bench.reports.sweep_report import FIGURES, build_figures, collect
 
     data = collect(sweep_ai2d.sweep, sweep_ai2d.results, sweep_ai2d.rows, n_boot=200)
     figures, notes = build_figures(data)

@@ -1,4 +1,4 @@
-"""tasks.video.sample_frames against independent sources: numpy's linspace for the indices, a full
+"""ov_media.video.sample_frames against independent sources: numpy's linspace for the indices, a full
 PyAV decode (every frame, in order) for the pixels, lmms-eval's read_video, and the bad-input cases."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
-import tasks.video as video
+import ov_media.video as video
+from ov_media.video import sample_frames, uniform_indices, write_video
 from tasks.base import MediaError
-from tasks.video import sample_frames, uniform_indices, write_video
 
 
 def _frames(n: int, w: int, h: int):
@@ -185,9 +185,11 @@ def test_missing_file(tmp_path):
     _assert_one_line(e)
 
 
-def test_directory(tmp_path):
-    with pytest.raises(MediaError, match="not a regular file"):
+def test_directory_without_frame_images(tmp_path):
+    (tmp_path / "notes.txt").write_text("no frames here")
+    with pytest.raises(MediaError, match="no frame images") as e:
         sample_frames(tmp_path, 8)
+    _assert_one_line(e)
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.5, 0.9, 0.99])

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ov_bench.token_planner import (
+from ov_bench.analysis.token_planner import (
     Architecture,
     DocShape,
     count_crops,
@@ -54,7 +54,7 @@ def test_planner_counts_equal_model_measured(samples_cache, tiny_models):  # noq
     ai2d = get_task("ai2d")
     docs = ai2d.load(data="samples")
     by_size = {tuple(ai2d.image_sizes(d)[0]): d for d in docs}
-    # 820x369: the two unpad roundings disagree (REFERENCE.md s.2); 571x1713: a tall 2x5-crop grid.
+    # 820x369: the two unpad roundings disagree (docs/model.md s.2); 571x1713: a tall 2x5-crop grid.
     cases = [(by_size[(820, 369)], 729), (by_size[(820, 369)], None), (by_size[(571, 1713)], 2916),
              (by_size[(24, 18)], 6561)]
     for doc, tau in cases:

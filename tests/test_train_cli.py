@@ -38,6 +38,7 @@ def quick_start(cache, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_quick_start_trains_on_samples(quick_start, cache):
     steps = read_log(quick_start)
     start = read_log(quick_start, "start")[0]
@@ -52,6 +53,7 @@ def test_quick_start_trains_on_samples(quick_start, cache):
     assert (cache / "train-samples").is_dir()  # generated once, reused by later runs
 
 
+@pytest.mark.slow
 def test_trained_checkpoint_evaluates_with_ov_bench_run(quick_start, cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OV_BENCH_CACHE", str(cache))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
@@ -93,6 +95,7 @@ def test_errors_are_one_line(args, message, capsys, tmp_path, cache, monkeypatch
     assert err.count("\n") == 1 and message in err
 
 
+@pytest.mark.slow
 def test_bf16_and_gradient_checkpointing(tmp_path):
     data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 0, "video": 0})
 

@@ -1,9 +1,9 @@
 """Training data: LLaVA records -> ChatML ids and targets, visual-token counts per stage, over-long
 handling, batching and the length-grouped order, the training loss against the model's own forward,
-recipes against REFERENCE.md section 4, and the synthetic set's answers in its pixels.
+recipes against docs/model.md section 4, and the synthetic set's answers in its pixels.
 
 Independent sources: the evaluation processor's tokenization of the same text (Processor.__call__),
-LlavaOneVision.forward's logits, REFERENCE.md's numbers and token counts, and raw pixel arithmetic.
+LlavaOneVision.forward's logits, docs/model.md's numbers and token counts, and raw pixel arithmetic.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from PIL import Image
 
 from reference_model import LlavaOneVision, count_image_tokens
 from reference_model.anyres import select_best_resolution
-from reference_model.image_processing import normalize
+from reference_model.image_processing import normalize, video_frames
 from reference_model.processor import chatml
 from reference_model.training import TrainOptions, apply_overrides, get_stage, load_yaml_overrides
 from reference_model.training.conversations import (
@@ -35,17 +35,12 @@ from reference_model.training.trainer import build_optimizer
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return LlavaOneVision.from_pretrained("tiny")
-
-
-@pytest.fixture(scope="module")
 def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
     for name, size in (("wide.png", (1280, 720)), ("a.png", (64, 48)), ("b.png", (50, 90)), ("c.png", (300, 200))):
         Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(root / name)
-    write_video(root / "clip.mp4", rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8))
+    write_video(root / "clip.mp4", rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8), 4, codec="mpeg4", qscale=2)
     return root
 
 
@@ -322,12 +317,33 @@ def test_export_from_a_gathered_state_dict(tmp_path):
     assert json.loads((tmp_path / "gathered" / "config.json").read_text()) == json.loads((tmp_path / "plain" / "config.json").read_text())
 
 
-def test_video_frames_sampled_like_evaluation(media):
-    """Uniform indices linspace(0, N-1, F) cast to int (REFERENCE.md section 3), read in one ordered pass
-    that keeps only those frames: the same pixels as decoding everything and indexing."""
-    from reference_model.training.media import load_video_frames_decoded, uniform_indices, video_frame_count
+def test_training_and_evaluation_sample_the_same_frames(tiny, tmp_path):
+    """The same video gives the same frames to a training sample and to an evaluation video task:
+    F indices int(x) for x in linspace(0, N-1, F) (docs/model.md), repeating frames when N < F, checked
+    against a full PyAV decode indexed with numpy, for a 6-frame mp4 and a 6-image frame folder."""
+    import av
 
-    assert video_frame_count(media / "clip.mp4") == 6
-    assert uniform_indices(6, 4) == [0, 1, 3, 5] and uniform_indices(6, 10) == list(range(6))
-    for n in (1, 4, 10):
-        assert np.array_equal(load_video_frames(media / "clip.mp4", n), load_video_frames_decoded(media / "clip.mp4", n))
+    from ov_media.video import sample_frames
+
+    n = 6
+    clip = np.zeros((n, 64, 64, 3), dtype=np.uint8)
+    for i in range(n):
+        clip[i, :, : 8 * (i + 1)] = 255  # frame i: a white band 8*(i+1) px wide (survives the codec)
+    write_video(tmp_path / "v.mp4", clip, 4, codec="mpeg4", qscale=2)
+    (tmp_path / "frames").mkdir()
+    for i in range(n):
+        Image.fromarray(clip[i]).save(tmp_path / "frames" / f"{i:03d}.png")
+    with av.open(str(tmp_path / "v.mp4")) as container:
+        decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    for frames in (4, 10):
+        indices = [int(x) for x in np.linspace(0, n - 1, frames)]
+        recipe = get_stage("2-ov")
+        recipe.video_frames = frames
+        records = [_rec("<image>\nWhere?", "left", video="v.mp4"), _rec("<image>\nWhere?", "left", video="frames")]
+        ds = TrainDataset(records, tmp_path, tiny.processor, recipe)
+        assert [s.video_frames for s in ds.samples] == [frames, frames]  # F, not min(N, F)
+        for i, expected in enumerate((decoded[indices], clip[indices])):
+            evaluation = sample_frames(tmp_path / records[i]["video"], frames)
+            assert evaluation.indices == indices and np.array_equal(evaluation.frames, expected)
+            training = ds[i]["pixel_values_videos"]
+            assert torch.equal(training, video_frames(evaluation.frames))

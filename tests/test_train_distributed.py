@@ -35,6 +35,7 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
                     reason="accelerate's launcher is not installed beside this Python")
+@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 4, "video": 4})
     # Text-only records too: their batches leave the vision tower and projector unused, which DDP's

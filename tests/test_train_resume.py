@@ -39,6 +39,7 @@ def _weights(path):
     return dict(LlavaOneVision.from_pretrained(str(path)).state_dict())
 
 
+@pytest.mark.slow
 def test_resume_reproduces_uninterrupted_run(data, full, tmp_path):
     result, out = full
     assert [c.name for c in result.checkpoints] == ["checkpoint-3", "checkpoint-6"]
@@ -52,6 +53,7 @@ def test_resume_reproduces_uninterrupted_run(data, full, tmp_path):
     assert any(not torch.equal(mid[k], final[k]) for k in final)
 
 
+@pytest.mark.slow
 def test_resume_under_another_layout_of_the_same_global_batch(data, full, tmp_path):
     """Checkpointed with batch 2 x 2 accumulation steps, continued with batch 4 in one step: same samples
     per step, same losses up to float rounding."""
@@ -60,6 +62,7 @@ def test_resume_under_another_layout_of_the_same_global_batch(data, full, tmp_pa
     assert resumed.losses == pytest.approx(result.losses[3:], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_auto_resume_rewrites_the_log(data, full, tmp_path):
     result, out = full
     shutil.copytree(out / "checkpoint-3", tmp_path / "checkpoint-3")

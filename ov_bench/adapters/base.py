@@ -1,4 +1,9 @@
-"""The model-adapter interface the runner drives: prepare (CPU, any thread) then generate (main thread)."""
+"""The model-adapter interface the engine drives: prepare (CPU, any thread) then generate (main thread).
+
+Optional capability: :class:`EncodeOnce` (``adapter.encode_once()`` returns it, or None): encode a sample's
+visuals once, re-tokenize the prompt at another AnyRes threshold, generate from the encoded visuals. The
+sweep asks for it instead of checking the adapter's type; without it the sweep runs plain runs.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,28 @@ class Generation:
     visual_positions: int  # measured: sequence positions the model filled with visual features
     prompt_tokens: int  # length of the prefilled sequence (text + visual)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EncodeOnce(abc.ABC):
+    """Reuse of the vision work across thresholds (what the sweep shares between its settings)."""
+
+    @abc.abstractmethod
+    def encode(self, prepared: Prepared, timer: Any) -> Any:
+        """The visual features of a prepared sample (vision encoder + projector), timed with ``timer``."""
+
+    @abc.abstractmethod
+    def at_threshold(self, prepared: Prepared, threshold: int | None) -> Prepared:
+        """The same sample re-tokenized at another threshold (same pixels, new ids and analytic count)."""
+
+    @abc.abstractmethod
+    def layout(self, prepared: Prepared, threshold: int | None) -> tuple:
+        """What the packed model input depends on besides the features and the prompt: two thresholds with
+        equal layouts give the model identical inputs, hence identical greedy outputs."""
+
+    @abc.abstractmethod
+    def generate_encoded(self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any) -> Generation:
+        """Greedy generation of an ``at_threshold`` sample from ``encode``'s features (the threshold in
+        force is the one given to at_threshold)."""
 
 
 class ModelAdapter(abc.ABC):
@@ -94,8 +121,16 @@ class ModelAdapter(abc.ABC):
             "random_weights": self.random_weights,
         }
 
-    def warmup(self, prepared: Prepared) -> None:
-        """One untimed call so lazy initialisation does not land in the first sample's latency."""
-        from ..profiling import NullTimer
+    def encode_once(self) -> EncodeOnce | None:
+        """The encode-once capability, or None when the adapter has none (the default)."""
+        return None
 
+    def warmup(self) -> None:
+        """One untimed call on a tiny synthetic input (a 32x32 image, a few prompt tokens, 2 new tokens):
+        kernel selection and allocator warm-up, so they do not land in the first sample's latency."""
+        from PIL import Image
+
+        from ..engine.profiling import NullTimer
+
+        prepared = self.prepare("warm-up", [Image.new("RGB", (32, 32), (128, 128, 128))], None)
         self.generate(prepared, max_new_tokens=2, timer=NullTimer())

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Generation, ModelAdapter, Prepared
+from .base import EncodeOnce, Generation, ModelAdapter, Prepared
+
+_PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
+_LAYOUT_KEYS = ("image_sizes", "image_num_crops", "video_num_frames")
 
 
-class ReferenceAdapter(ModelAdapter):
+class ReferenceAdapter(ModelAdapter, EncodeOnce):
     kind = "reference"
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
@@ -70,23 +73,72 @@ class ReferenceAdapter(ModelAdapter):
         }
         return out
 
-    def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
+    def _count(self, sizes: list[tuple[int, int]], video_frames: list[int]) -> int:
+        """The analytic count under every layout setting of the model's config (tau in force)."""
         from reference_model.anyres import count_for_config
 
+        return count_for_config(self.model.config, sizes, video_frames)
+
+    def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
         processor = self.model.processor
         prompt = processor.build_prompt(question, num_images=len(images), video=video is not None)
         frames = video.frames if video is not None else None
         inputs = processor(text=prompt, images=images or None, videos=[frames] if frames is not None else None)
         inputs.pop("num_visual_tokens", None)
         n_frames = len(frames) if frames is not None else 0
-        counted = count_for_config(self.model.config, [im.size for im in images],
-                                   [n_frames] if frames is not None else [])
+        counted = self._count([im.size for im in images], [n_frames] if frames is not None else [])
         return Prepared(inputs, prompt, counted, num_images=len(images), num_frames=n_frames)
 
+    # ---- encode once (the sweep): the vision work shared by every threshold -------------------
+    def encode_once(self) -> EncodeOnce:
+        return self
+
+    @staticmethod
+    def _sizes_and_frames(prepared: Prepared) -> tuple[list[tuple[int, int]], list[int]]:
+        inputs = prepared.inputs
+        sizes = [tuple(x) for x in inputs["image_sizes"].tolist()] if "image_sizes" in inputs else []
+        frames = inputs["video_num_frames"].tolist() if "video_num_frames" in inputs else []
+        return sizes, frames
+
+    def encode(self, prepared: Prepared, timer: Any) -> Any:
+        import torch
+
+        inputs = prepared.inputs
+        with torch.inference_mode():
+            pixels = self.model.to_device({k: inputs[k] for k in _PIXEL_KEYS if k in inputs})
+            return self.model.encode_visuals(pixels.get("pixel_values"), pixels.get("pixel_values_videos"),
+                                             stage_timer=timer)
+
+    def at_threshold(self, prepared: Prepared, threshold: int | None) -> Prepared:
+        self.set_threshold(threshold)
+        sizes, frames = self._sizes_and_frames(prepared)
+        ids = self.model.processor.tokenize(prepared.prompt, sizes, frames)
+        ids.pop("num_visual_tokens", None)
+        inputs = {**ids, **{k: prepared.inputs[k] for k in _LAYOUT_KEYS if k in prepared.inputs}}
+        return Prepared(inputs, prepared.prompt, self._count(sizes, frames), num_images=prepared.num_images,
+                        num_frames=prepared.num_frames)
+
+    def layout(self, prepared: Prepared, threshold: int | None) -> tuple:
+        from reference_model import image_grid_shape
+
+        sizes, frames = self._sizes_and_frames(prepared)
+        if len(sizes) == 1:
+            images: tuple = image_grid_shape(*sizes[0], max_grid_tokens=threshold, unpad_rounding=self.unpad_rounding,
+                                             grid_pinpoints=self.model.config.anyres.grid_pinpoints)
+        else:
+            images = ("multi", len(sizes))
+        return images, tuple(frames)
+
+    def generate_encoded(self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any) -> Generation:
+        return self._generate(prepared, max_new_tokens, timer, encoded=features)
+
     def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
+        return self._generate(prepared, max_new_tokens, timer)
+
+    def _generate(self, prepared: Prepared, max_new_tokens: int, timer: Any, **encoded: Any) -> Generation:
         start = timer.mark()
         batch = self.model.to_device(prepared.inputs)
-        result = self.model.generate(**batch, max_new_tokens=max_new_tokens, min_new_tokens=0,
+        result = self.model.generate(**batch, **encoded, max_new_tokens=max_new_tokens, min_new_tokens=0,
                                      stage_timer=timer if timer.enabled else None)
         first = timer.first_stop("prefill")
         if start is not None and first is not None:
@@ -98,7 +150,6 @@ class ReferenceAdapter(ModelAdapter):
             prompt_tokens=int(result.num_prompt_tokens),
             extra={"warnings": result.warnings} if result.warnings else {},
         )
-
 
     def generate_batch(self, prepared: list[Prepared], max_new_tokens: int, timer: Any) -> list[Generation]:
         """One left-padded batch: the vision encoder runs once over every crop / frame of the batch."""

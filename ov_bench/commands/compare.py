@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..compare import CompareOptions, compare_paths
+    from ..analysis.compare import CompareOptions, compare_paths
 
     if args.bootstrap < 100:
         raise ValueError(f"--bootstrap must be >= 100, got {args.bootstrap}")

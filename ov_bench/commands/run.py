@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..threshold import DEFAULT_THRESHOLD
 from .model_options import add_layout_arguments, layout_options
 
 NAME = "run"
@@ -42,10 +43,13 @@ def non_negative_int(text: str) -> int:
 
 
 def threshold(text: str) -> int | None:
-    """``none`` (no cap) or a positive integer tau."""
-    if text.strip().lower() == "none":
-        return None
-    return _int_at_least(text, 1, "a positive integer or 'none'")
+    """``none`` (no cap) or a positive integer tau (ov_bench.threshold.parse_threshold)."""
+    from ..threshold import parse_threshold
+
+    try:
+        return parse_threshold(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {text!r}") from None
 
 
 def task_list(text: str) -> list[str]:
@@ -63,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="hub", help="hub | samples | DIR (a local copy of the hub repos; default: hub)")
     parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="evaluate a seeded, stratified subset of N docs per task")
-    parser.add_argument("--max-grid-tokens", type=threshold, default=6561, metavar="TAU|none",
+    parser.add_argument("--max-grid-tokens", type=threshold, default=DEFAULT_THRESHOLD, metavar="TAU|none",
                         help="AnyRes grid-token threshold tau (anyres_max_9 = 6561, the default); none = no cap")
     parser.add_argument("--frames", type=positive_int, default=32, metavar="F", help="video frames per sample (default 32)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32")
@@ -84,6 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
     parser.add_argument("--no-profile", action="store_true",
                         help="skip per-stage timers and peak-memory probes (end-to-end time is still recorded)")
+    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
+                        help="before timing, one untimed call on a tiny synthetic input (a 32x32 image, 2 new "
+                             "tokens) for kernel and allocator warm-up; its cost is results.json's run.warmup_s "
+                             "(default: on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_layout_arguments(parser)
 
@@ -93,26 +101,28 @@ def precheck(args: argparse.Namespace) -> None:
     from tasks import get_task
 
     from ..adapters import check_model_spec
-    from ..runner import check_data_arg
+    from ..engine.runner import check_data_arg, check_output_arg
 
     for name in args.tasks:
         get_task(name)
     check_data_arg(args.data)
+    check_output_arg(args.output)
     check_model_spec(args.model, args.max_grid_tokens)
 
 
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
-    from ..results import summary_table
-    from ..runner import RunConfig, Runner
+    from ..engine.runner import RunConfig, Runner
+    from ..outputs.results import failed_tasks
+    from ..reports.report import summary_table
 
     config = RunConfig(
         tasks=args.tasks, model=args.model, data=args.data, limit=args.limit,
         max_grid_tokens=args.max_grid_tokens, frames=args.frames, dtype=args.dtype, device=args.device,
         batch_size=args.batch_size, output=args.output, seed=args.seed, strict=args.strict,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
-        profile=not args.no_profile, retry_errors=args.retry_errors, progress=not args.no_progress,
-        model_options=layout_options(args),
+        profile=not args.no_profile, warmup=args.warmup, retry_errors=args.retry_errors,
+        progress=not args.no_progress, model_options=layout_options(args),
     )
     runner = Runner(config)
     outcome = runner.run()
@@ -120,9 +130,16 @@ def execute(args: argparse.Namespace) -> int:
         print(summary_table(outcome.results))
         print(f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md, "
               f"samples: {outcome.output_dir}/samples.sqlite")
-    if args.strict and outcome.errors:
-        import sys
+    import sys
 
+    failed = failed_tasks(outcome.results) if outcome.results is not None else []
+    if failed:  # a task without a single scored sample is no result, whatever --strict says
+        for name in failed:
+            top = outcome.results["tasks"][name]["top_error"]
+            print(f"ov-bench: every sample of {name} ended in an error; top reason {top['stage']} "
+                  f"({top['count']} of {outcome.results['tasks'][name]['n']}): {top['example']}", file=sys.stderr)
+        return 1
+    if args.strict and outcome.errors:
         print(f"ov-bench: {outcome.errors} sample(s) ended in an error (--strict)", file=sys.stderr)
         return 1
     return 0

@@ -55,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-profile", action="store_true", help="skip per-stage timers and memory probes")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
+    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
+                        help="one untimed call on a tiny synthetic input before timing (default: on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_layout_arguments(parser)
 
@@ -63,7 +65,7 @@ def execute(args: argparse.Namespace) -> int:
     from tasks import get_task
 
     from ..adapters import check_model_spec
-    from ..sweep import SweepConfig, Sweeper
+    from ..engine.sweep import SweepConfig, Sweeper
 
     for name in args.tasks:
         get_task(name)
@@ -73,12 +75,12 @@ def execute(args: argparse.Namespace) -> int:
         tasks=args.tasks, thresholds=args.thresholds, frames=args.frames, model=args.model, data=args.data,
         limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
-        profile=not args.no_profile, reuse=not args.no_reuse, retry_errors=args.retry_errors,
+        profile=not args.no_profile, warmup=args.warmup, reuse=not args.no_reuse, retry_errors=args.retry_errors,
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
         model_options=layout_options(args),
     )
     outcome = Sweeper(config).run()
-    from ..sweep_report import summary_text
+    from ..reports.sweep_report import summary_text
 
     print(summary_text(outcome.sweep, outcome.results))
     out = outcome.output_dir

@@ -13,7 +13,7 @@ DESCRIPTION = """\
 Visual tokens per prompt for every doc of the tasks at each threshold tau (image tasks) or frame
 count F (video tasks), from image headers alone (no pixel decoding, no model): mean, p50, p90, max.
 Also the predicted LLM prefill FLOPs, vision-encoder FLOPs and KV-cache bytes per prompt for the
-0.5B, 7B and 72B architectures (formulas in ov_bench/token_planner.py). Text tokens are counted
+0.5B, 7B and 72B architectures (formulas in ov_bench/analysis/token_planner.py). Text tokens are counted
 exactly with Qwen2's tokenizer (the chat prompt as the model sees it) unless --text-tokens N is
 given. Docs whose media cannot be read are left out and listed with their reasons.
 
@@ -88,8 +88,8 @@ def execute(args: argparse.Namespace) -> int:
 
     from tasks import get_task
 
-    from ..runner import check_data_arg
-    from ..token_planner import plan_as_dict, plan_task, render_plan
+    from ..analysis.token_planner import plan_as_dict, plan_task, render_plan
+    from ..engine.runner import check_data_arg
 
     tasks = [get_task(name) for name in dict.fromkeys(args.tasks)]
     check_data_arg(args.data)

@@ -2,7 +2,7 @@
 pixels and targets, right-padded batches, and batches grouped by modality and length.
 
 The index pass tokenizes every record once with its exact visual-token counts (image sizes come from
-file headers, frame counts from the container), so lengths are exact, over-long records are truncated
+file headers; a video always gives the recipe's F frames, sampled as at evaluation), so lengths are exact, over-long records are truncated
 or skipped before training starts, and the counts are reported.
 """
 
@@ -99,7 +99,8 @@ class TrainDataset(torch.utils.data.Dataset):
                 sizes = [image_size(self.media_dir / p) for p in record.images]
                 frames = 0
                 if record.video is not None:
-                    frames = min(self.recipe.video_frames, video_frame_count(self.media_dir / record.video))
+                    video_frame_count(self.media_dir / record.video)  # readable? (no decode)
+                    frames = self.recipe.video_frames  # F frames whatever N, as at evaluation
                 tokens = self._tokenize(record, sizes, frames)
             except RecordError as exc:
                 self._error("skipped_invalid", str(exc))

@@ -1,6 +1,6 @@
 """The LLaVA-OneVision training stages as data, and the run options around them.
 
-Facts: REFERENCE.md section 4 (paper Table 1 and the released LLaVA-NeXT scripts). A recipe says
+Facts: docs/model.md section 4 (paper Table 1 and the released LLaVA-NeXT scripts). A recipe says
 *what* a stage trains (parts, learning rates, visual-token budget); ``TrainOptions`` says *how* this
 run goes (batch, accumulation, steps, precision, saving). Both are plain dataclasses; any field can
 be overridden from a YAML file or ``key=value`` pairs (``apply_overrides``).

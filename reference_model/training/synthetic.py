@@ -98,7 +98,7 @@ def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: in
     for f, x in enumerate(xs):
         clip[f, y : y + side, x : x + side] = COLOURS[colour]
     name = f"videos/video_{i:04d}.mp4"
-    write_video(media / name, clip)
+    write_video(media / name, clip, fps=4, codec="mpeg4", qscale=2)  # near lossless: colours survive
     if (i // 2) % 2 == 0:
         question, answer = "Which way does the square move? Answer left or right.", direction
     else:

@@ -209,6 +209,45 @@ def _forget_previous_run_state() -> None:
             reset(reset_partial_state=True)
 
 
+@dataclass
+class _Run:
+    """What the training loop reads and updates: the prepared model and optimizer, the batch layout,
+    the position in the data (step, epoch, batch in the epoch), the log and the result."""
+
+    accelerator: Any
+    wrapper: Any  # the accelerate-prepared TrainingModule
+    optimizer: Any
+    scheduler: Any
+    params: list  # the trainable parameters (gradient clipping)
+    dataset: Any
+    recipe: StageRecipe
+    options: TrainOptions
+    model_spec: str
+    output_dir: Path
+    jsonl: _JsonlLog
+    result: TrainResult
+    run_info: dict  # the settings a resume must match (_RESUME_KEYS) and the layout
+    batch_args: dict  # global_batches' arguments besides the epoch
+    micro_size: int  # one micro-batch across all processes
+    total_steps: int
+    pad_id: int
+    step: int = 0
+    epoch: int = 0
+    batch_pos: int = 0  # optimizer steps already taken in this epoch
+
+    @property
+    def accum(self) -> int:
+        return self.options.gradient_accumulation_steps
+
+    @property
+    def world(self) -> int:
+        return self.accelerator.num_processes
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
 def train(
     model_spec: str,
     data: str | Path,
@@ -224,14 +263,9 @@ def train(
 
     ``resume``: a checkpoint directory, a run directory (its latest checkpoint) or ``"auto"`` (the
     latest checkpoint in ``output_dir`` if there is one)."""
-    import torch
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
-    from tqdm.auto import tqdm
 
-    from .. import LlavaOneVision
-    from .dataset import TrainDataset, collate, global_batches, read_records, shard
-    from .forward import TrainingModule, enable_gradient_checkpointing, set_trainable
+    from .dataset import TrainDataset, read_records
 
     options = options or TrainOptions()
     validate(recipe, options)
@@ -243,20 +277,48 @@ def train(
         raise ValueError(f"{output_dir} holds checkpoints of an earlier run: pass --resume auto to continue it, "
                          "or choose another output directory")
 
+    accelerator = _make_accelerator(options, cpu)
+    set_seed(options.seed)
+    jsonl = _open_log(output_dir, accelerator.is_main_process, fresh=resume_dir is None)
+    model, trainable = _load_model(model_spec, recipe, options)
+    dataset = TrainDataset(records, media, model.processor, recipe, options.overlong,
+                           progress=options.progress and accelerator.is_main_process)
+    if len(dataset) == 0:
+        raise ValueError(f"{json_path}: no trainable records ({dataset.stats.to_dict()})")
+    run = _prepare_run(accelerator, model, dataset, recipe, options, model_spec, output_dir, jsonl)
+    if resume_dir is not None:
+        _resume(run, resume_dir)
+    _log_start(run, json_path, trainable, resume_dir)
+    _train_steps(run)
+    return _finish(run)
+
+
+def _make_accelerator(options: TrainOptions, cpu: bool):
+    import torch
+    from accelerate import Accelerator
+
     if not cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         # Launched as several processes (accelerate launch --multi_gpu / torchrun) on a machine without
         # GPUs: accelerate only forms a CPU process group (gloo) when told to use the CPU; otherwise each
         # process would silently train alone on the whole batch.
         cpu = True
     _forget_previous_run_state()
-    accelerator = Accelerator(mixed_precision=options.mixed_precision, cpu=cpu, step_scheduler_with_optimizer=False)
-    main, rank, world = accelerator.is_main_process, accelerator.process_index, accelerator.num_processes
-    set_seed(options.seed)
+    return Accelerator(mixed_precision=options.mixed_precision, cpu=cpu, step_scheduler_with_optimizer=False)
+
+
+def _open_log(output_dir: Path, main: bool, fresh: bool) -> _JsonlLog:
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
     jsonl = _JsonlLog(output_dir / LOG_FILE, main)
-    if main and resume_dir is None and jsonl.path.is_file():
+    if main and fresh and jsonl.path.is_file():
         jsonl.path.unlink()  # a fresh start: an earlier log without checkpoints describes nothing kept
+    return jsonl
+
+
+def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
+    """The model in training mode, with the recipe's trainable parts and threshold; (model, trainable)."""
+    from .. import LlavaOneVision
+    from .forward import enable_gradient_checkpointing, set_trainable
 
     model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
     if model.processor is None:
@@ -267,12 +329,17 @@ def train(
     if options.gradient_checkpointing:
         enable_gradient_checkpointing(model)
     model.train()
+    return model, trainable
 
-    dataset = TrainDataset(records, media, model.processor, recipe, options.overlong, progress=options.progress and main)
-    if len(dataset) == 0:
-        raise ValueError(f"{json_path}: no trainable records ({dataset.stats.to_dict()})")
-    accum = options.gradient_accumulation_steps
-    micro_size = options.per_device_batch_size * world  # one micro-batch across all processes
+
+def _prepare_run(accelerator, model, dataset, recipe: StageRecipe, options: TrainOptions, model_spec: str,
+                 output_dir: Path, jsonl: _JsonlLog) -> _Run:
+    """Batch layout, schedule length, optimizer and scheduler, all prepared by accelerate."""
+    from .dataset import global_batches
+    from .forward import TrainingModule
+
+    world, accum = accelerator.num_processes, options.gradient_accumulation_steps
+    micro_size = options.per_device_batch_size * world
     global_batch = micro_size * accum  # one optimizer step
     batch_args = dict(global_batch=global_batch, seed=options.seed, group_by_length=options.group_by_length,
                       group_size=options.group_size)
@@ -281,112 +348,151 @@ def train(
 
     optimizer = build_optimizer(model, recipe, options)
     scheduler = build_scheduler(optimizer, recipe, total_steps)
-    wrapper = TrainingModule(model, recipe.image_mode)
-    wrapper, optimizer, scheduler = accelerator.prepare(wrapper, optimizer, scheduler)
-    params = [p for p in wrapper.parameters() if p.requires_grad]
-
+    wrapper, optimizer, scheduler = accelerator.prepare(TrainingModule(model, recipe.image_mode), optimizer, scheduler)
     run_info = {"seed": options.seed, "global_batch": global_batch, "per_device_batch_size": options.per_device_batch_size,
                 "world_size": world, "gradient_accumulation_steps": accum, "num_samples": len(dataset), "total_steps": total_steps, "group_by_length": options.group_by_length,
                 "group_size": options.group_size}
-    step, epoch, batch_pos = 0, 0, 0
-    if resume_dir is not None:
-        saved = json.loads((resume_dir / STATE_FILE).read_text())
-        diff = [k for k in _RESUME_KEYS if saved.get("run", {}).get(k) != run_info[k]]
-        if diff:
-            pairs = ", ".join(f"{k}: checkpoint {saved.get('run', {}).get(k)} vs now {run_info[k]}" for k in diff)
-            raise ValueError(f"{resume_dir}: cannot resume exactly, settings differ ({pairs})")
-        accelerator.load_state(str(resume_dir / "training_state"))
-        step, epoch, batch_pos = saved["global_step"], saved["epoch"], saved["batch_in_epoch"]
-        jsonl.keep_until(step)
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_dir, step, epoch, batch_pos)
+    result = TrainResult(output_dir, output_dir / "final", 0, data_stats=dataset.stats.to_dict())
+    return _Run(accelerator, wrapper, optimizer, scheduler, [p for p in wrapper.parameters() if p.requires_grad],
+                dataset, recipe, options, model_spec, output_dir, jsonl, result, run_info, batch_args, micro_size,
+                total_steps, model.config.token_ids.pad)
 
-    jsonl.write({"event": "start", "step": step, "model": model_spec, "data": str(json_path), "stage": recipe.name,
-                 "world_size": world, "distributed_type": str(accelerator.distributed_type).split(".")[-1],
-                 "device": str(accelerator.device), "mixed_precision": str(accelerator.mixed_precision), "run": run_info,
-                 "trainable_parameters": trainable, "data_stats": dataset.stats.to_dict(),
-                 "resumed_from": str(resume_dir) if resume_dir else None, **to_dict(recipe, options)})
-    log.info("stage %s: %d samples (%s), %d steps of %d x %d x %d processes", recipe.name, len(dataset),
-             dataset.stats.by_modality, total_steps, options.per_device_batch_size, accum, world)
 
-    result = TrainResult(output_dir, output_dir / "final", step, data_stats=dataset.stats.to_dict())
-    pad_id = model.config.token_ids.pad
-    bar = tqdm(total=total_steps, initial=step, desc=f"stage {recipe.name}", unit="step",
-               disable=not (options.progress and main), dynamic_ncols=True)
+def _resume(run: _Run, resume_dir: Path) -> None:
+    """Optimizer, scheduler, RNG and weights from a checkpoint, and the position in the data."""
+    saved = json.loads((resume_dir / STATE_FILE).read_text())
+    diff = [k for k in _RESUME_KEYS if saved.get("run", {}).get(k) != run.run_info[k]]
+    if diff:
+        pairs = ", ".join(f"{k}: checkpoint {saved.get('run', {}).get(k)} vs now {run.run_info[k]}" for k in diff)
+        raise ValueError(f"{resume_dir}: cannot resume exactly, settings differ ({pairs})")
+    run.accelerator.load_state(str(resume_dir / "training_state"))
+    run.step, run.epoch, run.batch_pos = saved["global_step"], saved["epoch"], saved["batch_in_epoch"]
+    run.jsonl.keep_until(run.step)
+    log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_dir, run.step, run.epoch, run.batch_pos)
 
-    def loader(step_batches: list[list[int]]):
-        """This process's micro-batches, ``accum`` per step, in order."""
-        import functools
 
-        mine = [shard(b[k * micro_size : (k + 1) * micro_size], rank, world) for b in step_batches for k in range(accum)]
-        return iter(torch.utils.data.DataLoader(
-            dataset, batch_sampler=mine,
-            collate_fn=functools.partial(collate, pad_id=pad_id), num_workers=options.num_workers,
-        ))
+def _log_start(run: _Run, json_path: Path, trainable: Any, resume_dir: Path | None) -> None:
+    accelerator, dataset, options = run.accelerator, run.dataset, run.options
+    run.jsonl.write({"event": "start", "step": run.step, "model": run.model_spec, "data": str(json_path),
+                     "stage": run.recipe.name, "world_size": run.world,
+                     "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+                     "device": str(accelerator.device), "mixed_precision": str(accelerator.mixed_precision),
+                     "run": run.run_info, "trainable_parameters": trainable, "data_stats": dataset.stats.to_dict(),
+                     "resumed_from": str(resume_dir) if resume_dir else None, **to_dict(run.recipe, options)})
+    log.info("stage %s: %d samples (%s), %d steps of %d x %d x %d processes", run.recipe.name, len(dataset),
+             dataset.stats.by_modality, run.total_steps, options.per_device_batch_size, run.accum, run.world)
 
-    def save_checkpoint() -> Path:
-        ckpt = output_dir / f"checkpoint-{step}"
-        accelerator.save_state(str(ckpt / "training_state"))
-        export_model(accelerator, wrapper, ckpt)
-        if main:
-            state = {"global_step": step, "epoch": epoch, "batch_in_epoch": batch_pos, "run": run_info,
-                     "stage": recipe.name, "model": model_spec, **to_dict(recipe, options)}
-            (ckpt / STATE_FILE).write_text(json.dumps(state, indent=2))  # written last: marks it complete
-        accelerator.wait_for_everyone()
-        jsonl.write({"event": "checkpoint", "step": step, "path": str(ckpt)})
-        result.checkpoints.append(ckpt)
-        return ckpt
 
-    batches = global_batches(dataset.lengths, dataset.modalities, epoch=epoch, **batch_args)
-    it = loader(batches[batch_pos:])
-    while step < total_steps:
-        if batch_pos >= len(batches):
-            epoch, batch_pos = epoch + 1, 0
-            batches = global_batches(dataset.lengths, dataset.modalities, epoch=epoch, **batch_args)
-            it = loader(batches)
+def _micro_batches(run: _Run, step_batches: list[list[int]]):
+    """This process's micro-batches, ``accum`` per step, in order."""
+    import functools
+
+    import torch
+
+    from .dataset import collate, shard
+
+    rank, size = run.accelerator.process_index, run.micro_size
+    mine = [shard(b[k * size : (k + 1) * size], rank, run.world) for b in step_batches for k in range(run.accum)]
+    return iter(torch.utils.data.DataLoader(
+        run.dataset, batch_sampler=mine,
+        collate_fn=functools.partial(collate, pad_id=run.pad_id), num_workers=run.options.num_workers,
+    ))
+
+
+def _epoch_batches(run: _Run) -> list[list[int]]:
+    from .dataset import global_batches
+
+    return global_batches(run.dataset.lengths, run.dataset.modalities, epoch=run.epoch, **run.batch_args)
+
+
+def _optimizer_step(run: _Run, micro: list[dict], start: float) -> dict:
+    """Forward and backward over one step's micro-batches, clip, step; the step's log record (its time
+    counts from ``start``, before the micro-batches were loaded)."""
+    import torch
+
+    accelerator, wrapper, optimizer = run.accelerator, run.wrapper, run.optimizer
+    counts = torch.tensor([sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro),
+                           sum(int(b["attention_mask"].sum()) for b in micro)], device=accelerator.device)
+    targets, tokens = (int(x) for x in accelerator.reduce(counts, "sum"))
+    loss_sum = torch.zeros((), device=accelerator.device)
+    for i, batch in enumerate(micro):
+        sync = contextlib.nullcontext() if i == run.accum - 1 else accelerator.no_sync(wrapper)
+        with sync:
+            local_sum, _ = wrapper(batch)
+            # DDP averages gradients over processes; x world makes the result a mean over the step's targets.
+            accelerator.backward(local_sum * (run.world / targets))
+        loss_sum += local_sum.detach().float()
+    grad_norm = None
+    if run.options.max_grad_norm is not None:
+        grad_norm = float(accelerator.clip_grad_norm_(run.params, run.options.max_grad_norm))
+    lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
+    optimizer.step()
+    run.scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    loss = float(accelerator.reduce(loss_sum, "sum")) / targets
+    elapsed = time.perf_counter() - start
+    return {"event": "step", "step": run.step + 1, "epoch": run.epoch, "loss": loss, "lr": lrs,
+            "grad_norm": grad_norm, "tokens": tokens, "target_tokens": targets, "step_time_s": elapsed,
+            "tokens_per_s": tokens / elapsed}
+
+
+def _save_checkpoint(run: _Run) -> Path:
+    ckpt = run.output_dir / f"checkpoint-{run.step}"
+    run.accelerator.save_state(str(ckpt / "training_state"))
+    export_model(run.accelerator, run.wrapper, ckpt)
+    if run.main:
+        state = {"global_step": run.step, "epoch": run.epoch, "batch_in_epoch": run.batch_pos, "run": run.run_info,
+                 "stage": run.recipe.name, "model": run.model_spec, **to_dict(run.recipe, run.options)}
+        (ckpt / STATE_FILE).write_text(json.dumps(state, indent=2))  # written last: marks it complete
+    run.accelerator.wait_for_everyone()
+    run.jsonl.write({"event": "checkpoint", "step": run.step, "path": str(ckpt)})
+    run.result.checkpoints.append(ckpt)
+    return ckpt
+
+
+def _train_steps(run: _Run) -> None:
+    """The loop: next step's micro-batches (a new epoch's order when one ends), one optimizer step, log,
+    checkpoint every ``save_every`` steps."""
+    from tqdm.auto import tqdm
+
+    options = run.options
+    bar = tqdm(total=run.total_steps, initial=run.step, desc=f"stage {run.recipe.name}", unit="step",
+               disable=not (options.progress and run.main), dynamic_ncols=True)
+    batches = _epoch_batches(run)
+    micro_batches = _micro_batches(run, batches[run.batch_pos:])
+    while run.step < run.total_steps:
+        if run.batch_pos >= len(batches):
+            run.epoch, run.batch_pos = run.epoch + 1, 0
+            batches = _epoch_batches(run)
+            micro_batches = _micro_batches(run, batches)
         start = time.perf_counter()
-        micro = [_to_device(next(it), accelerator.device) for _ in range(accum)]
-        counts = torch.tensor([sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro),
-                               sum(int(b["attention_mask"].sum()) for b in micro)], device=accelerator.device)
-        targets, tokens = (int(x) for x in accelerator.reduce(counts, "sum"))
-        loss_sum = torch.zeros((), device=accelerator.device)
-        for i, batch in enumerate(micro):
-            sync = contextlib.nullcontext() if i == accum - 1 else accelerator.no_sync(wrapper)
-            with sync:
-                local_sum, _ = wrapper(batch)
-                # DDP averages gradients over processes; x world makes the result a mean over the step's targets.
-                accelerator.backward(local_sum * (world / targets))
-            loss_sum += local_sum.detach().float()
-        grad_norm = None
-        if options.max_grad_norm is not None:
-            grad_norm = float(accelerator.clip_grad_norm_(params, options.max_grad_norm))
-        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        loss = float(accelerator.reduce(loss_sum, "sum")) / targets
-        step, batch_pos = step + 1, batch_pos + 1
-        elapsed = time.perf_counter() - start
-        record = {"event": "step", "step": step, "epoch": epoch, "loss": loss, "lr": lrs, "grad_norm": grad_norm,
-                  "tokens": tokens, "target_tokens": targets, "step_time_s": elapsed, "tokens_per_s": tokens / elapsed}
-        jsonl.write(record)
-        result.losses.append(loss)
-        result.steps.append(step)
+        micro = [_to_device(next(micro_batches), run.accelerator.device) for _ in range(run.accum)]
+        record = _optimizer_step(run, micro, start)
+        run.step, run.batch_pos = run.step + 1, run.batch_pos + 1
+        run.jsonl.write(record)
+        run.result.losses.append(record["loss"])
+        run.result.steps.append(run.step)
+        lrs, tokens_per_s = record["lr"], record["tokens_per_s"]
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{max(lrs.values()):.2e}", tok_s=f"{tokens / elapsed:.0f}")
-        if step % options.log_every == 0:
-            log.info("step %d/%d loss %.4f lr %s tokens/s %.0f", step, total_steps, loss,
-                     " ".join(f"{k}={v:.3g}" for k, v in lrs.items()), tokens / elapsed)
-        if options.save_every and step % options.save_every == 0:
-            save_checkpoint()
+        bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{max(lrs.values()):.2e}", tok_s=f"{tokens_per_s:.0f}")
+        if run.step % options.log_every == 0:
+            log.info("step %d/%d loss %.4f lr %s tokens/s %.0f", run.step, run.total_steps, record["loss"],
+                     " ".join(f"{k}={v:.3g}" for k, v in lrs.items()), tokens_per_s)
+        if options.save_every and run.step % options.save_every == 0:
+            _save_checkpoint(run)
     bar.close()
 
-    export_model(accelerator, wrapper, result.final_dir)
-    result.global_step = step
+
+def _finish(run: _Run) -> TrainResult:
+    """The final model export and the result (last learning rates per parameter group)."""
+    result = run.result
+    export_model(run.accelerator, run.wrapper, result.final_dir)
+    result.global_step = run.step
     result.param_groups = [{"name": g["name"], "lr": g["lr"], "initial_lr": g.get("initial_lr", g["lr"]),
-                            "num_parameters": sum(p.numel() for p in g["params"])} for g in optimizer.param_groups]
-    jsonl.write({"event": "end", "step": step, "final": str(result.final_dir),
-                 "checkpoints": [str(c) for c in result.checkpoints]})
-    accelerator.wait_for_everyone()
+                            "num_parameters": sum(p.numel() for p in g["params"])} for g in run.optimizer.param_groups]
+    run.jsonl.write({"event": "end", "step": run.step, "final": str(result.final_dir),
+                     "checkpoints": [str(c) for c in result.checkpoints]})
+    run.accelerator.wait_for_everyone()
     return result
 
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 # (width, height): tiny, square, common photo sizes, panoramic, tall, large, and the two sizes where
-# the original and HF unpad rounding disagree (REFERENCE.md section 2).
+# the original and HF unpad rounding disagree (docs/model.md section 2).
 SIZES: list[tuple[int, int]] = [
     (384, 384),
     (24, 18),

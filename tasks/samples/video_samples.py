@@ -81,7 +81,7 @@ def clip_frames(spec: ClipSpec) -> Iterator[Any]:
 
 
 def write_clip(path: Path, spec: ClipSpec) -> None:
-    from tasks.video import write_video
+    from ov_media.video import write_video
 
     write_video(
         path,

@@ -45,7 +45,7 @@ def _stage_totals(rows) -> dict[str, float]:
 @pytest.mark.parametrize("max_new_tokens", [16, 64])
 def test_bench_batch4_vs_batch1(benchmark, tmp_path, max_new_tokens):
     from ov_bench.adapters import load_adapter
-    from ov_bench.runner import RunConfig, Runner
+    from ov_bench.engine.runner import RunConfig, Runner
     from tasks import get_task
 
     adapter = load_adapter(MODEL, max_grid_tokens=6561)

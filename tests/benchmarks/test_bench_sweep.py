@@ -28,8 +28,8 @@ def _key(rows):
 
 def test_bench_sweep_vs_separate_runs(benchmark, tmp_path):
     from ov_bench.adapters import load_adapter
-    from ov_bench.runner import RunConfig, Runner
-    from ov_bench.sweep import SweepConfig, Sweeper
+    from ov_bench.engine.runner import RunConfig, Runner
+    from ov_bench.engine.sweep import SweepConfig, Sweeper
 
     adapter = load_adapter(MODEL, max_grid_tokens=6561)
     for task in TASKS:  # generate the sample data outside the timed regions

@@ -52,7 +52,7 @@ def _full_decode(paths: list[Path]) -> list[tuple[int, int]]:
 
 
 def test_bench_planner_images_per_second(benchmark, image_files):
-    from ov_bench.token_planner import _count, plan_image_files
+    from ov_bench.analysis.token_planner import _count, plan_image_files
 
     assert len(image_files) == N_IMAGES
 

@@ -2,7 +2,7 @@
 
 The video: 10 minutes, 640x360, 24 fps, H.264 with a keyframe every 48 frames (2 s), written once by
 this benchmark with PyAV and cached under <OV_BENCH_CACHE>/bench/ (encoding takes ~20-30 s on 2 cores).
-Both sides run in the same test on the same file: tasks.video.sample_frames(path, 32) against a plain
+Both sides run in the same test on the same file: ov_media.video.sample_frames(path, 32) against a plain
 PyAV decode of every frame (RGB conversion only for the 32 wanted frames, as lmms-eval's reader does).
 
 Run: pytest tests/benchmarks/test_bench_video_sampling.py --benchmark-enable --benchmark-only -s
@@ -36,8 +36,8 @@ def _frames():
 
 @pytest.fixture(scope="session")
 def long_video() -> Path:
+    from ov_media.video import write_video
     from tasks.data import cache_root
-    from tasks.video import write_video
 
     path = cache_root() / "bench" / f"video_{SECONDS}s_{WIDTH}x{HEIGHT}_{FPS}fps_gop{GOP}_v1.mp4"
     if not path.is_file():  # written atomically by write_video, so a present file is complete
@@ -60,7 +60,7 @@ def full_decode(path: Path, indices: list[int]) -> list[np.ndarray]:
 def test_sample_32_frames_vs_full_decode(benchmark, long_video):
     import av
 
-    from tasks.video import sample_frames, uniform_indices
+    from ov_media.video import sample_frames, uniform_indices
 
     with av.open(str(long_video)) as c:
         stream = c.streams.video[0]

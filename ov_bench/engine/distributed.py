@@ -87,15 +87,6 @@ class DistContext:
         dist.broadcast_object_list(box, src=0, group=self._group)
         return box[0]
 
-    def all_gather(self, obj: Any) -> list[Any]:
-        if not self.distributed:
-            return [obj]
-        import torch.distributed as dist
-
-        out: list[Any] = [None] * self.world_size
-        dist.all_gather_object(out, obj, group=self._group)
-        return out
-
     def shutdown(self) -> None:
         if self.distributed:
             import torch.distributed as dist

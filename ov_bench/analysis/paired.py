@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .stats import DEFAULT_BOOT, McNemarResult, mcnemar, paired_bootstrap, two_valued
-from .store import SampleRow
+from ov_bench.analysis.stats import DEFAULT_BOOT, McNemarResult, mcnemar, paired_bootstrap, two_valued
+from ov_bench.engine.profiling import SEQUENTIAL_STAGES
+from ov_bench.outputs.store import SampleRow
 
-LATENCY_KEYS = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode",
-                "end_to_end")
+LATENCY_KEYS = (*SEQUENTIAL_STAGES, "end_to_end")
 
 
 @dataclass

@@ -16,21 +16,27 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputInUseError
-from .profiling import STAGES as LATENCY_STAGES
+from ov_bench.engine.profiling import STAGES as LATENCY_STAGES
+from ov_bench.errors import OutputInUseError
+from ov_bench.threshold import threshold_key as threshold_key  # re-exported: the store's threshold column
 
 SAMPLES_DB = "samples.sqlite"
 SHARDS_DIR = "shards"
 LOCK_FILE = ".ov-bench.lock"
 
 
-def threshold_key(tau: int | None) -> str:
-    """The threshold column: the integer tau as text, or ``"none"`` for no cap."""
-    return "none" if tau is None else str(int(tau))
+def where_clause(model_key: str | None, threshold: str | None, task: str | None) -> tuple[str, list[str]]:
+    """`` WHERE ...`` selecting rows by the given keys (None: any), and its parameters."""
+    clauses, params = [], []
+    for name, value in (("model_key", model_key), ("threshold", threshold), ("task", task)):
+        if value is not None:
+            clauses.append(f"{name}=?")
+            params.append(value)
+    return (f" WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 @dataclass
@@ -187,12 +193,7 @@ class ResultsStore:
 
     def rows(self, model_key: str | None = None, threshold: str | None = None,
              task: str | None = None) -> list[SampleRow]:
-        clauses, params = [], []
-        for name, value in (("model_key", model_key), ("threshold", threshold), ("task", task)):
-            if value is not None:
-                clauses.append(f"{name}=?")
-                params.append(value)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = where_clause(model_key, threshold, task)
         cur = self._conn.execute(f"SELECT * FROM samples{where} ORDER BY task, seq, doc_id", params)
         return [_from_record(r) for r in cur]
 
@@ -203,10 +204,6 @@ class ResultsStore:
             (model_key, threshold),
         )
         return [tuple(r) for r in cur]
-
-    def get_meta(self, key: str) -> Any:
-        row = self._conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
@@ -285,7 +282,3 @@ class OutputLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def row_as_dict(row: SampleRow) -> dict[str, Any]:
-    return asdict(row)

@@ -1,7 +1,7 @@
 """Matplotlib figures of a sweep (Agg backend, no display). Each builder returns the Figure so
 callers and tests can check it (:func:`check_figure`) before it is saved.
 
-Inputs are plain per-task, per-setting numbers (built by ov_bench.sweep_report), so the figures do
+Inputs are plain per-task, per-setting numbers (built by ov_bench.reports.sweep_report), so the figures do
 not know about the store or results.json.
 """
 
@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-STAGES = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode")
+from ov_bench.engine.profiling import SEQUENTIAL_STAGES as STAGES
+
 ACCURACY_X = "mean visual tokens per sample"
 ACCURACY_Y = "mean score (95% CI)"
 LATENCY_Y = "mean latency per sample (ms)"

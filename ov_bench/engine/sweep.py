@@ -1,8 +1,9 @@
 """Threshold / frame-count sweeps on the same samples, sharing the work that does not depend on the setting.
 
-For the reference model, per sample: media decode + preprocess once (per frame count for video),
-vision encoder + projector once (``model.encode_visuals``), then per threshold tau only the
-re-tokenization (``processor.tokenize``), packing and the LLM (``generate(encoded=...)``). When two
+For an adapter with the encode-once capability (``adapter.encode_once()``; the reference model), per
+sample: media decode + preprocess once (per frame count for video), vision encoder + projector once
+(``EncodeOnce.encode``), then per threshold tau only the re-tokenization (``at_threshold``), packing and
+the LLM (``generate_encoded``), through the same ``engine.sample.run_model`` a plain run uses. When two
 settings give a sample the same packed layout (a small image below both thresholds, a video or a
 multi-image sample under any tau, an image task under another frame count) the model input is
 identical, so the greedy output is too: the generation is run once and its row is recorded under
@@ -11,7 +12,7 @@ each such setting (``reuse``; ``--no-reuse`` runs every setting). Every row is w
 stages' times (media decode, preprocess, vision encoder, projector) are measured once and
 attributed to every setting, so per-setting latencies read like a plain run's.
 
-Other adapters (``hf:``) fall back to one plain run per setting (the runner, same output layout).
+Adapters without it (``hf:``) fall back to one plain run per setting (the runner, same output layout).
 
 Output directory:
     sweep.json                      settings, shared-work counters, paired comparisons
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import sys
 import time
 from collections.abc import Sequence
@@ -33,10 +33,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ResumeMismatchError, UsageError
-from .run_outputs import SWEEP_JSON, setting_label
-from .runner import one_line, prepare_media, score_into_row
-from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
+from ov_bench.engine.runner import load_plans, seed_everything
+from ov_bench.engine.sample import (
+    Measure,
+    RowIdentity,
+    Sample,
+    base_row,
+    encode,
+    one_line,
+    prepare,
+    run_model,
+)
+from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
+from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
+from ov_bench.threshold import parse_threshold
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +118,6 @@ class SweepOutcome:
     errors: int
 
 
-@dataclass
-class _Unit:
-    plan: Any  # runner.TaskPlan
-    seq: int
-    doc: dict
-    doc_id: str
-    frames: int | None  # frames decoded (video tasks)
-    targets: list[Setting]
-    prepared: Any = None
-    media_decode_ms: float | None = None
-    preprocess_ms: float | None = None
-    frame_indices: list[int] | None = None  # video: the decoded frame indices (recorded as a run does)
-    error: str | None = None
-
-
 def default_reference(settings: Sequence[Setting]) -> Setting:
     """6561 (anyres_max_9, the released default) at the largest frame count, else the last threshold."""
     top_frames = max(s.frames for s in settings)
@@ -152,16 +148,18 @@ class Sweeper:
     """One ``ov-bench sweep``. Construct, then :meth:`run`. Tests may inject an adapter."""
 
     def __init__(self, config: SweepConfig, adapter: Any = None) -> None:
-        from .runner import check_data_arg
+        from ov_bench.engine.runner import check_data_arg, check_output_arg
 
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be >= 1")
         if any(f < 1 for f in config.frames):
             raise UsageError("--frames values must be >= 1")
-        for tau in config.thresholds:
-            if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int) or tau < 1):
-                raise UsageError(f"thresholds must be positive integers or none, got {tau!r}")
+        try:
+            config.thresholds = [parse_threshold(tau) for tau in config.thresholds]
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         check_data_arg(config.data)
+        check_output_arg(config.output)
         self.config = config
         self.adapter = adapter
         self.output_dir = Path(config.output) if config.output else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
@@ -173,24 +171,11 @@ class Sweeper:
 
     # ----------------------------------------------------------------- setup
     def _load_plans(self) -> list[Any]:
-        from tasks import get_task
-
-        from .runner import DEFAULT_MAX_NEW_TOKENS, TaskPlan
-
-        plans = []
-        for name in dict.fromkeys(self.config.tasks):
-            task = get_task(name)
-            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
-            ids = [str(task.doc_id(d)) for d in docs]
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"task {name}: doc ids are not unique")
-            gen = getattr(task, "generation_kwargs", None) or {}
-            max_new = self.config.max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
-            plans.append(TaskPlan(name, task, docs, ids, max_new, None))
-        return plans
+        c = self.config
+        return load_plans(c.tasks, c.data, c.limit, c.seed, c.max_new_tokens, None)
 
     def _run_config(self, setting: Setting, output: Path | None = None, write_outputs: bool = False) -> Any:
-        from .runner import RunConfig
+        from ov_bench.engine.runner import RunConfig
 
         c = self.config
         return RunConfig(tasks=list(c.tasks), model=c.model, data=c.data, limit=c.limit,
@@ -202,17 +187,17 @@ class Sweeper:
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
-        from .distributed import DistContext
-        from .runner import resolve_device
+        from ov_bench.engine.distributed import DistContext
+        from ov_bench.engine.runner import resolve_device
 
         if DistContext.from_env().distributed:
             raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
         cfg = self.config
-        _seed_everything(cfg.seed)
+        seed_everything(cfg.seed)
         plans = self._load_plans()  # a bad task or --data fails before the model loads
         device = resolve_device(cfg.device)
         if self.adapter is None:
-            from .adapters import load_adapter
+            from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
                                         device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
@@ -220,7 +205,7 @@ class Sweeper:
             device = getattr(self.adapter, "device", device)
         for s in self.settings:  # a threshold the adapter cannot honour fails before any work
             self.adapter.set_threshold(s.threshold)
-        shared = getattr(self.adapter, "kind", "") == "reference" and hasattr(self.adapter, "model")
+        shared = self.adapter.encode_once() is not None
         self.output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         if shared:
@@ -229,14 +214,14 @@ class Sweeper:
                 results, rows = self._run_shared(plans, device)
         else:
             mode = "separate-runs"
-            print(f"ov-bench sweep: the {self.adapter.kind} adapter cannot reuse vision features across "
+            print(f"ov-bench sweep: the {self.adapter.kind} adapter cannot encode visuals once for all "
                   f"thresholds; running {len(self.settings)} separate runs", file=sys.stderr)
             results, rows = self._run_separate()
         self.work.wall_s = time.perf_counter() - t0
         sweep = self._sweep_json(mode, plans, results, rows)
         _write_json(self.output_dir / SWEEP_JSON, sweep)
         if cfg.report:
-            from .sweep_report import write_sweep_report
+            from ov_bench.reports.sweep_report import write_sweep_report
 
             try:
                 write_sweep_report(self.output_dir, sweep, results, rows)
@@ -247,7 +232,7 @@ class Sweeper:
 
     # ----------------------------------------------------------------- fallback: plain runs
     def _run_separate(self) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
-        from .runner import Runner
+        from ov_bench.engine.runner import Runner
 
         results, rows = {}, {}
         for s in self.settings:
@@ -273,7 +258,8 @@ class Sweeper:
                         f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
                         "use another --output")
 
-    def _units(self, plans: list[Any], stores: dict[int, ResultsStore], key: str) -> list[_Unit]:
+    def _units(self, plans: list[Any], stores: dict[int, ResultsStore], key: str) -> list[Sample]:
+        """One sample per (doc, frame count) with the settings still to do for it (``extra["targets"]``)."""
         done: dict[tuple[str, str], set[str]] = {}
         for s in self.settings:
             for plan in plans:
@@ -289,20 +275,17 @@ class Sweeper:
                 for group in groups:
                     targets = [s for s in group if doc_id not in done[(s.label, plan.name)]]
                     if targets:
-                        frames = targets[0].frames if video else self.config.frames[0]
-                        units.append(_Unit(plan, seq, doc, doc_id, frames if video else None, targets))
+                        frames = targets[0].frames if video else None
+                        units.append(Sample(plan.name, plan.task, doc, doc_id, seq, frames, plan.max_new_tokens,
+                                            extra={"targets": targets}))
         return units
-
-    def _prepare(self, unit: _Unit) -> _Unit:
-        """Media decode + preprocess (pixels; the ids are re-tokenized per setting). Worker threads."""
-        return prepare_media(unit, unit.plan.task, unit.doc, self.adapter, unit.frames or self.config.frames[0])
 
     def _run_shared(self, plans: list[Any], device: str) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
         from contextlib import ExitStack
 
-        from .prefetch import Prefetcher
-        from .profiling import MemoryTracker
-        from .runner import data_source_label
+        from ov_bench.engine.prefetch import Prefetcher
+        from ov_bench.engine.profiling import MemoryTracker
+        from ov_bench.engine.runner import data_source_label
 
         cfg = self.config
         key = self.adapter.key
@@ -311,29 +294,24 @@ class Sweeper:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
             self._check_resume(stores, plans, key, source)
             units = self._units(plans, stores, key)
-            memory = MemoryTracker(device)
-            cuda = device.startswith("cuda")
+            measure = Measure(cfg.profile, MemoryTracker(device), device.startswith("cuda"))
+            if cfg.warmup and units:
+                self._warmup()
             bar = None
             if cfg.progress and units:
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=len(units), unit="sample", dynamic_ncols=True, desc="sweep")
             saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
-            warmed = not cfg.warmup
             try:
-                for unit in Prefetcher(units, self._prepare, workers=cfg.workers, lookahead=cfg.lookahead):
+                for unit in Prefetcher(units, lambda u: prepare(u, self.adapter), workers=cfg.workers,
+                                       lookahead=cfg.lookahead):
                     self.work.units += 1
-                    if not warmed and unit.prepared is not None:
-                        try:
-                            self.adapter.warmup(unit.prepared)
-                        except Exception as exc:  # the real call records the error
-                            log.debug("warmup failed: %s", exc)
-                        warmed = True
-                    for setting, row in self._evaluate_unit(unit, memory, cuda, key, source):
+                    for setting, row in self._evaluate_unit(unit, measure, key, source):
                         stores[setting.frames].write(row)
                         self.work.rows += 1
                     if bar is not None:
-                        bar.set_postfix_str(unit.plan.name, refresh=False)
+                        bar.set_postfix_str(unit.task_name, refresh=False)
                         bar.update(1)
             finally:
                 sys.stdout = saved_stdout
@@ -344,14 +322,23 @@ class Sweeper:
             self.adapter.set_threshold(s.threshold)
             with ResultsStore(s.db) as store:
                 setting_rows = self._rows_of_sweep(store, plans, key, s)
-            from .profiling import environment
-            from .results import build_results
+            from ov_bench.engine.profiling import environment
+            from ov_bench.outputs.results import build_results
 
             env = environment(device, cfg.dtype)
             env["processes"] = 1
             built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
         return results, rows
+
+    def _warmup(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.adapter.warmup()
+        except Exception as exc:
+            log.warning("warm-up failed (%s)", one_line(exc))
+        self.warmup_s = time.perf_counter() - t0
+        print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)", file=sys.stderr)
 
     def _db_for(self, frames: int) -> Path:
         return next(s.db for s in self.settings if s.frames == frames)
@@ -370,7 +357,7 @@ class Sweeper:
     def _finish_setting(self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
                         ) -> tuple[dict[str, Any], list[SampleRow]]:
         """Write the setting's results.json (+ report.md) the way a run does, pointing at the store."""
-        from .results import write_outputs
+        from ov_bench.reports.report import write_outputs
 
         results["samples_db"] = os.path.relpath(s.db, s.results_dir)
         results["sweep"] = {"label": s.label, "threshold": s.threshold, "frames": s.frames,
@@ -380,132 +367,53 @@ class Sweeper:
         return results, rows
 
     # ----------------------------------------------------------------- one sample, every setting
-    def _signature(self, sizes: list[tuple[int, int]], video_frames: list[int], tau: int | None) -> tuple:
-        """What the packed model input depends on besides the (shared) features and prompt."""
-        from reference_model import image_grid_shape
-
-        if len(sizes) == 1:
-            images: tuple = image_grid_shape(*sizes[0], max_grid_tokens=tau,
-                                             unpad_rounding=self.adapter.unpad_rounding)
-        else:
-            images = ("multi", len(sizes))
-        return images, tuple(video_frames)
-
-    def _base_row(self, unit: _Unit, s: Setting, key: str, source: str) -> SampleRow:
-        video = unit.plan.task.modality == "video"
-        row = SampleRow(task=unit.plan.name, doc_id=unit.doc_id, model_key=key, threshold=s.tau_key, seq=unit.seq,
-                        data_source=source, frames=s.frames if video else None,
-                        max_new_tokens=unit.plan.max_new_tokens, rank=0,
-                        frame_indices=None if unit.frame_indices is None else list(unit.frame_indices))
-        if unit.media_decode_ms is not None:
-            row.latency_ms["media_decode"] = unit.media_decode_ms
-        if unit.preprocess_ms is not None:
-            row.latency_ms["preprocess"] = unit.preprocess_ms
-        return row
-
-    def _evaluate_unit(self, unit: _Unit, memory: Any, cuda: bool, key: str, source: str
+    def _evaluate_unit(self, unit: Sample, measure: Measure, key: str, source: str
                        ) -> list[tuple[Setting, SampleRow]]:
-        import torch
-
-        from reference_model import count_prompt_visual_tokens
-
-        from .profiling import NullTimer, StageTimer
-
-        cfg = self.config
-        out: list[tuple[Setting, SampleRow]] = []
+        """Encode the sample's visuals once, then one run_model per setting (or a copy of a setting with
+        the same packed layout: identical model input, identical greedy output)."""
+        targets: list[Setting] = unit.extra["targets"]
+        identities = {s.label: RowIdentity(key, s.tau_key, source) for s in targets}
         if unit.error:
-            for s in unit.targets:
-                row = self._base_row(unit, s, key, source)
-                row.error = unit.error
-                out.append((s, row))
-            return out
-        model = self.adapter.model
-        prepared = unit.prepared
-        inputs = prepared.inputs
-        enc_timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
-        if cfg.profile:
-            memory.reset()
-        t0 = time.perf_counter_ns()
+            return [(s, base_row(unit, identities[s.label])) for s in targets]
+        encoder = self.adapter.encode_once()
         try:
-            with torch.inference_mode():
-                pixels = model.to_device({k: inputs[k] for k in ("pixel_values", "pixel_values_videos") if k in inputs})
-                encoded = model.encode_visuals(pixels.get("pixel_values"), pixels.get("pixel_values_videos"),
-                                               stage_timer=enc_timer)
+            encoded = encode(self.adapter, unit, measure)
         except Exception as exc:
-            for s in unit.targets:
-                row = self._base_row(unit, s, key, source)
+            rows = [(s, base_row(unit, identities[s.label])) for s in targets]
+            for _, row in rows:
                 row.error = f"model: {one_line(exc)}"
-                out.append((s, row))
-            return out
-        enc_ms = (time.perf_counter_ns() - t0) / 1e6
-        enc_stages = enc_timer.results_ms()
-        enc_peak = memory.peak_bytes() if cfg.profile else None
+            return rows
         self.work.encoded += 1
-        layout = {k: inputs[k] for k in ("image_sizes", "image_num_crops", "video_num_frames") if k in inputs}
-        sizes = [tuple(x) for x in inputs["image_sizes"].tolist()] if "image_sizes" in inputs else []
-        video_frames = inputs["video_num_frames"].tolist() if "video_num_frames" in inputs else []
+        prepared = unit.prepared
+        out: list[tuple[Setting, SampleRow]] = []
         done: dict[tuple, SampleRow] = {}
-        for s in unit.targets:
-            row = self._base_row(unit, s, key, source)
-            sig = self._signature(sizes, video_frames, s.threshold)
-            if cfg.reuse and sig in done:
-                _copy_outcome(done[sig], row)
+        for s in targets:
+            layout = encoder.layout(prepared, s.threshold)
+            if self.config.reuse and layout in done:
+                row = base_row(unit, identities[s.label])
+                _copy_outcome(done[layout], row)
                 self.work.reused += 1
                 out.append((s, row))
                 continue
-            model.set_max_grid_tokens(s.threshold)
-            row.visual_tokens_counted = count_prompt_visual_tokens(
-                sizes, video_frames, max_grid_tokens=s.threshold, unpad_rounding=self.adapter.unpad_rounding,
-                multi_image_layout=model.config.multi_image_layout, grid_pinpoints=model.config.anyres.grid_pinpoints,
-                video_newline_position=model.config.video_newline_position,
-                video_pool_mode=model.config.video_pool_mode)
-            timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
-            if cfg.profile:
-                memory.reset()
-            t1 = time.perf_counter_ns()
             try:
-                start = timer.mark()
-                ids = model.processor.tokenize(prepared.prompt, sizes, video_frames)
-                ids.pop("num_visual_tokens", None)
-                batch = model.to_device({**ids, **layout})
-                result = model.generate(**batch, encoded=encoded, max_new_tokens=unit.plan.max_new_tokens,
-                                        min_new_tokens=0, stage_timer=timer if cfg.profile else None)
-                first = timer.first_stop("prefill")
-                if start is not None and first is not None:
-                    timer.add_span("ttft", start, first)
+                at_tau = Sample(**{**unit.__dict__, "prepared": encoder.at_threshold(prepared, s.threshold)})
             except Exception as exc:
-                row.error = f"model: {one_line(exc)}"
+                row = base_row(unit, identities[s.label])
+                row.error = f"preprocess: {one_line(exc)}"
                 out.append((s, row))
-                done[sig] = row
                 continue
-            self.work.llm_runs += 1
-            model_ms = enc_ms + (time.perf_counter_ns() - t1) / 1e6
-            latency = row.latency_ms
-            if cfg.profile:
-                stages = timer.results_ms()
-                latency["vision_encoder"] = enc_stages.get("vision_encoder", 0.0)
-                latency["projector_packing"] = enc_stages.get("projector_packing", 0.0) + stages.get("projector_packing", 0.0)
-                for name in ("prefill", "decode"):
-                    if name in stages:
-                        latency[name] = stages[name]
-                if "ttft" in stages:
-                    latency["ttft"] = stages["ttft"] + latency["vision_encoder"] + enc_stages.get("projector_packing", 0.0)
-                if "decode" in latency:
-                    latency["decode_per_token"] = latency["decode"] / max(int(result.sequences.shape[-1]) - 1, 1)
-                row.peak_memory_bytes = max(enc_peak or 0, memory.peak_bytes())
-                row.memory_kind = memory.kind
-            latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-            score_into_row(row, unit.plan.task, unit.doc, result.text, int(result.sequences.shape[-1]),
-                           int(result.num_prompt_tokens), int(result.num_visual_positions))
-            done[sig] = row
+            (row,) = run_model(self.adapter, [at_tau], identities[s.label], measure, encoded=encoded)
+            if row.error is None or not row.error.startswith("model:"):
+                self.work.llm_runs += 1
+            done[layout] = row
             out.append((s, row))
         return out
 
     # ----------------------------------------------------------------- sweep.json
     def _sweep_json(self, mode: str, plans: list[Any], results: dict[str, dict],
                     rows: dict[str, list[SampleRow]]) -> dict[str, Any]:
-        from . import __version__
-        from .paired import paired_delta
+        from ov_bench import __version__
+        from ov_bench.analysis.paired import paired_delta
 
         cfg = self.config
         ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(self.settings)
@@ -565,22 +473,9 @@ def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
     dst.latency_ms = dict(src.latency_ms)
 
 
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     import json
 
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     tmp.replace(path)
-
-
-def run_sweep(config: SweepConfig, adapter: Any = None) -> SweepOutcome:
-    return Sweeper(config, adapter=adapter).run()

@@ -18,16 +18,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters.base import Generation, ModelAdapter, Prepared
-from .distributed import DistContext
-from .errors import ResumeMismatchError, UsageError
-from .prefetch import Prefetcher
-from .profiling import MemoryTracker, NullTimer, StageTimer
-from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, merge_shards, shard_path, threshold_key
+from ov_bench.adapters.base import ModelAdapter
+from ov_bench.engine.distributed import DistContext
+from ov_bench.engine.prefetch import Prefetcher
+from ov_bench.engine.profiling import MemoryTracker
+from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
+from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.outputs.store import (
+    SAMPLES_DB,
+    OutputLock,
+    ResultsStore,
+    SampleRow,
+    merge_shards,
+    shard_path,
+    threshold_key,
+)
+from ov_bench.threshold import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_GRID_TOKENS = 6561
+DEFAULT_MAX_GRID_TOKENS = DEFAULT_THRESHOLD
 DEFAULT_MAX_NEW_TOKENS = 16  # used when a task declares no max_new_tokens
 
 
@@ -68,64 +78,18 @@ class TaskPlan:
     max_new_tokens: int
     frames: int | None
     todo: list[tuple[int, dict]] = field(default_factory=list)  # this rank's (seq, doc)
+    remaining: int = 0  # docs all ranks evaluate in this invocation (the rest were resumed)
 
 
 @dataclass
-class PreparedSample:
-    plan: TaskPlan
-    seq: int
-    doc: dict
-    doc_id: str
-    prepared: Prepared | None = None
-    media_decode_ms: float | None = None
-    preprocess_ms: float | None = None
-    frame_indices: list[int] | None = None  # the video frames decoded (uniform linspace indices)
-    error: str | None = None
+class Throughput:
+    """Where a run's wall time went: model load, warm-up, and the evaluation loop per task."""
 
-
-def prepare_media(target, task, doc: dict, adapter, frames: int):
-    """Media decode + preprocess of one doc (prefetch worker threads), timed, into ``target``'s
-    media_decode_ms, frame_indices, prepared, preprocess_ms and error fields; returns ``target``."""
-    t0 = time.perf_counter_ns()
-    try:
-        visuals = task.load_visuals(doc, frames=frames)
-    except Exception as exc:  # MediaError and anything a broken file triggers
-        target.error = f"media_decode: {one_line(exc)}"
-        return target
-    t1 = time.perf_counter_ns()
-    target.media_decode_ms = (t1 - t0) / 1e6
-    if visuals.video is not None:
-        target.frame_indices = list(visuals.video.indices)
-    try:
-        target.prepared = adapter.prepare(task.doc_to_text(doc), list(visuals.images), visuals.video)
-    except Exception as exc:
-        target.error = f"preprocess: {one_line(exc)}"
-        return target
-    target.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
-    return target
-
-
-def score_into_row(row: SampleRow, task, doc: dict, text: str, new_tokens: int, prompt_tokens: int,
-                   visual_positions: int) -> SampleRow:
-    """Response, token counts, the task's score and the analytic-vs-measured visual-token check."""
-    # As lmms-eval's llava_onevision model, which produced the published numbers: the response is
-    # stripped and the task's `until` strings are not applied (generation stops at <|im_end|>).
-    row.response = text.strip()
-    row.new_tokens, row.prompt_tokens, row.visual_tokens_measured = new_tokens, prompt_tokens, visual_positions
-    row.text_tokens = prompt_tokens - visual_positions
-    try:
-        record = task.score(doc, row.response)
-    except Exception as exc:
-        row.error = f"score: {one_line(exc)}"
-        return row
-    row.record = record
-    row.score = None if record.get("score") is None else float(record["score"])
-    row.parsed = None if record.get("parsed") is None else str(record["parsed"])
-    row.parse_failed = bool(record.get("parse_failed", False))
-    if row.visual_tokens_counted >= 0 and row.visual_tokens_counted != row.visual_tokens_measured:
-        row.error = (f"visual_tokens: analytic count {row.visual_tokens_counted} != measured "
-                     f"{row.visual_tokens_measured}")
-    return row
+    model_load_s: float | None = None  # None: the adapter was handed in already loaded
+    warmup_s: float | None = None  # None: no warm-up (--no-warmup or nothing to evaluate)
+    loop_s: float = 0.0  # the evaluation loop (prefetch + model + scoring + store), no load, no warm-up
+    task_s: dict[str, float] = field(default_factory=dict)  # the loop's time per task
+    task_samples: dict[str, int] = field(default_factory=dict)  # samples evaluated per task (all ranks)
 
 
 @dataclass
@@ -162,6 +126,12 @@ def data_source_label(data: str) -> str:
     return f"dir:{Path(data).expanduser().resolve()}"
 
 
+def check_output_arg(output: str | None) -> None:
+    """--output must be a directory (new or existing), not a file."""
+    if output is not None and Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
+        raise UsageError(f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)")
+
+
 def check_data_arg(data: str) -> None:
     if data in ("hub", "samples"):
         return
@@ -172,19 +142,34 @@ def check_data_arg(data: str) -> None:
         raise PermissionError(f"--data {data}: directory is not readable")
 
 
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    msg = text[0] if text else ""
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _seed_everything(seed: int) -> None:
+def seed_everything(seed: int) -> None:
+    """Python's, numpy's and torch's generators (run and sweep seed the same way)."""
     import numpy as np
     import torch
 
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def load_plans(names: list[str], data: str, limit: int | None, seed: int, max_new_tokens: int | None,
+               frames: int | None, task_factory: Callable[[str], Any] | None = None) -> list[TaskPlan]:
+    """The docs of each task (seeded, stratified ``limit``), their ids and generation budget."""
+    if task_factory is None:
+        from tasks import get_task
+
+        task_factory = get_task
+    plans = []
+    for name in dict.fromkeys(names):
+        task = task_factory(name)
+        docs = task.load(data=data, limit=limit, seed=seed)
+        ids = [str(task.doc_id(d)) for d in docs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"task {name}: doc ids are not unique")
+        gen = getattr(task, "generation_kwargs", None) or {}
+        max_new = max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
+        plans.append(TaskPlan(name, task, docs, ids, max_new, frames if task.modality == "video" else None))
+    return plans
 
 
 class Runner:
@@ -201,6 +186,7 @@ class Runner:
         if config.max_new_tokens is not None and config.max_new_tokens < 1:
             raise UsageError("--max-new-tokens must be >= 1")
         check_data_arg(config.data)
+        check_output_arg(config.output)
         self.config = config
         self.dist = dist
         self.adapter = adapter
@@ -209,26 +195,8 @@ class Runner:
 
     # ----------------------------------------------------------------- setup
     def _load_tasks(self) -> list[TaskPlan]:
-        if self.task_factory is None:
-            from tasks import get_task
-
-            self.task_factory = get_task
-        plans = []
-        seen = set()
-        for name in self.config.tasks:
-            if name in seen:
-                continue
-            seen.add(name)
-            task = self.task_factory(name)
-            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
-            ids = [str(task.doc_id(d)) for d in docs]
-            if len(set(ids)) != len(ids):
-                raise ValueError(f"task {name}: doc ids are not unique")
-            gen = getattr(task, "generation_kwargs", None) or {}
-            max_new = self.config.max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
-            frames = self.config.frames if task.modality == "video" else None
-            plans.append(TaskPlan(name, task, docs, ids, max_new, frames))
-        return plans
+        cfg = self.config
+        return load_plans(cfg.tasks, cfg.data, cfg.limit, cfg.seed, cfg.max_new_tokens, cfg.frames, self.task_factory)
 
     def _check_resume(self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str) -> None:
         by_task = {p.name: p for p in plans}
@@ -245,102 +213,11 @@ class Runner:
                 )
 
     # ----------------------------------------------------------------- per sample
-    def _prepare(self, item: tuple[TaskPlan, int, dict]) -> PreparedSample:
-        plan, seq, doc = item
-        return prepare_media(PreparedSample(plan, seq, doc, plan.doc_ids[seq]), plan.task, doc, self.adapter, self.config.frames)
+    def _sample(self, plan: TaskPlan, seq: int, doc: dict) -> Sample:
+        return Sample(plan.name, plan.task, doc, plan.doc_ids[seq], seq, plan.frames, plan.max_new_tokens)
 
-    def _base_row(self, sample: PreparedSample) -> SampleRow:
-        """The row's identity and the sample's own (unbatched) stages; the error if it never got ready."""
-        plan = sample.plan
-        row = SampleRow(
-            task=plan.name, doc_id=sample.doc_id, model_key=self.adapter.key, threshold=self._tau_key,
-            seq=sample.seq, data_source=self._source, frames=plan.frames, max_new_tokens=plan.max_new_tokens,
-            rank=self.dist.rank, frame_indices=sample.frame_indices,
-        )
-        if sample.media_decode_ms is not None:
-            row.latency_ms["media_decode"] = sample.media_decode_ms
-        if sample.preprocess_ms is not None:
-            row.latency_ms["preprocess"] = sample.preprocess_ms
-        row.error = sample.error
-        return row
-
-    def _model_failed(self, row: SampleRow, exc: BaseException, cuda: bool) -> SampleRow:
-        row.error = f"model: {one_line(exc)}"
-        if cuda:
-            import torch
-
-            torch.cuda.empty_cache()
-        return row
-
-    def _finish_row(self, row: SampleRow, sample: PreparedSample, gen: Generation, model_ms: float,
-                    stages: dict[str, float] | None, peak: int | None, memory_kind: str | None,
-                    decode_steps: int) -> SampleRow:
-        """Model outputs, timings and the score into ``row``. ``stages`` and ``model_ms`` are the model
-        call's: one sample's, or with batching the whole batch's."""
-        latency = row.latency_ms
-        if stages is not None:
-            latency.update(stages)
-            row.peak_memory_bytes = peak
-            row.memory_kind = memory_kind
-            if "decode" in latency:
-                latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
-        latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
-        row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-        return score_into_row(row, sample.plan.task, sample.doc, gen.text, gen.new_tokens, gen.prompt_tokens,
-                              gen.visual_positions)
-
-    def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
-        row = self._base_row(sample)
-        if row.error:
-            return row
-        row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
-        if self.config.profile:
-            memory.reset()
-        t0 = time.perf_counter_ns()
-        try:
-            gen: Generation = self.adapter.generate(sample.prepared, sample.plan.max_new_tokens, timer)
-        except Exception as exc:
-            return self._model_failed(row, exc, cuda)
-        model_ms = (time.perf_counter_ns() - t0) / 1e6
-        stages = self.adapter.finish_stages(timer.results_ms()) if self.config.profile else None
-        peak = memory.peak_bytes() if self.config.profile else None
-        return self._finish_row(row, sample, gen, model_ms, stages, peak, memory.kind, gen.new_tokens - 1)
-
-    def _evaluate_batch(self, samples: list[PreparedSample], memory: MemoryTracker, cuda: bool) -> list[SampleRow]:
-        """Samples of one task (all prepared without error) through one ``generate_batch`` call. Every row
-        gets the batch's stage latencies and peak memory (``batch_size`` says so). If the batch fails
-        as a whole, its samples are run one at a time, so only a sample that fails alone is an error."""
-        if len(samples) == 1:
-            return [self._evaluate(samples[0], memory, cuda)]
-        plan = samples[0].plan
-        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
-        if self.config.profile:
-            memory.reset()
-        t0 = time.perf_counter_ns()
-        try:
-            gens = self.adapter.generate_batch([s.prepared for s in samples], plan.max_new_tokens, timer)
-            if len(gens) != len(samples):
-                raise RuntimeError(f"generate_batch returned {len(gens)} results for {len(samples)} samples")
-        except Exception as exc:
-            log.warning("a batch of %d %s samples failed (%s); running them one at a time", len(samples),
-                        plan.name, one_line(exc))
-            if cuda:
-                import torch
-
-                torch.cuda.empty_cache()
-            return [self._evaluate(s, memory, cuda) for s in samples]
-        model_ms = (time.perf_counter_ns() - t0) / 1e6
-        stages = self.adapter.finish_stages(timer.results_ms()) if self.config.profile else None
-        peak = memory.peak_bytes() if self.config.profile else None
-        decode_steps = max(g.new_tokens for g in gens) - 1  # the batch decodes until its longest row stops
-        rows = []
-        for sample, gen in zip(samples, gens):
-            row = self._base_row(sample)
-            row.batch_size = len(samples)
-            rows.append(self._finish_row(row, sample, gen, model_ms, dict(stages) if stages is not None else None,
-                                         peak, memory.kind, decode_steps))
-        return rows
+    def _prepare(self, item: tuple[TaskPlan, int, dict]) -> Sample:
+        return prepare(self._sample(*item), self.adapter)
 
     # ----------------------------------------------------------------- the run
     def run(self) -> RunOutcome:
@@ -348,7 +225,7 @@ class Runner:
             self.dist = DistContext.from_env()
         dist = self.dist
         out = self.output_dir
-        _seed_everything(self.config.seed)
+        seed_everything(self.config.seed)
         # Docs first: a bad task or unreachable data fails before anything is written.
         self._plans = self._load_tasks()
         lock = None
@@ -380,31 +257,39 @@ class Runner:
         cfg, dist, out = self.config, self.dist, self.output_dir
         plans = self._plans
         device = resolve_device(cfg.device, dist.local_rank)
+        self.throughput = Throughput()
         if self.adapter is None:
-            from .adapters import load_adapter
+            from ov_bench.adapters import load_adapter
 
+            t0 = time.perf_counter()
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
                                         device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
+            self.throughput.model_load_s = time.perf_counter() - t0
         else:
             device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
                         cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
-        self._tau_key = threshold_key(self.adapter.threshold)
-        self._source = data_source_label(cfg.data)
+        self._identity = RowIdentity(self.adapter.key, threshold_key(self.adapter.threshold),
+                                     data_source_label(cfg.data), dist.rank)
 
         main_db = out / SAMPLES_DB
         with ResultsStore(main_db) as main_store:
-            self._check_resume(main_store, plans, self.adapter.key, self._tau_key, self._source)
+            self._check_resume(main_store, plans, self._identity.model_key, self._identity.threshold,
+                               self._identity.data_source)
             for plan in plans:
-                done = main_store.finished(plan.name, self.adapter.key, self._tau_key,
+                done = main_store.finished(plan.name, self._identity.model_key, self._identity.threshold,
                                            include_errors=not cfg.retry_errors)
                 remaining = [(i, d) for i, d in enumerate(plan.docs) if plan.doc_ids[i] not in done]
+                plan.remaining = len(remaining)
                 plan.todo = remaining[dist.rank :: dist.world_size]
         dist.barrier()  # everyone has read the finished set before any shard is merged into it
 
         store_path = shard_path(out, dist.rank) if dist.distributed else main_db
+        if cfg.warmup and any(p.todo for p in plans):
+            self._warmup()
         evaluated = self._evaluate_all(plans, store_path, device)
+        self.throughput.task_samples = {p.name: p.remaining for p in plans}
 
         dist.barrier()
         errors_total = 0
@@ -413,12 +298,13 @@ class Runner:
         if dist.is_main:
             if dist.distributed:
                 merge_shards(out)
-            from .results import build_results, write_outputs
+            from ov_bench.outputs.results import build_results
+            from ov_bench.reports.report import write_outputs
 
             with ResultsStore(main_db) as store:
                 rows = self._rows_of_this_run(store, plans)
                 env = self._environment(device)
-                results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size)
+                results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size, self.throughput)
                 store.set_meta("last_run", {"config": asdict(cfg), "created": results["created"]})
             if cfg.write_outputs:
                 write_outputs(out, results, rows)
@@ -427,8 +313,21 @@ class Runner:
         dist.barrier()
         return RunOutcome(out, results, rows, errors_total, evaluated)
 
+    def _warmup(self) -> None:
+        """Kernel and allocator warm-up on a tiny synthetic input, untimed; its cost is recorded."""
+        t0 = time.perf_counter()
+        try:
+            self.adapter.warmup()
+        except Exception as exc:  # a real failure shows on the first sample's row
+            log.warning("warm-up failed (%s); the first sample's latency may include start-up costs",
+                        one_line(exc))
+        self.throughput.warmup_s = time.perf_counter() - t0
+        if self.dist.is_main:
+            print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
+                  "--no-warmup skips it)", file=sys.stderr)
+
     def _environment(self, device: str) -> dict[str, Any]:
-        from .profiling import environment
+        from ov_bench.engine.profiling import environment
 
         env = environment(device, self.config.dtype)
         env["processes"] = self.dist.world_size
@@ -438,11 +337,10 @@ class Runner:
         rows = []
         for plan in plans:
             wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
-            for row in store.rows(self.adapter.key, self._tau_key, plan.name):
+            for row in store.rows(self._identity.model_key, self._identity.threshold, plan.name):
                 if row.doc_id in wanted:
                     row.seq = wanted[row.doc_id]
                     rows.append(row)
-            rows.sort(key=lambda r: (r.task, r.seq))
         order = {p.name: i for i, p in enumerate(plans)}
         rows.sort(key=lambda r: (order[r.task], r.seq))
         return rows
@@ -452,8 +350,7 @@ class Runner:
         items = [(plan, seq, doc) for plan in plans for seq, doc in plan.todo]
         if not items:
             return 0
-        cuda = device.startswith("cuda")
-        memory = MemoryTracker(device)
+        measure = Measure(cfg.profile, MemoryTracker(device), device.startswith("cuda"))
         bar = None
         if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm
@@ -463,9 +360,11 @@ class Runner:
         # Task code may swap sys.stdout (contextlib.redirect_stdout around lmms-eval calls); from
         # several threads at once that can leave a StringIO installed. Put the real one back after.
         saved_stdout = sys.stdout
+        t0 = time.perf_counter()
         try:
-            done = self._loop(items, store_path, memory, cuda, bar)
+            done = self._loop(items, store_path, measure, bar)
         finally:
+            self.throughput.loop_s = time.perf_counter() - t0
             sys.stdout = saved_stdout
             if bar is not None:
                 bar.close()
@@ -474,42 +373,40 @@ class Runner:
     def _batch_size(self) -> int:
         return max(1, min(self.config.batch_size, self.adapter.max_batch_size))
 
-    def _loop(self, items: list, store_path: Path, memory: MemoryTracker, cuda: bool, bar: Any) -> int:
+    def _loop(self, items: list, store_path: Path, measure: Measure, bar: Any) -> int:
         """Prepared samples in order, grouped into batches of up to ``--batch-size`` consecutive samples of
         one task; each batch's rows are committed together when it finishes (a killed batch is redone)."""
-        cfg = self.config
         size = self._batch_size()
         done = 0
-        warmed = not cfg.warmup
-        pending: list[PreparedSample] = []
+        pending: list[Sample] = []
+        task_s = self.throughput.task_s
+        last = time.perf_counter()
         with ResultsStore(store_path) as store:
 
             def commit(rows: list[SampleRow]) -> None:
-                nonlocal done
+                nonlocal done, last
                 store.write_many(rows)
                 done += len(rows)
+                now = time.perf_counter()  # the time since the last commit went to this task
+                task_s[rows[-1].task] = task_s.get(rows[-1].task, 0.0) + now - last
+                last = now
                 if bar is not None:
                     bar.set_postfix_str(rows[-1].task, refresh=False)
                     bar.update(len(rows))
 
             def flush() -> None:
                 if pending:
-                    commit(self._evaluate_batch(pending, memory, cuda))
+                    commit(run_model(self.adapter, pending, self._identity, measure))
                     pending.clear()
 
             # The prefetcher keeps at least the next batch preparing while this one runs.
-            prefetch = Prefetcher(items, self._prepare, workers=cfg.workers, lookahead=max(cfg.lookahead, size))
+            prefetch = Prefetcher(items, self._prepare, workers=self.config.workers,
+                                  lookahead=max(self.config.lookahead, size))
             for sample in prefetch:
-                if not warmed and sample.prepared is not None:
-                    try:
-                        self.adapter.warmup(sample.prepared)
-                    except Exception as exc:  # the real call will record the error
-                        log.debug("warmup failed: %s", exc)
-                    warmed = True
                 if sample.error:  # never reaches the model: its row is final now
-                    commit([self._base_row(sample)])
+                    commit([base_row(sample, self._identity)])
                     continue
-                if pending and pending[0].plan is not sample.plan:
+                if pending and pending[0].task_name != sample.task_name:
                     flush()
                 pending.append(sample)
                 if len(pending) >= size:

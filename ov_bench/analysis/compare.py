@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .mdtable import md_table
-from .paired import pair_rows, paired_delta
-from .run_outputs import SettingResults, load_outputs
-from .stats import binomial_drop_bound
+from ov_bench.analysis.paired import pair_rows, paired_delta
+from ov_bench.analysis.stats import binomial_drop_bound
+from ov_bench.outputs.run_outputs import SettingResults, load_outputs
+from ov_bench.reports.mdtable import md_table
 
 TIMED_STAGES = ("end_to_end", "vision_encoder", "prefill", "decode_per_token")
 MAX_DOCS_LISTED = 5

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import OvBenchError
-from .store import LATENCY_STAGES, SAMPLES_DB, SampleRow, threshold_key
+from ov_bench.errors import OvBenchError
+from ov_bench.outputs.store import LATENCY_STAGES, SAMPLES_DB, SampleRow, threshold_key, where_clause
 
 RESULTS_JSON = "results.json"
 SWEEP_JSON = "sweep.json"
@@ -105,12 +105,7 @@ def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None
     except sqlite3.Error as exc:
         raise OutputsError(f"{db_path}: not a readable ov-bench samples database ({exc})") from None
     conn.row_factory = sqlite3.Row
-    clauses, params = [], []
-    for name, value in (("model_key", model_key), ("threshold", threshold), ("task", task)):
-        if value is not None:
-            clauses.append(f"{name}=?")
-            params.append(value)
-    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_clause(model_key, threshold, task)
     structured = ("record", "latency_ms", "parse_failed", "frame_indices")  # stored as JSON / flags / columns
     scalars = [f.name for f in fields(SampleRow) if f.name not in structured]
     try:

@@ -1,4 +1,4 @@
-"""report.md (and a latency-breakdown PNG) for one run's output directory."""
+"""A run's outputs on disk: results.json, report.md (and a latency-breakdown PNG), and the printed summary."""
 
 from __future__ import annotations
 
@@ -7,33 +7,69 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .store import SampleRow
+from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
+from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
+from ov_bench.outputs.store import SampleRow
+from ov_bench.reports.mdtable import fmt_number, md_table
 
 log = logging.getLogger(__name__)
 
-STAGE_ORDER = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "ttft",
-               "decode", "decode_per_token", "end_to_end")
-PLOT_STAGES = ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "decode")
+PLOT_STAGES = SEQUENTIAL_STAGES
 MAX_ERRORS_LISTED = 20
 
 
-def _fmt(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
-    return lines
+    return md_table(header, rows).splitlines()
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """A fixed-width table: per task n, errors, main metric, mean visual tokens, p50 latency, peak memory,
+    samples/s; then the run's wall time, throughput, model load and warm-up, and any task that wholly failed."""
+    header = ("task", "n", "errors", "main metric", "vis tok (mean)", "p50 e2e ms", "peak mem MiB", "samples/s")
+    lines = [header]
+    for name, t in results["tasks"].items():
+        metric = t["metrics"].get(t["main_metric"])
+        metric_s = f"{t['main_metric']}={metric:.4g}" if isinstance(metric, (int, float)) else f"{t['main_metric']}=n/a"
+        vis = t["visual_tokens"]["mean"]
+        e2e = t["latency_ms"].get("end_to_end", {}).get("p50")
+        peak = t["peak_memory_bytes"]
+        lines.append((
+            name + (" [samples]" if t.get("samples_data") else ""),
+            str(t["n"]), str(t["errors"]), metric_s,
+            "-" if vis is None else f"{vis:.1f}",
+            "-" if e2e is None else f"{e2e:.1f}",
+            "-" if peak is None else f"{peak / 2**20:.1f}",
+            fmt_number(t.get("samples_per_s"), ".3g"),
+        ))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    fmt = lambda row: "  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+    out = [fmt(lines[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in lines[1:]]
+    run = results.get("run", {})
+    if "wall_s" in run:
+        out.append(f"run: {run['samples']} sample(s) in {fmt_number(run['wall_s'], '.2f')} s "
+                   f"({fmt_number(run['samples_per_s'], '.3g')} samples/s, model load and warm-up excluded); "
+                   f"model load {fmt_number(run['model_load_s'], '.2f')} s, warm-up {fmt_number(run['warmup_s'], '.2f')} s")
+    for name in failed_tasks(results):
+        top = results["tasks"][name].get("top_error") or {}
+        out.append(f"FAILED: every sample of {name} ended in an error; top reason: {top.get('stage')} "
+                   f"({top.get('count')} of {results['tasks'][name]['n']}), e.g. {top.get('example')}")
+    if results["data"].get("samples"):
+        out.append(f"note: {SAMPLES_NOTE}")
+    return "\n".join(out)
+
+
+def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
+    """results.json (atomically) and report.md into ``output_dir``."""
+    import json
+
+    output_dir = Path(output_dir)
+    tmp = output_dir / (RESULTS_JSON + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(output_dir / RESULTS_JSON)
+    write_report(output_dir, results, rows)
 
 
 def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str | None = None) -> str:
-    from .results import summary_table
-
     model, env, data = results["model"], results["env"], results["data"]
     out = [f"# ov-bench run: {model.get('id')}", ""]
     if data.get("samples"):
@@ -65,11 +101,11 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
         out += _table(["metric", "value"], metrics) if metrics else ["no successful samples"]
         out.append("")
     out += ["## Latency per stage (ms, successful samples)", ""]
-    header = ["task", "stat"] + [s for s in STAGE_ORDER]
+    header = ["task", "stat"] + [s for s in STAGES]
     table_rows = []
     for name, t in results["tasks"].items():
         for stat in ("p50", "p90", "mean"):
-            table_rows.append([name, stat] + [t["latency_ms"].get(s, {}).get(stat) for s in STAGE_ORDER])
+            table_rows.append([name, stat] + [t["latency_ms"].get(s, {}).get(stat) for s in STAGES])
     out += _table(header, table_rows)
     out += [
         "",
@@ -93,7 +129,7 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
     out += ["", f"## Errors ({len(errors)})", ""]
     if errors:
         out += _table(["task", "doc_id", "error"],
-                      [[r.task, r.doc_id, r.error.replace("|", "\\|")] for r in errors[:MAX_ERRORS_LISTED]])
+                      [[r.task, r.doc_id, r.error] for r in errors[:MAX_ERRORS_LISTED]])
         if len(errors) > MAX_ERRORS_LISTED:
             out.append(f"\n... and {len(errors) - MAX_ERRORS_LISTED} more (see samples.sqlite)")
     else:
@@ -130,8 +166,6 @@ def plot_latency(results: dict[str, Any], path: Path) -> bool:
 
 
 def write_report(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> Path:
-    from .results import REPORT_MD
-
     output_dir = Path(output_dir)
     plot_name = "latency_stages.png"
     try:

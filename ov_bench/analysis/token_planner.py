@@ -360,7 +360,7 @@ def _mib(value: float | None) -> str:
 
 def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
-    from .mdtable import md_table
+    from ov_bench.reports.mdtable import md_table
 
     dist = [[r.task, r.setting, r.n, r.errors, r.visual_tokens.mean, r.visual_tokens.p50, r.visual_tokens.p90,
              r.visual_tokens.max, r.crops_mean, r.text_tokens_mean] for r in rows]
@@ -371,7 +371,7 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
     if archs:
         out += ["## Predicted cost per prompt", "",
                 "LLM prefill FLOPs = 2*P*s + 2*L*s^2*h + 2*h*V; vision = SigLIP so400m + projector per crop; "
-                "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.token_planner`). "
+                "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.analysis.token_planner`). "
                 "s = visual tokens + text tokens (Qwen2's tokenizer, or --text-tokens).", ""]
         header = ["task", "setting"]
         for a in archs:

@@ -1,17 +1,14 @@
-"""Aggregation of stored rows into results.json (DESIGN.md's format) and the printed summary table."""
+"""Aggregation of stored rows into results.json's content (rendering and writing: reports.report)."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .store import LATENCY_STAGES, SampleRow
+from ov_bench import __version__
+from ov_bench.outputs.store import LATENCY_STAGES, SampleRow
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "report.md"
@@ -82,11 +79,37 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "text_tokens": _stats(text),
         "memory_kind": next((r.memory_kind for r in rows if r.memory_kind), None),
         "error_reasons": reasons,
+        "top_error": top_error(rows),
     }
 
 
+def top_error(rows: Sequence[SampleRow]) -> dict[str, Any] | None:
+    """The most frequent error stage among ``rows``, with its count and its first message."""
+    errors = [r.error for r in rows if r.error]
+    if not errors:
+        return None
+    stages: dict[str, int] = {}
+    for e in errors:
+        stage = e.split(":", 1)[0]
+        stages[stage] = stages.get(stage, 0) + 1
+    stage = max(stages, key=stages.get)
+    example = next(e for e in errors if e.split(":", 1)[0] == stage)
+    return {"stage": stage, "count": stages[stage], "example": example}
+
+
+def _rate(samples: int, seconds: float | None) -> float | None:
+    return samples / seconds if samples and seconds else None
+
+
+def throughput_block(throughput: Any) -> dict[str, Any]:
+    """results.json's run timing: the loop's wall time and samples/s (no model load, no warm-up)."""
+    samples = sum(throughput.task_samples.values())
+    return {"wall_s": throughput.loop_s, "samples": samples, "samples_per_s": _rate(samples, throughput.loop_s),
+            "model_load_s": throughput.model_load_s, "warmup_s": throughput.warmup_s}
+
+
 def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any, env: dict[str, Any],
-                  config: Any, processes: int = 1) -> dict[str, Any]:
+                  config: Any, processes: int = 1, throughput: Any = None) -> dict[str, Any]:
     by_task: dict[str, list[SampleRow]] = {p.name: [] for p in plans}
     for row in rows:
         by_task.setdefault(row.task, []).append(row)
@@ -107,43 +130,16 @@ def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any,
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    if throughput is not None:
+        # wall_s and samples/s cover this invocation's evaluation loop (resumed rows are not re-timed).
+        results["run"].update(throughput_block(throughput))
+        for p in plans:
+            n, secs = throughput.task_samples.get(p.name, 0), throughput.task_s.get(p.name)
+            results["tasks"][p.name].update({"samples_evaluated": n, "wall_s": secs,
+                                              "samples_per_s": _rate(n, secs)})
     return results
 
 
-def summary_table(results: dict[str, Any]) -> str:
-    """A fixed-width table: per task n, errors, main metric, mean visual tokens, p50 latency, peak memory."""
-    header = ("task", "n", "errors", "main metric", "vis tok (mean)", "p50 e2e ms", "peak mem MiB")
-    lines = [header]
-    for name, t in results["tasks"].items():
-        metric = t["metrics"].get(t["main_metric"])
-        metric_s = f"{t['main_metric']}={metric:.4g}" if isinstance(metric, (int, float)) else f"{t['main_metric']}=n/a"
-        vis = t["visual_tokens"]["mean"]
-        e2e = t["latency_ms"].get("end_to_end", {}).get("p50")
-        peak = t["peak_memory_bytes"]
-        lines.append((
-            name + (" [samples]" if t.get("samples_data") else ""),
-            str(t["n"]), str(t["errors"]), metric_s,
-            "-" if vis is None else f"{vis:.1f}",
-            "-" if e2e is None else f"{e2e:.1f}",
-            "-" if peak is None else f"{peak / 2**20:.1f}",
-        ))
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    fmt = lambda row: "  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
-    out = [fmt(lines[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in lines[1:]]
-    if results["data"].get("samples"):
-        out.append(f"note: {SAMPLES_NOTE}")
-    return "\n".join(out)
-
-
-def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
-    from .report import write_report
-
-    output_dir = Path(output_dir)
-    tmp = output_dir / (RESULTS_JSON + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(output_dir / RESULTS_JSON)
-    write_report(output_dir, results, rows)
-
-
-def row_dicts(rows: Sequence[SampleRow]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in rows]
+def failed_tasks(results: dict[str, Any]) -> list[str]:
+    """Tasks in which every sample ended in an error (a run with such a task is not a success)."""
+    return [name for name, t in results["tasks"].items() if t["n"] and t["errors"] == t["n"]]

@@ -1,6 +1,7 @@
-"""Video frames for the video tasks: uniform sampling with PyAV that seeks instead of decoding everything.
+"""The one video frame sampler and video writer, for evaluation (tasks) and training (reference_model).
 
-Frame indices follow lmms-eval (REFERENCE.md s. 3): `int(x) for x in linspace(0, N - 1, F)`, where N is
+Uniform sampling with PyAV that seeks instead of decoding everything. Frame indices follow lmms-eval
+(docs/model.md s. 3): `int(x) for x in linspace(0, N - 1, F)`, where N is
 the frame count the container declares (`stream.frames`, what lmms-eval's `read_video` and decord's
 `len(VideoReader)` use). Where the container declares none (webm, mkv), N is the number of video
 packets, counted by a demux pass that reads packets without decoding them. lmms-eval's PyAV path would
@@ -16,6 +17,9 @@ decoding if that keyframe was already passed. Each step is bounded; anything une
 lands after the target, frames without timestamps) switches to a plain decode from the start that counts
 frames like lmms-eval, so the result is the same either way.
 
+A video may also be a directory of frame images (sorted by file name, as training sets and MVBench's
+frame-folder sub-tasks store them): N is the number of images and the same indices pick among them.
+
 Every failure (missing file, no video stream, truncated or corrupt data) raises MediaError with one line.
 """
 
@@ -29,7 +33,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tasks.base import MediaError, VideoClip
+from ov_media import MediaError, VideoClip
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,6 +46,7 @@ _MISSING_FRAMES_TOLERANCE_FRACTION = 0.01
 # before the seek is considered off and the plain decode takes over.
 _REORDER_SLACK = 64
 _THREAD_TYPE = "AUTO"
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def uniform_indices(total_frames: int, num_frames: int) -> list[int]:
@@ -83,6 +88,8 @@ def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
     path = str(path)
     if not os.path.exists(path):
         raise MediaError(f"video file not found: {path}")
+    if os.path.isdir(path):
+        return _sample_frame_folder(Path(path), num_frames)
     if not os.path.isfile(path):
         raise MediaError(f"not a regular file: {path}")
     try:
@@ -118,6 +125,54 @@ def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
     except (av.error.FFmpegError, OSError, EOFError) as e:
         raise MediaError(f"cannot decode video {path}: {_one_line(e)}") from None
     return _assemble(path, used, by_index, total, fps)
+
+
+def video_frame_count(path: str | os.PathLike) -> int:
+    """N, the frame count sample_frames samples from (declared by the container, else counted packets;
+    the number of images for a frame folder), without decoding. MediaError when unreadable."""
+    import av
+
+    path = str(path)
+    if os.path.isdir(path):
+        total = len(_frame_files(Path(path)))
+    elif not os.path.isfile(path):
+        raise MediaError(f"video file not found: {path}")
+    else:
+        try:
+            with av.open(path) as container:
+                if not container.streams.video:
+                    raise MediaError(f"no video stream in {path}")
+                total = _index_stream(container, container.streams.video[0]).total_frames
+        except MediaError:
+            raise
+        except (av.error.FFmpegError, OSError, EOFError) as e:
+            raise MediaError(f"cannot decode video {path}: {_one_line(e)}") from None
+    if total < 1:
+        raise MediaError(f"no video frames in {path}")
+    return total
+
+
+def _frame_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+
+
+def _sample_frame_folder(folder: Path, num_frames: int) -> VideoClip:
+    """A directory of frame images: the same uniform indices over the sorted images."""
+    import numpy as np
+    from PIL import Image
+
+    files = _frame_files(folder)
+    if not files:
+        raise MediaError(f"no frame images in {folder}")
+    used = uniform_indices(len(files), num_frames)
+    by_index: dict[int, np.ndarray] = {}
+    for i in sorted(set(used)):
+        try:
+            with Image.open(files[i]) as im:
+                by_index[i] = np.asarray(im.convert("RGB"))
+        except Exception as e:  # PIL raises many types for broken files
+            raise MediaError(f"cannot decode frame {files[i]}: {_one_line(e)}") from None
+    return _assemble(str(folder), used, by_index, len(files), 0.0)
 
 
 def _missing_tolerance(total: int) -> int:
@@ -255,19 +310,24 @@ def write_video(
     preset: str = "ultrafast",
     crf: int = 30,
     bframes: int | None = None,
+    codec: str | None = None,
+    qscale: int = 8,
 ) -> str:
     """Write uint8 RGB frames [H, W, 3] (even H and W) to an mp4; returns the codec used.
 
     H.264 via libx264 when PyAV's FFmpeg has it (keyframes exactly every gop_size frames, no scene-cut
     keyframes), else MPEG-4 part 2. bframes sets x264's B-frame count (None: the preset's default).
+    codec="mpeg4" forces MPEG-4 part 2 (every PyAV build writes it), at quantiser qscale (2: near
+    lossless, what the synthetic training set uses so its colours survive).
     """
     import av
+    import numpy as np
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rate = Fraction(fps).limit_denominator(1001)
     tmp = path.with_name(path.name + ".partial")
-    codec = "libx264" if h264_available() else "mpeg4"
+    codec = codec or ("libx264" if h264_available() else "mpeg4")
     stream = None
     with av.open(str(tmp), "w", format="mp4") as container:
         for image in frames:
@@ -287,8 +347,8 @@ def write_video(
                         params.append(f"bframes={bframes}")
                     stream.options = {"preset": preset, "crf": str(crf), "x264-params": ":".join(params)}
                 else:
-                    stream.options = {"qscale": "8"}
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                    stream.options = {"qscale": str(qscale)}
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         if stream is None:

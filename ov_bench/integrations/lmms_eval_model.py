@@ -24,7 +24,7 @@ What lmms-eval hands the model and what it gets back:
 
 - ``generate_until``: Instance.args = (context, gen_kwargs, doc_to_visual, doc_id, task, split).
   ``doc_to_visual(doc)`` gives PIL images (one image, or several: multi-image mode), or a list holding
-  a video path (decoded here with ``tasks.video.sample_frames``; image paths are opened as images).
+  a video path (decoded here with ``ov_media.video.sample_frames``; image paths are opened as images).
   The prompt follows lmms-eval's LLaVA-OneVision rule (``processor.build_prompt``). Decoding is greedy:
   ``do_sample=True`` or ``temperature > 0`` is refused with a ValueError rather than silently run
   greedy. ``max_new_tokens`` is honoured (default 1024, as lmms-eval's llava_onevision). As lmms-eval's
@@ -34,6 +34,11 @@ What lmms-eval hands the model and what it gets back:
   task, split). Returns (sum of the continuation tokens' log-probabilities, whether greedy decoding
   would produce exactly those tokens); the continuation is tokenized on its own after the prompt.
 - ``generate_until_multi_round`` is not supported (NotImplementedError with one line).
+
+The model is ov-bench's reference adapter (``ov_bench.adapters.reference``) and every request goes
+through the same per-sample path as ``ov-bench run`` (``ov_bench.engine.sample``: prepare, then
+run_model's stage bookkeeping); this module keeps only lmms-eval's request plumbing. ``ttft`` spans the
+model call (vision encoder, projector, prefill), as in ``ov-bench run``.
 
 Per request the model reports, where lmms-eval 0.7.3 has a place for it:
 
@@ -47,7 +52,7 @@ Per request the model reports, where lmms-eval 0.7.3 has a place for it:
 - every request is also logged at DEBUG level and kept in ``model.request_stats``
   (:class:`RequestStats`: visual tokens, input/output tokens, latency per stage in ms).
 
-A doc whose media cannot be decoded (``tasks.MediaError``: missing, truncated or corrupt video or image)
+A doc whose media cannot be decoded (``ov_media.MediaError``: missing, truncated or corrupt video or image)
 is logged as an error, answered with an empty string and recorded in ``request_stats`` with its error,
 so one bad file does not end a long evaluation (the same policy as ``ov-bench run``).
 """
@@ -107,24 +112,6 @@ class RequestStats:
     output_tokens: int = 0  # generated tokens (0 for loglikelihood)
     latency_ms: dict[str, float] = field(default_factory=dict)  # per stage, plus end_to_end and ttft
     error: str | None = None
-
-
-@dataclass
-class _Inputs:
-    """One request's media and prompt, ready for the model."""
-
-    prompt: str
-    batch: dict
-    num_images: int
-    num_frames: int
-
-
-def _parse_max_grid_tokens(value: Any) -> int | None:
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value <= 0:
-        raise ValueError(f"{MODEL_NAME}: max_grid_tokens must be a positive integer or 'none', got {value!r}")
-    return int(value)
 
 
 def _parse_positive_int(name: str, value: Any) -> int:
@@ -189,26 +176,35 @@ class OvBenchReference(lmms):
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
                              "arch:0.5b?layers=2 or a checkpoint directory)")
         _check_batch_size(batch_size)
-        tau = _parse_max_grid_tokens(max_grid_tokens)
+        from ov_bench.threshold import parse_threshold
+
+        try:
+            tau = parse_threshold(max_grid_tokens)
+        except ValueError as e:
+            raise ValueError(f"{MODEL_NAME}: max_grid_tokens: {e}") from None
         self.frames = _parse_positive_int("frames", frames)
         device_name = _resolve_device(device)
         self._init_distributed(device_name)
 
-        from reference_model import LlavaOneVision
+        from ov_bench.adapters.reference import ReferenceAdapter
+        from ov_bench.engine.profiling import MemoryTracker
+        from ov_bench.engine.sample import Measure, RowIdentity
+        from ov_bench.threshold import threshold_key
 
         try:
-            self.model = LlavaOneVision.from_pretrained(
-                str(pretrained), max_grid_tokens=tau, unpad_rounding=str(unpad_rounding), dtype=str(dtype),
-                device=self.device_name, multi_image_layout=multi_image_layout, video_newline_position=video_layout,
-                video_pool_mode=video_pool, grid_pinpoints=grid_pinpoints,
+            self.adapter = ReferenceAdapter(
+                str(pretrained), max_grid_tokens=tau, dtype=str(dtype), device=self.device_name,
+                unpad_rounding=str(unpad_rounding), multi_image_layout=multi_image_layout, video_layout=video_layout,
+                video_pool=video_pool, grid_pinpoints=grid_pinpoints,
                 use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
             )
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
             raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
-        if self.model.processor is None:
-            raise ValueError(f"{MODEL_NAME}: {pretrained}: the checkpoint has no tokenizer, so prompts cannot be built")
+        self.model = self.adapter.model
         self.model.eval()
+        self._measure = Measure(True, MemoryTracker(self.device_name), self.device_name.startswith("cuda"))
+        self._identity = RowIdentity(self.adapter.key, threshold_key(tau), "lmms-eval")
         self.pretrained = str(pretrained)
         self.dtype_name = str(dtype)
         # lmms-eval runs one request at a time through this model; batch_size is accepted for the CLI.
@@ -275,7 +271,7 @@ class OvBenchReference(lmms):
             raise ValueError(f"{MODEL_NAME}: a request mixing images and a video is not supported")
         if not videos:
             return images, None
-        from tasks.video import sample_frames
+        from ov_media.video import sample_frames
 
         return [], sample_frames(videos[0], self.frames)
 
@@ -283,7 +279,7 @@ class OvBenchReference(lmms):
     def _open_image(path: Path):
         from PIL import Image
 
-        from tasks import MediaError
+        from ov_media import MediaError
 
         try:
             with Image.open(path) as im:
@@ -291,19 +287,19 @@ class OvBenchReference(lmms):
         except (OSError, ValueError) as e:
             raise MediaError(f"{path}: cannot decode image ({e.__class__.__name__})") from None
 
-    def _prepare(self, context: str, visuals: Any, timer) -> _Inputs:
-        with timer("media_decode"):
-            images, clip = self._media(visuals)
-        processor = self.model.processor
-        with timer("preprocess"):
-            prompt = processor.build_prompt(context, num_images=len(images), video=clip is not None)
-            videos = [clip.frames] if clip is not None else None
-            batch = processor(text=prompt, images=images or None, videos=videos)
-        num_frames = len(clip.frames) if clip is not None else 0
-        return _Inputs(prompt, batch, len(images), num_frames)
+    def _prepare(self, request_type: str, task: str, doc_id: Any, doc: dict, context: str, visuals: Any,
+                 max_new_tokens: int = 1):
+        """One request through the shared prepare step; media errors come back in ``sample.error``."""
+        from ov_bench.engine.sample import Sample, prepare
+
+        sample = Sample(task, None, doc, str(doc_id), 0, self.frames, max_new_tokens)
+        prepare(sample, self.adapter, decode_visuals=lambda _s: (context, *self._media(visuals)))
+        if sample.error and not sample.error.startswith("media_decode: MediaError"):
+            raise ValueError(f"{MODEL_NAME}: {task} doc {doc_id}: {sample.error}")  # not a media problem
+        return sample
 
     def _timer(self):
-        from ov_bench.profiling import StageTimer
+        from ov_bench.engine.profiling import StageTimer
 
         return StageTimer(cuda=self.device_name.startswith("cuda"))
 
@@ -323,7 +319,7 @@ class OvBenchReference(lmms):
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
         from tqdm import tqdm
 
-        from tasks import MediaError
+        from ov_bench.engine.sample import run_model
 
         results: list[GenerationResult] = []
         batch_stats: list[RequestStats] = []
@@ -332,29 +328,24 @@ class OvBenchReference(lmms):
             gen_kwargs = dict(gen_kwargs or {})
             max_new = self._max_new_tokens(gen_kwargs)
             stats = RequestStats("generate_until", task, doc_id)
-            timer = self._timer()
-            start = timer.mark()
-            try:
-                inputs = self._prepare(context, doc_to_visual(self._doc(task, split, doc_id)), timer)
-            except MediaError as e:
-                stats.error = str(e).splitlines()[0]
+            doc = self._doc(task, split, doc_id)
+            sample = self._prepare("generate_until", task, doc_id, doc, context, doc_to_visual(doc), max_new)
+            if sample.error:
+                stats.error = sample.error.removeprefix("media_decode: MediaError: ")
                 eval_logger.error(f"{MODEL_NAME}: {task} doc {doc_id}: {stats.error}; answering with an empty string")
                 self.request_stats.append(stats)
                 results.append(GenerationResult(text="", token_counts=None))
                 continue
-            batch = self.model.to_device(inputs.batch)
-            out = self.model.generate(**batch, max_new_tokens=max_new, min_new_tokens=0, stage_timer=timer)
-            stop = timer.mark()
-            timer.add_span("end_to_end", start, stop)
-            first = timer.first_stop("prefill")
-            if first is not None:
-                timer.add_span("ttft", start, first)
-            stats.num_images, stats.num_frames = inputs.num_images, inputs.num_frames
-            stats.visual_tokens = int(out.num_visual_positions)
-            stats.input_tokens = int(out.num_prompt_tokens)
-            stats.output_tokens = int(out.sequences.shape[-1])
-            stats.latency_ms = timer.results_ms()
-            text = out.text.strip()
+            (row,) = run_model(self.adapter, [sample], self._identity, self._measure)
+            if row.error and row.error.startswith("model:"):
+                raise RuntimeError(f"{MODEL_NAME}: {task} doc {doc_id}: {row.error}")
+            stats.error = row.error
+            stats.num_images, stats.num_frames = sample.prepared.num_images, sample.prepared.num_frames
+            stats.visual_tokens = int(row.visual_tokens_measured)
+            stats.input_tokens = int(row.prompt_tokens)
+            stats.output_tokens = int(row.new_tokens)
+            stats.latency_ms = dict(row.latency_ms)
+            text = row.response
             self._record(stats)
             batch_stats.append(stats)
             results.append(GenerationResult(text=text, token_counts=OvBenchTokenCounts(
@@ -411,10 +402,14 @@ class OvBenchReference(lmms):
             continuation = str(continuation)
             stats = RequestStats("loglikelihood", task, doc_id)
             timer = self._timer()
+            sample = self._prepare("loglikelihood", task, doc_id, doc, context, doc_to_visual(doc))
+            if sample.error:
+                from ov_media import MediaError
+
+                raise MediaError(f"{MODEL_NAME}: {task} doc {doc_id}: {sample.error}")
             start = timer.mark()
-            inputs = self._prepare(context, doc_to_visual(doc), timer)
             cont_ids = self.model.tokenizer(continuation, add_special_tokens=False).input_ids
-            batch = dict(inputs.batch)
+            batch = dict(sample.prepared.inputs)
             prompt_len = int(batch["input_ids"].shape[1])
             if not cont_ids:
                 results.append((0.0, True))
@@ -428,11 +423,13 @@ class OvBenchReference(lmms):
             target_ids = torch.tensor(cont_ids, device=logprobs.device)
             total = float(logprobs.gather(1, target_ids[:, None]).sum())
             greedy = bool((logprobs.argmax(-1) == target_ids).all())
-            timer.add_span("end_to_end", start, timer.mark())
-            stats.num_images, stats.num_frames = inputs.num_images, inputs.num_frames
-            stats.visual_tokens = int(inputs.batch.get("num_visual_tokens", 0))
+            timer.add_span("model", start, timer.mark())
+            stats.num_images, stats.num_frames = sample.prepared.num_images, sample.prepared.num_frames
+            stats.visual_tokens = sample.prepared.visual_tokens_counted
             stats.input_tokens = int(batch["input_ids"].shape[1])
-            stats.latency_ms = timer.results_ms()
+            latency = {"media_decode": sample.media_decode_ms, "preprocess": sample.preprocess_ms, **timer.results_ms()}
+            latency["end_to_end"] = latency["media_decode"] + latency["preprocess"] + latency.pop("model")
+            stats.latency_ms = latency
             self._record(stats)
             results.append((total, greedy))
             self.cache_hook.add_partial("loglikelihood", (context, continuation), (total, greedy))

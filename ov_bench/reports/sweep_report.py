@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import plots
-from .html_report import Image, Section, render_html
-from .mdtable import md_table
-from .stats import bootstrap_mean
-from .store import SampleRow
+from ov_bench.analysis.stats import bootstrap_mean
+from ov_bench.outputs.store import SampleRow
+from ov_bench.reports import plots
+from ov_bench.reports.html_report import Image, Section, render_html
+from ov_bench.reports.mdtable import md_table
 
 log = logging.getLogger(__name__)
 

@@ -28,6 +28,9 @@ STAGES = (
     "decode_per_token",
     "end_to_end",
 )
+# The stages that follow one another and add up to end_to_end (stacked latency plots, paired deltas);
+# ttft and decode_per_token are views of them.
+SEQUENTIAL_STAGES = tuple(s for s in STAGES if s not in ("ttft", "decode_per_token", "end_to_end"))
 
 
 class StageTimer:
@@ -216,7 +219,7 @@ def environment(device: str, dtype: str) -> dict[str, Any]:
     import torch
     import transformers
 
-    from . import __version__
+    from ov_bench import __version__
 
     env: dict[str, Any] = {
         "python": platform.python_version(),

@@ -26,3 +26,12 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int =
     lines = ["| " + " | ".join(str(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(fmt_cell(c, digits) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def fmt_number(value: Any, spec: str = ".4g") -> str:
+    """A number with a format spec (``.1f``, ``.3g``); None and NaN print as '-'."""
+    if value is None or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "-"
+    return format(value, spec)

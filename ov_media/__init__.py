@@ -1,0 +1,33 @@
+"""Media shared by training (reference_model.training) and evaluation (tasks): the one video frame
+sampler, the one video writer and the one MediaError.
+
+reference_model and tasks may not import each other; both import this small package, so training
+samples a video's frames exactly as evaluation does. Nothing heavy is imported here (PyAV and numpy
+load inside ov_media.video's functions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class MediaError(ValueError):
+    """One item's media cannot be read: a missing file, a corrupt image, a missing or truncated video."""
+
+
+@dataclass
+class VideoClip:
+    """Frames sampled from one video (ov_media.video.sample_frames)."""
+
+    frames: np.ndarray  # uint8 [F, H, W, 3]
+    indices: list[int]  # frame indices used: int(x) for x in linspace(0, N-1, F)
+    total_frames: int
+    fps: float
+    path: str
+
+
+__all__ = ["MediaError", "VideoClip"]

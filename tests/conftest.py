@@ -1,0 +1,25 @@
+"""Fixtures shared by the test files: the tiny reference model and the tiny reference adapter.
+
+Module-scoped (one instance per test file), because tests change the model's threshold in place.
+The default run skips tests marked ``slow`` (pyproject.toml's addopts); ``.ci/run`` runs them too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny preset of the reference model (random weights, real tokenizer ids)."""
+    from reference_model import LlavaOneVision
+
+    return LlavaOneVision.from_pretrained("tiny")
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter():
+    """The tiny reference model behind the adapter interface, at tau = 6561 (anyres_max_9)."""
+    from ov_bench.adapters import load_adapter
+
+    return load_adapter("tiny", max_grid_tokens=6561)
