@@ -84,7 +84,7 @@ def test_hf_adapter_refuses_reference_only_options():
 
 def test_planner_follows_the_grid_set():
     """2304x2304: OV picks the 6x6 grid (1 + 36 crops, 7371 tokens); NeXT's largest is 2x2 (1 + 4, 3699)."""
-    from ov_bench.token_planner import count_crops, count_visual_tokens
+    from ov_bench.analysis.token_planner import count_crops, count_visual_tokens
     from reference_model.config import resolve_grid_pinpoints
 
     nxt = tuple(resolve_grid_pinpoints("next"))

@@ -178,7 +178,7 @@ def test_processor_prompt_ids_at_arch(cache, tok):
     assert seq[:14] == [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644, 872, 198]
     n_visual = out["num_visual_tokens"]
     assert seq.count(151646) == n_visual and n_visual > 729
-    from ov_bench.token_planner import count_text_tokens
+    from ov_bench.analysis.token_planner import count_text_tokens
 
     assert count_text_tokens([prompt]) == [len(seq) - n_visual]
 

@@ -220,7 +220,7 @@ def test_corrupt_header_is_counted_not_fatal():
     assert (row.n, row.errors) == (2, 1)
     # Named with its reason, as a run's error rows are (issue 15.5).
     assert row.error_docs == [{"doc_id": shapes[1].doc_id, "error": shapes[1].error}]
-    from ov_bench.token_planner import render_plan
+    from ov_bench.analysis.token_planner import render_plan
 
     assert f"| {task.name} | {shapes[1].doc_id} |" in render_plan([row])
 

@@ -72,7 +72,7 @@ def test_text_tokens_are_qwen2_counts(cache):
     import tiktoken
     from tiktoken.load import load_tiktoken_bpe
 
-    from ov_bench.token_planner import doc_shapes
+    from ov_bench.analysis.token_planner import doc_shapes
     from reference_model.processor import build_prompt
     from reference_model.qwen2_tokenizer import ranks_file
     from tasks import get_task

@@ -32,7 +32,7 @@ def task_docs():
 
 def _previous_doc_shapes(task, docs):
     """doc_shapes as it was: header sizes, the chat prompt, characters / 4."""
-    from ov_bench.token_planner import DocShape
+    from ov_bench.analysis.token_planner import DocShape
     from reference_model.processor import build_prompt
 
     shapes = []
@@ -44,13 +44,13 @@ def _previous_doc_shapes(task, docs):
 
 
 def _plan(task, shapes):
-    from ov_bench.token_planner import ARCHS, Architecture, plan_shapes
+    from ov_bench.analysis.token_planner import ARCHS, Architecture, plan_shapes
 
     return plan_shapes(task.name, task.modality, shapes, THRESHOLDS, [32], [Architecture.from_preset(a) for a in ARCHS])
 
 
 def test_bench_tokens_exact_vs_estimate(benchmark, task_docs):
-    from ov_bench.token_planner import _count, doc_shapes
+    from ov_bench.analysis.token_planner import _count, doc_shapes
     from reference_model.qwen2_tokenizer import _LOADED, load_qwen2_backend
 
     task, docs = task_docs
