@@ -396,7 +396,7 @@ def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
     failed = [r for r in first.values() if r.errors]
     if not failed:
         return []
-    from .mdtable import md_table
+    from ov_bench.reports.mdtable import md_table
 
     total = sum(r.errors for r in failed)
     table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]
