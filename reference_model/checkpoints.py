@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -27,20 +28,38 @@ from .config import (
     validate_max_grid_tokens,
     validate_unpad_rounding,
 )
-from .modeling import LlavaOneVision
-from .tiny_weights import lively_init
+from .weights import CheckpointFiles, checkpoint_files, list_tensors, stream_into
+
+if TYPE_CHECKING:  # modeling imports this module lazily; a runtime import here would be a cycle
+    from .modeling import LlavaOneVision
 
 _UNSET = object()
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
 
 
-def resolve_dtype(dtype) -> torch.dtype:
+def resolve_dtype(dtype, device=None) -> torch.dtype:
+    """A dtype name -> torch dtype. ``auto``: float16 when the model runs on CUDA (the original
+    loader's default), float32 on the CPU; ``device`` is a device string or a device map."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype in (None, "auto"):
+        return torch.float16 if _uses_cuda(device) else torch.float32
     if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; known: float32, bfloat16, float16")
+        raise ValueError(f"unknown dtype {dtype!r}; known: auto, float32, bfloat16, float16")
     return _DTYPES[dtype]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _uses_cuda(device) -> bool:
+    if device is None:
+        return False
+    if isinstance(device, dict):
+        return any(isinstance(d, int) or str(d).startswith("cuda") for d in device.values())
+    return torch.device(device).type == "cuda"
 
 
 @contextlib.contextmanager
@@ -68,32 +87,106 @@ def load_model(
     *,
     max_grid_tokens=_UNSET,
     unpad_rounding: str = "original",
-    dtype="float32",
+    dtype="auto",
     device="cpu",
+    device_map=None,
+    max_memory=None,
+    offload_folder=None,
 ) -> LlavaOneVision:
-    dtype, device = resolve_dtype(dtype), torch.device(device)
+    """Build a preset or stream a checkpoint into the model. ``device_map`` (``auto``, ``balanced``,
+    ``sequential``, a dict or a JSON file) and ``max_memory`` split the model across devices with
+    accelerate (see ``device_map.py``); without them the model lives on ``device``."""
+    from .device_map import dispatch, plan_device_map
+    from .modeling import LlavaOneVision
+
     validate_unpad_rounding(unpad_rounding)
     if max_grid_tokens is not _UNSET:
         validate_max_grid_tokens(max_grid_tokens)
     spec = str(path_or_preset)
     path = Path(spec).expanduser()
+    ckpt = None
     if spec.split("?")[0].lower().removeprefix("arch:") in PRESETS and not path.exists():
-        config, tokenizer, state_dict = _preset(spec)
+        config, tokenizer = _preset(spec)
     else:
-        config, tokenizer, state_dict = _checkpoint(_resolve_dir(spec))
+        config, tokenizer, ckpt = _checkpoint(_resolve_dir(spec))
     config.anyres.unpad_rounding = unpad_rounding
     if max_grid_tokens is not _UNSET:
         config.anyres.max_grid_tokens = max_grid_tokens
 
-    if state_dict is None:
+    split = device_map is not None or max_memory is not None
+    if split:
+        dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
+        model = build_empty(config, tokenizer, dtype)
+        plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
+        if ckpt is None:
+            _materialize_random(model, spec, tokenizer, dtype)
+            dispatch(model, plan, offload_folder)
+        else:
+            dispatch(model, plan, offload_folder, load=lambda m, device_of, on_disk: _stream(
+                m, ckpt, dtype, device_of, on_disk))
+        return model.eval()
+
+    dtype, device = resolve_dtype(dtype, device), torch.device(device)
+    if ckpt is None:
         torch.manual_seed(0)  # random presets are the same model in every process and run
-    with _construct_on(device, dtype):
+        with _construct_on(device, dtype):
+            model = LlavaOneVision(config, tokenizer)
+        if spec.split("?")[0].lower() == "tiny":
+            from .tiny_weights import lively_init
+
+            lively_init(model, tokenizer)
+        return model.eval()
+    model = build_empty(config, tokenizer, dtype)
+    _stream(model, ckpt, dtype, lambda _name: str(device), None)
+    return model.to(device).eval()  # parameters are there already; this moves the computed buffers
+
+
+def _cuda_hint(device_map, max_memory):
+    if isinstance(device_map, dict):
+        return device_map
+    if max_memory:
+        return {k: k for k in max_memory if k not in ("cpu", "disk")}
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneVision:
+    """The model with its parameters on the meta device (no memory, no init); buffers are real."""
+    from accelerate import init_empty_weights
+
+    from .modeling import LlavaOneVision
+
+    with _construct_on(torch.device("cpu"), dtype), init_empty_weights(include_buffers=False):
         model = LlavaOneVision(config, tokenizer)
-    if state_dict is not None:
-        _load_state_dict(model, state_dict)
-    elif spec.split("?")[0].lower() == "tiny":
-        lively_init(model, tokenizer)
-    return model.eval()
+    if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
+        model.lm_head.weight = model.model.language_model.embed_tokens.weight
+    return model
+
+
+def _materialize_random(model: LlavaOneVision, spec: str, tokenizer, dtype: torch.dtype) -> None:
+    """A preset to split: the same random weights as an unsplit build, made on the CPU tensor by tensor
+    is not possible (the init order is the model's), so the whole model is built on the CPU once."""
+    from .modeling import LlavaOneVision
+
+    torch.manual_seed(0)
+    with _construct_on(torch.device("cpu"), dtype):
+        real = LlavaOneVision(model.config, tokenizer)
+    if spec.split("?")[0].lower() == "tiny":
+        from .tiny_weights import lively_init
+
+        lively_init(real, tokenizer)
+    model.load_state_dict(real.state_dict(), assign=True)
+    if model.config.text.tie_word_embeddings:
+        model.lm_head.weight = model.model.language_model.embed_tokens.weight
+
+
+def _stream(model: LlavaOneVision, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
+    rename = _hf_key if ckpt_is_hf(ckpt) else _original_key
+    stream_into(model, ckpt, rename, dtype=dtype, device_of=device_of, on_disk=on_disk,
+                ignorable=lambda k: k == "lm_head.weight" or bool(_IGNORABLE.match(k)))
+
+
+def ckpt_is_hf(ckpt: CheckpointFiles) -> bool:
+    return json.loads((ckpt.directory / "config.json").read_text()).get("model_type") == "llava_onevision"
 
 
 def _preset(spec: str):
@@ -103,7 +196,7 @@ def _preset(spec: str):
     # No real tokenizer can be downloaded here: presets use the byte-level tokenizer built in code
     # (all its ids fit in every vocabulary). Text token counts are therefore not Qwen2's.
     config.token_ids = TokenIds(**TINY_SPECIAL_IDS)
-    return config, build_tiny_tokenizer(), None
+    return config, build_tiny_tokenizer()
 
 
 def _resolve_dir(spec: str) -> Path:
@@ -125,24 +218,6 @@ def _resolve_dir(spec: str) -> Path:
     raise FileNotFoundError(f"{spec}: no such checkpoint directory, hub id or preset ({', '.join(PRESETS)})")
 
 
-def _read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    files = sorted(directory.glob("*.safetensors"))
-    if files:
-        state = {}
-        for f in files:
-            state.update(load_file(str(f)))
-        return state
-    bins = sorted(directory.glob("pytorch_model*.bin"))
-    if bins:
-        state = {}
-        for f in bins:
-            state.update(torch.load(f, map_location="cpu", weights_only=True))
-        return state
-    raise FileNotFoundError(f"{directory}: no weights (*.safetensors or pytorch_model*.bin)")
-
-
 def _checkpoint(directory: Path):
     config_path = directory / "config.json"
     if not config_path.is_file():
@@ -157,14 +232,16 @@ def _checkpoint(directory: Path):
         config, rename = _original_config(raw), _original_key
     else:
         raise ValueError(f"{directory}: model type {model_type!r} is not LLaVA-OneVision")
-    state = {rename(k): v for k, v in _read_state_dict(directory).items()}
+    ckpt = checkpoint_files(directory)
     if model_type != "llava_onevision":
+        # The layer count comes from the stored names (file headers only, no tensor data).
         prefix = "model.vision_tower.encoder.layers."
-        layers = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+        names = [rename(e.name) for e in list_tensors(ckpt)]
+        layers = {int(k[len(prefix):].split(".")[0]) for k in names if k.startswith(prefix)}
         config.vision.num_hidden_layers = len(layers) or config.vision.num_hidden_layers
     tokenizer = _load_tokenizer(directory)
     config.token_ids = _token_ids(raw, tokenizer)
-    return config, tokenizer, state
+    return config, tokenizer, ckpt
 
 
 def _load_tokenizer(directory: Path):
@@ -287,20 +364,6 @@ def _original_key(key: str) -> str:
 
 
 _IGNORABLE = re.compile(r"model\.vision_tower\.(head\.|encoder\.layers\.\d+\.)|.*rotary_emb\.inv_freq")
-
-
-def _load_state_dict(model: LlavaOneVision, state: dict[str, torch.Tensor]) -> None:
-    own = model.state_dict()
-    if model.config.text.tie_word_embeddings:
-        own.pop("lm_head.weight", None)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own and k != "lm_head.weight" and not _IGNORABLE.match(k)]
-    if missing or unexpected:
-        raise ValueError(f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    for key, target in own.items():
-        if state[key].shape != target.shape:
-            raise ValueError(f"checkpoint tensor {key} has shape {tuple(state[key].shape)}, model expects {tuple(target.shape)}")
-    model.load_state_dict({k: state[k] for k in own}, strict=False)
 
 
 def hf_config_dict(config: ModelConfig) -> dict:

@@ -401,6 +401,8 @@ class LlavaOneVision(nn.Module):
         """lm_head on a few rows [B, H] -> [B, vocab], computed as weight @ hidden^T: with the vocabulary as
         the long side, BLAS packs only the small operand (F.linear's layout made MKL repack the whole
         151936 x 896 weight every call once B reached 4, doubling the decode step on CPU)."""
+        if hasattr(self.lm_head, "_hf_hook"):  # split by accelerate: its hook brings the weight and the input
+            return self.lm_head(hidden).to(self.device)
         logits = (self.lm_head.weight @ hidden.transpose(0, 1)).transpose(0, 1)
         return logits if self.lm_head.bias is None else logits + self.lm_head.bias
 
