@@ -22,7 +22,7 @@ from .adapters.base import Generation, ModelAdapter, Prepared
 from .distributed import DistContext
 from .errors import ResumeMismatchError, UsageError
 from .prefetch import Prefetcher
-from .profiling import MemoryTracker, NullTimer, StageTimer
+from .profiling import MemoryTracker, NullTimer, attach_per_device_peaks, memory_tracker_for, stage_timer_for
 from .store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, merge_shards, shard_path, threshold_key
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,11 @@ class RunConfig:
     limit: int | None = None
     max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
     frames: int = 32
-    dtype: str = "float32"
+    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
     device: str = "auto"
+    device_map: str | dict | None = None  # auto | balanced | sequential | FILE.json | dict (accelerate)
+    max_memory: str | dict | None = None  # "0=70GiB,cpu=200GiB"
+    offload_folder: str | None = None
     batch_size: int = 1
     output: str | None = None  # default: runs/<timestamp>
     seed: int = 0
@@ -291,7 +294,7 @@ class Runner:
         if row.error:
             return row
         row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
+        timer = stage_timer_for(cuda, getattr(self.adapter, "devices", None)) if self.config.profile else NullTimer()
         if self.config.profile:
             memory.reset()
         t0 = time.perf_counter_ns()
@@ -302,7 +305,8 @@ class Runner:
         model_ms = (time.perf_counter_ns() - t0) / 1e6
         stages = self.adapter.finish_stages(timer.results_ms()) if self.config.profile else None
         peak = memory.peak_bytes() if self.config.profile else None
-        return self._finish_row(row, sample, gen, model_ms, stages, peak, memory.kind, gen.new_tokens - 1)
+        return attach_per_device_peaks(
+            self._finish_row(row, sample, gen, model_ms, stages, peak, memory.kind, gen.new_tokens - 1), memory)
 
     def _evaluate_batch(self, samples: list[PreparedSample], memory: MemoryTracker, cuda: bool) -> list[SampleRow]:
         """Samples of one task (all prepared without error) through one ``generate_batch`` call. Every row
@@ -311,7 +315,7 @@ class Runner:
         if len(samples) == 1:
             return [self._evaluate(samples[0], memory, cuda)]
         plan = samples[0].plan
-        timer = StageTimer(cuda=cuda) if self.config.profile else NullTimer()
+        timer = stage_timer_for(cuda, getattr(self.adapter, "devices", None)) if self.config.profile else NullTimer()
         if self.config.profile:
             memory.reset()
         t0 = time.perf_counter_ns()
@@ -335,8 +339,9 @@ class Runner:
         for sample, gen in zip(samples, gens):
             row = self._base_row(sample)
             row.batch_size = len(samples)
-            rows.append(self._finish_row(row, sample, gen, model_ms, dict(stages) if stages is not None else None,
-                                         peak, memory.kind, decode_steps))
+            rows.append(attach_per_device_peaks(self._finish_row(
+                row, sample, gen, model_ms, dict(stages) if stages is not None else None, peak, memory.kind,
+                decode_steps), memory))
         return rows
 
     # ----------------------------------------------------------------- the run
@@ -381,9 +386,9 @@ class Runner:
             from .adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding)
-        else:
-            device = getattr(self.adapter, "device", device)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
+                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder)
+        device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
                         cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
@@ -427,7 +432,10 @@ class Runner:
     def _environment(self, device: str) -> dict[str, Any]:
         from .profiling import environment
 
-        env = environment(device, self.config.dtype)
+        env = environment(device, getattr(self.adapter, "dtype", self.config.dtype))  # auto resolved
+        devices = getattr(self.adapter, "devices", None)
+        if devices and len(devices) > 1:
+            env["devices"] = list(devices)
         env["processes"] = self.dist.world_size
         return env
 
@@ -450,7 +458,7 @@ class Runner:
         if not items:
             return 0
         cuda = device.startswith("cuda")
-        memory = MemoryTracker(device)
+        memory = memory_tracker_for(device, getattr(self.adapter, "devices", None))
         bar = None
         if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm

@@ -51,8 +51,11 @@ class SweepConfig:
     model: str = "tiny"
     data: str = "hub"
     limit: int | None = None
-    dtype: str = "float32"
+    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
     device: str = "auto"
+    device_map: str | dict | None = None  # accelerate: auto | balanced | sequential | FILE.json | dict
+    max_memory: str | dict | None = None
+    offload_folder: str | None = None
     output: str | None = None  # default: runs/sweep-<timestamp>
     seed: int = 0
     max_new_tokens: int | None = None
@@ -197,7 +200,8 @@ class Sweeper:
                          output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
                          unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
                          profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
-                         write_outputs=write_outputs)
+                         write_outputs=write_outputs, device_map=c.device_map, max_memory=c.max_memory,
+                         offload_folder=c.offload_folder)
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
@@ -214,9 +218,9 @@ class Sweeper:
             from .adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding)
-        else:
-            device = getattr(self.adapter, "device", device)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
+                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder)
+        device = getattr(self.adapter, "device", device)
         for s in self.settings:  # a threshold the adapter cannot honour fails before any work
             self.adapter.set_threshold(s.threshold)
         shared = getattr(self.adapter, "kind", "") == "reference" and hasattr(self.adapter, "model")
@@ -300,7 +304,7 @@ class Sweeper:
         from contextlib import ExitStack
 
         from .prefetch import Prefetcher
-        from .profiling import MemoryTracker
+        from .profiling import memory_tracker_for
         from .runner import data_source_label
 
         cfg = self.config
@@ -310,7 +314,7 @@ class Sweeper:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
             self._check_resume(stores, plans, key, source)
             units = self._units(plans, stores, key)
-            memory = MemoryTracker(device)
+            memory = memory_tracker_for(device, getattr(self.adapter, "devices", None))
             cuda = device.startswith("cuda")
             bar = None
             if cfg.progress and units:
@@ -346,7 +350,7 @@ class Sweeper:
             from .profiling import environment
             from .results import build_results
 
-            env = environment(device, cfg.dtype)
+            env = environment(device, getattr(self.adapter, "dtype", cfg.dtype))  # auto resolved
             env["processes"] = 1
             built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
@@ -408,7 +412,7 @@ class Sweeper:
 
         from reference_model import count_prompt_visual_tokens
 
-        from .profiling import NullTimer, StageTimer
+        from .profiling import NullTimer, attach_per_device_peaks, stage_timer_for
 
         cfg = self.config
         out: list[tuple[Setting, SampleRow]] = []
@@ -421,7 +425,8 @@ class Sweeper:
         model = self.adapter.model
         prepared = unit.prepared
         inputs = prepared.inputs
-        enc_timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
+        devices = getattr(self.adapter, "devices", None)
+        enc_timer = stage_timer_for(cuda, devices) if cfg.profile else NullTimer()
         if cfg.profile:
             memory.reset()
         t0 = time.perf_counter_ns()
@@ -456,7 +461,7 @@ class Sweeper:
             row.visual_tokens_counted = count_prompt_visual_tokens(
                 sizes, video_frames, max_grid_tokens=s.threshold, unpad_rounding=self.adapter.unpad_rounding,
                 pool_stride=model.config.video_pool_stride)
-            timer = StageTimer(cuda=cuda) if cfg.profile else NullTimer()
+            timer = stage_timer_for(cuda, devices) if cfg.profile else NullTimer()
             if cfg.profile:
                 memory.reset()
             t1 = time.perf_counter_ns()
@@ -494,6 +499,7 @@ class Sweeper:
             latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
             score_into_row(row, unit.plan.task, unit.doc, result.text, int(result.sequences.shape[-1]),
                            int(result.num_prompt_tokens), int(result.num_visual_positions))
+            attach_per_device_peaks(row, memory)
             done[sig] = row
             out.append((s, row))
         return out

@@ -97,7 +97,6 @@ def load_model(
     ``sequential``, a dict or a JSON file) and ``max_memory`` split the model across devices with
     accelerate (see ``device_map.py``); without them the model lives on ``device``."""
     from .device_map import dispatch, plan_device_map
-    from .modeling import LlavaOneVision
 
     validate_unpad_rounding(unpad_rounding)
     if max_grid_tokens is not _UNSET:
@@ -114,39 +113,63 @@ def load_model(
         config.anyres.max_grid_tokens = max_grid_tokens
 
     split = device_map is not None or max_memory is not None
-    if split:
-        dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
-        model = build_empty(config, tokenizer, dtype)
-        plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
-        if ckpt is None:
-            _materialize_random(model, spec, tokenizer, dtype)
-            dispatch(model, plan, offload_folder)
-        else:
-            dispatch(model, plan, offload_folder, load=lambda m, device_of, on_disk: _stream(
-                m, ckpt, dtype, device_of, on_disk))
-        return model.eval()
-
-    dtype, device = resolve_dtype(dtype, device), torch.device(device)
+    dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory) if split else device)
     if ckpt is None:
-        torch.manual_seed(0)  # random presets are the same model in every process and run
-        with _construct_on(device, dtype):
-            model = LlavaOneVision(config, tokenizer)
-        if spec.split("?")[0].lower() == "tiny":
-            from .tiny_weights import lively_init
-
-            lively_init(model, tokenizer)
+        # Random presets: built whole, on the CPU when split (the same weights as an unsplit build).
+        model = _build_preset(spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype)
+        if split:
+            dispatch(model, plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder),
+                     offload_folder)
         return model.eval()
     model = build_empty(config, tokenizer, dtype)
-    _stream(model, ckpt, dtype, lambda _name: str(device), None)
+    if split:
+        plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
+        dispatch(model, plan, offload_folder, load=lambda m, device_of, on_disk: _stream(m, ckpt, dtype, device_of, on_disk))
+        return model.eval()
+    target = torch.device(device)
+    if target.type == "cuda" and target.index is None:
+        target = torch.device("cuda", torch.cuda.current_device())
+    _stream(model, ckpt, dtype, lambda _name: str(target), None)
     return model.to(device).eval()  # parameters are there already; this moves the computed buffers
 
 
+def _build_preset(spec: str, config: ModelConfig, tokenizer, device: torch.device, dtype: torch.dtype) -> LlavaOneVision:
+    from .modeling import LlavaOneVision
+
+    torch.manual_seed(0)  # random presets are the same model in every process and run
+    with _construct_on(device, dtype):
+        model = LlavaOneVision(config, tokenizer)
+    if spec.split("?")[0].lower() == "tiny":
+        from .tiny_weights import lively_init
+
+        lively_init(model, tokenizer)
+    return model
+
+
 def _cuda_hint(device_map, max_memory):
-    if isinstance(device_map, dict):
-        return device_map
-    if max_memory:
-        return {k: k for k in max_memory if k not in ("cpu", "disk")}
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """What ``--dtype auto`` looks at when the model is split: the GPUs the map or the limits name."""
+    from .device_map import parse_max_memory, read_device_map
+
+    mapping = read_device_map(device_map) if device_map is not None else None
+    if isinstance(mapping, dict):
+        return mapping
+    gpus = {k: k for k in (parse_max_memory(max_memory) or {}) if isinstance(k, int)}
+    return gpus or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def config_for(spec: str) -> ModelConfig | None:
+    """The model config of a preset or a local checkpoint directory without reading weights or the
+    tokenizer (None for a hub id not on disk)."""
+    path = Path(spec).expanduser()
+    if spec.split("?")[0].lower().removeprefix("arch:") in PRESETS and not path.exists():
+        return preset_config(spec)
+    if not path.is_dir():
+        return None
+    raw = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
+    if raw is None:
+        raise FileNotFoundError(f"{path}: no config.json, not a checkpoint directory")
+    config, ckpt, _ = _config_and_files(path, raw)
+    return config
 
 
 def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneVision:
@@ -160,23 +183,6 @@ def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneV
     if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
         model.lm_head.weight = model.model.language_model.embed_tokens.weight
     return model
-
-
-def _materialize_random(model: LlavaOneVision, spec: str, tokenizer, dtype: torch.dtype) -> None:
-    """A preset to split: the same random weights as an unsplit build, made on the CPU tensor by tensor
-    is not possible (the init order is the model's), so the whole model is built on the CPU once."""
-    from .modeling import LlavaOneVision
-
-    torch.manual_seed(0)
-    with _construct_on(torch.device("cpu"), dtype):
-        real = LlavaOneVision(model.config, tokenizer)
-    if spec.split("?")[0].lower() == "tiny":
-        from .tiny_weights import lively_init
-
-        lively_init(real, tokenizer)
-    model.load_state_dict(real.state_dict(), assign=True)
-    if model.config.text.tie_word_embeddings:
-        model.lm_head.weight = model.model.language_model.embed_tokens.weight
 
 
 def _stream(model: LlavaOneVision, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
@@ -223,6 +229,13 @@ def _checkpoint(directory: Path):
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: no config.json, not a checkpoint directory")
     raw = json.loads(config_path.read_text())
+    config, ckpt, _ = _config_and_files(directory, raw)
+    tokenizer = _load_tokenizer(directory)
+    config.token_ids = _token_ids(raw, tokenizer)
+    return config, tokenizer, ckpt
+
+
+def _config_and_files(directory: Path, raw: dict):
     model_type = raw.get("model_type")
     if model_type == "llava_onevision":
         config, rename = _hf_config(raw), _hf_key
@@ -239,9 +252,7 @@ def _checkpoint(directory: Path):
         names = [rename(e.name) for e in list_tensors(ckpt)]
         layers = {int(k[len(prefix):].split(".")[0]) for k in names if k.startswith(prefix)}
         config.vision.num_hidden_layers = len(layers) or config.vision.num_hidden_layers
-    tokenizer = _load_tokenizer(directory)
-    config.token_ids = _token_ids(raw, tokenizer)
-    return config, tokenizer, ckpt
+    return config, ckpt, rename
 
 
 def _load_tokenizer(directory: Path):

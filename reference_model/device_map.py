@@ -359,8 +359,25 @@ def dispatch(
         if folder:
             save_offload_index(index, folder)
             offload_index = index
-    main = plan.main_device
-    dispatch_model(model, device_map=plan.device_map, main_device=_as_entry(main), offload_dir=folder,
-                   offload_index=offload_index, offload_buffers=False)
+    import warnings
+
+    with warnings.catch_warnings():  # accelerate warns about parameter entries (model.image_newline)
+        warnings.filterwarnings("ignore", message="The following device_map keys do not match")
+        dispatch_model(model, device_map=plan.device_map, main_device=_as_entry(plan.main_device),
+                       offload_dir=folder, offload_index=offload_index, offload_buffers=False)
     model._ov_device_plan = plan  # profiling reads the devices from here
     return model
+
+
+def check_device_map(spec: str, device_map: str | dict | None, max_memory: str | dict | None,
+                     offload_folder: str | None = None, dtype: str | torch.dtype = "auto") -> DevicePlan | None:
+    """The device plan of a preset or a local checkpoint, from its config alone (model on meta).
+    A hub id that is not downloaded yet is checked when it loads. Raises ValueError (one line)."""
+    from .checkpoints import _cuda_hint, build_empty, config_for, resolve_dtype
+
+    config = config_for(spec)
+    if config is None:
+        return None
+    resolved = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
+    model = build_empty(config, None, resolved)
+    return plan_device_map(model, device_map, max_memory, resolved, offload_folder=offload_folder)

@@ -28,20 +28,23 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return "reference", spec
 
 
-def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original") -> ModelAdapter:
-    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line)."""
+def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
+                 unpad_rounding: str = "original", device_map: str | dict | None = None,
+                 max_memory: str | dict | None = None, offload_folder: str | None = None) -> ModelAdapter:
+    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
+    ``device_map`` / ``max_memory`` / ``offload_folder`` split the model across devices (accelerate)."""
     kind, target = parse_model_spec(spec)
+    placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
     if kind == "hf":
         from .hf import HFAdapter
 
         if unpad_rounding != "original":
             raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
-        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device)
+        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device, **placement)
     from .reference import ReferenceAdapter
 
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding)
+                            unpad_rounding=unpad_rounding, **placement)
 
 
 def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:

@@ -11,17 +11,25 @@ class ReferenceAdapter(ModelAdapter):
     kind = "reference"
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
-    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original") -> None:
+    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
+                 unpad_rounding: str = "original", device_map: str | dict | None = None,
+                 max_memory: str | dict | None = None, offload_folder: str | None = None) -> None:
         from reference_model import LlavaOneVision
+        from reference_model.checkpoints import dtype_name
 
         self.model = LlavaOneVision.from_pretrained(
-            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device
+            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device,
+            device_map=device_map, max_memory=max_memory, offload_folder=offload_folder,
         )
         if self.model.processor is None:
             raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model_id = model_id(spec)
-        self.dtype, self.device, self.unpad_rounding = dtype, device, unpad_rounding
+        plan = getattr(self.model, "_ov_device_plan", None)
+        # The dtype and device the model really got (``auto`` resolved; a split model's main device).
+        self.dtype, self.unpad_rounding = dtype_name(self.model.dtype), unpad_rounding
+        self.device = plan.main_device if plan is not None else str(self.model.device)
+        self.devices = plan.devices if plan is not None else [self.device]
+        self.device_map = dict(plan.device_map) if plan is not None else None
 
     @property
     def threshold(self) -> int | None:
@@ -35,6 +43,9 @@ class ReferenceAdapter(ModelAdapter):
 
         out = super().describe()
         out["config"] = dataclasses.asdict(self.model.config)
+        if self.device_map is not None:
+            out["device_map"] = {k: v for k, v in self.device_map.items()}
+            out["devices"] = self.devices
         return out
 
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
