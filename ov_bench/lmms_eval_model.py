@@ -12,7 +12,11 @@ model_args (``--model_args key=value,...``; unknown keys are a ValueError):
   directory in the HF or the original lmms-lab layout. Required.
 - ``max_grid_tokens``: the AnyRes threshold tau (default 6561 = anyres_max_9); ``none`` = no cap.
 - ``frames``: frames sampled from each video (default 32), uniformly as lmms-eval does.
-- ``dtype``: float32 (default) | bfloat16 | float16. ``device``: auto (default) | cpu | cuda | cuda:N.
+- ``dtype``: auto (default: float16 on CUDA as the original loader, float32 on CPU) | float32 | bfloat16 |
+  float16. ``device``: auto (default) | cpu | cuda | cuda:N.
+- ``device_map``: auto | balanced | sequential | a JSON file (split the model with accelerate; under
+  several processes each takes its own group of GPUs), with ``max_memory`` (``0=70GiB;1=70GiB``: ``;``
+  separates devices, since lmms-eval splits model_args on commas) and ``offload_folder``.
 - ``unpad_rounding``: original (default) | hf.
 
 What lmms-eval hands the model and what it gets back:
@@ -163,16 +167,20 @@ class OvBenchReference(lmms):
         pretrained: str | None = None,
         max_grid_tokens: Any = 6561,
         frames: Any = 32,
-        dtype: str = "float32",
+        dtype: str = "auto",
         device: str | None = None,
         unpad_rounding: str = "original",
+        device_map: str | None = None,
+        max_memory: str | None = None,
+        offload_folder: str | None = None,
         batch_size: Any = 1,
         max_batch_size: Any = None,
         **unknown: Any,
     ) -> None:
         super().__init__()
         if unknown:
-            known = "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size"
+            known = ("pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
+                     "device_map, max_memory, offload_folder")
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, 0.5b, 7b, 72b, "
@@ -188,7 +196,8 @@ class OvBenchReference(lmms):
         try:
             self.model = LlavaOneVision.from_pretrained(
                 str(pretrained), max_grid_tokens=tau, unpad_rounding=str(unpad_rounding), dtype=str(dtype),
-                device=self.device_name,
+                device=self.device_name, device_map=device_map, offload_folder=offload_folder,
+                max_memory=None if max_memory is None else str(max_memory).replace(";", ","),
             )
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
@@ -197,7 +206,12 @@ class OvBenchReference(lmms):
             raise ValueError(f"{MODEL_NAME}: {pretrained}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model.eval()
         self.pretrained = str(pretrained)
-        self.dtype_name = str(dtype)
+        from reference_model.checkpoints import dtype_name
+
+        self.dtype_name = dtype_name(self.model.dtype)  # auto resolved
+        plan = getattr(self.model, "_ov_device_plan", None)
+        if plan is not None:
+            self.device_name = plan.main_device
         # lmms-eval runs one request at a time through this model; batch_size is accepted for the CLI.
         self.batch_size_per_gpu = 1
         self.request_stats: list[RequestStats] = []

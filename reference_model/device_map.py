@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,8 +56,6 @@ def parse_max_memory(text: str | dict | None) -> dict[Any, str] | None:
     """``0=70GiB,1=70GiB,cpu=200GiB`` -> {0: "70GiB", 1: "70GiB", "cpu": "200GiB"}; sizes are checked."""
     if text is None or isinstance(text, dict):
         return _check_max_memory(text) if text else None
-    from accelerate.utils import convert_file_size_to_int
-
     out: dict[Any, str] = {}
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         key, sep, size = part.partition("=")
@@ -64,22 +63,37 @@ def parse_max_memory(text: str | dict | None) -> dict[Any, str] | None:
             raise ValueError(f"--max-memory {text!r}: expected DEVICE=SIZE pairs such as 0=70GiB,1=70GiB,cpu=200GiB")
         key, size = key.strip().lower(), size.strip()
         try:
-            convert_file_size_to_int(size)
-        except ValueError:
+            out[_device_key(key, f"--max-memory {text!r}")] = size_bytes(size)
+        except ValueError as exc:
+            if "not a device" in str(exc):
+                raise
             raise ValueError(f"--max-memory {text!r}: {size!r} is not a size (e.g. 70GiB, 500MB)") from None
-        out[_device_key(key, f"--max-memory {text!r}")] = size
     return _check_max_memory(out) if out else None
 
 
-def _check_max_memory(max_memory: dict) -> dict:
+def size_bytes(size: str | int) -> int:
+    """``70GiB`` / ``500MB`` / ``123B`` / ``123`` -> bytes (accelerate's units: GB = 10^9, GiB = 2^30)."""
     from accelerate.utils import convert_file_size_to_int
 
+    if isinstance(size, int):
+        return size
+    text = str(size).strip()
+    digits = text[:-1] if text.upper().endswith("B") and text[:-1].isdigit() else text
+    if digits.isdigit():
+        return int(digits)
+    value = convert_file_size_to_int(text)
+    if not isinstance(value, int) or value < 0:
+        raise ValueError(f"{size!r} is not a size")
+    return value
+
+
+def _check_max_memory(max_memory: dict) -> dict:
     out = {}
     for key, size in max_memory.items():
         dev = _device_key(key, "max_memory")
         if dev == "disk":
             raise ValueError("max_memory: 'disk' takes no limit; give --offload-folder to allow disk offload")
-        out[dev] = convert_file_size_to_int(size) if isinstance(size, str) else int(size)
+        out[dev] = size_bytes(size)
     return out
 
 
@@ -357,6 +371,19 @@ def dispatch(
     if load is not None:
         load(model, device_of, on_disk if folder else None)
         if folder:
+            from accelerate.utils import find_tied_parameters
+
+            # A tied weight is stored once; its other names (lm_head.weight) read the same file.
+            for group in find_tied_parameters(model):
+                stored = next((n for n in group if n in index), None)
+                for alias in group if stored else ():
+                    if alias not in index:
+                        index[alias] = index[stored]
+                        source, target = Path(folder, f"{stored}.dat"), Path(folder, f"{alias}.dat")
+                        try:
+                            os.link(source, target)  # accelerate finds a weight's file by its name
+                        except OSError:
+                            shutil.copyfile(source, target)
             save_offload_index(index, folder)
             offload_index = index
     import warnings

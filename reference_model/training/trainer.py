@@ -258,7 +258,9 @@ def train(
     if main and resume_dir is None and jsonl.path.is_file():
         jsonl.path.unlink()  # a fresh start: an earlier log without checkpoints describes nothing kept
 
-    model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
+    model = LlavaOneVision.from_pretrained(
+        model_spec, dtype="float32" if options.dtype == "auto" else options.dtype, device="cpu",
+        device_map=options.device_map, max_memory=options.max_memory, offload_folder=options.offload_folder)
     if model.processor is None:
         raise ValueError(f"{model_spec}: the model has no tokenizer, so conversations cannot be tokenized")
     if recipe.image_mode == "anyres":
