@@ -38,6 +38,18 @@ _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bf
            "float16": torch.float16, "fp16": torch.float16}
 
 
+# What loading needs from a hub repo, and nothing else: llava-hf's 0.5B repo carries about 5 GB of
+# ONNX exports (onnx/) beside its 1.8 GB model. fnmatch's "*" also matches "/", so the weight
+# patterns start with the file names transformers and the original code write.
+HUB_ALLOW_PATTERNS = (
+    "config.json", "generation_config.json",
+    "model*.safetensors", "model.safetensors.index.json",
+    "pytorch_model*.bin", "pytorch_model.bin.index.json",
+    "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json",
+    "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json", "chat_template*",
+)
+
+
 def resolve_dtype(dtype, device=None) -> torch.dtype:
     """A dtype name -> torch dtype. ``auto``: float16 when the model runs on CUDA (the original
     loader's default), float32 on the CPU; ``device`` is a device string or a device map."""
@@ -215,7 +227,7 @@ def _resolve_dir(spec: str) -> Path:
         try:
             from huggingface_hub import snapshot_download
 
-            return Path(snapshot_download(spec))
+            return Path(snapshot_download(spec, allow_patterns=list(HUB_ALLOW_PATTERNS)))
         except Exception as exc:  # offline, unknown repo, no access
             raise FileNotFoundError(
                 f"{spec}: not a local directory and the hub download failed ({type(exc).__name__}); "
