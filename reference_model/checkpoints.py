@@ -190,8 +190,17 @@ def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneV
 
     from .modeling import LlavaOneVision
 
-    with _construct_on(torch.device("cpu"), dtype), init_empty_weights(include_buffers=False):
-        model = LlavaOneVision(config, tokenizer)
+    try:  # no random init of weights that are about to be overwritten (transformers 5, then 4)
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        from transformers.modeling_utils import no_init_weights
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with init_empty_weights(include_buffers=False), no_init_weights():
+            model = LlavaOneVision(config, tokenizer)
+    finally:
+        torch.set_default_dtype(previous)
     if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
         model.lm_head.weight = model.model.language_model.embed_tokens.weight
     return model

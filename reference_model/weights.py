@@ -6,10 +6,14 @@ Files: ``model.safetensors`` / ``pytorch_model.bin`` or sharded checkpoints thro
 ``safe_open``; ``.bin`` shards (original lmms-lab checkpoints) with ``torch.load(mmap=True,
 weights_only=True)``, which maps the file instead of reading it whole.
 
-Host memory: a safetensors tensor read on the CPU is a view of the file's memory map; its pages
-stay in the process's resident set while the map is open. The reader therefore reopens a file
-after every ``window_bytes`` it has read, so at any time the resident set is the model's own
-tensors plus at most one window plus the tensor in hand, never a second full copy.
+Host memory, never a second full copy:
+- CPU, stored dtype = model dtype (safetensors): the parameter IS a view of the file's private,
+  copy-on-write memory map (in-place updates stay in memory, the file is never written), read on
+  first use; the resident set grows to the model's bytes as the model runs.
+- CPU, another dtype: each tensor is read into a fresh buffer, cast, and the buffer freed: the
+  model's bytes plus one tensor.
+- CUDA targets and .bin files: read through a memory map that is reopened after every
+  ``window_bytes``, so host memory stays near one window plus the largest tensor.
 """
 
 from __future__ import annotations
@@ -112,10 +116,18 @@ class LoadReport:
 
 
 def _read_file_tensors(path: Path, kind: str, names: list[str], device: str, window_bytes: int,
-                       sizes: dict[str, int]) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield (stored name, tensor) for ``names`` of one file, reopening the file after every
-    ``window_bytes`` read so the pages already copied out leave the resident set. A yielded tensor
-    may be a view of the file's memory map: copy it before the next one is asked for."""
+                       sizes: dict[str, int], dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+    """Yield (stored name, tensor) for ``names`` of one file.
+
+    CPU, safetensors: a tensor already in ``dtype`` is a view of the file's private (copy-on-write)
+    memory map and becomes the parameter as it is, no copy (as transformers 5 loads); its pages are
+    read on first use and are the model's own bytes. A tensor in another dtype is read with
+    ``readinto`` into a fresh tensor, cast by the caller, and freed: one tensor in flight.
+    CUDA and .bin: the file is reopened after every ``window_bytes`` read, so the pages already copied
+    out leave the resident set; such a tensor may be a view of the map, so the caller copies it."""
+    if kind == "safetensors" and device == "cpu":
+        yield from _read_safetensors_cpu(path, names, dtype)
+        return
     pending = list(names)
     while pending:
         batch, read = [], 0
@@ -132,10 +144,51 @@ def _read_file_tensors(path: Path, kind: str, names: list[str], device: str, win
             continue
         from safetensors import safe_open
 
-        # Safetensors reads to a CUDA device directly; CPU reads are views of the memory map.
+        # Safetensors reads to a CUDA device directly (through pages of the file's memory map).
         with safe_open(str(path), framework="pt", device=device) as fh:
             for name in batch:
                 yield name, fh.get_tensor(name)
+
+
+_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+              "BOOL": torch.bool}
+
+
+def safetensors_header(path: Path) -> tuple[dict, int]:
+    """The JSON header of a safetensors file (name -> dtype, shape, data_offsets) and where data starts."""
+    with open(path, "rb") as fh:
+        size = int.from_bytes(fh.read(8), "little")
+        header = json.loads(fh.read(size))
+    header.pop("__metadata__", None)
+    return header, 8 + size
+
+
+def _read_safetensors_cpu(path: Path, names: list[str], dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+    """CPU reads of one safetensors file (the format: a JSON header, then raw little-endian bytes at
+    each tensor's ``data_offsets``): views of the memory map for tensors stored in ``dtype``,
+    ``readinto`` a fresh tensor for the others."""
+    from safetensors import safe_open
+
+    header, start = safetensors_header(path)
+    with safe_open(str(path), framework="pt", device="cpu") as mapped, open(path, "rb", buffering=0) as fh:
+        for name in names:
+            info = header[name]
+            stored = _ST_DTYPES[info["dtype"]]
+            if stored == dtype or not stored.is_floating_point:
+                yield name, mapped.get_tensor(name)
+                continue
+            begin, end = info["data_offsets"]
+            tensor = torch.empty(info["shape"], dtype=stored)
+            view = memoryview(tensor.view(-1).view(torch.uint8).numpy()) if tensor.numel() else memoryview(b"")
+            fh.seek(start + begin)
+            got = 0
+            while got < end - begin:
+                n = fh.readinto(view[got:])
+                if not n:
+                    raise ValueError(f"{path}: truncated file, tensor {name} ends early")
+                got += n
+            yield name, tensor
 
 
 def stream_into(
@@ -189,7 +242,7 @@ def stream_into(
         for stored in names:
             groups.setdefault(_read_device(device_of(stored_to_model[(path, stored)])), []).append(stored)
         for read_device, group in groups.items():
-            for stored, tensor in _read_file_tensors(path, ckpt.kind, group, read_device, window_bytes, sizes):
+            for stored, tensor in _read_file_tensors(path, ckpt.kind, group, read_device, window_bytes, sizes, dtype):
                 name = stored_to_model[(path, stored)]
                 target = device_of(name)
                 value = tensor.to(dtype) if tensor.is_floating_point() else tensor
@@ -198,8 +251,9 @@ def stream_into(
                         raise ValueError(f"{name} is mapped to disk but no offload folder was given")
                     on_disk(name, value)
                 else:
-                    # A copy, so the model never holds a view of the file's memory map.
-                    value = value.to(target, copy=value is tensor and tensor.device.type == "cpu")
+                    # .bin tensors are views of torch.load's whole-file map (reopened per window): copy
+                    # them. Safetensors CPU views stay views of their copy-on-write map (see above).
+                    value = value.to(target, copy=value is tensor and ckpt.kind == "bin")
                     _set_tensor(holders, name, value, own[name])
                 report.loaded.append(name)
                 del tensor, value
