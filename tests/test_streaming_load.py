@@ -248,3 +248,23 @@ def test_bad_map_cli_subprocess_exit_2(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "is on no device" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
+    """hf: passes the validated map to transformers' from_pretrained(device_map=...)."""
+    from ov_bench.adapters import load_adapter
+    from ov_bench.profiling import NullTimer
+
+    mapping = {"model.vision_tower": "cpu", "model.multi_modal_projector": "cpu", "model.image_newline": "cpu",
+               "model.language_model.embed_tokens": "cpu", "model.language_model.layers.0": "disk",
+               "model.language_model.layers.1": "cpu", "model.language_model.norm": "cpu",
+               "model.language_model.rotary_emb": "cpu", "lm_head": "cpu"}
+    whole = load_adapter(f"hf:{hf_dir}", max_grid_tokens=6561)
+    split = load_adapter(f"hf:{hf_dir}", max_grid_tokens=6561, device_map=mapping,
+                         offload_folder=str(tmp_path / "off"))
+    assert split.device_map is not None and split.dtype == "float32"
+    rng = np.random.default_rng(4)
+    image = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    a = whole.generate(whole.prepare("What is here?", [image], None), 6, NullTimer())
+    b = split.generate(split.prepare("What is here?", [image], None), 6, NullTimer())
+    assert (a.text, a.new_tokens, a.visual_positions) == (b.text, b.new_tokens, b.visual_positions)
