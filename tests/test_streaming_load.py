@@ -268,3 +268,25 @@ def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
     a = whole.generate(whole.prepare("What is here?", [image], None), 6, NullTimer())
     b = split.generate(split.prepare("What is here?", [image], None), 6, NullTimer())
     assert (a.text, a.new_tokens, a.visual_positions) == (b.text, b.new_tokens, b.visual_positions)
+
+
+def test_dtype_auto_rule():
+    """REFERENCE.md / issue 12.3: float16 on CUDA (the original loader's default), float32 on CPU."""
+    from reference_model.checkpoints import resolve_dtype
+
+    assert resolve_dtype("auto", "cpu") == torch.float32
+    assert resolve_dtype("auto", "cuda:1") == torch.float16
+    assert resolve_dtype("auto", {"model": 0, "lm_head": "cpu"}) == torch.float16
+    assert resolve_dtype("auto", {"": "cpu"}) == torch.float32
+    assert resolve_dtype("bfloat16", "cuda") == torch.bfloat16
+
+
+def test_run_records_the_resolved_dtype(tmp_path):
+    from ov_bench.runner import RunConfig, Runner
+
+    config = RunConfig(tasks=["mmmu"], model="tiny", data="samples", limit=1, device="cpu", workers=0,
+                       output=str(tmp_path / "run"), progress=False)
+    assert config.dtype == "auto"
+    Runner(config).run()
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["model"]["dtype"] == "float32" and results["env"]["dtype"] == "float32"
