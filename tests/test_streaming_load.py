@@ -290,3 +290,44 @@ def test_run_records_the_resolved_dtype(tmp_path):
     Runner(config).run()
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["model"]["dtype"] == "float32" and results["env"]["dtype"] == "float32"
+
+
+def test_profiling_picks_multi_device_probes_only_for_several_gpus():
+    from ov_bench.profiling import (
+        MultiDeviceMemoryTracker,
+        MultiDeviceStageTimer,
+        StageTimer,
+        attach_per_device_peaks,
+        memory_tracker_for,
+        stage_timer_for,
+    )
+    from ov_bench.store import SampleRow
+
+    assert type(stage_timer_for(False, ["cpu"])) is StageTimer
+    assert type(stage_timer_for(True, ["cuda:0", "cpu"])) is StageTimer  # one GPU (+ offload): CUDA events
+    assert isinstance(stage_timer_for(True, ["cuda:0", "cuda:1"]), MultiDeviceStageTimer)
+    assert isinstance(memory_tracker_for("cuda:0", ["cuda:0", "cuda:1"]), MultiDeviceMemoryTracker)
+    tracker = MultiDeviceMemoryTracker(["cuda:0", "cuda:1"])
+    tracker.per_device = {"cuda:0": 5, "cuda:1": 7}
+    row = SampleRow(task="t", doc_id="1", model_key="k", threshold="6561", record={"score": 1.0}, peak_memory_bytes=12)
+    attach_per_device_peaks(row, tracker)
+    assert row.record == {"score": 1.0, "peak_memory_bytes_per_device": {"cuda:0": 5, "cuda:1": 7}}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_two_gpu_split_identical_and_peaks_per_device(hf_dir):
+    from ov_bench.profiling import MultiDeviceMemoryTracker
+
+    whole = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device="cuda:0")
+    mapping = {"model.vision_tower": 0, "model.multi_modal_projector": 0, "model.image_newline": 0,
+               "model.language_model.embed_tokens": 0, "model.language_model.layers.0": 0,
+               "model.language_model.layers.1": 1, "model.language_model.norm": 1,
+               "model.language_model.rotary_emb": 1, "lm_head": 0}
+    split = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device_map=mapping)
+    batch = _batch(whole)
+    tracker = MultiDeviceMemoryTracker(["cuda:0", "cuda:1"])
+    tracker.reset()
+    b = split.generate(**split.to_device(batch), max_new_tokens=6)
+    assert whole.generate(**whole.to_device(batch), max_new_tokens=6).sequences.tolist() == b.sequences.tolist()
+    assert tracker.peak_bytes() == sum(tracker.per_device.values()) and all(tracker.per_device.values())
