@@ -12,6 +12,7 @@ import contextlib
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,20 +30,50 @@ from .config import (
 )
 from .families import apply_original_layout
 from .generation import read_generation_config
-from .modeling import LlavaOneVision
-from .tiny_weights import lively_init
+from .weights import CheckpointFiles, checkpoint_files, list_tensors, stream_into
+
+if TYPE_CHECKING:  # modeling imports this module lazily; a runtime import here would be a cycle
+    from .modeling import LlavaOneVision
 
 _UNSET = object()
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
            "float16": torch.float16, "fp16": torch.float16}
 
 
-def resolve_dtype(dtype) -> torch.dtype:
+# What loading needs from a hub repo, and nothing else: llava-hf's 0.5B repo carries about 5 GB of
+# ONNX exports (onnx/) beside its 1.8 GB model. fnmatch's "*" also matches "/", so the weight
+# patterns start with the file names transformers and the original code write.
+HUB_ALLOW_PATTERNS = (
+    "config.json", "generation_config.json",
+    "model*.safetensors", "model.safetensors.index.json",
+    "pytorch_model*.bin", "pytorch_model.bin.index.json",
+    "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json",
+    "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json", "chat_template*",
+)
+
+
+def resolve_dtype(dtype, device=None) -> torch.dtype:
+    """A dtype name -> torch dtype. ``auto``: float16 when the model runs on CUDA (the original
+    loader's default), float32 on the CPU; ``device`` is a device string or a device map."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype in (None, "auto"):
+        return torch.float16 if _uses_cuda(device) else torch.float32
     if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; known: float32, bfloat16, float16")
+        raise ValueError(f"unknown dtype {dtype!r}; known: auto, float32, bfloat16, float16")
     return _DTYPES[dtype]
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _uses_cuda(device) -> bool:
+    if device is None:
+        return False
+    if isinstance(device, dict):
+        return any(isinstance(d, int) or str(d).startswith("cuda") for d in device.values())
+    return torch.device(device).type == "cuda"
 
 
 @contextlib.contextmanager
@@ -70,10 +101,17 @@ def load_model(
     *,
     max_grid_tokens=_UNSET,
     unpad_rounding: str = "original",
-    dtype="float32",
+    dtype="auto",
     device="cpu",
+    device_map=None,
+    max_memory=None,
+    offload_folder=None,
 ) -> LlavaOneVision:
-    dtype, device = resolve_dtype(dtype), torch.device(device)
+    """Build a preset or stream a checkpoint into the model. ``device_map`` (``auto``, ``balanced``,
+    ``sequential``, a dict or a JSON file) and ``max_memory`` split the model across devices with
+    accelerate (see ``device_map.py``); without them the model lives on ``device``."""
+    from .device_map import dispatch, plan_device_map
+
     validate_unpad_rounding(unpad_rounding)
     if max_grid_tokens is not _UNSET:
         validate_max_grid_tokens(max_grid_tokens)
@@ -83,24 +121,108 @@ def load_model(
     if name in PRESETS and name != "tiny" and not path.exists():
         # A bare size looks like a checkpoint; random weights must be asked for by name.
         raise ValueError(f"{spec}: use arch:{name} for random weights, or a checkpoint path")
+    ckpt = None
     if name.removeprefix("arch:") in PRESETS and not path.exists():
-        config, tokenizer, state_dict = _preset(spec)
+        config, tokenizer = _preset(spec)
     else:
-        config, tokenizer, state_dict = _checkpoint(_resolve_dir(spec))
+        config, tokenizer, ckpt = _checkpoint(_resolve_dir(spec))
     config.anyres.unpad_rounding = unpad_rounding
     if max_grid_tokens is not _UNSET:
         config.anyres.max_grid_tokens = max_grid_tokens
 
-    if state_dict is None:
-        torch.manual_seed(0)  # random presets are the same model in every process and run
+    split = device_map is not None or max_memory is not None
+    dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory) if split else device)
+    if ckpt is None:
+        # Random presets: built whole, on the CPU when split (the same weights as an unsplit build).
+        model = _build_preset(spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype)
+        if split:
+            dispatch(model, plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder),
+                     offload_folder)
+    else:
+        model = build_empty(config, tokenizer, dtype)
+        if split:
+            plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
+            dispatch(model, plan, offload_folder,
+                     load=lambda m, device_of, on_disk: _stream(m, ckpt, dtype, device_of, on_disk))
+        else:
+            target = torch.device(device)
+            if target.type == "cuda" and target.index is None:
+                target = torch.device("cuda", torch.cuda.current_device())
+            _stream(model, ckpt, dtype, lambda _name: str(target), None)
+            model = model.to(device)  # parameters are there already; this moves the computed buffers
+    model.file_generation_settings = read_generation_config(ckpt.directory if ckpt is not None else None)
+    return model.eval()
+
+
+def _build_preset(spec: str, config: ModelConfig, tokenizer, device: torch.device, dtype: torch.dtype) -> LlavaOneVision:
+    from .modeling import LlavaOneVision
+
+    torch.manual_seed(0)  # random presets are the same model in every process and run
     with _construct_on(device, dtype):
         model = LlavaOneVision(config, tokenizer)
-    if state_dict is not None:
-        _load_state_dict(model, state_dict)
-    elif spec.split("?")[0].lower() == "tiny":
+    if spec.split("?")[0].lower() == "tiny":
+        from .tiny_weights import lively_init
+
         lively_init(model, tokenizer)
-    model.file_generation_settings = read_generation_config(path if state_dict is not None and path.is_dir() else None)
-    return model.eval()
+    return model
+
+
+def _cuda_hint(device_map, max_memory):
+    """What ``--dtype auto`` looks at when the model is split: the GPUs the map or the limits name."""
+    from .device_map import parse_max_memory, read_device_map
+
+    mapping = read_device_map(device_map) if device_map is not None else None
+    if isinstance(mapping, dict):
+        return mapping
+    gpus = {k: k for k in (parse_max_memory(max_memory) or {}) if isinstance(k, int)}
+    return gpus or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def config_for(spec: str) -> ModelConfig | None:
+    """The model config of a preset or a local checkpoint directory without reading weights or the
+    tokenizer (None for a hub id not on disk)."""
+    path = Path(spec).expanduser()
+    if spec.split("?")[0].lower().removeprefix("arch:") in PRESETS and not path.exists():
+        return preset_config(spec)
+    if not path.is_dir():
+        return None
+    raw = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else None
+    if raw is None:
+        raise FileNotFoundError(f"{path}: no config.json, not a checkpoint directory")
+    config, ckpt, _ = _config_and_files(path, raw)
+    return config
+
+
+def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneVision:
+    """The model with its parameters on the meta device (no memory, no init); buffers are real."""
+    from accelerate import init_empty_weights
+
+    from .modeling import LlavaOneVision
+
+    try:  # no random init of weights that are about to be overwritten (transformers 5, then 4)
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        from transformers.modeling_utils import no_init_weights
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with init_empty_weights(include_buffers=False), no_init_weights():
+            model = LlavaOneVision(config, tokenizer)
+    finally:
+        torch.set_default_dtype(previous)
+    if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
+        model.lm_head.weight = model.model.language_model.embed_tokens.weight
+    return model
+
+
+def _stream(model: LlavaOneVision, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
+    rename = _hf_key if ckpt_is_hf(ckpt) else _original_key
+    stream_into(model, ckpt, rename, dtype=dtype, device_of=device_of, on_disk=on_disk,
+                ignorable=lambda k: k == "lm_head.weight" or bool(_IGNORABLE.match(k)))
+
+
+def ckpt_is_hf(ckpt: CheckpointFiles) -> bool:
+    return json.loads((ckpt.directory / "config.json").read_text()).get("model_type") == "llava_onevision"
 
 
 def _preset(spec: str):
@@ -110,11 +232,11 @@ def _preset(spec: str):
     config = preset_config(spec)
     if spec.split("?")[0].lower() == "tiny":
         config.token_ids = TokenIds(**TINY_SPECIAL_IDS)
-        return config, build_tiny_tokenizer(), None
+        return config, build_tiny_tokenizer()
     # arch: presets get Qwen2's real tokenizer (built offline from packaged ranks), so text-token
     # counts and prompt lengths are those of the released checkpoints.
     config.token_ids = TokenIds(**QWEN2_SPECIAL_IDS)
-    return config, load_qwen2_tokenizer(), None
+    return config, load_qwen2_tokenizer()
 
 
 def _resolve_dir(spec: str) -> Path:
@@ -127,7 +249,7 @@ def _resolve_dir(spec: str) -> Path:
         try:
             from huggingface_hub import snapshot_download
 
-            return Path(snapshot_download(spec))
+            return Path(snapshot_download(spec, allow_patterns=list(HUB_ALLOW_PATTERNS)))
         except Exception as exc:  # offline, unknown repo, no access
             raise FileNotFoundError(
                 f"{spec}: not a local directory and the hub download failed ({type(exc).__name__}); "
@@ -136,29 +258,18 @@ def _resolve_dir(spec: str) -> Path:
     raise FileNotFoundError(f"{spec}: no such checkpoint directory, hub id or preset ({', '.join(PRESETS)})")
 
 
-def _read_state_dict(directory: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    files = sorted(directory.glob("*.safetensors"))
-    if files:
-        state = {}
-        for f in files:
-            state.update(load_file(str(f)))
-        return state
-    bins = sorted(directory.glob("pytorch_model*.bin"))
-    if bins:
-        state = {}
-        for f in bins:
-            state.update(torch.load(f, map_location="cpu", weights_only=True))
-        return state
-    raise FileNotFoundError(f"{directory}: no weights (*.safetensors or pytorch_model*.bin)")
-
-
 def _checkpoint(directory: Path):
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{directory}: no config.json, not a checkpoint directory")
     raw = json.loads(config_path.read_text())
+    config, ckpt, _ = _config_and_files(directory, raw)
+    tokenizer = _load_tokenizer(directory)
+    config.token_ids = _token_ids(raw, tokenizer)
+    return config, tokenizer, ckpt
+
+
+def _config_and_files(directory: Path, raw: dict):
     model_type = raw.get("model_type")
     if model_type == "llava_onevision":
         config, rename = _hf_config(raw), _hf_key
@@ -168,14 +279,14 @@ def _checkpoint(directory: Path):
         config, rename = _original_config(raw), _original_key
     else:
         raise ValueError(f"{directory}: model type {model_type!r} is not LLaVA-OneVision")
-    state = {rename(k): v for k, v in _read_state_dict(directory).items()}
+    ckpt = checkpoint_files(directory)
     if model_type != "llava_onevision":
+        # The layer count comes from the stored names (file headers only, no tensor data).
         prefix = "model.vision_tower.encoder.layers."
-        layers = {int(k[len(prefix):].split(".")[0]) for k in state if k.startswith(prefix)}
+        names = [rename(e.name) for e in list_tensors(ckpt)]
+        layers = {int(k[len(prefix):].split(".")[0]) for k in names if k.startswith(prefix)}
         config.vision.num_hidden_layers = len(layers) or config.vision.num_hidden_layers
-    tokenizer = _load_tokenizer(directory)
-    config.token_ids = _token_ids(raw, tokenizer)
-    return config, tokenizer, state
+    return config, ckpt, rename
 
 
 def _load_tokenizer(directory: Path):
@@ -298,20 +409,6 @@ def _original_key(key: str) -> str:
 
 
 _IGNORABLE = re.compile(r"model\.vision_tower\.(head\.|encoder\.layers\.\d+\.)|.*rotary_emb\.inv_freq")
-
-
-def _load_state_dict(model: LlavaOneVision, state: dict[str, torch.Tensor]) -> None:
-    own = model.state_dict()
-    if model.config.text.tie_word_embeddings:
-        own.pop("lm_head.weight", None)
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own and k != "lm_head.weight" and not _IGNORABLE.match(k)]
-    if missing or unexpected:
-        raise ValueError(f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
-    for key, target in own.items():
-        if state[key].shape != target.shape:
-            raise ValueError(f"checkpoint tensor {key} has shape {tuple(state[key].shape)}, model expects {tuple(target.shape)}")
-    model.load_state_dict({k: state[k] for k in own}, strict=False)
 
 
 def hf_config_dict(config: ModelConfig) -> dict:

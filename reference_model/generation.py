@@ -166,8 +166,9 @@ def head_rows(lm_head: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     the long side, BLAS packs only the small operand (F.linear's layout made MKL repack the whole
     151936 x 896 weight every call once B reached 4, doubling the decode step on CPU)."""
     weight = getattr(lm_head, "weight", None)
-    if not isinstance(weight, torch.Tensor):
-        return lm_head(hidden)
+    if not isinstance(weight, torch.Tensor) or hasattr(lm_head, "_hf_hook"):
+        # Split by accelerate: its hook brings the weight (and the input) to the right device.
+        return lm_head(hidden).to(hidden.device)
     logits = (weight @ hidden.transpose(0, 1)).transpose(0, 1)
     return logits if lm_head.bias is None else logits + lm_head.bias
 

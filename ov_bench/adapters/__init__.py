@@ -28,12 +28,16 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return "reference", spec
 
 
-def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original", **model_options) -> ModelAdapter:
+def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
+                 unpad_rounding: str = "original", device_map: str | dict | None = None,
+                 max_memory: str | dict | None = None, offload_folder: str | None = None,
+                 **model_options) -> ModelAdapter:
     """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
+    ``device_map`` / ``max_memory`` / ``offload_folder`` split the model across devices (accelerate).
     ``model_options`` (None = the checkpoint's): multi_image_layout, video_layout, video_pool,
     grid_pinpoints, use_generation_config (reference model only) and image_resize (both)."""
     kind, target = parse_model_spec(spec)
+    placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
     if kind == "hf":
         from .hf import HFAdapter
 
@@ -46,12 +50,12 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "float3
                              "multi-image 'train', its own video layout and grid set)")
         # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
         return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                         image_resize=image_resize)
+                         image_resize=image_resize, **placement)
     from .reference import ReferenceAdapter
 
     model_options["image_resize"] = model_options.get("image_resize") or "pil"
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding, **model_options)
+                            unpad_rounding=unpad_rounding, **placement, **model_options)
 
 
 def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:

@@ -96,30 +96,63 @@ def image_processor_for(image_processor: Any, backend: str | None) -> Any:
     return target(**settings)
 
 
+# The modules of transformers' port that its own code reads directly next to the inputs.
+_HF_ANCHORS = ("model.image_newline", "model.multi_modal_projector", "model.language_model.embed_tokens")
+
+
+def check_hf_device_map(path: str, device_map, max_memory, offload_folder, dtype="auto"):
+    """Validate a device map for ``hf:PATH`` on transformers' model built on the meta device."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, LlavaOnevisionForConditionalGeneration
+
+    from reference_model.checkpoints import _cuda_hint, resolve_dtype
+    from reference_model.device_map import plan_device_map
+
+    directory = check_checkpoint_dir(path)
+    torch_dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
+    config = AutoConfig.from_pretrained(str(directory))
+    with init_empty_weights():
+        model = LlavaOnevisionForConditionalGeneration._from_config(config, dtype=torch_dtype)
+    return plan_device_map(model, device_map, max_memory, torch_dtype, offload_folder=offload_folder,
+                           anchors=_HF_ANCHORS)
+
+
 class HFAdapter(ModelAdapter):
     kind = "hf"
     max_batch_size = 1024  # batches are left-padded as transformers' processor pads them
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
-    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 image_resize: str | None = None) -> None:
+    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
+                 image_resize: str | None = None, device_map: str | dict | None = None,
+                 max_memory: str | dict | None = None, offload_folder: str | None = None) -> None:
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
-        from reference_model.checkpoints import resolve_dtype
+        from reference_model.checkpoints import _cuda_hint, dtype_name, resolve_dtype
 
         directory = check_checkpoint_dir(path)
         aspect_ratio_for(max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading weights
         self.model_id = str(directory.resolve())
-        self.dtype, self.device = dtype, device
+        split = device_map is not None or max_memory is not None
+        torch_dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory) if split else device)
         self.processor = AutoProcessor.from_pretrained(str(directory))
         # None keeps the checkpoint's image processor (AutoProcessor: torchvision for the hub's configs).
         self.default_image_resize = resize_backend_of(self.processor.image_processor)
         self.processor.image_processor = image_processor_for(self.processor.image_processor, image_resize)
         self.image_resize = resize_backend_of(self.processor.image_processor)
-        self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-            str(directory), dtype=resolve_dtype(dtype)
-        ).to(device).eval()
+        if split:
+            plan = check_hf_device_map(str(directory), device_map, max_memory, offload_folder, torch_dtype)
+            # transformers takes the validated map; accelerate's hooks move activations between devices.
+            self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
+                str(directory), dtype=torch_dtype, device_map=plan.device_map, offload_folder=offload_folder,
+            ).eval()
+            self.device, self.devices, self.device_map = plan.main_device, plan.devices, dict(plan.device_map)
+        else:
+            self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
+                str(directory), dtype=torch_dtype
+            ).to(device).eval()
+            self.device, self.devices, self.device_map = device, [device], None
+        self.dtype = dtype_name(torch_dtype)
         self._torch = torch
         pinpoints = self.model.config.image_grid_pinpoints
         crop = self.model.config.vision_config.image_size
@@ -147,6 +180,9 @@ class HFAdapter(ModelAdapter):
         out["multi_image_layout"] = "train"  # transformers always gives each image of several its newline
         out["transformers_class"] = type(self.model).__name__
         out["config"] = self.model.config.to_diff_dict()
+        if self.device_map is not None:
+            out["device_map"] = dict(self.device_map)
+            out["devices"] = self.devices
         return out
 
     # ----------------------------------------------------------------- inputs

@@ -14,17 +14,20 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     kind = "reference"
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
-    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "float32", device: str = "cpu",
-                 unpad_rounding: str = "original", multi_image_layout: str | None = None,
-                 video_layout: str | None = None, video_pool: str | None = None, grid_pinpoints: str | None = None,
+    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
+                 unpad_rounding: str = "original", device_map: str | dict | None = None,
+                 max_memory: str | dict | None = None, offload_folder: str | None = None,
+                 multi_image_layout: str | None = None, video_layout: str | None = None,
+                 video_pool: str | None = None, grid_pinpoints: str | None = None,
                  use_generation_config: bool = True, image_resize: str = "pil") -> None:
         from reference_model import LlavaOneVision
+        from reference_model.checkpoints import dtype_name
         from reference_model.image_processing import validate_resize_backend
 
         validate_resize_backend(image_resize)
-
         self.model = LlavaOneVision.from_pretrained(
             spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device,
+            device_map=device_map, max_memory=max_memory, offload_folder=offload_folder,
             multi_image_layout=multi_image_layout, video_newline_position=video_layout, video_pool_mode=video_pool,
             grid_pinpoints=grid_pinpoints, use_generation_config=use_generation_config,
         )
@@ -36,7 +39,12 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         if self.model.processor is None:
             raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
         self.model_id = model_id(spec)
-        self.dtype, self.device, self.unpad_rounding = dtype, device, unpad_rounding
+        plan = getattr(self.model, "_ov_device_plan", None)
+        # The dtype and device the model really got (``auto`` resolved; a split model's main device).
+        self.dtype, self.unpad_rounding = dtype_name(self.model.dtype), unpad_rounding
+        self.device = plan.main_device if plan is not None else str(self.model.device)
+        self.devices = plan.devices if plan is not None else [self.device]
+        self.device_map = dict(plan.device_map) if plan is not None else None
         self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
         self.random_weights = self.model.config.preset is not None
 
@@ -71,6 +79,9 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
             "eos_token_ids": sorted(self.model.decoding(1, 0).eos_ids),
             "repetition_penalty": settings.repetition_penalty if settings is not None else 1.0,
         }
+        if self.device_map is not None:
+            out["device_map"] = dict(self.device_map)
+            out["devices"] = self.devices
         return out
 
     def _count(self, sizes: list[tuple[int, int]], video_frames: list[int]) -> int:

@@ -6,6 +6,7 @@ import argparse
 
 from ..threshold import DEFAULT_THRESHOLD
 from .model_options import add_layout_arguments, layout_options
+from .placement import DTYPES, add_dtype_argument, add_placement_arguments, check_placement  # noqa: F401
 
 NAME = "run"
 HELP = "evaluate a model on benchmark tasks (scores, visual tokens, latency per stage, peak memory)"
@@ -21,7 +22,6 @@ examples:
   accelerate launch --multi_gpu --num_processes 2 $(which ov-bench) run --tasks mmmu --data samples
 """
 
-DTYPES = ("float32", "bfloat16", "float16")
 
 
 def _int_at_least(text: str, minimum: int, expected: str) -> int:
@@ -70,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-grid-tokens", type=threshold, default=DEFAULT_THRESHOLD, metavar="TAU|none",
                         help="AnyRes grid-token threshold tau (anyres_max_9 = 6561, the default); none = no cap")
     parser.add_argument("--frames", type=positive_int, default=32, metavar="F", help="video frames per sample (default 32)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    add_dtype_argument(parser)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_placement_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int, default=1,
                         help="samples of one task per model call (default 1); with N > 1 the model stages' "
                              "latency and peak memory recorded per sample are the batch's")
@@ -108,6 +109,7 @@ def precheck(args: argparse.Namespace) -> None:
     check_data_arg(args.data)
     check_output_arg(args.output)
     check_model_spec(args.model, args.max_grid_tokens)
+    check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -123,6 +125,7 @@ def execute(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, warmup=args.warmup, retry_errors=args.retry_errors,
         progress=not args.no_progress, model_options=layout_options(args),
+        device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder,
     )
     runner = Runner(config)
     outcome = runner.run()

@@ -27,7 +27,8 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .run import DTYPES, non_negative_int, positive_int, task_list
+    from .placement import add_dtype_argument, add_placement_arguments
+    from .run import non_negative_int, positive_int, task_list
     from .tokens import frames_list, threshold_list
 
     parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
@@ -43,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output directory (default: runs/sweep-<timestamp>); reuse it to resume")
     parser.add_argument("--reference", default=None, metavar="LABEL",
                         help="setting the paired comparisons are made against (default: tau-6561, else the last)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float32")
+    add_dtype_argument(parser)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    add_placement_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-new-tokens", type=positive_int, default=None, metavar="N",
                         help="override the tasks' max_new_tokens")
@@ -71,6 +73,9 @@ def execute(args: argparse.Namespace) -> int:
         get_task(name)
     for tau in args.thresholds:  # hf: refuses a tau that is not a multiple of 729 before loading weights
         check_model_spec(args.model, tau)
+    from .placement import check_placement
+
+    check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
     config = SweepConfig(
         tasks=args.tasks, thresholds=args.thresholds, frames=args.frames, model=args.model, data=args.data,
         limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
@@ -78,6 +83,7 @@ def execute(args: argparse.Namespace) -> int:
         profile=not args.no_profile, warmup=args.warmup, reuse=not args.no_reuse, retry_errors=args.retry_errors,
         progress=not args.no_progress, reference=args.reference, report=not args.no_report,
         model_options=layout_options(args),
+        device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder,
     )
     outcome = Sweeper(config).run()
     from ..reports.sweep_report import summary_text

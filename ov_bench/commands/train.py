@@ -52,7 +52,8 @@ _FLAG_FIELDS = {
     "grad_accum": "gradient_accumulation_steps", "epochs": "num_epochs", "max_steps": "max_steps",
     "max_grid_tokens": "max_grid_tokens", "frames": "video_frames", "max_length": "max_length",
     "seed": "seed", "mixed_precision": "mixed_precision", "save_every": "save_every", "workers": "num_workers",
-    "overlong": "overlong", "trainable": "trainable",
+    "overlong": "overlong", "trainable": "trainable", "dtype": "dtype", "device_map": "device_map",
+    "max_memory": "max_memory", "offload_folder": "offload_folder",
 }
 
 
@@ -83,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"),
                         help="autocast precision (default no; an accelerate config's value is used when launched with one)")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None,
+                        help="weights' dtype (default auto: float32 master weights; autocast follows --mixed-precision)")
+    from .placement import add_placement_arguments
+
+    add_placement_arguments(parser)
     parser.add_argument("--save-every", type=positive_int, metavar="N", help="checkpoint every N steps (default: at the end only)")
     parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
     parser.add_argument("--resume", default=None, metavar="auto|DIR",
@@ -133,6 +139,10 @@ def execute(args: argparse.Namespace) -> int:
     if args.show_recipe:
         print(json.dumps({"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}, indent=2))
         return 0
+    from .placement import check_placement
+
+    check_placement(args.model, options.device_map, options.max_memory, options.offload_folder,
+                    "float32" if options.dtype == "auto" else options.dtype)
     output = args.output
     if output is None:
         import time

@@ -238,3 +238,71 @@ def environment(device: str, dtype: str) -> dict[str, Any]:
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
         env["cuda"] = torch.version.cuda
     return env
+
+
+# ----------------------------------------------------------------- models split across devices
+PER_DEVICE_KEY = "peak_memory_bytes_per_device"  # in a row's record (JSON): {device: bytes}
+
+
+def cuda_devices(devices: list[str] | None) -> list[str]:
+    """The CUDA devices among a model's devices ("cuda:0", ...), in order."""
+    return [d for d in (devices or []) if str(d).startswith("cuda")]
+
+
+class MultiDeviceStageTimer(StageTimer):
+    """Stage times of a model spanning several GPUs: every device the model uses is synchronised at
+    each mark, then the wall clock is read. (CUDA events time one device's stream; a stage whose work
+    runs on GPU 3 would end early on GPU 0's clock.)"""
+
+    def __init__(self, devices: list[str]) -> None:
+        super().__init__(cuda=False)
+        self.devices = list(devices)
+
+    def _now(self) -> Any:
+        import torch
+
+        for device in self.devices:
+            torch.cuda.synchronize(device)
+        return time.perf_counter_ns()
+
+
+class MultiDeviceMemoryTracker:
+    """Peak allocated memory per GPU of a split model; ``peak_bytes`` is their sum and
+    ``per_device`` the last sample's figures by device."""
+
+    kind = "cuda_max_allocated_sum"
+
+    def __init__(self, devices: list[str]) -> None:
+        self.devices = list(devices)
+        self.per_device: dict[str, int] = {}
+
+    def reset(self) -> None:
+        import torch
+
+        for device in self.devices:
+            torch.cuda.reset_peak_memory_stats(device)
+
+    def peak_bytes(self) -> int:
+        import torch
+
+        self.per_device = {d: int(torch.cuda.max_memory_allocated(d)) for d in self.devices}
+        return sum(self.per_device.values())
+
+
+def stage_timer_for(cuda: bool, devices: list[str] | None = None) -> StageTimer:
+    """The timer for a model on ``devices``: CUDA events on one GPU, synchronised wall time on several."""
+    gpus = cuda_devices(devices)
+    return MultiDeviceStageTimer(gpus) if len(gpus) > 1 else StageTimer(cuda=cuda)
+
+
+def memory_tracker_for(device: str, devices: list[str] | None = None) -> Any:
+    gpus = cuda_devices(devices)
+    return MultiDeviceMemoryTracker(gpus) if len(gpus) > 1 else MemoryTracker(device)
+
+
+def attach_per_device_peaks(row: Any, memory: Any) -> Any:
+    """Put a split model's per-device peaks into the row's record (``peak_memory_bytes_per_device``)."""
+    per_device = getattr(memory, "per_device", None)
+    if per_device and getattr(row, "peak_memory_bytes", None) is not None:
+        row.record = {**(row.record or {}), PER_DEVICE_KEY: dict(per_device)}
+    return row

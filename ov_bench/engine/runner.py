@@ -21,7 +21,6 @@ from typing import Any
 from ov_bench.adapters.base import ModelAdapter
 from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.prefetch import Prefetcher
-from ov_bench.engine.profiling import MemoryTracker
 from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
 from ov_bench.errors import ResumeMismatchError, UsageError
 from ov_bench.outputs.store import (
@@ -49,8 +48,11 @@ class RunConfig:
     limit: int | None = None
     max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
     frames: int = 32
-    dtype: str = "float32"
+    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
     device: str = "auto"
+    device_map: str | dict | None = None  # auto | balanced | sequential | FILE.json | dict (accelerate)
+    max_memory: str | dict | None = None  # "0=70GiB,cpu=200GiB"
+    offload_folder: str | None = None
     batch_size: int = 1
     output: str | None = None  # default: runs/<timestamp>
     seed: int = 0
@@ -263,10 +265,11 @@ class Runner:
 
             t0 = time.perf_counter()
             self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
+                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder,
+                                        **cfg.model_options)
             self.throughput.model_load_s = time.perf_counter() - t0
-        else:
-            device = getattr(self.adapter, "device", device)
+        device = getattr(self.adapter, "device", device)
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
                         cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
@@ -329,7 +332,10 @@ class Runner:
     def _environment(self, device: str) -> dict[str, Any]:
         from ov_bench.engine.profiling import environment
 
-        env = environment(device, self.config.dtype)
+        env = environment(device, getattr(self.adapter, "dtype", self.config.dtype))  # auto resolved
+        devices = getattr(self.adapter, "devices", None)
+        if devices and len(devices) > 1:
+            env["devices"] = list(devices)
         env["processes"] = self.dist.world_size
         return env
 
@@ -350,7 +356,7 @@ class Runner:
         items = [(plan, seq, doc) for plan in plans for seq, doc in plan.todo]
         if not items:
             return 0
-        measure = Measure(cfg.profile, MemoryTracker(device), device.startswith("cuda"))
+        measure = Measure.for_adapter(cfg.profile, self.adapter, device)
         bar = None
         if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm

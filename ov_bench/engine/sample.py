@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
-from ov_bench.engine.profiling import MemoryTracker, NullTimer, StageTimer
+from ov_bench.engine.profiling import (
+    NullTimer,
+    StageTimer,
+    attach_per_device_peaks,
+    memory_tracker_for,
+    stage_timer_for,
+)
 from ov_bench.outputs.store import SampleRow
 
 log = logging.getLogger(__name__)
@@ -66,14 +72,22 @@ class RowIdentity:
 
 @dataclass
 class Measure:
-    """How model calls are measured: stage timers and peak memory, or only end-to-end time."""
+    """How model calls are measured: stage timers and peak memory, or only end-to-end time. A model
+    split over several GPUs (``devices``) is timed with every device synchronised and its peak memory
+    summed over them (per device in the row's record)."""
 
     profile: bool
-    memory: MemoryTracker
+    memory: Any  # MemoryTracker, or MultiDeviceMemoryTracker for a split model
     cuda: bool = False
+    devices: list[str] | None = None
+
+    @classmethod
+    def for_adapter(cls, profile: bool, adapter: ModelAdapter, device: str) -> Measure:
+        devices = getattr(adapter, "devices", None)
+        return cls(profile, memory_tracker_for(device, devices), device.startswith("cuda"), devices)
 
     def timer(self) -> StageTimer | NullTimer:
-        return StageTimer(cuda=self.cuda) if self.profile else NullTimer()
+        return stage_timer_for(self.cuda, self.devices) if self.profile else NullTimer()
 
     def reset(self) -> None:
         if self.profile:
@@ -183,7 +197,7 @@ def _finish(row: SampleRow, sample: Sample, gen: Generation, model_ms: float, st
             latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
     latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
     row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-    return score_into_row(row, sample.task, sample.doc, gen)
+    return attach_per_device_peaks(score_into_row(row, sample.task, sample.doc, gen), measure.memory)
 
 
 def _with_encoder(stages: dict[str, float], encoded: Encoded) -> dict[str, float]:

@@ -62,8 +62,11 @@ class SweepConfig:
     model: str = "tiny"
     data: str = "hub"
     limit: int | None = None
-    dtype: str = "float32"
+    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
     device: str = "auto"
+    device_map: str | dict | None = None  # accelerate: auto | balanced | sequential | FILE.json | dict
+    max_memory: str | dict | None = None
+    offload_folder: str | None = None
     output: str | None = None  # default: runs/sweep-<timestamp>
     seed: int = 0
     max_new_tokens: int | None = None
@@ -183,7 +186,8 @@ class Sweeper:
                          output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
                          unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
                          profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
-                         write_outputs=write_outputs, model_options=dict(c.model_options))
+                         write_outputs=write_outputs, model_options=dict(c.model_options), device_map=c.device_map,
+                         max_memory=c.max_memory, offload_folder=c.offload_folder)
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
@@ -200,9 +204,10 @@ class Sweeper:
             from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
-        else:
-            device = getattr(self.adapter, "device", device)
+                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
+                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder,
+                                        **cfg.model_options)
+        device = getattr(self.adapter, "device", device)
         for s in self.settings:  # a threshold the adapter cannot honour fails before any work
             self.adapter.set_threshold(s.threshold)
         shared = self.adapter.encode_once() is not None
@@ -284,7 +289,6 @@ class Sweeper:
         from contextlib import ExitStack
 
         from ov_bench.engine.prefetch import Prefetcher
-        from ov_bench.engine.profiling import MemoryTracker
         from ov_bench.engine.runner import data_source_label
 
         cfg = self.config
@@ -294,7 +298,7 @@ class Sweeper:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
             self._check_resume(stores, plans, key, source)
             units = self._units(plans, stores, key)
-            measure = Measure(cfg.profile, MemoryTracker(device), device.startswith("cuda"))
+            measure = Measure.for_adapter(cfg.profile, self.adapter, device)
             if cfg.warmup and units:
                 self._warmup()
             bar = None
@@ -325,7 +329,7 @@ class Sweeper:
             from ov_bench.engine.profiling import environment
             from ov_bench.outputs.results import build_results
 
-            env = environment(device, cfg.dtype)
+            env = environment(device, getattr(self.adapter, "dtype", cfg.dtype))  # auto resolved
             env["processes"] = 1
             built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)

@@ -12,7 +12,11 @@ model_args (``--model_args key=value,...``; unknown keys are a ValueError):
   directory in the HF or the original lmms-lab layout. Required.
 - ``max_grid_tokens``: the AnyRes threshold tau (default 6561 = anyres_max_9); ``none`` = no cap.
 - ``frames``: frames sampled from each video (default 32), uniformly as lmms-eval does.
-- ``dtype``: float32 (default) | bfloat16 | float16. ``device``: auto (default) | cpu | cuda | cuda:N.
+- ``dtype``: auto (default: float16 on CUDA as the original loader, float32 on CPU) | float32 | bfloat16 |
+  float16. ``device``: auto (default) | cpu | cuda | cuda:N.
+- ``device_map``: auto | balanced | sequential | a JSON file (split the model with accelerate; under
+  several processes each takes its own group of GPUs), with ``max_memory`` (``0=70GiB;1=70GiB``: ``;``
+  separates devices, since lmms-eval splits model_args on commas) and ``offload_folder``.
 - ``unpad_rounding``: original (default) | hf.
 - ``multi_image_layout``: eval (default: 729 tokens per image, the evaluated path) | train (730).
 - ``video_layout`` (grid | frame | one_token | no_token), ``video_pool`` (average | bilinear | max),
@@ -155,9 +159,12 @@ class OvBenchReference(lmms):
         pretrained: str | None = None,
         max_grid_tokens: Any = 6561,
         frames: Any = 32,
-        dtype: str = "float32",
+        dtype: str = "auto",
         device: str | None = None,
         unpad_rounding: str = "original",
+        device_map: str | None = None,
+        max_memory: str | None = None,
+        offload_folder: str | None = None,
         batch_size: Any = 1,
         max_batch_size: Any = None,
         multi_image_layout: str | None = None,
@@ -170,7 +177,8 @@ class OvBenchReference(lmms):
         super().__init__()
         if unknown:
             known = ("pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
-                     "multi_image_layout, video_layout, video_pool, grid_pinpoints, use_generation_config")
+                     "device_map, max_memory, offload_folder, multi_image_layout, video_layout, video_pool, "
+                     "grid_pinpoints, use_generation_config")
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
@@ -187,14 +195,15 @@ class OvBenchReference(lmms):
         self._init_distributed(device_name)
 
         from ov_bench.adapters.reference import ReferenceAdapter
-        from ov_bench.engine.profiling import MemoryTracker
         from ov_bench.engine.sample import Measure, RowIdentity
         from ov_bench.threshold import threshold_key
 
         try:
             self.adapter = ReferenceAdapter(
                 str(pretrained), max_grid_tokens=tau, dtype=str(dtype), device=self.device_name,
-                unpad_rounding=str(unpad_rounding), multi_image_layout=multi_image_layout, video_layout=video_layout,
+                unpad_rounding=str(unpad_rounding), device_map=device_map, offload_folder=offload_folder,
+                max_memory=None if max_memory is None else str(max_memory).replace(";", ","),
+                multi_image_layout=multi_image_layout, video_layout=video_layout,
                 video_pool=video_pool, grid_pinpoints=grid_pinpoints,
                 use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
             )
@@ -203,10 +212,11 @@ class OvBenchReference(lmms):
             raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
         self.model = self.adapter.model
         self.model.eval()
-        self._measure = Measure(True, MemoryTracker(self.device_name), self.device_name.startswith("cuda"))
+        self.device_name = self.adapter.device  # a split model's main device
+        self.dtype_name = self.adapter.dtype  # auto resolved
+        self._measure = Measure.for_adapter(True, self.adapter, self.device_name)
         self._identity = RowIdentity(self.adapter.key, threshold_key(tau), "lmms-eval")
         self.pretrained = str(pretrained)
-        self.dtype_name = str(dtype)
         # lmms-eval runs one request at a time through this model; batch_size is accepted for the CLI.
         self.batch_size_per_gpu = 1
         self.request_stats: list[RequestStats] = []

@@ -68,6 +68,13 @@ class TrainOptions:
     log_every: int = 1
     num_workers: int = 0
     progress: bool = True
+    # Weights' dtype: auto keeps float32 master weights (autocast precision is mixed_precision's); an
+    # explicit float16/bfloat16 trains in that dtype. A device map splits the model (naive model
+    # parallel within one process; accelerate hooks move activations).
+    dtype: str = "auto"
+    device_map: str | None = None
+    max_memory: str | None = None
+    offload_folder: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # not read by the trainer; kept in the log
 
 

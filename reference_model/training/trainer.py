@@ -320,7 +320,9 @@ def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
     from .. import LlavaOneVision
     from .forward import enable_gradient_checkpointing, set_trainable
 
-    model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
+    model = LlavaOneVision.from_pretrained(
+        model_spec, dtype="float32" if options.dtype == "auto" else options.dtype, device="cpu",
+        device_map=options.device_map, max_memory=options.max_memory, offload_folder=options.offload_folder)
     if model.processor is None:
         raise ValueError(f"{model_spec}: the model has no tokenizer, so conversations cannot be tokenized")
     if recipe.image_mode == "anyres":
