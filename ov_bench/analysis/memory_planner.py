@@ -179,7 +179,7 @@ def render_gpu_plans(rows, archs: list[str], gpus: int | None, gpu_memory: int |
 
     from reference_model.config import preset_config
 
-    from .mdtable import md_table
+    from ov_bench.reports.mdtable import md_table
 
     lines = ["## Memory per GPU (model split across GPUs)", "",
              f"Weights in {bytes_per_param}-byte parameters, balanced over the GPUs in module order (layers are "
