@@ -54,6 +54,8 @@ class RunConfig:
     retry_errors: bool = False
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
+    fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
+    strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
 
 
 @dataclass
@@ -65,6 +67,7 @@ class TaskPlan:
     max_new_tokens: int
     frames: int | None
     todo: list[tuple[int, dict]] = field(default_factory=list)  # this rank's (seq, doc)
+    missing: dict[str, str] = field(default_factory=dict)  # preflight: doc id -> why its media are missing
 
 
 @dataclass
@@ -78,11 +81,13 @@ class PreparedSample:
     preprocess_ms: float | None = None
     frame_indices: list[int] | None = None  # the video frames decoded (uniform linspace indices)
     error: str | None = None
+    media_warning: str | None = None  # media decoded, but not cleanly (Visuals.media_warning)
 
 
-def prepare_media(target, task, doc: dict, adapter, frames: int):
+def prepare_media(target, task, doc: dict, adapter, frames: int, strict_media: bool = False):
     """Media decode + preprocess of one doc (prefetch worker threads), timed, into ``target``'s
-    media_decode_ms, frame_indices, prepared, preprocess_ms and error fields; returns ``target``."""
+    media_decode_ms, frame_indices, prepared, preprocess_ms, media_warning and error fields; returns
+    ``target``. strict_media: a media warning is an error."""
     t0 = time.perf_counter_ns()
     try:
         visuals = task.load_visuals(doc, frames=frames)
@@ -90,6 +95,12 @@ def prepare_media(target, task, doc: dict, adapter, frames: int):
         target.error = f"media_decode: {one_line(exc)}"
         return target
     t1 = time.perf_counter_ns()
+    warning = getattr(visuals, "media_warning", None)
+    if warning and strict_media:
+        target.error = f"media_decode: {warning} (--strict-media)"
+        return target
+    if hasattr(target, "media_warning"):
+        target.media_warning = warning
     target.media_decode_ms = (t1 - t0) / 1e6
     if visuals.video is not None:
         target.frame_indices = list(visuals.video.indices)
@@ -175,6 +186,12 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+def _as_missing(missing: dict[str, str]):
+    from tasks.preflight import MissingMedia
+
+    return (MissingMedia(doc_id, reason) for doc_id, reason in missing.items())
+
+
 def _seed_everything(seed: int) -> None:
     import numpy as np
     import torch
@@ -203,6 +220,7 @@ class Runner:
         self.adapter = adapter
         self.task_factory = task_factory
         self.output_dir = Path(config.output) if config.output else default_output_dir()
+        self.notes: list[str] = []  # one-line findings for the summary (preflight)
 
     # ----------------------------------------------------------------- setup
     def _load_tasks(self) -> list[TaskPlan]:
@@ -217,15 +235,33 @@ class Runner:
                 continue
             seen.add(name)
             task = self.task_factory(name)
-            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed)
+            extra = {} if self.config.fetch else {"fetch": False}
+            docs = task.load(data=self.config.data, limit=self.config.limit, seed=self.config.seed, **extra)
             ids = [str(task.doc_id(d)) for d in docs]
             if len(set(ids)) != len(ids):
                 raise ValueError(f"task {name}: doc ids are not unique")
             gen = getattr(task, "generation_kwargs", None) or {}
             max_new = self.config.max_new_tokens or int(gen.get("max_new_tokens") or DEFAULT_MAX_NEW_TOKENS)
             frames = self.config.frames if task.modality == "video" else None
-            plans.append(TaskPlan(name, task, docs, ids, max_new, frames))
+            plan = TaskPlan(name, task, docs, ids, max_new, frames)
+            plan.missing = self._preflight(plan)
+            plans.append(plan)
         return plans
+
+    def _preflight(self, plan: TaskPlan) -> dict[str, str]:
+        """Media of every selected doc resolved before the model loads (a stat each, no decode). None
+        present: a usage error naming the remedy; some missing: those docs become error rows."""
+        from tasks.preflight import missing_media, summarize
+
+        missing = {m.doc_id: m.reason for m in missing_media(plan.task, plan.docs)}
+        if plan.docs and len(missing) == len(plan.docs):
+            raise UsageError(f"{plan.name}: {summarize(list(_as_missing(missing)), len(plan.docs))}; fetch them with "
+                             f"`ov-bench fetch --tasks {plan.name}` (or `--dest DIR` then `--data DIR`)")
+        if missing:
+            note = f"{plan.name}: {summarize(list(_as_missing(missing)), len(plan.docs))}; those docs are error rows"
+            self.notes.append(note)
+            log.warning(note)
+        return missing
 
     def _check_resume(self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str) -> None:
         by_task = {p.name: p for p in plans}
@@ -244,7 +280,11 @@ class Runner:
     # ----------------------------------------------------------------- per sample
     def _prepare(self, item: tuple[TaskPlan, int, dict]) -> PreparedSample:
         plan, seq, doc = item
-        return prepare_media(PreparedSample(plan, seq, doc, plan.doc_ids[seq]), plan.task, doc, self.adapter, self.config.frames)
+        sample = PreparedSample(plan, seq, doc, plan.doc_ids[seq])
+        if sample.doc_id in plan.missing:  # found missing by the preflight: no decode attempt
+            sample.error = f"media_missing: {plan.missing[sample.doc_id]}"
+            return sample
+        return prepare_media(sample, plan.task, doc, self.adapter, self.config.frames, self.config.strict_media)
 
     def _base_row(self, sample: PreparedSample) -> SampleRow:
         """The row's identity and the sample's own (unbatched) stages; the error if it never got ready."""
@@ -283,8 +323,11 @@ class Runner:
                 latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
         latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
         row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-        return score_into_row(row, sample.plan.task, sample.doc, gen.text, gen.new_tokens, gen.prompt_tokens,
-                              gen.visual_positions)
+        row = score_into_row(row, sample.plan.task, sample.doc, gen.text, gen.new_tokens, gen.prompt_tokens,
+                             gen.visual_positions)
+        if sample.media_warning and row.record is not None:
+            row.record["media_warning"] = sample.media_warning
+        return row
 
     def _evaluate(self, sample: PreparedSample, memory: MemoryTracker, cuda: bool) -> SampleRow:
         row = self._base_row(sample)

@@ -79,6 +79,26 @@ def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0, fe
     from tasks.subset import stratified_subset
 
     sources = open_sources(task, data)
+    light = _light_rows(task, sources)
+    chosen = light
+    if limit is not None and limit < len(light):
+        chosen = stratified_subset(light, limit, seed, key=task.doc_id, stratum=task.stratum, group=task.group_key)
+    rows = _materialize(sources, chosen)
+    if task.modality == "video" and data == HUB:
+        _ensure_hub_media(task, rows, fetch)
+    return rows
+
+
+def load_local_rows(task: Task, repo_dir: Path) -> list[dict]:
+    """All rows of a repo copy at repo_dir without their image columns (for media checks)."""
+    rows = _light_rows(task, open_repo_dir(task, repo_dir, unpack=False))
+    for row in rows:
+        row.pop(_SOURCE_KEY, None)
+    return rows
+
+
+def _light_rows(task: Task, sources: list[Source]) -> list[dict]:
+    """Every row of the sources without its image columns, tagged with its source and row index."""
     light: list[dict] = []
     for s_i, source in enumerate(sources):
         table = source.table
@@ -90,13 +110,7 @@ def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0, fe
             row[ROW_KEY] = i
             row[_SOURCE_KEY] = s_i
         light.extend(task.prepare_rows(part, source.dataset))
-    chosen = light
-    if limit is not None and limit < len(light):
-        chosen = stratified_subset(light, limit, seed, key=task.doc_id, stratum=task.stratum, group=task.group_key)
-    rows = _materialize(sources, chosen)
-    if task.modality == "video" and data == HUB:
-        _ensure_hub_media(task, rows, fetch)
-    return rows
+    return light
 
 
 def _image_columns(table: Any) -> list[str]:
@@ -209,15 +223,21 @@ def open_local(task: Task, root: Path) -> list[Source]:
     """The task's configs from ROOT/<task>/, a copy of the hub repo as `huggingface-cli download` leaves
     it, read by datasets' own loader (the README's `configs:`); video archives in it are unpacked on
     first use, into the same folder (resumable, see tasks/archives.py)."""
+    task_dir = root / task.name
+    if not task_dir.is_dir():
+        raise DataError(f"{task_dir} not found: --data DIR expects DIR/{task.name}/, a copy of {task.dataset.repo} "
+                        f"(`ov-bench fetch --tasks {task.name} --dest DIR`)")
+    return open_repo_dir(task, task_dir, root=root)
+
+
+def open_repo_dir(task: Task, task_dir: Path, root: Path | None = None, unpack: bool = True) -> list[Source]:
+    """The task's configs from a repo copy at task_dir; its archives unpacked in place (unpack=True)."""
     import datasets
 
     from tasks.archives import unpack_all
     from tasks.hub_layout import fetch_spec
 
-    task_dir = root / task.name
-    if not task_dir.is_dir():
-        raise DataError(f"{task_dir} not found: --data DIR expects DIR/{task.name}/, a copy of {task.dataset.repo} "
-                        f"(`ov-bench fetch --tasks {task.name} --dest DIR`)")
+    root = root or task_dir.parent
     if not (task_dir / "README.md").is_file():
         raise DataError(f"{task_dir}: README.md missing, so the copy of {task.dataset.repo} lacks its metadata (configs); "
                         f"download it again with `ov-bench fetch --tasks {task.name} --dest {root}`")
@@ -232,7 +252,7 @@ def open_local(task: Task, root: Path) -> list[Source]:
                             f"({type(e).__name__}: {msg})") from None
         sources.append(Source(ds, loaded, str(task_dir)))
     spec = fetch_spec(task)
-    if spec.archive_patterns:
+    if unpack and spec.archive_patterns:
         unpack_all(task_dir, task_dir, spec.archive_patterns, progress=True)
     return sources
 

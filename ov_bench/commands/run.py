@@ -83,6 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-profile", action="store_true",
                         help="skip per-stage timers and peak-memory probes (end-to-end time is still recorded)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-fetch", action="store_true",
+                        help="--data hub: refuse instead of fetching a video task's missing media (see `ov-bench fetch`)")
+    parser.add_argument("--strict-media", action="store_true",
+                        help="a truncated image (decoded with grey filler, as lmms-eval does) is an error row")
 
 
 def precheck(args: argparse.Namespace) -> None:
@@ -98,6 +102,23 @@ def precheck(args: argparse.Namespace) -> None:
     check_model_spec(args.model, args.max_grid_tokens)
 
 
+def all_failed_tasks(rows: list) -> dict[str, str]:
+    """Tasks whose every row is an error -> the most common error (its stage and first words)."""
+    import re
+    from collections import Counter
+
+    by_task: dict[str, list] = {}
+    for row in rows:
+        by_task.setdefault(row.task, []).append(row)
+    out = {}
+    for task, task_rows in by_task.items():
+        if task_rows and all(r.error for r in task_rows):
+            reasons = Counter(re.sub(r"\bdoc \S+: ", "", r.error.split(" (tried")[0])[:160] for r in task_rows)
+            reason, n = reasons.most_common(1)[0]
+            out[task] = f"{reason} ({n} of {len(task_rows)})"
+    return out
+
+
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
     from ..results import summary_table
@@ -109,6 +130,7 @@ def execute(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, output=args.output, seed=args.seed, strict=args.strict,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, retry_errors=args.retry_errors, progress=not args.no_progress,
+        fetch=not args.no_fetch, strict_media=args.strict_media,
     )
     runner = Runner(config)
     outcome = runner.run()
@@ -116,6 +138,15 @@ def execute(args: argparse.Namespace) -> int:
         print(summary_table(outcome.results))
         print(f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md, "
               f"samples: {outcome.output_dir}/samples.sqlite")
+    for note in runner.notes:
+        print(note)
+    failed = all_failed_tasks(outcome.rows)
+    for task, reason in failed.items():
+        import sys
+
+        print(f"ov-bench: every sample of {task} ended in an error; top reason: {reason}", file=sys.stderr)
+    if failed:
+        return 1
     if args.strict and outcome.errors:
         import sys
 
