@@ -100,6 +100,19 @@ def _hub_call(what: str, spec: FetchSpec, fn: Callable):
         raise DataError(f"{spec.task}: cannot {what} {spec.repo}{rev} on the hub ({_one_line(e)})") from None
 
 
+def _quiet(fn: Callable):
+    """huggingface_hub's progress bars off for a call (the dry run's per-file bar says nothing useful)."""
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        return fn()
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+
+
 def plan_fetch(task: Task, dest: Path | None = None, include_extra: bool = False) -> FetchPlan:
     """What fetch_task would download and unpack, with sizes from the hub's file metadata."""
     from huggingface_hub import snapshot_download
@@ -110,9 +123,9 @@ def plan_fetch(task: Task, dest: Path | None = None, include_extra: bool = False
     local_dir = None if dest is None else Path(dest).expanduser() / task.name
     if dest is not None:
         _check_dest(Path(dest).expanduser())
-    infos = _hub_call("list", spec, lambda: snapshot_download(
+    infos = _hub_call("list", spec, lambda: _quiet(lambda: snapshot_download(
         spec.repo, repo_type="dataset", revision=spec.revision, allow_patterns=spec.allow_patterns(include_extra),
-        local_dir=local_dir, dry_run=True))
+        local_dir=local_dir, dry_run=True)))
     files = [(i.filename, int(i.file_size or 0)) for i in infos]
     if not any(name.endswith((".parquet", ".json", ".jsonl", ".csv", ".arrow")) for name, _ in files):
         raise DataError(f"{task.name}: {spec.repo} at {spec.revision or 'its default branch'} has no metadata files "

@@ -51,7 +51,7 @@ class Repo:
 class LoopbackHub:
     repos: dict[str, Repo] = field(default_factory=dict)
     cut_once: dict[str, int] = field(default_factory=dict)  # repo path -> bytes sent before dropping
-    requests: list[tuple[str, str]] = field(default_factory=list)
+    requests: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range header)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
 
@@ -84,7 +84,11 @@ class LoopbackHub:
 
     def gets(self, suffix: str) -> int:
         """How many GETs of a resolve URL ending with suffix were served."""
-        return sum(1 for method, path in self.requests if method == "GET" and "/resolve/" in path and path.endswith(suffix))
+        return sum(1 for method, path, _ in self.requests if method == "GET" and "/resolve/" in path and path.endswith(suffix))
+
+    def ranges(self, suffix: str) -> list[str]:
+        """The Range headers of the GETs of a resolve URL ending with suffix ("" when none)."""
+        return [r for method, path, r in self.requests if method == "GET" and "/resolve/" in path and path.endswith(suffix)]
 
 
 def _entry(path: str, file: Path) -> dict:
@@ -159,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         url = urllib.parse.urlparse(self.path)
-        self.server_hub.requests.append((self.command, url.path))
+        self.server_hub.requests.append((self.command, url.path, self.headers.get("Range") or ""))
         path = url.path
         query = urllib.parse.parse_qs(url.query)
         if path.startswith("/api/datasets/"):
