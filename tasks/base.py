@@ -65,7 +65,11 @@ class Task:
 
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise TaskError(f"limit must be a positive integer, got {limit!r}")
-        docs = load_rows(self, data, limit=limit, seed=seed, fetch=fetch)
+        docs = load_rows(self, data, limit=limit, seed=seed)
+        if data == "hub" and self.modality == "video":  # videos come from archives lmms-eval unpacks
+            from tasks.hub_fetch import ensure_hub_media
+
+            ensure_hub_media(self, docs, fetch)
         self.selected_ids = [self.doc_id(d) for d in docs]
         return docs
 

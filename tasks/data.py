@@ -72,7 +72,7 @@ def open_sources(task: Task, data: str) -> list[Source]:
     return open_local(task, path)
 
 
-def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0, fetch: bool = True) -> list[dict]:
+def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0) -> list[dict]:
     """Rows in the hub schema, image cells undecoded; with `limit`, the stratified subset is chosen on
     the rows without their image columns, and only the chosen rows are read in full (a --limit 20
     run over a multi-GB split never holds the split in memory)."""
@@ -83,10 +83,7 @@ def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0, fe
     chosen = light
     if limit is not None and limit < len(light):
         chosen = stratified_subset(light, limit, seed, key=task.doc_id, stratum=task.stratum, group=task.group_key)
-    rows = _materialize(sources, chosen)
-    if task.modality == "video" and data == HUB:
-        _ensure_hub_media(task, rows, fetch)
-    return rows
+    return _materialize(sources, chosen)
 
 
 def load_local_rows(task: Task, repo_dir: Path) -> list[dict]:
@@ -255,22 +252,6 @@ def open_repo_dir(task: Task, task_dir: Path, root: Path | None = None, unpack: 
     if unpack and spec.archive_patterns:
         unpack_all(task_dir, task_dir, spec.archive_patterns, progress=True)
     return sources
-
-
-def _ensure_hub_media(task: Task, rows: list[dict], fetch: bool) -> None:
-    """Hub rows of a video task read their media from lmms-eval's cache folder: fetch them there
-    first when any selected doc's media are missing (as lmms-eval's loader does), or refuse."""
-    from tasks.preflight import missing_media
-
-    missing = missing_media(task, rows)
-    if not missing:
-        return
-    if not fetch:
-        raise DataError(f"{task.name}: media of {len(missing)}/{len(rows)} docs are not in {task.media_root({})} "
-                        f"(--no-fetch); run `ov-bench fetch --tasks {task.name}` first")
-    from tasks.hub_fetch import fetch_task
-
-    fetch_task(task)
 
 
 def ensure_samples(task: Task) -> Path:

@@ -226,3 +226,18 @@ def check_fetched(task: Task, metadata_dir: Path, media_root: Path) -> tuple[lis
     for row in rows:
         row[MEDIA_ROOT_KEY] = str(media_root)
     return missing_media(task, rows), len(rows)
+
+
+def ensure_hub_media(task: Task, rows: list[dict], fetch: bool = True) -> None:
+    """Hub rows of a video task read their media from lmms-eval's cache folder: fetch them there first
+    when any selected doc's media are missing (as lmms-eval's loader does), or refuse (fetch=False)."""
+    from tasks.preflight import missing_media
+
+    missing = missing_media(task, rows)
+    if not missing:
+        return
+    if not fetch:
+        where = lmms_eval_media_dir(fetch_spec(task))
+        raise DataError(f"{task.name}: the media of {len(missing)}/{len(rows)} docs are not in {where} (--no-fetch); "
+                        f"run `ov-bench fetch --tasks {task.name}` first")
+    fetch_task(task)
