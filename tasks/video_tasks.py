@@ -14,7 +14,12 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
   a video is missing). load_visuals resolves the same file names itself, relative to the task's data
   directory (`--data DIR`: DIR/<task>/..., samples: the samples cache) or, for hub rows, to lmms-eval's
   video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes F uniformly spaced
-  frames with tasks.video.sample_frames. A missing or undecodable video is a MediaError for that doc.
+  frames with tasks.video.sample_frames (MVBench's episodic_reasoning: a folder of frames read as a
+  3 fps video, tasks/video_sources.py). A missing or undecodable video is a MediaError for that doc;
+  media_present() is the same lookup without decoding (the preflight).
+- Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's
+  data files), media_patterns / archive_patterns (what `ov-bench fetch` downloads and unpacks) and
+  extra_patterns (fetched only with --include-extra).
 - egoschema: lmms-eval's `egoschema` task scores the full test set by posting a submission to a web
   server (answers are not public). ov-bench's egoschema is lmms-eval's `egoschema_subset` (500 questions
   with public answers, scored offline, metric `score` on a 0-1 scale); published full-set numbers
