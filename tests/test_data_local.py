@@ -249,3 +249,17 @@ def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
     strict = run(True, "b")
     errors = [r for r in strict.rows if r.error]
     assert len(errors) == 1 and "--strict-media" in errors[0].error and errors[0].doc_id == warned[0].doc_id
+
+
+def test_a_task_whose_every_sample_failed_is_named_with_its_top_reason():
+    from ov_bench.commands.run import all_failed_tasks
+    from ov_bench.store import SampleRow
+
+    def row(task, doc, error):
+        return SampleRow(task=task, doc_id=doc, model_key="m", threshold="6561", error=error)
+
+    rows = [row("videomme", f"00{i}-1", f"media_missing: videomme doc 00{i}-1: video not found (tried /x/{i}.mp4)")
+            for i in range(3)]
+    rows.append(row("videomme", "009-1", "model: RuntimeError: out of memory"))
+    rows += [row("mmmu", "a", None), row("mmmu", "b", "media_decode: MediaError: bad")]
+    assert all_failed_tasks(rows) == {"videomme": "media_missing: video not found (3 of 4)"}

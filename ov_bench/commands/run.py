@@ -113,7 +113,7 @@ def all_failed_tasks(rows: list) -> dict[str, str]:
     out = {}
     for task, task_rows in by_task.items():
         if task_rows and all(r.error for r in task_rows):
-            reasons = Counter(re.sub(r"\bdoc \S+: ", "", r.error.split(" (tried")[0])[:160] for r in task_rows)
+            reasons = Counter(re.sub(r"\b\w+ doc \S+: ", "", r.error.split(" (tried")[0])[:160] for r in task_rows)
             reason, n = reasons.most_common(1)[0]
             out[task] = f"{reason} ({n} of {len(task_rows)})"
     return out
