@@ -135,7 +135,10 @@ def _extract(archive: Archive, tmp: Path, progress) -> None:
                     _safe_members([member.name], archive)
                     if not (member.isfile() or member.isdir()):
                         continue
-                    t.extract(member, tmp, filter="data")
+                    try:
+                        t.extract(member, tmp, filter="data")
+                    except TypeError:  # Python without extraction filters; members were checked above
+                        t.extract(member, tmp)
                     if progress is not None:
                         progress.update(member.size)
     except ArchiveError:
