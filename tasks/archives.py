@@ -155,6 +155,22 @@ def zlib_error() -> type[BaseException]:
     return zlib.error
 
 
+def _alive(pid_text: str) -> bool:
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def unpack(archive: Archive, dest: Path, progress=None) -> bool:
     """Unpack `archive` into `dest` unless its marker says it is done. True if it was unpacked now."""
     if is_unpacked(dest, archive):
@@ -162,7 +178,8 @@ def unpack(archive: Archive, dest: Path, progress=None) -> bool:
     dest.mkdir(parents=True, exist_ok=True)
     tmp = dest / f".ov_bench_tmp-{archive.name.replace('/', '__')}-{os.getpid()}"
     for stale in dest.glob(f".ov_bench_tmp-{archive.name.replace('/', '__')}-*"):
-        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted earlier attempt
+        if not _alive(stale.name.rsplit("-", 1)[-1]):  # left by an interrupted attempt, not a concurrent one
+            shutil.rmtree(stale, ignore_errors=True)
     tmp.mkdir()
     try:
         _extract(archive, tmp, progress)
