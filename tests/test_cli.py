@@ -169,11 +169,14 @@ def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
     frame = pd.DataFrame([{k: v for k, v in d.items() if not k.startswith("_")} for d in docs])
     assert isinstance(frame.loc[0, "image_1"], dict)
     frame.at[0, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
+    from tasks.hub_layout import write_readme
+
     target = tmp_path / "data" / "mmmu"
-    target.mkdir(parents=True)
+    (target / "data").mkdir(parents=True)
     buf = io.BytesIO()
     frame.to_parquet(buf)
-    (target / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())
+    (target / "data" / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())  # the hub's path
+    write_readme(get_task("mmmu"), target)  # and its README configs
     output = tmp_path / "out"
     strict = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(tmp_path / "data"),
                       "--no-progress", "--output", str(output), "--strict")

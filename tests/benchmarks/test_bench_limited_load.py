@@ -47,13 +47,13 @@ def _write_split(task_dir: Path) -> None:
 
     rng = np.random.default_rng(0)
     images = []
-    for i in range(16):  # 16 distinct noise images, reused: parquet stores each cell's bytes anyway
+    for _ in range(16):  # 16 distinct noise images, reused: parquet stores each cell's bytes anyway
         buf = io.BytesIO()
         Image.fromarray(rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)).save(buf, format="PNG", compress_level=1)
         images.append(buf.getvalue())
     rows = [{"questionId": str(60000 + i), "question": f"What is written in box {i}?",
              "question_types": [("form", "layout", "table/list")[i % 3]],
-             "image": {"bytes": images[i % 16] + bytes([i % 251]) , "path": f"doc_{i}.png"}, "docId": 2000 + i // 3,
+             "image": {"bytes": images[i % 16] + bytes([i % 251]), "path": f"doc_{i}.png"}, "docId": 2000 + i // 3,
              "ucsf_document_id": f"{10000000 + i}", "ucsf_document_page_no": "1", "answers": [str(i)],
              "data_split": "val"} for i in range(ROWS)]
     features = datasets.Features({
