@@ -238,20 +238,44 @@ def open_repo_dir(task: Task, task_dir: Path, root: Path | None = None, unpack: 
     if not (task_dir / "README.md").is_file():
         raise DataError(f"{task_dir}: README.md missing, so the copy of {task.dataset.repo} lacks its metadata (configs); "
                         f"download it again with `ov-bench fetch --tasks {task.name} --dest {root}`")
+    spec = fetch_spec(task)
+    cache_dir = _local_cache_dir(task_dir, spec)
     sources = []
     for ds in task.hub_datasets():
         try:
             with _quiet_datasets():
-                loaded = datasets.load_dataset(str(task_dir), ds.config, split=ds.split)
+                loaded = datasets.load_dataset(str(task_dir), ds.config, split=ds.split, cache_dir=cache_dir)
         except Exception as e:  # bad README, missing or unreadable parquet/JSON: one line
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise DataError(f"{task_dir}: cannot load {ds.config or 'default'}/{ds.split} of {task.dataset.repo} "
                             f"({type(e).__name__}: {msg})") from None
         sources.append(Source(ds, loaded, str(task_dir)))
-    spec = fetch_spec(task)
     if unpack and spec.archive_patterns:
         unpack_all(task_dir, task_dir, spec.archive_patterns, progress=True)
     return sources
+
+
+def _local_cache_dir(task_dir: Path, spec) -> str:
+    """datasets' Arrow cache for one local copy. datasets keys the cache of a local folder by its
+    name and the README's data-file patterns, not by its location or content, so two copies named
+    DIR/<task> would share (and silently reuse) one cache; this folder is keyed by the copy's absolute
+    path and the size and mtime of its metadata files."""
+    import hashlib
+
+    import datasets
+
+    h = hashlib.sha256(str(task_dir.resolve()).encode())
+    files = {task_dir / "README.md"}
+    for splits in spec.configs.values():
+        for pattern in splits.values():
+            files.update(task_dir.glob(pattern))
+    for f in sorted(files):
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        h.update(f"{f.relative_to(task_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return str(Path(datasets.config.HF_DATASETS_CACHE) / "ov-bench-local" / f"{task_dir.name}-{h.hexdigest()[:16]}")
 
 
 def ensure_samples(task: Task) -> Path:

@@ -263,3 +263,19 @@ def test_a_task_whose_every_sample_failed_is_named_with_its_top_reason():
     rows.append(row("videomme", "009-1", "model: RuntimeError: out of memory"))
     rows += [row("mmmu", "a", None), row("mmmu", "b", "media_decode: MediaError: bad")]
     assert all_failed_tasks(rows) == {"videomme": "media_missing: video not found (3 of 4)"}
+
+
+def test_two_copies_with_the_same_name_do_not_share_a_cache(copies, tmp_path):
+    """datasets keys a local folder's cache by its name and README patterns: ov-bench keys it by the
+    copy's path and files, so a second DIR/nextqa with other rows is read as it is."""
+    import pyarrow.parquet as pq
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        shutil.copytree(copies / "nextqa", root / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*"))
+    parquet = b / "nextqa" / "MC" / "test-00000-of-00001.parquet"
+    pq.write_table(pq.read_table(parquet).slice(0, 3), parquet)
+    assert len(get_task("nextqa").load(str(a))) == 30
+    assert len(get_task("nextqa").load(str(b))) == 3
+    pq.write_table(pq.read_table(a / "nextqa" / "MC" / "test-00000-of-00001.parquet").slice(0, 5), parquet)
+    assert len(get_task("nextqa").load(str(b))) == 5  # rewritten in place: read again
