@@ -100,6 +100,13 @@ def test_fetch_resumes_a_download_cut_off_midway(hub, tmp_path):
     ranges = hub.server.ranges("videos.zip")[before:]
     assert ranges == ["", f"bytes={cut}-"]  # resumed where the connection dropped
     assert "all 30 docs have their media" in out.stdout
+    # the --dest copy is what --data DIR reads (offline, in this process)
+    from tasks import get_task
+    from tasks.preflight import missing_media
+
+    task = get_task("nextqa")
+    docs = task.load(str(tmp_path / "d"))
+    assert len(docs) == 30 and missing_media(task, docs) == []
 
 
 @pytest.mark.slow  # writes the 20-config MVBench copy
