@@ -1,4 +1,4 @@
-"""The Task interface, its records, and the errors a task raises.
+"""The Task interface (records and errors live in tasks/records.py and are re-exported here).
 
 A Task adapts one benchmark: where its rows come from (hub, a local copy, generated samples),
 which subset `limit` takes, the prompt and visuals of a row, and how a response is scored. Prompts,
@@ -8,54 +8,21 @@ the plumbing they share. Nothing heavy is imported at module level.
 
 from __future__ import annotations
 
-import functools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-# One MediaError and one VideoClip for training and evaluation (re-exported here for the tasks).
-from ov_media import MediaError as MediaError
-from ov_media import VideoClip as VideoClip
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-
-class TaskError(ValueError):
-    """A user-caused problem with a task (unknown name, bad argument)."""
-
-
-class DataError(TaskError):
-    """The task's data cannot be loaded (hub unreachable, local directory missing, bad layout)."""
-
-
-MODALITIES = ("single_image", "multi_image", "video")
-
-# Key added to every loaded doc: the directory that relative media paths are resolved against
-# (a local hub-layout copy, the samples cache, or None for rows straight from the hub).
-MEDIA_ROOT_KEY = "_media_root"
-# Key added to every loaded doc: its row index in its hub config/split (lmms-eval's doc_id), the id of
-# tasks whose hub rows have no id column.
-ROW_KEY = "_row"
-
-
-@dataclass(frozen=True)
-class HubDataset:
-    """Where lmms-eval loads the benchmark from on the Hugging Face hub."""
-
-    repo: str
-    config: str | None
-    split: str
-    revision: str | None = None  # None: the repo's default branch (see tasks/data.py on pinning)
-
-
-@dataclass
-class Visuals:
-    """The decoded media of one doc, in the order lmms-eval's doc_to_visual returns them."""
-
-    images: list[Image.Image] = field(default_factory=list)  # RGB; empty for video tasks
-    video: VideoClip | None = None
+from tasks.records import (  # noqa: F401  (re-exported: the names tasks.base always had)
+    MEDIA_ROOT_KEY,
+    MODALITIES,
+    ROW_KEY,
+    DataError,
+    HubDataset,
+    MediaError,
+    TaskError,
+    VideoClip,
+    Visuals,
+)
 
 
 class Task:
@@ -85,47 +52,24 @@ class Task:
     def __repr__(self) -> str:
         return f"<Task {self.name} ({self.lmms_eval_name}, {self.modality})>"
 
-    # ---- lmms-eval configuration ---------------------------------------------------------
-
-    @functools.cached_property
-    def lmms_eval_config(self) -> dict[str, Any]:
-        """The task's lmms-eval YAML (with `include:` merged, `!function` kept as strings)."""
-        from tasks.lmms import load_task_yaml
-
-        return load_task_yaml(self.lmms_eval_dir, self.lmms_eval_yaml)
-
-    @property
-    def lmms_eval_kwargs(self) -> dict[str, Any]:
-        """lmms_eval_specific_kwargs["default"]: the prompt kwargs lmms-eval uses by default."""
-        kwargs = self.lmms_eval_config.get("lmms_eval_specific_kwargs") or {}
-        return dict(kwargs.get("default", {}))
-
-    @property
-    def generation_kwargs(self) -> dict[str, Any]:
-        """As lmms-eval's TaskConfig completes them (an `until` stop list; greedy when the YAML has none)."""
-        from lmms_eval.api.task import TaskConfig
-
-        c = self.lmms_eval_config
-        gen = c.get("generation_kwargs")
-        config = TaskConfig(output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None)
-        return dict(config.generation_kwargs or {})
-
     # ---- data -------------------------------------------------------------------------------
 
-    def load(self, data: str = "hub", limit: int | None = None, seed: int = 0) -> list[dict]:
+    def load(self, data: str = "hub", limit: int | None = None, seed: int = 0, fetch: bool = True) -> list[dict]:
         """Rows in the hub schema from `data` ("hub", "samples" or a directory).
 
-        limit: a stratified, seeded subset (see tasks/subset.py), never the first N rows; the chosen
-        ids are kept in `self.selected_ids`.
+        limit: a stratified, seeded subset (see tasks/subset.py), never the first N rows, chosen before
+        any image cell is read; the chosen ids are kept in `self.selected_ids`.
+        fetch: with data="hub", download a video task's missing media first (False: refuse).
         """
         from tasks.data import load_rows
-        from tasks.subset import stratified_subset
 
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise TaskError(f"limit must be a positive integer, got {limit!r}")
-        docs = load_rows(self, data)
-        if limit is not None and limit < len(docs):
-            docs = stratified_subset(docs, limit, seed, key=self.doc_id, stratum=self.stratum, group=self.group_key)
+        docs = load_rows(self, data, limit=limit, seed=seed)
+        if data == "hub" and self.modality == "video":  # videos come from archives lmms-eval unpacks
+            from tasks.hub_fetch import ensure_hub_media
+
+            ensure_hub_media(self, docs, fetch)
         self.selected_ids = [self.doc_id(d) for d in docs]
         return docs
 

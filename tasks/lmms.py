@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from tasks.base import TaskError
+from tasks.records import TaskError
 
 
 @functools.cache

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from tasks.base import TaskError
+from tasks.records import TaskError
 
 # Modules whose import triggers downloads in lmms-eval task utils; hidden while a private copy imports.
 _HIDDEN_MODULES = ("nltk", "pywsd")

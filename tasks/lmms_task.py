@@ -21,8 +21,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from tasks.base import HubDataset, MediaError, Task, TaskError, Visuals, parse_failure_rate
-from tasks.lmms import _FunctionTag, call, import_utils
-from tasks.media import decode_image, image_size, is_image_cell
+from tasks.lmms import _FunctionTag, call, import_utils, load_task_yaml
+from tasks.media import check_cell, decode_image_lenient, image_size, is_image_cell
 
 
 def jsonable(value: Any) -> Any:
@@ -69,6 +69,21 @@ class LmmsTask(Task):
 
     # The hub revision: None = the repo's default branch, like lmms-eval (see tasks/data.py).
     revision: str | None = None
+
+    @functools.cached_property
+    def lmms_eval_config(self) -> dict[str, Any]:
+        """The task's lmms-eval YAML (with `include:` merged, `!function` kept as strings)."""
+        return load_task_yaml(self.lmms_eval_dir, self.lmms_eval_yaml)
+
+    @property
+    def generation_kwargs(self) -> dict[str, Any]:
+        """As lmms-eval's TaskConfig completes them (an `until` stop list; greedy when the YAML has none)."""
+        from lmms_eval.api.task import TaskConfig
+
+        c = self.lmms_eval_config
+        gen = c.get("generation_kwargs")
+        config = TaskConfig(output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None)
+        return dict(config.generation_kwargs or {})
 
     @property
     def dataset(self) -> HubDataset:  # type: ignore[override]
@@ -211,26 +226,40 @@ class LmmsTask(Task):
         return f"{self.name} doc {self.doc_id(doc)} {cell_label}"
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
-        """Decode the cells doc_to_visual uses, then run lmms-eval's doc_to_visual on them."""
+        """Decode the cells doc_to_visual uses, then run lmms-eval's doc_to_visual on them.
+
+        A truncated image decodes as lmms-eval decodes it (grey filler) and the Visuals carry a
+        media_warning (the runner makes that an error under `--strict-media`)."""
         wanted = {c.label for c in self._visual_cells(doc)}
         decoded = dict(doc)
+        warnings: list[str] = []
+
+        def decode(cell: Any, label: str) -> Any:
+            image, warning = decode_image_lenient(cell, doc, self._label(doc, label))
+            if warning:
+                warnings.append(warning)
+            return image
+
         for col in self.image_columns:
             value = doc.get(col)
             if isinstance(value, list):
-                decoded[col] = [
-                    decode_image(v, doc, self._label(doc, f"{col}[{i}]")) if f"{col}[{i}]" in wanted else v
-                    for i, v in enumerate(value)
-                ]
+                decoded[col] = [decode(v, f"{col}[{i}]") if f"{col}[{i}]" in wanted else v for i, v in enumerate(value)]
             elif col in wanted:
-                decoded[col] = decode_image(value, doc, self._label(doc, col))
+                decoded[col] = decode(value, col)
         try:
             images = call(self.lmms_fn("doc_to_visual"), decoded)
         except (OSError, ValueError) as e:
             raise MediaError(f"{self._label(doc, 'images')}: {e}") from None
-        return Visuals(images=list(images), video=None)
+        return Visuals(images=list(images), video=None, media_warning="; ".join(warnings) or None)
 
     def image_sizes(self, doc: dict) -> list[tuple[int, int]]:
         return [image_size(c.cell, doc, self._label(doc, c.label)) for c in self._visual_cells(doc)]
+
+    def media_present(self, doc: dict) -> None:
+        """Raise MediaError if a cell doc_to_visual uses has neither bytes nor an existing file (a stat,
+        no decode: the preflight)."""
+        for c in self._visual_cells(doc):
+            check_cell(c.cell, doc, self._label(doc, c.label))
 
     def score(self, doc: dict, response: str) -> dict:
         response = "" if response is None else str(response)  # lmms-eval scores a missing output as ""

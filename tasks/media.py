@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tasks.base import MEDIA_ROOT_KEY, MediaError
+from tasks.records import MEDIA_ROOT_KEY, MediaError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -79,6 +79,52 @@ def decode_image(cell: Any, doc: dict, label: str) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt pixel data
         raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
     return img
+
+
+TRUNCATED_WARNING = "truncated image decoded with grey filler (as lmms-eval decodes it)"
+
+
+def decode_image_lenient(cell: Any, doc: dict, label: str, strict: bool = False) -> tuple[Image.Image, str | None]:
+    """(image, warning) decoded as lmms-eval decodes it: lmms-eval sets PIL's LOAD_TRUNCATED_IMAGES
+    globally at import, so a truncated file decodes with grey filler and is scored. Here the flag is
+    set only around the second attempt at this one image (under a lock), never left switched on; a
+    truncated image comes back with a warning. strict=True: a truncated image is a MediaError."""
+    from PIL import ImageFile
+
+    try:
+        return decode_image(cell, doc, label), None
+    except MediaError as e:
+        if strict or "truncated" not in str(e).lower():
+            raise
+    img = _open(cell, doc, label)
+    try:
+        with _strict_lock:
+            previous = ImageFile.LOAD_TRUNCATED_IMAGES
+            ImageFile.LOAD_TRUNCATED_IMAGES = True
+            try:
+                img.load()
+            finally:
+                ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    except (OSError, ValueError, SyntaxError) as e:
+        raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
+    return img, f"{label}: {TRUNCATED_WARNING}"
+
+
+def check_cell(cell: Any, doc: dict, label: str) -> None:
+    """MediaError unless the cell has bytes or names an existing file (a stat, no decode)."""
+    if isinstance(cell, dict):
+        if cell.get("bytes"):
+            return
+        path = cell.get("path")
+    elif isinstance(cell, (str, os.PathLike)):
+        path = os.fspath(cell)
+    else:
+        return  # decoded image or raw bytes: present
+    if not path:
+        raise MediaError(f"{label}: image cell has neither bytes nor path")
+    resolved = resolve_path(path, doc)
+    if not resolved.is_file():
+        raise MediaError(f"{label}: image file not found ({resolved})")
 
 
 def image_size(cell: Any, doc: dict, label: str) -> tuple[int, int]:

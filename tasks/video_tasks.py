@@ -14,7 +14,12 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
   a video is missing). load_visuals resolves the same file names itself, relative to the task's data
   directory (`--data DIR`: DIR/<task>/..., samples: the samples cache) or, for hub rows, to lmms-eval's
   video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes F uniformly spaced
-  frames with ov_media.video.sample_frames. A missing or undecodable video is a MediaError for that doc.
+  frames with ov_media.video.sample_frames (MVBench's episodic_reasoning: a folder of frames read as a
+  3 fps video, tasks/video_sources.py). A missing or undecodable video is a MediaError for that doc;
+  media_present() is the same lookup without decoding (the preflight).
+- Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's
+  data files), media_patterns / archive_patterns (what `ov-bench fetch` downloads and unpacks) and
+  extra_patterns (fetched only with --include-extra).
 - egoschema: lmms-eval's `egoschema` task scores the full test set by posting a submission to a web
   server (answers are not public). ov-bench's egoschema is lmms-eval's `egoschema_subset` (500 questions
   with public answers, scored offline, metric `score` on a 0-1 scale); published full-set numbers
@@ -75,20 +80,31 @@ class VideoTask(LmmsTask):
         hf_home = os.environ.get("HF_HOME") or "~/.cache/huggingface"
         return Path(hf_home).expanduser() / self.lmms_eval_config["dataset_kwargs"]["cache_dir"]
 
+    def is_frame_folder(self, doc: dict) -> bool:
+        """Whether the doc's video is a folder of frames (MVBench's episodic_reasoning)."""
+        return False
+
     def video_path(self, doc: dict) -> Path:
         root = self.media_root(doc)
         tried = [root / rel for rel in self.video_candidates(doc)]
+        folder = self.is_frame_folder(doc)
         for path in tried:
-            if path.is_file():
+            if (path.is_dir() if folder else path.is_file()):
                 return path
-        raise MediaError(f"{self.name} doc {self.doc_id(doc)}: video not found (tried {', '.join(map(str, tried))})")
+        kind = "frame folder" if folder else "video"
+        raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {kind} not found (tried {', '.join(map(str, tried))})")
+
+    def media_present(self, doc: dict) -> None:
+        """Preflight: MediaError if the video (file or frame folder) is not there; a stat, no decode."""
+        self.video_path(doc)
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
         from ov_media.video import sample_frames
+        from tasks.video_sources import sample_frame_folder
 
         path = self.video_path(doc)
         try:
-            clip = sample_frames(path, frames)
+            clip = sample_frame_folder(path, frames) if self.is_frame_folder(doc) else sample_frames(path, frames)
         except MediaError as e:
             raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {e}") from None
         return Visuals(images=[], video=clip)
@@ -147,7 +163,13 @@ class VideoMME(VideoTask):
     lmms_eval_dir = "videomme"
     lmms_eval_yaml = "videomme.yaml"  # no subtitles (videomme_w_subtitle.yaml adds them)
     id_column = "question_id"
-    samples_version = 1
+    samples_version = 2
+    # hub layout (tasks/hub_layout.py): 20 video archives with members data/<videoID>.mp4
+    metadata_files = "videomme/{split}-*"
+    readme_config = "videomme"
+    media_patterns = ("videos_chunked_*.zip",)
+    archive_patterns = ("videos_chunked_*.zip",)
+    extra_patterns = ("subtitle.zip",)
 
     def stratum(self, doc: dict) -> str:
         return str(doc["duration"])
@@ -167,7 +189,12 @@ class MVBench(VideoTask):
     main_metric = "mvbench_accuracy"
     lmms_eval_dir = "mvbench"
     lmms_eval_yaml = "mvbench_action_antonym.yaml"  # generation_kwargs and metrics; all 20 share the template
-    samples_version = 1
+    samples_version = 2
+    # hub layout at revision `video`: json/<config>.json declared in the README, videos unpacked in
+    # the DATA_LIST folders (clevrer and star possibly under data0613/)
+    metadata_files = "json/{config}.json"
+    FRAME_FOLDER_CONFIGS = ("episodic_reasoning",)  # folders of frames extracted at 3 fps
+    ALTERNATIVE_ROOT = "data0613"
 
     CONFIG_KEY = "_config"  # the hub config (lmms-eval sub task) a row came from
     INDEX_KEY = "_index"  # the row's index within its config (lmms-eval's doc_id)
@@ -212,10 +239,26 @@ class MVBench(VideoTask):
     def doc_to_text(self, doc: dict) -> str:
         return call(self.lmms_fn("doc_to_text"), doc, self.kwargs_for(doc))
 
+    @property
+    def media_patterns(self) -> tuple[str, ...]:
+        folders = sorted(set(self.utils().DATA_LIST.values()))
+        alternative = [f"{self.ALTERNATIVE_ROOT}/{f}/*" for f in folders if self._has_alternative(f)]
+        return tuple(f"{f}/*" for f in folders) + tuple(alternative)
+
+    def _has_alternative(self, folder: str) -> bool:
+        # lmms-eval means clevrer and star to be looked up under data0613/ as well (its check compares
+        # os.path.basename of the folder, which never equals them; the intent is followed here)
+        return folder.split("/")[0] in ("clevrer", "star")
+
+    def is_frame_folder(self, doc: dict) -> bool:
+        return doc[self.CONFIG_KEY] in self.FRAME_FOLDER_CONFIGS
+
     def video_candidates(self, doc: dict) -> list[str]:
         folder = self.utils().DATA_LIST[doc[self.CONFIG_KEY]]
-        # lmms-eval's cache layout, the hub repo's layout, and lmms-eval's "data0613" alternative
-        return [f"{folder}/{doc['video']}", f"video/{folder}/{doc['video']}", f"data0613/{folder}/{doc['video']}"]
+        out = [f"{folder}/{doc['video']}"]
+        if self._has_alternative(folder):
+            out.append(f"{self.ALTERNATIVE_ROOT}/{folder}/{doc['video']}")
+        return out
 
     def parse(self, doc: dict, filtered: Any, results: dict) -> tuple[str | None, bool]:
         # mcq_acc(letter, response) is 1 exactly when lmms-eval reads `letter` from the response
@@ -258,7 +301,10 @@ class EgoSchema(VideoTask):
     lmms_eval_dir = "egoschema"
     lmms_eval_yaml = "egoschema_subset.yaml"
     id_column = "question_idx"
-    samples_version = 1
+    samples_version = 2
+    # lmms-eval unzips every *.zip of the repo; members videos/<video_idx>.mp4
+    media_patterns = ("*.zip",)
+    archive_patterns = ("*.zip",)
 
     def video_candidates(self, doc: dict) -> list[str]:
         return _with_extensions(f"videos/{doc['video_idx']}", ("mp4", "MP4"))
@@ -275,7 +321,9 @@ class NExTQA(VideoTask):
     main_metric = "exact_match"
     lmms_eval_dir = "nextqa"
     lmms_eval_yaml = "nextqa_mc_test.yaml"
-    samples_version = 1
+    samples_version = 2
+    media_patterns = ("videos.zip",)  # members NExTVideo/<video>.mp4
+    archive_patterns = ("videos.zip",)
 
     def doc_id(self, doc: dict) -> str:
         return f"{doc['video']}_{doc['qid']}"  # qid numbers the questions of one video
@@ -302,7 +350,10 @@ class PerceptionTest(VideoTask):
     main_metric = "accuracy"
     lmms_eval_dir = "perceptiontest/val"
     lmms_eval_yaml = "perceptiontest_mc.yaml"
-    samples_version = 1
+    samples_version = 2
+    media_patterns = ("videos_chunked_*.zip",)  # members videos/<video_name>.mp4
+    archive_patterns = ("videos_chunked_*.zip",)
+    extra_patterns = ("valid_audios.zip",)
 
     def doc_id(self, doc: dict) -> str:
         return f"{doc['video_name']}/{doc['question_id']}"  # question ids number the questions of one video

@@ -195,11 +195,14 @@ def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
     assert isinstance(frame.loc[0, "image_1"], dict)
     for i in corrupt:
         frame.at[i, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
+    from tasks.hub_layout import write_readme
+
     target = tmp_path / "data" / "mmmu"
-    target.mkdir(parents=True)
+    (target / "data").mkdir(parents=True)
     buf = io.BytesIO()
     frame.to_parquet(buf)
-    (target / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())
+    (target / "data" / "validation-00000-of-00001.parquet").write_bytes(buf.getvalue())  # the hub's path
+    write_readme(get_task("mmmu"), target)  # and its README configs
     return tmp_path / "data"
 
 

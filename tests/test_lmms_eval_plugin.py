@@ -280,9 +280,14 @@ def both_harnesses(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     mmmu_rows = [i for i, k in enumerate(kinds) if k == "open"][:3]
     mmmu_file = data / "mmmu" / "data" / "validation-00000-of-00001.parquet"
     _subset(mmmu_src, mmmu_file, mmmu_rows)
-    video_file = data / "videomme" / "test-00000-of-00001.parquet"
-    _subset(samples / "videomme" / "test-00000-of-00001.parquet", video_file, [0, 1, 3])  # two videos
-    (data / "videomme" / "data").symlink_to(samples / "videomme" / "data", target_is_directory=True)
+    video_file = data / "videomme" / "videomme" / "test-00000-of-00001.parquet"  # the hub's path
+    _subset(samples / "videomme" / "videomme" / "test-00000-of-00001.parquet", video_file, [0, 1, 3])  # two videos
+    (data / "videomme" / "data").symlink_to(samples / "videomme" / "data", target_is_directory=True)  # unpacked
+    from tasks import get_task
+    from tasks.hub_layout import write_readme
+
+    for name in ("mmmu", "videomme"):  # the repo READMEs' `configs:`, which ov-bench's loader reads
+        write_readme(get_task(name), data / name)
     hf_home.mkdir()
     (hf_home / "videomme").symlink_to(data / "videomme", target_is_directory=True)
 

@@ -94,13 +94,20 @@ def test_local_hub_layout_loads_offline(samples_cache, tmp_path):  # noqa: F811
 def test_local_dir_errors(tmp_path):
     with pytest.raises(DataError, match="ai2d"):
         get_task("ai2d").load(str(tmp_path))
-    (tmp_path / "ai2d").mkdir()
-    (tmp_path / "ai2d" / "train-00000-of-00001.parquet").write_bytes(b"")
-    with pytest.raises(DataError, match="no parquet files for split 'test'"):
+    (tmp_path / "ai2d" / "data").mkdir(parents=True)
+    (tmp_path / "ai2d" / "data" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
+    with pytest.raises(DataError, match="README.md missing"):  # the copy lacks its metadata
         get_task("ai2d").load(str(tmp_path))
-    (tmp_path / "ai2d" / "test-00000-of-00001.parquet").write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="cannot read parquet"):
+    (tmp_path / "ai2d" / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n---\n")
+    with pytest.raises(DataError, match="cannot load default/test") as info:  # no test split declared
         get_task("ai2d").load(str(tmp_path))
+    assert "\n" not in str(info.value)
+    (tmp_path / "ai2d" / "README.md").write_text(
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: test\n    path: data/test-*\n---\n")
+    with pytest.raises(DataError, match="cannot load default/test") as info:  # unreadable parquet
+        get_task("ai2d").load(str(tmp_path))
+    assert "\n" not in str(info.value)
 
 
 def test_samples_are_deterministic_and_cached(samples_cache):  # noqa: F811

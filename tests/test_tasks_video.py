@@ -89,9 +89,14 @@ def prompt_kwargs(cfg: dict):
 
 
 def reference_rows(samples_dir: Path, config: str | None, split: str) -> list[dict]:
+    """The rows as datasets reads the files at the hub's paths (MVBench: json/<config>.json; Video-MME:
+    videomme/<split>-*.parquet; the others <config>/<split>-*.parquet)."""
     import datasets
 
-    base = samples_dir / config if config else samples_dir
+    json_file = samples_dir / "json" / f"{config}.json"
+    if json_file.is_file():
+        return [dict(r) for r in datasets.load_dataset("json", data_files=[str(json_file)], split="train")]
+    base = samples_dir / (config or "videomme")
     files = sorted(str(p) for p in base.glob(f"{split}-*.parquet"))
     return [dict(r) for r in datasets.load_dataset("parquet", data_files=files, split="train")]
 

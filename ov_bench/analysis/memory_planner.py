@@ -177,9 +177,8 @@ def render_gpu_plans(rows, archs: list[str], gpus: int | None, gpu_memory: int |
     a --gpus N split: weights, KV cache and activations of the setting's longest prompt, in GiB."""
     import math
 
-    from reference_model.config import preset_config
-
     from ov_bench.reports.mdtable import md_table
+    from reference_model.config import preset_config
 
     lines = ["## Memory per GPU (model split across GPUs)", "",
              f"Weights in {bytes_per_param}-byte parameters, balanced over the GPUs in module order (layers are "

@@ -95,6 +95,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: on)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_layout_arguments(parser)
+    parser.add_argument("--no-fetch", action="store_true",
+                        help="--data hub: refuse instead of fetching a video task's missing media (see `ov-bench fetch`)")
+    parser.add_argument("--strict-media", action="store_true",
+                        help="a truncated image (decoded with grey filler, as lmms-eval does) is an error row")
 
 
 def precheck(args: argparse.Namespace) -> None:
@@ -112,6 +116,23 @@ def precheck(args: argparse.Namespace) -> None:
     check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
 
 
+def all_failed_tasks(rows: list) -> dict[str, str]:
+    """Tasks whose every row is an error -> the most common error (its stage and first words)."""
+    import re
+    from collections import Counter
+
+    by_task: dict[str, list] = {}
+    for row in rows:
+        by_task.setdefault(row.task, []).append(row)
+    out = {}
+    for task, task_rows in by_task.items():
+        if task_rows and all(r.error for r in task_rows):
+            reasons = Counter(re.sub(r"\b\w+ doc \S+: ", "", r.error.split(" (tried")[0])[:160] for r in task_rows)
+            reason, n = reasons.most_common(1)[0]
+            out[task] = f"{reason} ({n} of {len(task_rows)})"
+    return out
+
+
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
     from ..engine.runner import RunConfig, Runner
@@ -126,6 +147,7 @@ def execute(args: argparse.Namespace) -> int:
         profile=not args.no_profile, warmup=args.warmup, retry_errors=args.retry_errors,
         progress=not args.no_progress, model_options=layout_options(args),
         device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder,
+        fetch=not args.no_fetch, strict_media=args.strict_media,
     )
     runner = Runner(config)
     outcome = runner.run()
@@ -134,6 +156,9 @@ def execute(args: argparse.Namespace) -> int:
         print(f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md, "
               f"samples: {outcome.output_dir}/samples.sqlite")
     import sys
+
+    for note in runner.notes:
+        print(note)
 
     failed = failed_tasks(outcome.results) if outcome.results is not None else []
     if failed:  # a task without a single scored sample is no result, whatever --strict says

@@ -125,8 +125,8 @@ def execute(args: argparse.Namespace) -> int:
 
         print(render_gpu_plans(rows, args.archs, args.gpus, gpu_memory, kv_bytes=args.kv_bytes))
     if args.device_map is not None:
-        from ..mdtable import md_table
         from ..analysis.memory_planner import map_weights_per_device
+        from ..mdtable import md_table
 
         per_arch = {a: map_weights_per_device(a, args.device_map) for a in args.archs}
         devices = sorted({d for m in per_arch.values() for d in m})

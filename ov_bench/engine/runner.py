@@ -69,6 +69,8 @@ class RunConfig:
     # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
     # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize. Empty = the checkpoint's own.
     model_options: dict = field(default_factory=dict)
+    fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
+    strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
 
 
 @dataclass
@@ -81,6 +83,7 @@ class TaskPlan:
     frames: int | None
     todo: list[tuple[int, dict]] = field(default_factory=list)  # this rank's (seq, doc)
     remaining: int = 0  # docs all ranks evaluate in this invocation (the rest were resumed)
+    missing: dict[str, str] = field(default_factory=dict)  # preflight: doc id -> why its media are missing
 
 
 @dataclass
@@ -155,8 +158,10 @@ def seed_everything(seed: int) -> None:
 
 
 def load_plans(names: list[str], data: str, limit: int | None, seed: int, max_new_tokens: int | None,
-               frames: int | None, task_factory: Callable[[str], Any] | None = None) -> list[TaskPlan]:
-    """The docs of each task (seeded, stratified ``limit``), their ids and generation budget."""
+               frames: int | None, task_factory: Callable[[str], Any] | None = None,
+               fetch: bool = True) -> list[TaskPlan]:
+    """The docs of each task (seeded, stratified ``limit``), their ids and generation budget. ``fetch``:
+    with ``--data hub``, a video task's missing media are fetched first (False: refused)."""
     if task_factory is None:
         from tasks import get_task
 
@@ -164,7 +169,8 @@ def load_plans(names: list[str], data: str, limit: int | None, seed: int, max_ne
     plans = []
     for name in dict.fromkeys(names):
         task = task_factory(name)
-        docs = task.load(data=data, limit=limit, seed=seed)
+        extra = {} if fetch else {"fetch": False}  # tasks without fetching (test fakes) keep working
+        docs = task.load(data=data, limit=limit, seed=seed, **extra)
         ids = [str(task.doc_id(d)) for d in docs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"task {name}: doc ids are not unique")
@@ -194,11 +200,32 @@ class Runner:
         self.adapter = adapter
         self.task_factory = task_factory
         self.output_dir = Path(config.output) if config.output else default_output_dir()
+        self.notes: list[str] = []  # one-line findings for the summary (preflight)
 
     # ----------------------------------------------------------------- setup
     def _load_tasks(self) -> list[TaskPlan]:
         cfg = self.config
-        return load_plans(cfg.tasks, cfg.data, cfg.limit, cfg.seed, cfg.max_new_tokens, cfg.frames, self.task_factory)
+        plans = load_plans(cfg.tasks, cfg.data, cfg.limit, cfg.seed, cfg.max_new_tokens, cfg.frames, self.task_factory,
+                           fetch=cfg.fetch)
+        for plan in plans:
+            plan.missing = self._preflight(plan)
+        return plans
+
+    def _preflight(self, plan: TaskPlan) -> dict[str, str]:
+        """Media of every selected doc resolved before the model loads (a stat each, no decode). None
+        present: a usage error naming the remedy; some missing: those docs become error rows."""
+        from tasks.preflight import missing_media, summarize
+
+        found = missing_media(plan.task, plan.docs)
+        missing = {m.doc_id: m.reason for m in found}
+        if plan.docs and len(missing) == len(plan.docs):
+            raise UsageError(f"{plan.name}: {summarize(found, len(plan.docs))}; fetch them with "
+                             f"`ov-bench fetch --tasks {plan.name}` (or `--dest DIR` then `--data DIR`)")
+        if missing:
+            note = f"{plan.name}: {summarize(found, len(plan.docs))}; those docs are error rows"
+            self.notes.append(note)
+            log.warning(note)
+        return missing
 
     def _check_resume(self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str) -> None:
         by_task = {p.name: p for p in plans}
@@ -219,7 +246,12 @@ class Runner:
         return Sample(plan.name, plan.task, doc, plan.doc_ids[seq], seq, plan.frames, plan.max_new_tokens)
 
     def _prepare(self, item: tuple[TaskPlan, int, dict]) -> Sample:
-        return prepare(self._sample(*item), self.adapter)
+        plan, seq, doc = item
+        sample = self._sample(plan, seq, doc)
+        if sample.doc_id in plan.missing:  # found missing by the preflight: no decode attempt
+            sample.error = f"media_missing: {plan.missing[sample.doc_id]}"
+            return sample
+        return prepare(sample, self.adapter, strict_media=self.config.strict_media)
 
     # ----------------------------------------------------------------- the run
     def run(self) -> RunOutcome:

@@ -57,6 +57,7 @@ class Sample:
     preprocess_ms: float | None = None
     frame_indices: list[int] | None = None  # video: the decoded frame indices (uniform linspace)
     error: str | None = None  # "<stage>: <reason>" when preparation failed
+    media_warning: str | None = None  # media decoded, but not cleanly (a truncated image, as lmms-eval)
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's own bookkeeping
 
 
@@ -107,11 +108,12 @@ class Encoded:
     peak_bytes: int | None
 
 
-def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None) -> Sample:
+def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, strict_media: bool = False) -> Sample:
     """Media decode + preprocess of one sample, timed, into the sample; errors become ``sample.error``.
 
     ``decode_visuals(sample) -> (question, images, video)`` overrides how media are read (the lmms-eval
-    plugin reads lmms-eval's doc_to_visual); by default the task reads them (``load_visuals``)."""
+    plugin reads lmms-eval's doc_to_visual); by default the task reads them (``load_visuals``).
+    ``strict_media``: media that decoded only with a warning (a truncated image) are an error."""
     t0 = time.perf_counter_ns()
     try:
         if decode_visuals is not None:
@@ -119,10 +121,14 @@ def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None) -
         else:
             visuals = sample.task.load_visuals(sample.doc, frames=sample.frames or 1)
             question, images, video = sample.task.doc_to_text(sample.doc), list(visuals.images), visuals.video
+            sample.media_warning = getattr(visuals, "media_warning", None)
     except Exception as exc:  # MediaError and anything a broken file triggers
         sample.error = f"media_decode: {one_line(exc)}"
         return sample
     t1 = time.perf_counter_ns()
+    if sample.media_warning and strict_media:
+        sample.error = f"media_decode: {sample.media_warning} (--strict-media)"
+        return sample
     sample.media_decode_ms = (t1 - t0) / 1e6
     if video is not None:
         sample.frame_indices = list(video.indices)
@@ -197,7 +203,20 @@ def _finish(row: SampleRow, sample: Sample, gen: Generation, model_ms: float, st
             latency["decode_per_token"] = latency["decode"] / max(decode_steps, 1)
     latency["end_to_end"] = latency.get("media_decode", 0.0) + latency.get("preprocess", 0.0) + model_ms
     row.visual_tokens_counted = sample.prepared.visual_tokens_counted
-    return attach_per_device_peaks(score_into_row(row, sample.task, sample.doc, gen), measure.memory)
+    row = score_into_row(row, sample.task, sample.doc, gen)
+    _record_warnings(row, sample, gen)
+    return attach_per_device_peaks(row, measure.memory)
+
+
+def _record_warnings(row: SampleRow, sample: Sample, gen: Generation) -> None:
+    """What decoded or ran only with a caveat, kept in the row's record: the media's warning (a truncated
+    image decoded as lmms-eval decodes it) and the model's (placeholder / image count mismatches)."""
+    if row.record is None:
+        return
+    if sample.media_warning:
+        row.record["media_warning"] = sample.media_warning
+    if gen.extra.get("warnings"):
+        row.record["warnings"] = list(gen.extra["warnings"])
 
 
 def _with_encoder(stages: dict[str, float], encoded: Encoded) -> dict[str, float]:

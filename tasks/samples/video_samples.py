@@ -6,19 +6,26 @@ so no two frames are equal (frame-index mistakes show up in tests). Clips are ti
 2-6 s at 4-12 fps); some have fewer frames than the default 32 samples, some use B-frames. Everything is
 drawn from random.Random(<task>), so a sample-set version always writes the same rows and pixels.
 
-Layouts (relative to the task's directory, the same as lmms-eval's cache under $HF_HOME/<cache_dir>):
-    videomme        test-00000-of-00001.parquet, data/<videoID>.mp4
-    mvbench         <config>/train-00000-of-00001.parquet, <DATA_LIST[config]>/<video>
-    egoschema       Subset/test-00000-of-00001.parquet, videos/<video_idx>.mp4
-    nextqa          MC/test-00000-of-00001.parquet, NExTVideo/<video>.mp4
-    perceptiontest  mc_question_val/validation-00000-of-00001.parquet, videos/<video_name>.mp4
+Layouts: each task's hub repo as `huggingface-cli download` leaves it (README.md with the `configs:`
+YAML is written by tasks.data.ensure_samples), videos packed in archives with the real member paths,
+so that unpacking them gives lmms-eval's cache layout under $HF_HOME/<cache_dir>:
+    videomme        videomme/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (members
+                    data/<videoID>.mp4); subtitle.zip (not needed, skipped by fetch)
+    mvbench         json/<config>.json; videos unpacked in <DATA_LIST[config]>/<video> (revision `video`),
+                    one clevrer config under data0613/; episodic_reasoning: folders of 3 fps JPEG frames
+    egoschema       Subset/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (videos/<video_idx>.mp4)
+    nextqa          MC/test-00000-of-00001.parquet; videos.zip (NExTVideo/<video>.mp4)
+    perceptiontest  mc_question_val/validation-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip
+                    (videos/<video_name>.mp4); valid_audios.zip (not needed, skipped by fetch)
 """
 
 from __future__ import annotations
 
 import random
+import shutil
 import string
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +101,34 @@ def write_clip(path: Path, spec: ClipSpec) -> None:
     )
 
 
+class Archives:
+    """Videos written to a staging folder, then packed into zips with the real member paths."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.staging = out_dir / ".staging"
+        self.members: dict[str, list[str]] = {}
+
+    def add(self, archive: str, member: str, spec: ClipSpec) -> None:
+        write_clip(self.staging / member, spec)
+        self.members.setdefault(archive, []).append(member)
+
+    def close(self) -> None:
+        for archive, members in sorted(self.members.items()):
+            write_zip(self.out_dir / archive, {m: (self.staging / m).read_bytes() for m in members})
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_zip(path: Path, members: dict[str, bytes]) -> None:
+    """A zip with fixed timestamps (the same bytes every time); videos are stored, not deflated."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED if name.endswith(".mp4") else zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+
+
 def _color_options(rng: random.Random, answer: str, n: int) -> list[str]:
     others = [c for c in sorted(COLORS) if c != answer]
     options = rng.sample(others, n - 1) + [answer]
@@ -142,12 +177,13 @@ VIDEOMME_TASK_TYPES = {0: ["Attribute Perception", "Object Recognition"], 1: ["T
 def videomme(out_dir: Path, n_videos: int = 12) -> None:
     rng = random.Random("videomme")
     rows = []
+    archives = Archives(out_dir)
     domains = sorted(VIDEOMME_DOMAINS)
     for v in range(n_videos):
         spec = random_clip(rng, v)
         video_id = f"{v + 1:03d}"
         youtube_id = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(11))
-        write_clip(out_dir / "data" / f"{youtube_id}.mp4", spec)
+        archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"data/{youtube_id}.mp4", spec)
         domain = domains[v % len(domains)]
         sub = rng.choice(VIDEOMME_DOMAINS[domain])
         for k in range(3):
@@ -172,28 +208,46 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
     features = {c: _value("string") for c in string_cols}
     features["options"] = _sequence("string")
     features["answer"] = _value("string")
-    write_parquet(rows, _ordered(features, rows[0]), out_dir / "test-00000-of-00001.parquet")
+    write_parquet(rows, _ordered(features, rows[0]), out_dir / "videomme" / "test-00000-of-00001.parquet")
+    archives.close()
+    subtitles = {f"subtitle/{r['videoID']}.srt": b"1\n00:00:00,000 --> 00:00:01,000\n(sample)\n" for r in rows[::3]}
+    write_zip(out_dir / "subtitle.zip", subtitles)
 
 
 # ---- MVBench -------------------------------------------------------------------------------------
 
 
-def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2) -> None:
-    """data_list: lmms-eval's mvbench DATA_LIST (config -> video folder)."""
+def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2,
+            frame_configs: tuple[str, ...] = ("episodic_reasoning",), alternative: tuple[str, ...] = ("moving_count",)) -> None:
+    """data_list: lmms-eval's mvbench DATA_LIST (config -> video folder). frame_configs: configs whose
+    videos are folders of JPEG frames (3 fps); alternative: configs whose folder sits under data0613/."""
+    import json
+
+    from PIL import Image
+
     rng = random.Random("mvbench")
     v = 0
+    (out_dir / "json").mkdir(parents=True, exist_ok=True)
     for config in sorted(data_list):
         rows = []
+        folder = data_list[config]
+        if config in alternative:
+            folder = f"data0613/{folder}"
         for k in range(per_config):
             spec = random_clip(rng, v)
             v += 1
-            video = f"{config}_{k:02d}.mp4"
-            write_clip(out_dir / data_list[config] / video, spec)
+            if config in frame_configs:
+                video = f"{config}_clip_{k:02d}"
+                for i, frame in enumerate(clip_frames(spec)):
+                    path = out_dir / folder / video / f"{i + 1:05d}.jpg"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    Image.fromarray(frame).save(path, quality=90)
+            else:
+                video = f"{config}_{k:02d}.mp4"
+                write_clip(out_dir / folder / video, spec)
             question, options, right = _qa(rng, spec, v, rng.choice([2, 3, 4, 5]))
             rows.append({"video": video, "question": question, "candidates": options, "answer": options[right]})
-        features = {"video": _value("string"), "question": _value("string"), "candidates": _sequence("string"),
-                    "answer": _value("string")}
-        write_parquet(rows, features, out_dir / config / "train-00000-of-00001.parquet")
+        (out_dir / "json" / f"{config}.json").write_text(json.dumps(rows, indent=1))
 
 
 # ---- EgoSchema (Subset) ------------------------------------------------------------------------------
@@ -202,10 +256,11 @@ def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2) -> No
 def egoschema(out_dir: Path, n: int = 24) -> None:
     rng = random.Random("egoschema")
     rows = []
+    archives = Archives(out_dir)
     for v in range(n):
         spec = random_clip(rng, v)
         idx = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        write_clip(out_dir / "videos" / f"{idx}.mp4", spec)
+        archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"videos/{idx}.mp4", spec)
         question, options, right = _qa(rng, spec, v, 5 if v % 3 != 1 else 4)
         if len(options) < 5:  # EgoSchema always has five options
             options = options + ["none of the above"]
@@ -221,6 +276,7 @@ def egoschema(out_dir: Path, n: int = 24) -> None:
     features = {"question_idx": _value("string"), "question": _value("string"), "video_idx": _value("string"),
                 "option": _sequence("string"), "answer": _value("string")}
     write_parquet(rows, features, out_dir / "Subset" / "test-00000-of-00001.parquet")
+    archives.close()
 
 
 # ---- NExT-QA (MC) ----------------------------------------------------------------------------------
@@ -231,10 +287,11 @@ NEXTQA_TYPES = ["CW", "CH", "TN", "TC", "TP", "DB", "DC", "DL", "DO"]
 def nextqa(out_dir: Path, n_videos: int = 10) -> None:
     rng = random.Random("nextqa")
     rows = []
+    archives = Archives(out_dir)
     for v in range(n_videos):
         spec = random_clip(rng, v)
         video = rng.randrange(2_000_000_000, 9_999_999_999)
-        write_clip(out_dir / "NExTVideo" / f"{video}.mp4", spec)
+        archives.add("videos.zip", f"NExTVideo/{video}.mp4", spec)
         for qid in range(3):
             question, options, right = _qa(rng, spec, qid, 5 if qid != 1 else 4)
             if len(options) < 5:
@@ -256,6 +313,7 @@ def nextqa(out_dir: Path, n_videos: int = 10) -> None:
                 "qid": _value("int64"), "type": _value("string")}
     features.update({f"a{i}": _value("string") for i in range(5)})
     write_parquet(rows, features, out_dir / "MC" / "test-00000-of-00001.parquet")
+    archives.close()
 
 
 # ---- Perception Test (val, MC) -----------------------------------------------------------------------
@@ -268,10 +326,11 @@ PT_TAGS = ["motion", "colour", "counting", "objects", "spatial relations", "chan
 def perceptiontest(out_dir: Path, n_videos: int = 10) -> None:
     rng = random.Random("perceptiontest")
     rows = []
+    archives = Archives(out_dir)
     for v in range(n_videos):
         spec = random_clip(rng, v)
         name = f"video_{rng.randrange(10000, 99999)}"
-        write_clip(out_dir / "videos" / f"{name}.mp4", spec)
+        archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"videos/{name}.mp4", spec)
         for q in range(3):
             question, options, right = _qa(rng, spec, q, 3)
             rows.append(
@@ -290,6 +349,8 @@ def perceptiontest(out_dir: Path, n_videos: int = 10) -> None:
                 "options": _sequence("string"), "answer_id": _value("string"), "area": _value("string"),
                 "reasoning": _value("string"), "tag": _sequence("string")}
     write_parquet(rows, features, out_dir / "mc_question_val" / "validation-00000-of-00001.parquet")
+    archives.close()
+    write_zip(out_dir / "valid_audios.zip", {f"audios/{r['video_name']}.wav": b"RIFF(sample)" for r in rows[::3]})
 
 
 # ---- datasets Features helpers ------------------------------------------------------------------------
