@@ -124,7 +124,7 @@ def test_preflight_stats_media_and_names_what_is_missing(copies, tmp_path):
 
 
 def test_runner_preflight_partial_and_none(copies, tmp_path):
-    from ov_bench.runner import RunConfig, Runner
+    from ov_bench.engine.runner import RunConfig, Runner
 
     from ov_bench.errors import UsageError
     from tests.test_runner_fakes import InstantAdapter
@@ -226,7 +226,7 @@ def _full_png() -> bytes:
 
 
 def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
-    from ov_bench.runner import RunConfig, Runner
+    from ov_bench.engine.runner import RunConfig, Runner
 
     from tasks import Visuals
     from tests.test_runner_fakes import FakeImageTask, InstantAdapter
@@ -252,20 +252,6 @@ def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
     errors = [r for r in strict.rows if r.error]
     assert len(errors) == 1 and "--strict-media" in errors[0].error and errors[0].doc_id == warned[0].doc_id
 
-
-def test_a_task_whose_every_sample_failed_is_named_with_its_top_reason():
-    from ov_bench.store import SampleRow
-
-    from ov_bench.commands.run import all_failed_tasks
-
-    def row(task, doc, error):
-        return SampleRow(task=task, doc_id=doc, model_key="m", threshold="6561", error=error)
-
-    rows = [row("videomme", f"00{i}-1", f"media_missing: videomme doc 00{i}-1: video not found (tried /x/{i}.mp4)")
-            for i in range(3)]
-    rows.append(row("videomme", "009-1", "model: RuntimeError: out of memory"))
-    rows += [row("mmmu", "a", None), row("mmmu", "b", "media_decode: MediaError: bad")]
-    assert all_failed_tasks(rows) == {"videomme": "media_missing: video not found (3 of 4)"}
 
 
 def test_two_copies_with_the_same_name_do_not_share_a_cache(copies, tmp_path):

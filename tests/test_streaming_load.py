@@ -252,7 +252,7 @@ def test_bad_map_cli_subprocess_exit_2(tmp_path):
 
 def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
     """hf: passes the validated map to transformers' from_pretrained(device_map=...)."""
-    from ov_bench.profiling import NullTimer
+    from ov_bench.engine.profiling import NullTimer
 
     from ov_bench.adapters import load_adapter
 
@@ -283,7 +283,7 @@ def test_dtype_auto_rule():
 
 
 def test_run_records_the_resolved_dtype(tmp_path):
-    from ov_bench.runner import RunConfig, Runner
+    from ov_bench.engine.runner import RunConfig, Runner
 
     config = RunConfig(tasks=["mmmu"], model="tiny", data="samples", limit=1, device="cpu", workers=0,
                        output=str(tmp_path / "run"), progress=False)
@@ -294,7 +294,7 @@ def test_run_records_the_resolved_dtype(tmp_path):
 
 
 def test_profiling_picks_multi_device_probes_only_for_several_gpus():
-    from ov_bench.profiling import (
+    from ov_bench.engine.profiling import (
         MultiDeviceMemoryTracker,
         MultiDeviceStageTimer,
         StageTimer,
@@ -302,7 +302,7 @@ def test_profiling_picks_multi_device_probes_only_for_several_gpus():
         memory_tracker_for,
         stage_timer_for,
     )
-    from ov_bench.store import SampleRow
+    from ov_bench.outputs.store import SampleRow
 
     assert type(stage_timer_for(False, ["cpu"])) is StageTimer
     assert type(stage_timer_for(True, ["cuda:0", "cpu"])) is StageTimer  # one GPU (+ offload): CUDA events
@@ -318,7 +318,7 @@ def test_profiling_picks_multi_device_probes_only_for_several_gpus():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 GPUs")
 def test_two_gpu_split_identical_and_peaks_per_device(hf_dir):
-    from ov_bench.profiling import MultiDeviceMemoryTracker
+    from ov_bench.engine.profiling import MultiDeviceMemoryTracker
 
     whole = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device="cuda:0")
     mapping = {"model.vision_tower": 0, "model.multi_modal_projector": 0, "model.image_newline": 0,

@@ -116,23 +116,6 @@ def precheck(args: argparse.Namespace) -> None:
     check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
 
 
-def all_failed_tasks(rows: list) -> dict[str, str]:
-    """Tasks whose every row is an error -> the most common error (its stage and first words)."""
-    import re
-    from collections import Counter
-
-    by_task: dict[str, list] = {}
-    for row in rows:
-        by_task.setdefault(row.task, []).append(row)
-    out = {}
-    for task, task_rows in by_task.items():
-        if task_rows and all(r.error for r in task_rows):
-            reasons = Counter(re.sub(r"\b\w+ doc \S+: ", "", r.error.split(" (tried")[0])[:160] for r in task_rows)
-            reason, n = reasons.most_common(1)[0]
-            out[task] = f"{reason} ({n} of {len(task_rows)})"
-    return out
-
-
 def execute(args: argparse.Namespace) -> int:
     precheck(args)
     from ..engine.runner import RunConfig, Runner
