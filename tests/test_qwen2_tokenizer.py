@@ -156,11 +156,11 @@ def test_arch_presets_use_it_and_tiny_does_not(cache, tok):
     from reference_model.config import TokenIds
 
     for spec in ("arch:0.5b", "arch:7b?layers=1", "arch:72b"):
-        config, tokenizer, weights = _preset(spec)
-        assert weights is None and config.token_ids == TokenIds(image=151646, video=151647, eos=151645, pad=151643)
+        config, tokenizer = _preset(spec)
+        assert config.token_ids == TokenIds(image=151646, video=151647, eos=151645, pad=151643)
         assert ids(tokenizer, "Hello world\n") == [9707, 1879, 198]
         assert config.text.vocab_size >= len(tokenizer)
-    config, tokenizer, _ = _preset("tiny")
+    config, tokenizer = _preset("tiny")
     assert config.token_ids.image == 259 and len(tokenizer) < 400
 
 
@@ -170,7 +170,7 @@ def test_processor_prompt_ids_at_arch(cache, tok):
     from reference_model.checkpoints import _preset
     from reference_model.processor import Processor, build_prompt
 
-    config, tokenizer, _ = _preset("arch:0.5b")
+    config, tokenizer = _preset("arch:0.5b")
     prompt = build_prompt("Hello world", num_images=1)
     out = Processor(tokenizer, config).tokenize(prompt, [(384, 384)])
     seq = out["input_ids"][0].tolist()
