@@ -12,7 +12,6 @@ import contextlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
@@ -31,9 +30,6 @@ from .config import (
 from .families import apply_original_layout
 from .generation import read_generation_config
 from .weights import CheckpointFiles, checkpoint_files, list_tensors, stream_into
-
-if TYPE_CHECKING:  # modeling imports this module lazily; a runtime import here would be a cycle
-    from .modeling import LlavaOneVision
 
 _UNSET = object()
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -97,6 +93,7 @@ def tau_from_aspect_ratio(aspect_ratio: str | None) -> int | None:
 
 
 def load_model(
+    model_cls: type,
     path_or_preset: str,
     *,
     max_grid_tokens=_UNSET,
@@ -106,11 +103,12 @@ def load_model(
     device_map=None,
     max_memory=None,
     offload_folder=None,
-) -> LlavaOneVision:
-    """Build a preset or stream a checkpoint into the model. ``device_map`` (``auto``, ``balanced``,
+) -> torch.nn.Module:
+    """Build a preset or stream a checkpoint into ``model_cls`` (LlavaOneVision, which passes itself:
+    this module never imports the model, so the two do not import each other). ``device_map`` (``auto``, ``balanced``,
     ``sequential``, a dict or a JSON file) and ``max_memory`` split the model across devices with
     accelerate (see ``device_map.py``); without them the model lives on ``device``."""
-    from .device_map import dispatch, plan_device_map
+    from .device_map import cuda_hint, dispatch, plan_device_map
 
     validate_unpad_rounding(unpad_rounding)
     if max_grid_tokens is not _UNSET:
@@ -131,15 +129,15 @@ def load_model(
         config.anyres.max_grid_tokens = max_grid_tokens
 
     split = device_map is not None or max_memory is not None
-    dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory) if split else device)
+    dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory) if split else device)
     if ckpt is None:
         # Random presets: built whole, on the CPU when split (the same weights as an unsplit build).
-        model = _build_preset(spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype)
+        model = _build_preset(model_cls, spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype)
         if split:
             dispatch(model, plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder),
                      offload_folder)
     else:
-        model = build_empty(config, tokenizer, dtype)
+        model = model_cls.empty(config, tokenizer, dtype)
         if split:
             plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
             dispatch(model, plan, offload_folder,
@@ -154,28 +152,16 @@ def load_model(
     return model.eval()
 
 
-def _build_preset(spec: str, config: ModelConfig, tokenizer, device: torch.device, dtype: torch.dtype) -> LlavaOneVision:
-    from .modeling import LlavaOneVision
-
+def _build_preset(model_cls: type, spec: str, config: ModelConfig, tokenizer, device: torch.device,
+                  dtype: torch.dtype) -> torch.nn.Module:
     torch.manual_seed(0)  # random presets are the same model in every process and run
     with _construct_on(device, dtype):
-        model = LlavaOneVision(config, tokenizer)
+        model = model_cls(config, tokenizer)
     if spec.split("?")[0].lower() == "tiny":
         from .tiny_weights import lively_init
 
         lively_init(model, tokenizer)
     return model
-
-
-def _cuda_hint(device_map, max_memory):
-    """What ``--dtype auto`` looks at when the model is split: the GPUs the map or the limits name."""
-    from .device_map import parse_max_memory, read_device_map
-
-    mapping = read_device_map(device_map) if device_map is not None else None
-    if isinstance(mapping, dict):
-        return mapping
-    gpus = {k: k for k in (parse_max_memory(max_memory) or {}) if isinstance(k, int)}
-    return gpus or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def config_for(spec: str) -> ModelConfig | None:
@@ -193,29 +179,7 @@ def config_for(spec: str) -> ModelConfig | None:
     return config
 
 
-def build_empty(config: ModelConfig, tokenizer, dtype: torch.dtype) -> LlavaOneVision:
-    """The model with its parameters on the meta device (no memory, no init); buffers are real."""
-    from accelerate import init_empty_weights
-
-    from .modeling import LlavaOneVision
-
-    try:  # no random init of weights that are about to be overwritten (transformers 5, then 4)
-        from transformers.initialization import no_init_weights
-    except ImportError:
-        from transformers.modeling_utils import no_init_weights
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with init_empty_weights(include_buffers=False), no_init_weights():
-            model = LlavaOneVision(config, tokenizer)
-    finally:
-        torch.set_default_dtype(previous)
-    if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
-        model.lm_head.weight = model.model.language_model.embed_tokens.weight
-    return model
-
-
-def _stream(model: LlavaOneVision, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
+def _stream(model: torch.nn.Module, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
     rename = _hf_key if ckpt_is_hf(ckpt) else _original_key
     stream_into(model, ckpt, rename, dtype=dtype, device_of=device_of, on_disk=on_disk,
                 ignorable=lambda k: k == "lm_head.weight" or bool(_IGNORABLE.match(k)))
@@ -441,7 +405,7 @@ def hf_config_dict(config: ModelConfig) -> dict:
     return {**hf.to_dict(), "ov_bench_max_grid_tokens": tau}
 
 
-def save_hf_layout(model: LlavaOneVision, path) -> None:
+def save_hf_layout(model: torch.nn.Module, path) -> None:
     from safetensors.torch import save_file
 
     directory = Path(path)
@@ -453,3 +417,18 @@ def save_hf_layout(model: LlavaOneVision, path) -> None:
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     if model.tokenizer is not None:
         model.tokenizer.save_pretrained(str(directory))
+
+
+def check_device_map(model_cls: type, spec: str, device_map: str | dict | None, max_memory: str | dict | None,
+                     offload_folder: str | None = None, dtype: str | torch.dtype = "auto"):
+    """The device plan (``device_map.DevicePlan``) of a preset or a local checkpoint, from its config
+    alone (the model on the meta device). A hub id that is not downloaded yet is checked when it loads.
+    Raises ValueError (one line)."""
+    from .device_map import cuda_hint, plan_device_map
+
+    config = config_for(spec)
+    if config is None:
+        return None
+    resolved = resolve_dtype(dtype, cuda_hint(device_map, max_memory))
+    model = model_cls.empty(config, None, resolved)
+    return plan_device_map(model, device_map, max_memory, resolved, offload_folder=offload_folder)

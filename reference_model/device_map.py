@@ -396,15 +396,10 @@ def dispatch(
     return model
 
 
-def check_device_map(spec: str, device_map: str | dict | None, max_memory: str | dict | None,
-                     offload_folder: str | None = None, dtype: str | torch.dtype = "auto") -> DevicePlan | None:
-    """The device plan of a preset or a local checkpoint, from its config alone (model on meta).
-    A hub id that is not downloaded yet is checked when it loads. Raises ValueError (one line)."""
-    from .checkpoints import _cuda_hint, build_empty, config_for, resolve_dtype
-
-    config = config_for(spec)
-    if config is None:
-        return None
-    resolved = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
-    model = build_empty(config, None, resolved)
-    return plan_device_map(model, device_map, max_memory, resolved, offload_folder=offload_folder)
+def cuda_hint(device_map, max_memory):
+    """What ``--dtype auto`` looks at when the model is split: the GPUs the map or the limits name."""
+    mapping = read_device_map(device_map) if device_map is not None else None
+    if isinstance(mapping, dict):
+        return mapping
+    gpus = {k: k for k in (parse_max_memory(max_memory) or {}) if isinstance(k, int)}
+    return gpus or ("cuda" if torch.cuda.is_available() else "cpu")

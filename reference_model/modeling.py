@@ -175,7 +175,7 @@ class LlavaOneVision(nn.Module):
         if grid_pinpoints is not None:
             grid_pinpoints = resolve_grid_pinpoints(grid_pinpoints)
         validate_video_layout(video_newline_position or "one_token", video_pool_mode or "bilinear")
-        model = load_model(path_or_preset, **overrides)
+        model = load_model(cls, path_or_preset, **overrides)
         model.use_generation_config = bool(use_generation_config)
         if multi_image_layout is not None:
             model.set_multi_image_layout(multi_image_layout)
@@ -183,6 +183,34 @@ class LlavaOneVision(nn.Module):
         if grid_pinpoints is not None:
             model.set_grid_pinpoints(grid_pinpoints)
         return model
+
+    @classmethod
+    def empty(cls, config: ModelConfig, tokenizer=None, dtype: torch.dtype = torch.float32) -> LlavaOneVision:
+        """The model with its parameters on the meta device (no memory, no init); buffers are real."""
+        from accelerate import init_empty_weights
+
+        try:  # no random init of weights that are about to be overwritten (transformers 5, then 4)
+            from transformers.initialization import no_init_weights
+        except ImportError:
+            from transformers.modeling_utils import no_init_weights
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(dtype)
+        try:
+            with init_empty_weights(include_buffers=False), no_init_weights():
+                model = cls(config, tokenizer)
+        finally:
+            torch.set_default_dtype(previous)
+        if config.text.tie_word_embeddings:  # init_empty_weights re-wraps every assigned parameter: tie again
+            model.lm_head.weight = model.model.language_model.embed_tokens.weight
+        return model
+
+    @classmethod
+    def check_device_map(cls, spec: str, device_map, max_memory, offload_folder=None, dtype="auto"):
+        """Validate a device map for a preset or local checkpoint before any weight is read (one-line
+        ValueError); returns its device plan (None for a hub id not downloaded yet)."""
+        from .checkpoints import check_device_map
+
+        return check_device_map(cls, spec, device_map, max_memory, offload_folder, dtype)
 
     def save_pretrained(self, path) -> None:
         """Write the HF layout (config.json, model.safetensors, tokenizer), loadable by transformers."""

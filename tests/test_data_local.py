@@ -125,7 +125,6 @@ def test_preflight_stats_media_and_names_what_is_missing(copies, tmp_path):
 
 def test_runner_preflight_partial_and_none(copies, tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
-
     from ov_bench.errors import UsageError
     from tests.test_runner_fakes import InstantAdapter
 
@@ -227,7 +226,6 @@ def _full_png() -> bytes:
 
 def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
-
     from tasks import Visuals
     from tests.test_runner_fakes import FakeImageTask, InstantAdapter
 

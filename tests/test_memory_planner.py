@@ -22,9 +22,9 @@ from reference_model import preset_config
 def _meta_bytes(spec: str, dtype=torch.bfloat16) -> int:
     from accelerate.utils import compute_module_sizes
 
-    from reference_model.checkpoints import build_empty
+    from reference_model import LlavaOneVision
 
-    model = build_empty(preset_config(spec), None, dtype)
+    model = LlavaOneVision.empty(preset_config(spec), None, dtype)
     params = {id(p): p for p in model.parameters()}  # tied weights once
     assert compute_module_sizes(model, dtype=dtype)[""] >= sum(p.numel() for p in params.values()) * 2
     return sum(p.numel() for p in params.values()) * 2

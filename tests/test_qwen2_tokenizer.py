@@ -184,8 +184,8 @@ def test_processor_prompt_ids_at_arch(cache, tok):
 
 
 def test_bare_sizes_are_refused(cache):
-    from reference_model.checkpoints import load_model
+    from reference_model import LlavaOneVision
 
     for name in ("0.5b", "7b", "72B"):
         with pytest.raises(ValueError, match=f"use arch:{name.lower()} for random weights, or a checkpoint path"):
-            load_model(name)
+            LlavaOneVision.from_pretrained(name)

@@ -190,10 +190,11 @@ def test_cpu_and_disk_offload_gives_identical_logits_and_tokens(hf_dir, tmp_path
 def test_max_memory_is_respected(hf_dir, tmp_path):
     """An inferred map keeps each device under its limit; the layers beyond it go to the next device
     (on a CPU-only machine: disk)."""
-    from reference_model.checkpoints import build_empty, config_for
+    from reference_model import LlavaOneVision
+    from reference_model.checkpoints import config_for
     from reference_model.device_map import plan_device_map
 
-    model = build_empty(config_for(str(hf_dir)), None, torch.float32)
+    model = LlavaOneVision.empty(config_for(str(hf_dir)), None, torch.float32)
     sizes = {}  # bytes of each module, from parameter counts (4 bytes per float32)
     for name, p in model.named_parameters():
         parts = name.split(".")
@@ -252,9 +253,8 @@ def test_bad_map_cli_subprocess_exit_2(tmp_path):
 
 def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
     """hf: passes the validated map to transformers' from_pretrained(device_map=...)."""
-    from ov_bench.engine.profiling import NullTimer
-
     from ov_bench.adapters import load_adapter
+    from ov_bench.engine.profiling import NullTimer
 
     mapping = {"model.vision_tower": "cpu", "model.multi_modal_projector": "cpu", "model.image_newline": "cpu",
                "model.language_model.embed_tokens": "cpu", "model.language_model.layers.0": "disk",

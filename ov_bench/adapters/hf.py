@@ -105,11 +105,11 @@ def check_hf_device_map(path: str, device_map, max_memory, offload_folder, dtype
     from accelerate import init_empty_weights
     from transformers import AutoConfig, LlavaOnevisionForConditionalGeneration
 
-    from reference_model.checkpoints import _cuda_hint, resolve_dtype
-    from reference_model.device_map import plan_device_map
+    from reference_model.checkpoints import resolve_dtype
+    from reference_model.device_map import cuda_hint, plan_device_map
 
     directory = check_checkpoint_dir(path)
-    torch_dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory))
+    torch_dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory))
     config = AutoConfig.from_pretrained(str(directory))
     with init_empty_weights():
         model = LlavaOnevisionForConditionalGeneration._from_config(config, dtype=torch_dtype)
@@ -128,13 +128,14 @@ class HFAdapter(ModelAdapter):
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
-        from reference_model.checkpoints import _cuda_hint, dtype_name, resolve_dtype
+        from reference_model.checkpoints import dtype_name, resolve_dtype
+        from reference_model.device_map import cuda_hint
 
         directory = check_checkpoint_dir(path)
         aspect_ratio_for(max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading weights
         self.model_id = str(directory.resolve())
         split = device_map is not None or max_memory is not None
-        torch_dtype = resolve_dtype(dtype, _cuda_hint(device_map, max_memory) if split else device)
+        torch_dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory) if split else device)
         self.processor = AutoProcessor.from_pretrained(str(directory))
         # None keeps the checkpoint's image processor (AutoProcessor: torchvision for the hub's configs).
         self.default_image_resize = resize_backend_of(self.processor.image_processor)

@@ -147,7 +147,7 @@ def map_weights_per_device(arch: str, device_map: dict | str, bytes_per_param: i
     import torch
     from accelerate.utils import compute_module_sizes
 
-    from reference_model.checkpoints import build_empty
+    from reference_model import LlavaOneVision
     from reference_model.config import preset_config
     from reference_model.device_map import plan_device_map, read_device_map
 
@@ -155,7 +155,7 @@ def map_weights_per_device(arch: str, device_map: dict | str, bytes_per_param: i
     mapping = read_device_map(device_map)
     if not isinstance(mapping, dict):
         raise ValueError("tokens --device-map takes an explicit map (a JSON file); use --gpus N for a balanced split")
-    model = build_empty(preset_config(f"arch:{arch}"), None, dtype)
+    model = LlavaOneVision.empty(preset_config(f"arch:{arch}"), None, dtype)
     gpu_ids = [int(str(d).removeprefix("cuda:")) for d in mapping.values() if str(d).removeprefix("cuda:").isdigit()]
     plan = plan_device_map(model, mapping, None, dtype, offload_folder="(planner)",
                            gpus=list(range(max(gpu_ids, default=-1) + 1)))

@@ -38,6 +38,6 @@ def check_placement(model_spec: str, device_map: str | None, max_memory: str | N
 
         check_hf_device_map(target, device_map, max_memory, offload_folder, dtype)
         return
-    from reference_model.device_map import check_device_map
+    from reference_model import LlavaOneVision
 
-    check_device_map(target, device_map, max_memory, offload_folder, dtype)
+    LlavaOneVision.check_device_map(target, device_map, max_memory, offload_folder, dtype)
