@@ -26,12 +26,9 @@ import threading
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from tasks.records import MEDIA_ROOT_KEY, ROW_KEY, DataError, HubDataset
-
-if TYPE_CHECKING:
-    from tasks.base import Task
+from tasks.records import MEDIA_ROOT_KEY, ROW_KEY, DataError, HubDataset, TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,7 @@ class Source:
     media_root: str | None  # MEDIA_ROOT_KEY of its rows
 
 
-def open_sources(task: Task, data: str) -> list[Source]:
+def open_sources(task: TaskSpec, data: str) -> list[Source]:
     """The task's configs from `data` ("hub", "samples" or a local copy of the hub repos)."""
     if data == HUB:
         return open_hub(task)
@@ -72,7 +69,7 @@ def open_sources(task: Task, data: str) -> list[Source]:
     return open_local(task, path)
 
 
-def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0) -> list[dict]:
+def load_rows(task: TaskSpec, data: str, limit: int | None = None, seed: int = 0) -> list[dict]:
     """Rows in the hub schema, image cells undecoded; with `limit`, the stratified subset is chosen on
     the rows without their image columns, and only the chosen rows are read in full (a --limit 20
     run over a multi-GB split never holds the split in memory)."""
@@ -86,7 +83,7 @@ def load_rows(task: Task, data: str, limit: int | None = None, seed: int = 0) ->
     return _materialize(sources, chosen)
 
 
-def load_local_rows(task: Task, repo_dir: Path) -> list[dict]:
+def load_local_rows(task: TaskSpec, repo_dir: Path) -> list[dict]:
     """All rows of a repo copy at repo_dir without their image columns (for media checks)."""
     rows = _light_rows(task, open_repo_dir(task, repo_dir, unpack=False))
     for row in rows:
@@ -94,7 +91,7 @@ def load_local_rows(task: Task, repo_dir: Path) -> list[dict]:
     return rows
 
 
-def _light_rows(task: Task, sources: list[Source]) -> list[dict]:
+def _light_rows(task: TaskSpec, sources: list[Source]) -> list[dict]:
     """Every row of the sources without its image columns, tagged with its source and row index."""
     light: list[dict] = []
     for s_i, source in enumerate(sources):
@@ -140,7 +137,7 @@ def _materialize(sources: list[Source], chosen: list[dict]) -> list[dict]:
     return out  # type: ignore[return-value]
 
 
-def _alternatives(task: Task) -> str:
+def _alternatives(task: TaskSpec) -> str:
     return (
         f"use `--data samples` (generated sample set) or `--data DIR` "
         f"(DIR/{task.name}: a local copy of {task.dataset.repo} made with `ov-bench fetch --tasks {task.name} --dest DIR` "
@@ -173,7 +170,7 @@ def _offline_env() -> bool:
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
 
 
-def hub_revision(task: Task, dataset: HubDataset) -> str | None:
+def hub_revision(task: TaskSpec, dataset: HubDataset) -> str | None:
     return os.environ.get(f"OV_BENCH_HUB_REVISION_{task.name.upper()}") or dataset.revision
 
 
@@ -196,7 +193,7 @@ def _quiet_datasets():
     return cm()
 
 
-def open_hub(task: Task) -> list[Source]:
+def open_hub(task: TaskSpec) -> list[Source]:
     """The task's configs from the hub via datasets.load_dataset (or its cache when HF_*_OFFLINE is set)."""
     if not _offline_env():
         reason = _hub_reachable()
@@ -216,7 +213,7 @@ def open_hub(task: Task) -> list[Source]:
     return sources
 
 
-def open_local(task: Task, root: Path) -> list[Source]:
+def open_local(task: TaskSpec, root: Path) -> list[Source]:
     """The task's configs from ROOT/<task>/, a copy of the hub repo as `huggingface-cli download` leaves
     it, read by datasets' own loader (the README's `configs:`); video archives in it are unpacked on
     first use, into the same folder (resumable, see tasks/archives.py)."""
@@ -227,7 +224,7 @@ def open_local(task: Task, root: Path) -> list[Source]:
     return open_repo_dir(task, task_dir, root=root)
 
 
-def open_repo_dir(task: Task, task_dir: Path, root: Path | None = None, unpack: bool = True) -> list[Source]:
+def open_repo_dir(task: TaskSpec, task_dir: Path, root: Path | None = None, unpack: bool = True) -> list[Source]:
     """The task's configs from a repo copy at task_dir; its archives unpacked in place (unpack=True)."""
     import datasets
 
@@ -278,7 +275,7 @@ def _local_cache_dir(task_dir: Path, spec) -> str:
     return str(Path(datasets.config.HF_DATASETS_CACHE) / "ov-bench-local" / f"{task_dir.name}-{h.hexdigest()[:16]}")
 
 
-def ensure_samples(task: Task) -> Path:
+def ensure_samples(task: TaskSpec) -> Path:
     """The task's sample set directory, generated on first use (or when its version changed).
 
     Generation writes into a temporary sibling directory and renames it into place, so concurrent

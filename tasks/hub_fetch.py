@@ -30,10 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tasks.hub_layout import FetchSpec, fetch_spec, lmms_eval_media_dir
-from tasks.records import MEDIA_ROOT_KEY, DataError
+from tasks.records import MEDIA_ROOT_KEY, DataError, TaskSpec
 
 if TYPE_CHECKING:
-    from tasks.base import Task
     from tasks.preflight import MissingMedia
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def _quiet(fn: Callable):
             enable_progress_bars()
 
 
-def plan_fetch(task: Task, dest: Path | None = None, include_extra: bool = False) -> FetchPlan:
+def plan_fetch(task: TaskSpec, dest: Path | None = None, include_extra: bool = False) -> FetchPlan:
     """What fetch_task would download and unpack, with sizes from the hub's file metadata."""
     from huggingface_hub import snapshot_download
 
@@ -170,7 +169,7 @@ def describe(plan: FetchPlan) -> str:
     return "; ".join(parts)
 
 
-def fetch_task(task: Task, dest: Path | None = None, include_extra: bool = False,
+def fetch_task(task: TaskSpec, dest: Path | None = None, include_extra: bool = False,
                echo: Callable[[str], None] | None = None) -> FetchResult:
     """Download (and unpack) what the task needs; see the module docstring."""
     from huggingface_hub import snapshot_download
@@ -216,7 +215,7 @@ def _link(media_dir: Path, snapshot: Path) -> None:
     os.symlink(snapshot, media_dir, target_is_directory=True)
 
 
-def check_fetched(task: Task, metadata_dir: Path, media_root: Path) -> tuple[list[MissingMedia], int]:
+def check_fetched(task: TaskSpec, metadata_dir: Path, media_root: Path) -> tuple[list[MissingMedia], int]:
     """(docs of the split whose media are missing, number of docs), reading the metadata from the
     downloaded copy and resolving media against media_root."""
     from tasks.data import load_local_rows
@@ -228,7 +227,7 @@ def check_fetched(task: Task, metadata_dir: Path, media_root: Path) -> tuple[lis
     return missing_media(task, rows), len(rows)
 
 
-def ensure_hub_media(task: Task, rows: list[dict], fetch: bool = True) -> None:
+def ensure_hub_media(task: TaskSpec, rows: list[dict], fetch: bool = True) -> None:
     """Hub rows of a video task read their media from lmms-eval's cache folder: fetch them there first
     when any selected doc's media are missing (as lmms-eval's loader does), or refuse (fetch=False)."""
     from tasks.preflight import missing_media

@@ -20,12 +20,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from tasks.records import HubDataset
-
-if TYPE_CHECKING:
-    from tasks.base import Task
+from tasks.records import HubDataset, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -48,18 +44,18 @@ class FetchSpec:
         return out
 
 
-def metadata_glob(task: Task, dataset: HubDataset) -> str:
+def metadata_glob(task: TaskSpec, dataset: HubDataset) -> str:
     pattern = getattr(task, "metadata_files", None)
     if pattern is None:
         pattern = "{config}/{split}-*" if dataset.config else "data/{split}-*"
     return pattern.format(config=dataset.config or "", split=dataset.split)
 
 
-def readme_config_name(task: Task, dataset: HubDataset) -> str:
+def readme_config_name(task: TaskSpec, dataset: HubDataset) -> str:
     return dataset.config or getattr(task, "readme_config", "default")
 
 
-def fetch_spec(task: Task) -> FetchSpec:
+def fetch_spec(task: TaskSpec) -> FetchSpec:
     datasets_ = task.hub_datasets()
     first = datasets_[0]
     configs: dict[str, dict[str, str]] = {}
@@ -108,7 +104,7 @@ def readme_text(spec: FetchSpec, pretty_name: str) -> str:
     return "\n".join(lines)
 
 
-def write_readme(task: Task, out_dir: Path, note: str = "") -> None:
+def write_readme(task: TaskSpec, out_dir: Path, note: str = "") -> None:
     spec = fetch_spec(task)
     text = readme_text(spec, f"{spec.repo} ({note})" if note else spec.repo)
     (out_dir / "README.md").write_text(text)

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from tasks.records import MediaError
-
-if TYPE_CHECKING:
-    from tasks.base import Task
+from tasks.records import MediaError, TaskSpec
 
 
 @dataclass(frozen=True)
@@ -24,7 +20,7 @@ class MissingMedia:
     reason: str  # one line: what was looked for and where
 
 
-def missing_media(task: Task, docs: list[dict]) -> list[MissingMedia]:
+def missing_media(task: TaskSpec, docs: list[dict]) -> list[MissingMedia]:
     """The docs whose media cannot be found, with the reason."""
     check = getattr(task, "media_present", None)
     out = []

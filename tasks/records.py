@@ -7,7 +7,7 @@ depend on it and never on each other in a cycle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 # One MediaError and one VideoClip for training and evaluation (ov_media), re-exported for the tasks.
 from ov_media import MediaError as MediaError
@@ -54,3 +54,15 @@ class Visuals:
     # Set when the media decoded but not cleanly (a truncated image decoded with grey filler, as
     # lmms-eval decodes it); the runner records it on the sample's row.
     media_warning: str | None = None
+
+
+class TaskSpec(Protocol):
+    """What the loaders, the fetcher and the preflight read of a task: ``tasks.base.Task`` is one. They
+    name this protocol instead of importing ``Task``, because ``Task.load`` calls them."""
+
+    name: str
+    modality: str
+
+    def hub_datasets(self) -> list[HubDataset]: ...
+
+    def doc_id(self, doc: dict) -> Any: ...
