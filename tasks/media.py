@@ -65,13 +65,18 @@ def decode_image(cell: Any, doc: dict, label: str) -> Image.Image:
     lmms-eval sets PIL's global ImageFile.LOAD_TRUNCATED_IMAGES = True at import, which makes a
     truncated file decode silently with grey filler. ov-bench reports it as a MediaError instead, so
     the flag is switched off while this image loads."""
+    return _load(_open(cell, doc, label), label, truncated_ok=False)
+
+
+def _load(img: Image.Image, label: str, truncated_ok: bool) -> Image.Image:
+    """Read the pixels with PIL's LOAD_TRUNCATED_IMAGES set for this one image only (under a lock, so
+    no other thread's decode sees it) and put back as it was."""
     from PIL import ImageFile
 
-    img = _open(cell, doc, label)
     try:
         with _strict_lock:
             previous = ImageFile.LOAD_TRUNCATED_IMAGES
-            ImageFile.LOAD_TRUNCATED_IMAGES = False
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
             try:
                 img.load()
             finally:
@@ -89,25 +94,12 @@ def decode_image_lenient(cell: Any, doc: dict, label: str, strict: bool = False)
     globally at import, so a truncated file decodes with grey filler and is scored. Here the flag is
     set only around the second attempt at this one image (under a lock), never left switched on; a
     truncated image comes back with a warning. strict=True: a truncated image is a MediaError."""
-    from PIL import ImageFile
-
     try:
         return decode_image(cell, doc, label), None
     except MediaError as e:
         if strict or "truncated" not in str(e).lower():
             raise
-    img = _open(cell, doc, label)
-    try:
-        with _strict_lock:
-            previous = ImageFile.LOAD_TRUNCATED_IMAGES
-            ImageFile.LOAD_TRUNCATED_IMAGES = True
-            try:
-                img.load()
-            finally:
-                ImageFile.LOAD_TRUNCATED_IMAGES = previous
-    except (OSError, ValueError, SyntaxError) as e:
-        raise MediaError(f"{label}: cannot decode image ({type(e).__name__}: {e})") from None
-    return img, f"{label}: {TRUNCATED_WARNING}"
+    return _load(_open(cell, doc, label), label, truncated_ok=True), f"{label}: {TRUNCATED_WARNING}"
 
 
 def check_cell(cell: Any, doc: dict, label: str) -> None:

@@ -71,3 +71,16 @@ def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0, lively: 
     model.save_pretrained(path)
     processor.save_pretrained(path)
     return path
+
+
+def original_name(key: str) -> str:
+    """Our (HF-layout) weight name -> the lmms-lab original layout's (docs/model.md section 1)."""
+    for ours, theirs in (
+        ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
+        ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
+        ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
+        ("model.language_model.", "model."),
+    ):
+        if key.startswith(ours):
+            return theirs + key[len(ours):]
+    return key

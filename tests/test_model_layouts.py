@@ -22,6 +22,8 @@ from reference_model.anyres import count_for_config, count_prompt_visual_tokens
 from reference_model.config import resolve_grid_pinpoints
 from reference_model.families import time_instruction
 
+from .hf_checkpoint import original_name
+
 NEWLINES = ("grid", "frame", "one_token", "no_token")
 POOLS = ("average", "bilinear", "max")
 
@@ -214,19 +216,6 @@ def test_fewer_placeholders_than_images_ignore_the_extra(tiny):
 
 
 # ------------------------------------------------------------------ LLaVA-Video checkpoints
-def _original_name(key: str) -> str:
-    """The lmms-lab original-layout weight names."""
-    for ours, theirs in (
-        ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
-        ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
-        ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
-        ("model.language_model.", "model."),
-    ):
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    return key
-
-
 def _llava_video_checkpoint(tiny, path, **config_changes):
     from safetensors.torch import save_file
 
@@ -253,7 +242,7 @@ def _llava_video_checkpoint(tiny, path, **config_changes):
     }
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(config))
-    state = {_original_name(k): v.contiguous() for k, v in tiny.state_dict().items() if k != "lm_head.weight"}
+    state = {original_name(k): v.contiguous() for k, v in tiny.state_dict().items() if k != "lm_head.weight"}
     save_file(state, str(path / "model.safetensors"))
     tiny.tokenizer.save_pretrained(str(path))
     return path

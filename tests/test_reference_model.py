@@ -15,7 +15,7 @@ from PIL import Image
 
 from reference_model import LlavaOneVision, count_image_tokens, count_multi_image_tokens, count_video_tokens
 
-from .hf_checkpoint import build_hf_checkpoint
+from .hf_checkpoint import build_hf_checkpoint, original_name
 
 # docs/model.md section 2, original rounding; the two HF-rounding values are quoted there too.
 REFERENCE_COUNTS = {
@@ -142,19 +142,6 @@ def _logits(model, size=(700, 500)):
         return model(**batch).logits
 
 
-def _original_name(key: str) -> str:
-    """docs/model.md s.1 weight names of the lmms-lab checkpoints."""
-    for ours, theirs in (
-        ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
-        ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
-        ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
-        ("model.language_model.", "model."),
-    ):
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    return key
-
-
 def test_original_layout_loads_to_same_logits(hf_dir, tmp_path):
     from safetensors.torch import save_file
 
@@ -173,7 +160,7 @@ def test_original_layout_loads_to_same_logits(hf_dir, tmp_path):
         "vision_config": {k: hf_config["vision_config"][k] for k in ("hidden_size", "intermediate_size", "num_attention_heads")},
     }
     (tmp_path / "config.json").write_text(json.dumps(original))
-    state = {_original_name(k): v.contiguous() for k, v in reference.state_dict().items() if k != "lm_head.weight"}
+    state = {original_name(k): v.contiguous() for k, v in reference.state_dict().items() if k != "lm_head.weight"}
     save_file(state, str(tmp_path / "model.safetensors"))
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(hf_dir / f, tmp_path / f)

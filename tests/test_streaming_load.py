@@ -17,7 +17,7 @@ from PIL import Image
 
 from reference_model import LlavaOneVision
 
-from .hf_checkpoint import build_hf_checkpoint
+from .hf_checkpoint import build_hf_checkpoint, original_name
 
 
 @pytest.fixture(scope="module")
@@ -65,19 +65,6 @@ def test_sharded_safetensors_via_index(hf_dir, hf_model, tmp_path):
     _assert_same_as_hf(model, hf_model)
 
 
-def _original_name(key: str) -> str:
-    """REFERENCE.md s.1 weight names of the lmms-lab checkpoints."""
-    for ours, theirs in (
-        ("model.vision_tower.", "model.vision_tower.vision_tower.vision_model."),
-        ("model.multi_modal_projector.linear_1.", "model.mm_projector.0."),
-        ("model.multi_modal_projector.linear_2.", "model.mm_projector.2."),
-        ("model.language_model.", "model."),
-    ):
-        if key.startswith(ours):
-            return theirs + key[len(ours):]
-    return key
-
-
 def _original_checkpoint(hf_dir, hf_model, path):
     """The lmms-lab layout: a Qwen2 config with mm_* keys, pytorch_model-0000N-of-0000M.bin shards and
     pytorch_model.bin.index.json, as the original code's save wrote them."""
@@ -102,7 +89,7 @@ def _original_checkpoint(hf_dir, hf_model, path):
             continue
         if ours.startswith("model.vision_tower.head."):  # the original tower replaces the head by Identity
             continue
-        state[_original_name(ours)] = value.clone()
+        state[original_name(ours)] = value.clone()
     names = sorted(state)
     shards = [names[: len(names) // 2], names[len(names) // 2 :]]
     weight_map = {}
@@ -121,9 +108,9 @@ def test_original_layout_bin_shards_bit_identical(hf_dir, hf_model, tmp_path):
     model = LlavaOneVision.from_pretrained(str(tmp_path))
     own = model.state_dict()
     loaded = {k: v for k, v in own.items() if k != "lm_head.weight"}  # tied to embed_tokens
-    assert {_original_name(k) for k in loaded} == set(state)
+    assert {original_name(k) for k in loaded} == set(state)
     for name, value in loaded.items():
-        assert torch.equal(value, state[_original_name(name)]), name
+        assert torch.equal(value, state[original_name(name)]), name
 
 
 def test_dtype_cast_while_streaming(hf_dir, hf_model):
