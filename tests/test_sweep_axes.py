@@ -134,3 +134,23 @@ def test_grid_set_list_parsing():
     assert grid_set_list("ov,384x768,768x384,next") == ["ov", "384x768,768x384", "next"]
     assert grid_set_list("384x768;768x384") == ["384x768", "768x384"]
     assert video_layout_list("one_token/bilinear,grid") == [("one_token", "bilinear"), ("grid", None)]
+
+
+def test_each_setting_starts_from_the_loaded_model(tiny_adapter):
+    """An axis a setting leaves out is the loaded model's, never the previous setting's (as a plain run
+    loaded with only that setting's options would be), and the store key spells it the same way."""
+    from reference_model import count_video_tokens
+
+    state = tiny_adapter.layout_state()
+    try:
+        tiny_adapter.apply_setting({"video_layout": "grid", "video_pool": "average", "multi_image_layout": "train"})
+        tiny_adapter.apply_setting({"video_layout": "frame"})
+        config = tiny_adapter.model.config
+        assert (config.video_newline_position, config.video_pool_mode, config.multi_image_layout) == \
+            ("frame", "bilinear", "eval")
+        assert tiny_adapter.key == load_adapter("tiny", max_grid_tokens=6561, video_layout="frame").key
+        assert tiny_adapter.key == "reference:tiny@float32/video=frame"
+        assert count_video_tokens(4, newline_position="frame", pool_mode="bilinear") == 4 * (14 * 14 + 1)
+    finally:
+        tiny_adapter.restore_layout(state)
+    assert tiny_adapter.key == "reference:tiny@float32"

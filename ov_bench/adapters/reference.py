@@ -43,6 +43,13 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         self.dtype, self.device, self.unpad_rounding = dtype, device, unpad_rounding
         self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
         self.random_weights = self.model.config.preset is not None
+        self._loaded = self._packing_state()  # what apply_setting starts every setting from
+
+    def _packing_state(self) -> tuple:
+        """The packing-only layout settings (multi-image, video) with their key overrides."""
+        config = self.model.config
+        return (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
+                {k: v for k, v in self._overrides.items() if k in ("mi", "video", "pool")})
 
     @property
     def threshold(self) -> int | None:
@@ -154,6 +161,14 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         if unknown:
             raise ValueError(f"not a layout setting: {', '.join(sorted(unknown))}")
         model = self.model
+        # Each setting starts from the model as loaded (a plain run with these options loads it so):
+        # an axis the setting leaves out is the loaded one, not the previous setting's.
+        config = model.config
+        mi, newline, pool, overrides = self._loaded
+        config.multi_image_layout, config.video_newline_position, config.video_pool_mode = mi, newline, pool
+        for short in ("mi", "video", "pool"):
+            self._overrides.pop(short, None)
+        self._overrides.update(overrides)
         if "multi_image_layout" in options:
             model.set_multi_image_layout(options["multi_image_layout"])
         if "video_layout" in options or "video_pool" in options:

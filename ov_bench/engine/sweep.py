@@ -277,8 +277,7 @@ class Sweeper:
             from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding,
-                                        **{**cfg.model_options, **self.settings[0].options})
+                                        device=device, unpad_rounding=cfg.unpad_rounding, **cfg.model_options)
         else:
             device = getattr(self.adapter, "device", device)
         encoder = self.adapter.encode_once()
