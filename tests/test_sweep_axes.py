@@ -154,3 +154,17 @@ def test_each_setting_starts_from_the_loaded_model(tiny_adapter):
     finally:
         tiny_adapter.restore_layout(state)
     assert tiny_adapter.key == "reference:tiny@float32"
+
+
+def test_resume_over_axes_runs_nothing_twice(grid_sweep, tiny_adapter, tmp_path):
+    import shutil
+
+    out = tmp_path / "resume"
+    shutil.copytree(grid_sweep.output_dir, out)
+    cfg = SweepConfig(tasks=["mmmu"], thresholds=[729, None], grid_sets=["ov", "next"], data="samples", limit=2,
+                      output=str(out), progress=False, max_new_tokens=3, report=False)
+    again = Sweeper(cfg, adapter=tiny_adapter).run()
+    assert again.work.units == 0 and again.work.rows == 0
+    for s in again.settings:
+        assert _key(again.rows[s.label]) == _key(grid_sweep.rows[s.label])
+    assert "nothing left to run" in again.sweep["shared"][0]

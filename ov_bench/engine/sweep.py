@@ -555,6 +555,10 @@ class Sweeper:
                 comparisons.append(_delta_dict(d))
         first = results[self.settings[0].label]
         model = {k: v for k, v in first["model"].items() if k not in ("config", "threshold")}
+        if self.axes:  # the model as loaded; each setting's own key and values are in "settings"
+            model["key"] = self.adapter.key
+            for name in self.axes:
+                model[name] = "per setting"
         return {
             "ov_bench_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -607,6 +611,8 @@ def shared_work_lines(mode: str, work: dict[str, Any], axes: dict[str, list]) ->
     if mode != "shared-vision":
         return [f"nothing shared: {n} separate runs (the adapter cannot encode visuals once)"]
     units, encoded, rows = work.get("units", 0), work.get("encoded", 0), work.get("rows", 0)
+    if rows == 0:
+        return [f"{n} settings; nothing left to run: every row was already in the store (resumed)"]
     per_pass = work.get("encoded_rows", 0) / encoded if encoded else 0.0
     generated = work.get("llm_runs", 0) + work.get("reused", 0)
     lines = [
