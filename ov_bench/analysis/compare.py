@@ -354,11 +354,16 @@ def _check_model_settings(name: str, base: SettingResults, new: SettingResults, 
         status = FAIL if opts.exact and recorded else INFO
         detail = "setting difference" + ("" if recorded else " (not recorded on one side)")
         checks.append(Check(name, "*", f"setting {field_}", status, _fmt_setting(a), _fmt_setting(b), detail))
-    if diffs:
+    differing = [(f, a, b) for f, a, b in diffs if a is not None and b is not None]
+    unrecorded = [f for f, a, b in diffs if a is None or b is None]
+    if differing:
         notes.append(f"{name}: SETTING difference, the runs were made with different model settings: "
-                     + "; ".join(f"{f} {_fmt_setting(a)} vs {_fmt_setting(b)}" for f, a, b in diffs)
+                     + "; ".join(f"{f} {_fmt_setting(a)} vs {_fmt_setting(b)}" for f, a, b in differing)
                      + (" (--exact fails on it)" if opts.exact else " (scores are not like for like)"))
-    else:
+    if unrecorded:
+        notes.append(f"{name}: recorded on one side only (an older results.json or another adapter), not judged: "
+                     + ", ".join(unrecorded))
+    if not diffs:
         checks.append(Check(name, "*", "model settings", OK, "", "", "same " + ", ".join(MODEL_SETTINGS)))
     for side, model in (("baseline", mb), ("new", mn)):
         if model.get("adapter") == "hf":
