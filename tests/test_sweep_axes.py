@@ -168,3 +168,32 @@ def test_resume_over_axes_runs_nothing_twice(grid_sweep, tiny_adapter, tmp_path)
     for s in again.settings:
         assert _key(again.rows[s.label]) == _key(grid_sweep.rows[s.label])
     assert "nothing left to run" in again.sweep["shared"][0]
+
+
+def test_layout_key_holds_every_axis_a_sample_depends_on(tiny_adapter):
+    """The reuse key differs exactly when the packed input can: grid set for one image, multi-image
+    layout for several, newline x pool for a video; equal across axes the sample does not depend on."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    encoder = tiny_adapter.encode_once()
+    single = tiny_adapter.prepare("q", [Image.new("RGB", (1500, 700))], None)
+    multi = tiny_adapter.prepare("q", [Image.new("RGB", (300, 200)), Image.new("RGB", (200, 300))], None)
+    video = tiny_adapter.prepare("q", [], SimpleNamespace(frames=[Image.new("RGB", (64, 48))] * 3))
+    axes = [{"grid_pinpoints": "ov"}, {"grid_pinpoints": "next"}, {"multi_image_layout": "train"},
+            {"video_layout": "grid", "video_pool": "average"}]
+    state = tiny_adapter.layout_state()
+    try:
+        keys = {}
+        for i, options in enumerate(axes):
+            tiny_adapter.apply_setting({"grid_pinpoints": "ov", **options})
+            keys[i] = {name: encoder.layout(p, 6561) for name, p in
+                       (("single", single), ("multi", multi), ("video", video))}
+    finally:
+        tiny_adapter.restore_layout(state)
+    assert keys[0]["single"] != keys[1]["single"]  # its crops came from the grid set: never shared across sets
+    assert keys[0]["multi"] == keys[1]["multi"] != keys[2]["multi"]
+    assert keys[0]["video"] == keys[1]["video"] == keys[2]["video"] != keys[3]["video"]
+    assert keys[0]["single"] == keys[2]["single"] == keys[3]["single"]
+    assert [encoder.pixels_depend_on_grid_set(p) for p in (single, multi, video)] == [True, False, False]
