@@ -94,7 +94,7 @@ class SweepConfig:
     model_options: dict = field(default_factory=dict)  # reference-model layout overrides (see RunConfig)
     # Further axes (None: not swept, the model_options / checkpoint value holds for every setting).
     grid_sets: list[str] | None = None  # grid_pinpoints values: "ov", "next", "WxH,..."
-    video_layouts: list[tuple[str, str | None]] | None = None  # (newline position, pool mode or None)
+    video_layouts: list[tuple[str, str | None]] | None = None  # (newline, pool or None), or "newline/pool"
     multi_image_layouts: list[str] | None = None  # "eval" | "train"
 
 
@@ -173,8 +173,9 @@ def _axis_values(config: SweepConfig) -> dict[str, list[dict[str, str]]]:
     if config.multi_image_layouts is not None:
         axes["multi_image_layout"] = [{"multi_image_layout": m} for m in dict.fromkeys(config.multi_image_layouts)]
     if config.video_layouts is not None:
+        pairs = [tuple(v.partition("/")[::2]) if isinstance(v, str) else tuple(v) for v in config.video_layouts]
         axes["video_layout"] = [{"video_layout": n, **({"video_pool": p} if p else {})}
-                                for n, p in dict.fromkeys(tuple(v) for v in config.video_layouts)]
+                                for n, p in dict.fromkeys(pairs)]
     for name, values in axes.items():
         if not values:
             raise UsageError(f"the {name} axis needs at least one value")
