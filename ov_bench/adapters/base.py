@@ -53,6 +53,27 @@ class EncodeOnce(abc.ABC):
         """Greedy generation of an ``at_threshold`` sample from ``encode``'s features (the threshold in
         force is the one given to at_threshold)."""
 
+    # The sweep's other axes (grid set, video layout, multi-image layout). An adapter that cannot
+    # change them in place keeps these defaults and the sweep refuses those axes for it.
+    def apply_setting(self, options: dict[str, Any]) -> None:
+        """Put the model under a setting's layout options (load_adapter's keyword names), as a plain
+        run loaded with those options would be; ``key`` and ``describe()`` follow."""
+        if options:
+            raise ValueError(f"this adapter cannot change {', '.join(sorted(options))} in place")
+
+    def layout_state(self) -> Any:
+        """A snapshot of the layout settings, for :meth:`restore_layout` after a sweep."""
+        return None
+
+    def restore_layout(self, state: Any) -> None:
+        """Undo every :meth:`apply_setting` since ``state`` was taken."""
+        return None
+
+    def pixels_depend_on_grid_set(self, prepared: Prepared) -> bool:
+        """Whether the sample's preprocessed pixels change with the AnyRes grid set (conservative default:
+        yes, so the sample is prepared and encoded again under each grid set)."""
+        return True
+
 
 class ModelAdapter(abc.ABC):
     """One model implementation behind the runner. Subclasses set the attributes below."""

@@ -8,6 +8,9 @@ from .base import EncodeOnce, Generation, ModelAdapter, Prepared
 
 _PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
 _LAYOUT_KEYS = ("image_sizes", "image_num_crops", "video_num_frames")
+# load_adapter's layout keyword -> its short name in the store key, in the key's fixed order.
+_OVERRIDE_NAMES = (("multi_image_layout", "mi"), ("video_layout", "video"), ("video_pool", "pool"),
+                   ("grid_pinpoints", "grid"))
 
 
 class ReferenceAdapter(ModelAdapter, EncodeOnce):
@@ -32,8 +35,9 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
             grid_pinpoints=grid_pinpoints, use_generation_config=use_generation_config,
         )
         # Explicit layout / decoding overrides change the outputs, so they are part of the store key.
-        self._overrides = {k: v for k, v in (("mi", multi_image_layout), ("video", video_layout),
-                                             ("pool", video_pool), ("grid", grid_pinpoints)) if v is not None}
+        given = {"multi_image_layout": multi_image_layout, "video_layout": video_layout, "video_pool": video_pool,
+                 "grid_pinpoints": grid_pinpoints}
+        self._overrides = {short: given[name] for name, short in _OVERRIDE_NAMES if given[name] is not None}
         if not use_generation_config:
             self._overrides["gencfg"] = "off"
         if self.model.processor is None:
@@ -47,6 +51,13 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         self.device_map = dict(plan.device_map) if plan is not None else None
         self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
         self.random_weights = self.model.config.preset is not None
+        self._loaded = self._packing_state()  # what apply_setting starts every setting from
+
+    def _packing_state(self) -> tuple:
+        """The packing-only layout settings (multi-image, video) with their key overrides."""
+        config = self.model.config
+        return (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
+                {k: v for k, v in self._overrides.items() if k in ("mi", "video", "pool")})
 
     @property
     def threshold(self) -> int | None:
@@ -58,7 +69,8 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     @property
     def key(self) -> str:
         base = super().key
-        return base + "".join(f"/{k}={v}" for k, v in self._overrides.items())
+        order = [short for _, short in _OVERRIDE_NAMES] + ["gencfg"]  # one spelling per setting, however set
+        return base + "".join(f"/{k}={self._overrides[k]}" for k in order if k in self._overrides)
 
     def describe(self) -> dict[str, Any]:
         import dataclasses
@@ -130,15 +142,64 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
                         num_frames=prepared.num_frames)
 
     def layout(self, prepared: Prepared, threshold: int | None) -> tuple:
+        """Every setting the packed input depends on for this sample (features and prompt aside): one
+        image: the grid set (it chose the crops) and the grid shape at tau; several images: their
+        layout (729 / 730 each); videos: frame counts and the video layout (newline x pool)."""
         from reference_model import image_grid_shape
+        from reference_model.config import grid_pinpoints_name
 
+        config = self.model.config
         sizes, frames = self._sizes_and_frames(prepared)
-        if len(sizes) == 1:
-            images: tuple = image_grid_shape(*sizes[0], max_grid_tokens=threshold, unpad_rounding=self.unpad_rounding,
-                                             grid_pinpoints=self.model.config.anyres.grid_pinpoints)
+        if len(sizes) == 1 or (sizes and not config.multi_image_pad_to_square):
+            pinpoints = config.anyres.grid_pinpoints
+            images: tuple = ("anyres", grid_pinpoints_name(pinpoints), tuple(
+                image_grid_shape(*size, max_grid_tokens=threshold, unpad_rounding=self.unpad_rounding,
+                                 grid_pinpoints=pinpoints) for size in sizes))
+        elif sizes:
+            images = ("multi", len(sizes), config.multi_image_layout)
         else:
-            images = ("multi", len(sizes))
-        return images, tuple(frames)
+            images = ()
+        video = (tuple(frames), config.video_newline_position, config.video_pool_mode) if frames else ()
+        return images, video
+
+    def pixels_depend_on_grid_set(self, prepared: Prepared) -> bool:
+        """AnyRes crops follow the grid set; padded multi-image crops and video frames (384 each) do not."""
+        sizes, _ = self._sizes_and_frames(prepared)
+        return len(sizes) == 1 or (bool(sizes) and not self.model.config.multi_image_pad_to_square)
+
+    def apply_setting(self, options: dict[str, Any]) -> None:
+        unknown = set(options) - {name for name, _ in _OVERRIDE_NAMES}
+        if unknown:
+            raise ValueError(f"not a layout setting: {', '.join(sorted(unknown))}")
+        model = self.model
+        # Each setting starts from the model as loaded (a plain run with these options loads it so):
+        # an axis the setting leaves out is the loaded one, not the previous setting's.
+        config = model.config
+        mi, newline, pool, overrides = self._loaded
+        config.multi_image_layout, config.video_newline_position, config.video_pool_mode = mi, newline, pool
+        for short in ("mi", "video", "pool"):
+            self._overrides.pop(short, None)
+        self._overrides.update(overrides)
+        if "multi_image_layout" in options:
+            model.set_multi_image_layout(options["multi_image_layout"])
+        if "video_layout" in options or "video_pool" in options:
+            model.set_video_layout(options.get("video_layout"), options.get("video_pool"))
+        if "grid_pinpoints" in options:
+            model.set_grid_pinpoints(options["grid_pinpoints"])
+        for name, short in _OVERRIDE_NAMES:
+            if name in options:
+                self._overrides[short] = options[name]
+
+    def layout_state(self) -> Any:
+        config = self.model.config
+        return (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
+                list(config.anyres.grid_pinpoints), config.anyres.max_grid_tokens, dict(self._overrides))
+
+    def restore_layout(self, state: Any) -> None:
+        config = self.model.config
+        (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
+         config.anyres.grid_pinpoints, config.anyres.max_grid_tokens, overrides) = state
+        self._overrides = dict(overrides)
 
     def generate_encoded(self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any) -> Generation:
         return self._generate(prepared, max_new_tokens, timer, encoded=features)

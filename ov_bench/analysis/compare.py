@@ -13,6 +13,10 @@ Per setting (a run has one; a sweep one per threshold / frame count) and task:
   may not exceed ``z * sqrt(p (1 - p) (1/n1 + 1/n2))`` (binomial standard error) plus the tolerance.
   ``exact=True`` (CI on a deterministic setup) asks for identical metrics and per-sample scores,
   responses and parsed answers;
+- model settings (multi-image layout, video layout, grid set, decoding settings, image resize backend,
+  dtype, unpad rounding, from results.json's model block): a difference is a SETTING difference, shown
+  in the output (a note and a check); ``exact=True`` fails on it. An ``hf:`` side is noted: transformers
+  always gives each image of a multi-image prompt its newline (``multi_image_layout: "train"``);
 - latency (p50 per stage) and peak memory: relative increases above their tolerances are warnings
   (failures with ``fail_on_timing``); ``timing=False`` skips them.
 
@@ -311,8 +315,70 @@ def _check_timing(name: str, task: str, base: dict, new: dict, opts: CompareOpti
                             f"{rel:+.1%} (tolerance +{opts.memory_tolerance:.0%})"))
 
 
-def compare_settings(name: str, base: SettingResults, new: SettingResults, opts: CompareOptions) -> list[Check]:
+# results.json model-block fields that change inputs or decoding (a "setting" of the model).
+MODEL_SETTINGS = ("multi_image_layout", "video_layout", "grid_pinpoints", "generation", "image_resize", "dtype",
+                  "unpad_rounding")
+
+
+def _setting_value(field_: str, model: dict[str, Any]) -> Any:
+    value = model.get(field_)
+    if field_ == "generation" and isinstance(value, dict):  # where the file lives is not a setting
+        return {k: value.get(k) for k in ("eos_token_ids", "repetition_penalty")}
+    return value
+
+
+def _fmt_setting(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt_setting(v)}" for k, v in value.items())
+    return "-" if value is None else str(value)
+
+
+def model_setting_differences(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, baseline value, new value) for every model setting the two model blocks disagree on."""
+    out = []
+    for field_ in MODEL_SETTINGS:
+        a, b = _setting_value(field_, base), _setting_value(field_, new)
+        if a != b:
+            out.append((field_, a, b))
+    return out
+
+
+def _check_model_settings(name: str, base: SettingResults, new: SettingResults, opts: CompareOptions,
+                          checks: list[Check]) -> list[str]:
+    """One check per differing model setting (FAIL under --exact, else info); the notes to print."""
+    mb, mn = base.results.get("model") or {}, new.results.get("model") or {}
+    diffs = model_setting_differences(mb, mn)
+    notes = []
+    for field_, a, b in diffs:
+        recorded = a is not None and b is not None
+        status = FAIL if opts.exact and recorded else INFO
+        detail = "setting difference" + ("" if recorded else " (not recorded on one side)")
+        checks.append(Check(name, "*", f"setting {field_}", status, _fmt_setting(a), _fmt_setting(b), detail))
+    differing = [(f, a, b) for f, a, b in diffs if a is not None and b is not None]
+    unrecorded = [f for f, a, b in diffs if a is None or b is None]
+    if differing:
+        notes.append(f"{name}: SETTING difference, the runs were made with different model settings: "
+                     + "; ".join(f"{f} {_fmt_setting(a)} vs {_fmt_setting(b)}" for f, a, b in differing)
+                     + (" (--exact fails on it)" if opts.exact else " (scores are not like for like)"))
+    if unrecorded:
+        notes.append(f"{name}: recorded on one side only (an older results.json or another adapter), not judged: "
+                     + ", ".join(unrecorded))
+    if not diffs:
+        checks.append(Check(name, "*", "model settings", OK, "", "", "same " + ", ".join(MODEL_SETTINGS)))
+    for side, model in (("baseline", mb), ("new", mn)):
+        if model.get("adapter") == "hf":
+            notes.append(f"{name}: the {side} is an hf: run; transformers gives every image of a multi-image prompt "
+                         "its newline (multi_image_layout train, 730 tokens per image; lmms-eval's evaluated path: "
+                         "eval, 729), whatever the flags say")
+    return notes
+
+
+def compare_settings(name: str, base: SettingResults, new: SettingResults, opts: CompareOptions,
+                     notes: list[str] | None = None) -> list[Check]:
     checks: list[Check] = []
+    setting_notes = _check_model_settings(name, base, new, opts, checks)
+    if notes is not None:
+        notes += setting_notes
     for task, tb in base.tasks.items():
         tn = new.tasks.get(task)
         if tn is None:
@@ -356,8 +422,11 @@ def compare_settings(name: str, base: SettingResults, new: SettingResults, opts:
     return checks
 
 
-def _setting_key(s: SettingResults) -> tuple[str, int | None]:
-    return (s.threshold, s.frames)
+def _setting_key(s: SettingResults) -> tuple:
+    """What pairs a sweep's setting with the other side's: threshold, frames and the other swept axes."""
+    sweep = s.results.get("sweep") or {}
+    axes = tuple(str(sweep.get(a)) for a in ("grid_pinpoints", "multi_image_layout", "video_layout"))
+    return (s.threshold, s.frames) + axes
 
 
 def compare_paths(baseline: str | Path, new: str | Path, options: CompareOptions | None = None) -> Comparison:
@@ -392,5 +461,5 @@ def compare_paths(baseline: str | Path, new: str | Path, options: CompareOptions
                 comp.notes.append(f"{b.label}: the runs come from different environments "
                                   f"({', '.join(f'{k} {eb.get(k)} vs {en.get(k)}' for k in fields_ if eb.get(k) != en.get(k))}); "
                                   "timing deltas are not like for like")
-        comp.checks += compare_settings(b.label, b, n, opts)
+        comp.checks += compare_settings(b.label, b, n, opts, comp.notes)
     return comp

@@ -1,13 +1,26 @@
-"""Threshold / frame-count sweeps on the same samples, sharing the work that does not depend on the setting.
+"""Sweeps over thresholds, frame counts, grid sets, video layouts and multi-image layouts on the same
+samples, sharing the work that does not depend on the setting.
 
 For an adapter with the encode-once capability (``adapter.encode_once()``; the reference model), per
 sample: media decode + preprocess once (per frame count for video), vision encoder + projector once
 (``EncodeOnce.encode``), then per threshold tau only the re-tokenization (``at_threshold``), packing and
-the LLM (``generate_encoded``), through the same ``engine.sample.run_model`` a plain run uses. When two
-settings give a sample the same packed layout (a small image below both thresholds, a video or a
-multi-image sample under any tau, an image task under another frame count) the model input is
-identical, so the greedy output is too: the generation is run once and its row is recorded under
-each such setting (``reuse``; ``--no-reuse`` runs every setting). Every row is what a plain
+the LLM (``generate_encoded``), through the same ``engine.sample.run_model`` a plain run uses.
+
+What each axis changes, hence what it shares:
+
+- threshold tau: only the re-tokenization and packing of a single image (AnyRes interpolation);
+- frame count: the decoded frames (one decode + encode per (sample, frame count));
+- grid set (``grid_pinpoints``): the AnyRes crops of a single image, so its pixels and vision features
+  are shared only by settings with the same grid set (the sweep runs one pass per grid set; samples
+  whose pixels do not depend on it, videos and padded multi-image prompts, are done in the first pass
+  for every grid set);
+- video layout (newline position x pool mode) and multi-image layout: only pooling / packing, so the
+  vision encoder output is shared by all of them.
+
+When two settings give a sample the same packed layout (``EncodeOnce.layout``: a small image below both
+thresholds, a video under any tau or grid set, an image under another video layout) the model input is
+identical, so the greedy output is too: the generation is run once and its row is recorded under each
+such setting (``reuse``; ``--no-reuse`` runs every setting). Every row is what a plain
 ``ov-bench run`` with that setting writes: same responses, scores and token counts; the shared
 stages' times (media decode, preprocess, vision encoder, projector) are measured once and
 attributed to every setting, so per-setting latencies read like a plain run's.
@@ -82,6 +95,13 @@ class SweepConfig:
     report: bool = True
     n_boot: int = 10_000
     model_options: dict = field(default_factory=dict)  # reference-model layout overrides (see RunConfig)
+    # Further axes (None: not swept, the model_options / checkpoint value holds for every setting).
+    grid_sets: list[str] | None = None  # grid_pinpoints values: "ov", "next", "WxH,..."
+    video_layouts: list[tuple[str, str | None]] | None = None  # (newline, pool or None), or "newline/pool"
+    multi_image_layouts: list[str] | None = None  # "eval" | "train"
+
+
+AXES = ("grid_pinpoints", "multi_image_layout", "video_layout")  # the axes beside threshold and frames
 
 
 @dataclass
@@ -91,22 +111,39 @@ class Setting:
     label: str
     db: Path
     results_dir: Path
+    options: dict[str, str] = field(default_factory=dict)  # this setting's layout options (load_adapter names)
+    model_key: str = ""  # the store key a plain run with these options writes under (set by the Sweeper)
 
     @property
     def tau_key(self) -> str:
         return threshold_key(self.threshold)
+
+    @property
+    def grid_set(self) -> str | None:
+        return self.options.get("grid_pinpoints")
+
+    def axes(self) -> dict[str, Any]:
+        """The setting's value on every axis (None: not swept), as sweep.json records it."""
+        video = None
+        if "video_layout" in self.options or "video_pool" in self.options:
+            video = {"newline_position": self.options.get("video_layout"), "pool_mode": self.options.get("video_pool")}
+        return {"threshold": self.threshold, "frames": self.frames, "grid_pinpoints": self.grid_set,
+                "multi_image_layout": self.options.get("multi_image_layout"), "video_layout": video}
 
 
 @dataclass
 class SweepWork:
     """What the shared path did (for the report and the benchmark)."""
 
-    units: int = 0  # (sample, frame count) decoded + preprocessed
+    units: int = 0  # (sample, frame count[, grid set]) decoded + preprocessed
     encoded: int = 0  # vision encoder + projector passes
     llm_runs: int = 0  # generate() calls
     reused: int = 0  # rows recorded from another setting's identical generation
     rows: int = 0
     wall_s: float = 0.0
+    settings: int = 0
+    grid_passes: int = 0  # passes over the samples, one per grid set (pixels differ between them)
+    encoded_rows: int = 0  # rows made from a shared encoder pass (the rows the `encoded` passes served)
 
 
 @dataclass
@@ -131,19 +168,58 @@ def default_reference(settings: Sequence[Setting]) -> Setting:
     return candidates[-1]
 
 
-def make_settings(output: Path, thresholds: Sequence[int | None], frames: Sequence[int]) -> list[Setting]:
+def _axis_values(config: SweepConfig) -> dict[str, list[dict[str, str]]]:
+    """Each swept axis as the layout options of its values, in the order given (duplicates dropped)."""
+    axes: dict[str, list[dict[str, str]]] = {}
+    if config.grid_sets is not None:
+        axes["grid_pinpoints"] = [{"grid_pinpoints": g} for g in dict.fromkeys(config.grid_sets)]
+    if config.multi_image_layouts is not None:
+        axes["multi_image_layout"] = [{"multi_image_layout": m} for m in dict.fromkeys(config.multi_image_layouts)]
+    if config.video_layouts is not None:
+        pairs = [tuple(v.partition("/")[::2]) if isinstance(v, str) else tuple(v) for v in config.video_layouts]
+        axes["video_layout"] = [{"video_layout": n, **({"video_pool": p} if p else {})}
+                                for n, p in dict.fromkeys(pairs)]
+    for name, values in axes.items():
+        if not values:
+            raise UsageError(f"the {name} axis needs at least one value")
+    return axes
+
+
+def _axis_label(options: dict[str, str], axes: dict[str, list[dict[str, str]]]) -> list[str]:
+    """Label parts of the axes with more than one value (one value names nothing)."""
+    parts = []
+    if len(axes.get("grid_pinpoints", ())) > 1:
+        parts.append("grid-" + options["grid_pinpoints"].replace(",", "+"))
+    if len(axes.get("multi_image_layout", ())) > 1:
+        parts.append("mi-" + options["multi_image_layout"])
+    if len(axes.get("video_layout", ())) > 1:
+        parts.append("video-" + "-".join(v for v in (options["video_layout"], options.get("video_pool")) if v))
+    return parts
+
+
+def make_settings(output: Path, thresholds: Sequence[int | None], frames: Sequence[int],
+                  axes: dict[str, list[dict[str, str]]] | None = None) -> list[Setting]:
+    """Every combination of the axes: frame count (outermost: one store per count), grid set,
+    multi-image layout, video layout, threshold (innermost)."""
+    import itertools
+
     if not thresholds:
         raise UsageError("--thresholds needs at least one value")
     if not frames:
         raise UsageError("--frames needs at least one value")
+    axes = axes or {}
     thresholds = list(dict.fromkeys(thresholds))
     frames = list(dict.fromkeys(frames))
+    combos = [dict(kv for part in combo for kv in part.items())
+              for combo in itertools.product(*(axes.get(a, [{}]) for a in AXES))]
     settings = []
     for f in frames:
         db = output / SAMPLES_DB if len(frames) == 1 else output / f"frames-{f}" / SAMPLES_DB
-        for t in thresholds:
-            label = setting_label(threshold_key(t), f if len(frames) > 1 else None)
-            settings.append(Setting(t, f, label, db, output / "settings" / label))
+        for options in combos:
+            prefix = _axis_label(options, axes)
+            for t in thresholds:
+                label = "_".join(prefix + [setting_label(threshold_key(t), f if len(frames) > 1 else None)])
+                settings.append(Setting(t, f, label, db, output / "settings" / label, dict(options)))
     return settings
 
 
@@ -166,7 +242,8 @@ class Sweeper:
         self.config = config
         self.adapter = adapter
         self.output_dir = Path(config.output) if config.output else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
-        self.settings = make_settings(self.output_dir, config.thresholds, config.frames)
+        self.axes = _axis_values(config)
+        self.settings = make_settings(self.output_dir, config.thresholds, config.frames, self.axes)
         if config.reference is not None and config.reference not in {s.label for s in self.settings}:
             raise UsageError(f"--reference {config.reference}: not one of the settings "
                              f"({', '.join(s.label for s in self.settings)})")
@@ -178,6 +255,7 @@ class Sweeper:
         return load_plans(c.tasks, c.data, c.limit, c.seed, c.max_new_tokens, None)
 
     def _run_config(self, setting: Setting, output: Path | None = None, write_outputs: bool = False) -> Any:
+        """The RunConfig of a plain run with this setting (its layout options over the sweep's own)."""
         from ov_bench.engine.runner import RunConfig
 
         c = self.config
@@ -186,8 +264,8 @@ class Sweeper:
                          output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
                          unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
                          profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
-                         write_outputs=write_outputs, model_options=dict(c.model_options), device_map=c.device_map,
-                         max_memory=c.max_memory, offload_folder=c.offload_folder)
+                         write_outputs=write_outputs, model_options={**c.model_options, **setting.options},
+                         device_map=c.device_map, max_memory=c.max_memory, offload_folder=c.offload_folder)
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
@@ -208,15 +286,30 @@ class Sweeper:
                                         max_memory=cfg.max_memory, offload_folder=cfg.offload_folder,
                                         **cfg.model_options)
         device = getattr(self.adapter, "device", device)
-        for s in self.settings:  # a threshold the adapter cannot honour fails before any work
-            self.adapter.set_threshold(s.threshold)
-        shared = self.adapter.encode_once() is not None
+        encoder = self.adapter.encode_once()
+        shared = encoder is not None
+        if not shared and any(s.options for s in self.settings):
+            raise UsageError(f"the {self.adapter.kind} adapter cannot sweep grid sets, video layouts or multi-image "
+                             "layouts (only the reference model changes them in place); drop those axes")
+        state = encoder.layout_state() if shared else None
+        try:
+            for s in self.settings:  # a setting the adapter cannot honour fails before any work
+                self.adapter.set_threshold(s.threshold)
+                if shared:
+                    encoder.apply_setting(s.options)
+                s.model_key = self.adapter.key
+        except ValueError as exc:
+            raise UsageError(one_line(exc).split(": ", 1)[-1]) from None
+        self.work.settings = len(self.settings)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         if shared:
             mode = "shared-vision"
-            with OutputLock(self.output_dir):
-                results, rows = self._run_shared(plans, device)
+            try:
+                with OutputLock(self.output_dir):
+                    results, rows = self._run_shared(plans, device)
+            finally:  # an injected adapter goes back as it came (tests share one)
+                encoder.restore_layout(state)
         else:
             mode = "separate-runs"
             print(f"ov-bench sweep: the {self.adapter.kind} adapter cannot encode visuals once for all "
@@ -249,10 +342,10 @@ class Sweeper:
         return results, rows
 
     # ----------------------------------------------------------------- shared vision work
-    def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], key: str, source: str) -> None:
+    def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], source: str) -> None:
         by_task = {p.name: p for p in plans}
         for s in self.settings:
-            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(key, s.tau_key):
+            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(s.model_key, s.tau_key):
                 plan = by_task.get(task)
                 if plan is None:
                     continue
@@ -263,13 +356,13 @@ class Sweeper:
                         f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
                         "use another --output")
 
-    def _units(self, plans: list[Any], stores: dict[int, ResultsStore], key: str) -> list[Sample]:
+    def _units(self, plans: list[Any], stores: dict[int, ResultsStore]) -> list[Sample]:
         """One sample per (doc, frame count) with the settings still to do for it (``extra["targets"]``)."""
         done: dict[tuple[str, str], set[str]] = {}
         for s in self.settings:
             for plan in plans:
                 done[(s.label, plan.name)] = stores[s.frames].finished(
-                    plan.name, key, s.tau_key, include_errors=not self.config.retry_errors)
+                    plan.name, s.model_key, s.tau_key, include_errors=not self.config.retry_errors)
         units = []
         for plan in plans:
             video = plan.task.modality == "video"
@@ -292,12 +385,12 @@ class Sweeper:
         from ov_bench.engine.runner import data_source_label
 
         cfg = self.config
-        key = self.adapter.key
+        encoder = self.adapter.encode_once()
         source = data_source_label(cfg.data)
         with ExitStack() as stack:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
-            self._check_resume(stores, plans, key, source)
-            units = self._units(plans, stores, key)
+            self._check_resume(stores, plans, source)
+            units = self._units(plans, stores)
             measure = Measure.for_adapter(cfg.profile, self.adapter, device)
             if cfg.warmup and units:
                 self._warmup()
@@ -307,16 +400,37 @@ class Sweeper:
 
                 bar = tqdm(total=len(units), unit="sample", dynamic_ncols=True, desc="sweep")
             saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
+            # One pass per grid set: the prefetch threads preprocess under the grid set of their pass,
+            # which changes only between passes (when no thread is running).
+            grids = list(dict.fromkeys(s.grid_set for s in self.settings))
+            pending = units
             try:
-                for unit in Prefetcher(units, lambda u: prepare(u, self.adapter), workers=cfg.workers,
-                                       lookahead=cfg.lookahead):
-                    self.work.units += 1
-                    for setting, row in self._evaluate_unit(unit, measure, key, source):
-                        stores[setting.frames].write(row)
-                        self.work.rows += 1
-                    if bar is not None:
-                        bar.set_postfix_str(unit.task_name, refresh=False)
-                        bar.update(1)
+                for grid in grids:
+                    if grid is not None:
+                        encoder.apply_setting({"grid_pinpoints": grid})
+                    todo = [u for u in pending if any(s.grid_set == grid for s in u.extra["targets"])]
+                    if not todo:
+                        continue
+                    self.work.grid_passes += 1
+                    taken = {id(u) for u in todo}
+                    deferred = [u for u in pending if id(u) not in taken]
+                    for unit in Prefetcher(todo, lambda u: prepare(u, self.adapter), workers=cfg.workers,
+                                           lookahead=cfg.lookahead):
+                        self.work.units += 1
+                        now, later = self._split_by_grid(unit, grid)
+                        unit.extra["targets"] = now
+                        for setting, row in self._evaluate_unit(unit, measure, source):
+                            stores[setting.frames].write(row)
+                            self.work.rows += 1
+                        if later:  # its pixels follow the grid set: prepared again in a later pass
+                            deferred.append(Sample(unit.task_name, unit.task, unit.doc, unit.doc_id, unit.seq,
+                                                   unit.frames, unit.max_new_tokens, extra={"targets": later}))
+                            if bar is not None:
+                                bar.total += 1
+                        if bar is not None:
+                            bar.set_postfix_str(unit.task_name, refresh=False)
+                            bar.update(1)
+                    pending = deferred
             finally:
                 sys.stdout = saved_stdout
                 if bar is not None:
@@ -324,8 +438,9 @@ class Sweeper:
         results, rows = {}, {}
         for s in self.settings:
             self.adapter.set_threshold(s.threshold)
+            encoder.apply_setting(s.options)  # results.json's model block is this setting's
             with ResultsStore(s.db) as store:
-                setting_rows = self._rows_of_sweep(store, plans, key, s)
+                setting_rows = self._rows_of_sweep(store, plans, s.model_key, s)
             from ov_bench.engine.profiling import environment
             from ov_bench.outputs.results import build_results
 
@@ -364,19 +479,28 @@ class Sweeper:
         from ov_bench.reports.report import write_outputs
 
         results["samples_db"] = os.path.relpath(s.db, s.results_dir)
-        results["sweep"] = {"label": s.label, "threshold": s.threshold, "frames": s.frames,
+        results["sweep"] = {"label": s.label, **s.axes(),
                             "sweep_dir": os.path.relpath(self.output_dir, s.results_dir)}
         s.results_dir.mkdir(parents=True, exist_ok=True)
         write_outputs(s.results_dir, results, rows)
         return results, rows
 
     # ----------------------------------------------------------------- one sample, every setting
-    def _evaluate_unit(self, unit: Sample, measure: Measure, key: str, source: str
-                       ) -> list[tuple[Setting, SampleRow]]:
+    def _split_by_grid(self, unit: Sample, grid: str | None) -> tuple[list[Setting], list[Setting]]:
+        """The unit's targets to do in this grid set's pass, and those left for later passes: all now
+        when the sample's pixels do not depend on the grid set (or its media could not be read)."""
+        targets: list[Setting] = unit.extra["targets"]
+        if unit.error is not None and unit.error.startswith("media_decode"):
+            return targets, []
+        if unit.prepared is not None and not self.adapter.encode_once().pixels_depend_on_grid_set(unit.prepared):
+            return targets, []
+        return [s for s in targets if s.grid_set == grid], [s for s in targets if s.grid_set != grid]
+
+    def _evaluate_unit(self, unit: Sample, measure: Measure, source: str) -> list[tuple[Setting, SampleRow]]:
         """Encode the sample's visuals once, then one run_model per setting (or a copy of a setting with
         the same packed layout: identical model input, identical greedy output)."""
         targets: list[Setting] = unit.extra["targets"]
-        identities = {s.label: RowIdentity(key, s.tau_key, source) for s in targets}
+        identities = {s.label: RowIdentity(s.model_key, s.tau_key, source) for s in targets}
         if unit.error:
             return [(s, base_row(unit, identities[s.label])) for s in targets]
         encoder = self.adapter.encode_once()
@@ -388,10 +512,14 @@ class Sweeper:
                 row.error = f"model: {one_line(exc)}"
             return rows
         self.work.encoded += 1
+        self.work.encoded_rows += len(targets)
         prepared = unit.prepared
         out: list[tuple[Setting, SampleRow]] = []
         done: dict[tuple, SampleRow] = {}
         for s in targets:
+            # Never the grid set here: prefetch threads are preprocessing under the pass's one. A target of
+            # another grid set reaches this point only when the sample's pixels do not depend on it.
+            encoder.apply_setting({k: v for k, v in s.options.items() if k != "grid_pinpoints"})
             layout = encoder.layout(prepared, s.threshold)
             if self.config.reuse and layout in done:
                 row = base_row(unit, identities[s.label])
@@ -432,6 +560,10 @@ class Sweeper:
                 comparisons.append(_delta_dict(d))
         first = results[self.settings[0].label]
         model = {k: v for k, v in first["model"].items() if k not in ("config", "threshold")}
+        if self.axes:  # the model as loaded; each setting's own key and values are in "settings"
+            model["key"] = self.adapter.key
+            for name in self.axes:
+                model[name] = "per setting"
         return {
             "ov_bench_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -447,12 +579,60 @@ class Sweeper:
             "frames": list(dict.fromkeys(cfg.frames)),
             "reference": ref.label,
             "reuse": cfg.reuse,
-            "settings": [{"label": s.label, "threshold": s.threshold, "frames": s.frames,
+            "axes": self._axes_json(),
+            "settings": [{"label": s.label, **s.axes(), "model_key": s.model_key,
                           "results": os.path.relpath(s.results_dir / "results.json", self.output_dir),
                           "samples_db": os.path.relpath(s.db, self.output_dir)} for s in self.settings],
             "work": asdict(self.work),
+            "shared": shared_work_lines(mode, asdict(self.work), self._axes_json()),
             "comparisons": comparisons,
         }
+
+
+    def _axes_json(self) -> dict[str, list]:
+        """The swept axes and their values in order (threshold and frames always; the others when given)."""
+        cfg = self.config
+        axes: dict[str, list] = {"threshold": [threshold_key(t) for t in dict.fromkeys(cfg.thresholds)],
+                                 "frames": list(dict.fromkeys(cfg.frames))}
+        for name, values in self.axes.items():
+            axes[name] = [Setting(None, 0, "", Path(), Path(), v).axes()[name] for v in values]
+        return axes
+
+
+# What each axis leaves unchanged (so shares), for the report.
+AXIS_SHARES = {
+    "threshold": "changes only the re-tokenization and packing of single images",
+    "frames": "changes the decoded frames (one decode + vision pass per frame count)",
+    "grid_pinpoints": "changes the AnyRes crops of single images (their pixels and vision features are shared "
+                      "only within a grid set; videos and multi-image prompts are shared across grid sets)",
+    "multi_image_layout": "changes only the packing of multi-image prompts (vision features shared)",
+    "video_layout": "changes only pooling and newlines of videos (vision features shared)",
+}
+
+
+def shared_work_lines(mode: str, work: dict[str, Any], axes: dict[str, list]) -> list[str]:
+    """What the sweep shared, in words: one line per stage and one per swept axis."""
+    n = work.get("settings") or 0
+    if mode != "shared-vision":
+        return [f"nothing shared: {n} separate runs (the adapter cannot encode visuals once)"]
+    units, encoded, rows = work.get("units", 0), work.get("encoded", 0), work.get("rows", 0)
+    if rows == 0:
+        return [f"{n} settings; nothing left to run: every row was already in the store (resumed)"]
+    per_pass = work.get("encoded_rows", 0) / encoded if encoded else 0.0
+    generated = work.get("llm_runs", 0) + work.get("reused", 0)
+    lines = [
+        f"{n} settings, {rows} rows",
+        f"media decode + preprocess: {units} (sample, frame count"
+        + (", grid set" if "grid_pinpoints" in axes else "") + f") units for {rows} rows"
+        + (f" in {work.get('grid_passes')} grid-set passes" if "grid_pinpoints" in axes else ""),
+        f"vision encoder + projector: {encoded} passes, each shared by {per_pass:.1f} settings on average",
+        f"LLM: {work.get('llm_runs', 0)} generations run, {work.get('reused', 0)} of {generated} rows reused "
+        "from an identical packed input under another setting",
+    ]
+    for name, values in axes.items():
+        if len(values) > 1:
+            lines.append(f"axis {name} ({len(values)} values) {AXIS_SHARES[name]}")
+    return lines
 
 
 def _delta_dict(d: Any) -> dict[str, Any]:

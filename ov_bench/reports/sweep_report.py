@@ -148,7 +148,9 @@ def _header_lines(sweep: dict[str, Any]) -> list[str]:
         f"settings: {', '.join(s['label'] for s in sweep['settings'])}; paired comparisons against "
         f"{sweep.get('reference')}",
     ]
-    if sweep.get("mode") == "shared-vision":
+    if sweep.get("shared"):
+        lines.append("shared work: " + "; ".join(sweep["shared"]) + f"; wall time {work.get('wall_s', 0):.1f} s")
+    elif sweep.get("mode") == "shared-vision":
         lines.append(
             f"shared work: {work.get('units')} sample decodes, {work.get('encoded')} vision-encoder passes, "
             f"{work.get('llm_runs')} LLM runs, {work.get('reused')} rows reused from an identical input under "
