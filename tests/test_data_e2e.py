@@ -16,7 +16,8 @@ from tests.loopback_hub import LoopbackHub
 
 TASKS = ["videomme", "mvbench", "egoschema", "nextqa", "perceptiontest"]
 CLI = [sys.executable, "-m", "ov_bench.cli"]
-RUN = ["run", "--tasks", ",".join(TASKS), "--model", "tiny", "--limit", "6", "--frames", "2", "--no-progress"]
+RUN = ["run", "--tasks", ",".join(TASKS), "--model", "tiny", "--limit", "6", "--frames", "2", "--no-progress",
+       "--max-new-tokens", "4"]  # nextqa and perceptiontest set none: 1024, as lmms-eval
 
 
 @pytest.fixture(scope="module")

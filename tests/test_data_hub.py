@@ -132,7 +132,7 @@ def test_data_hub_fetches_missing_media_first_and_no_fetch_refuses(hub, tmp_path
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "ov-bench fetch --tasks nextqa" in lines[0], refused.stderr[-2000:]
     ran = hub.cli(tmp_path / "hf-b", "run", "--tasks", "nextqa", "--data", "hub", "--limit", "3", "--frames", "2",
-                  "--model", "tiny", "--no-progress", "--output", str(tmp_path / "o2"))
+                  "--model", "tiny", "--no-progress", "--max-new-tokens", "4", "--output", str(tmp_path / "o2"))
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "nextqa: lmms-eval/NExTQA, 3 files" in ran.stderr  # the size line, before the download
     assert (tmp_path / "hf-b" / "nextqa" / "NExTVideo").is_dir()  # where lmms-eval looks

@@ -37,7 +37,7 @@ from ov_bench.threshold import DEFAULT_THRESHOLD
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_GRID_TOKENS = DEFAULT_THRESHOLD
-DEFAULT_MAX_NEW_TOKENS = 16  # used when a task declares no max_new_tokens
+DEFAULT_MAX_NEW_TOKENS = 1024  # when a task declares no max_new_tokens: lmms-eval's llava_onevision default
 
 
 @dataclass
