@@ -98,13 +98,19 @@ class VideoTask(LmmsTask):
         """Preflight: MediaError if the video (file or frame folder) is not there; a stat, no decode."""
         self.video_path(doc)
 
-    def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
-        from ov_media.video import sample_frames
+    def load_visuals(self, doc: dict, frames: int = 32, sampling: Any = None) -> Visuals:
+        """The doc's video: ``frames`` frames (the cap, with fps sampling) chosen by ``sampling``
+        (an ov_media.video.FrameSampling; None: uniform)."""
+        from ov_media.video import UNIFORM, sample_frames
         from tasks.video_sources import sample_frame_folder
 
+        sampling = sampling or UNIFORM
         path = self.video_path(doc)
         try:
-            clip = sample_frame_folder(path, frames) if self.is_frame_folder(doc) else sample_frames(path, frames)
+            if self.is_frame_folder(doc):
+                clip = sample_frame_folder(path, frames, sampling_mode=sampling.mode)
+            else:
+                clip = sample_frames(path, frames, sampling)
         except MediaError as e:
             raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {e}") from None
         return Visuals(images=[], video=clip)
@@ -163,7 +169,7 @@ class VideoMME(VideoTask):
     lmms_eval_dir = "videomme"
     lmms_eval_yaml = "videomme.yaml"  # no subtitles (videomme_w_subtitle.yaml adds them)
     id_column = "question_id"
-    samples_version = 2
+    samples_version = 3  # 3: a 40 s clip (fps sampling differs from uniform)
     # hub layout (tasks/hub_layout.py): 20 video archives with members data/<videoID>.mp4
     metadata_files = "videomme/{split}-*"
     readme_config = "videomme"
@@ -238,6 +244,12 @@ class MVBench(VideoTask):
 
     def doc_to_text(self, doc: dict) -> str:
         return call(self.lmms_fn("doc_to_text"), doc, self.kwargs_for(doc))
+
+    def video_header(self, doc: dict) -> Any:
+        """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""
+        from ov_media.video import video_header
+
+        return video_header(self.video_path(doc))
 
     @property
     def media_patterns(self) -> tuple[str, ...]:
