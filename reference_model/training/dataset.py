@@ -21,8 +21,8 @@ import torch
 
 from ..anyres import CROP, count_video_tokens
 from ..config import TOKENS_PER_CROP
-from ..image_processing import anyres_crops, multi_image_crop, video_frames
 from ..families import time_instruction
+from ..image_processing import anyres_crops, multi_image_crop, video_frames
 from .conversations import (
     IGNORE_INDEX,
     ConversationRecord,
