@@ -94,6 +94,12 @@ class VideoTask(LmmsTask):
         kind = "frame folder" if folder else "video"
         raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {kind} not found (tried {', '.join(map(str, tried))})")
 
+    def video_header(self, doc: dict) -> Any:
+        """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""
+        from ov_media.video import video_header
+
+        return video_header(self.video_path(doc))
+
     def media_present(self, doc: dict) -> None:
         """Preflight: MediaError if the video (file or frame folder) is not there; a stat, no decode."""
         self.video_path(doc)
@@ -244,12 +250,6 @@ class MVBench(VideoTask):
 
     def doc_to_text(self, doc: dict) -> str:
         return call(self.lmms_fn("doc_to_text"), doc, self.kwargs_for(doc))
-
-    def video_header(self, doc: dict) -> Any:
-        """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""
-        from ov_media.video import video_header
-
-        return video_header(self.video_path(doc))
 
     @property
     def media_patterns(self) -> tuple[str, ...]:
