@@ -264,3 +264,34 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
     stats = model.request_stats[-1]
     assert stats.error is None and stats.num_frames == 40
     assert result.token_counts.visual_tokens == PER_FRAME * 40
+
+
+# ------------------------------------------------------------------ training (the LLaVA-Video stage)
+def test_video_recipe_builds_182_per_frame_inputs_with_the_time_instruction(tmp_path):
+    from reference_model import LlavaOneVision
+    from reference_model.training.dataset import TrainDataset, read_records
+    from reference_model.training.recipes import get_stage
+    from reference_model.training.synthetic import make_synthetic_set
+    from reference_model.training.trainer import apply_video_layout
+
+    recipe = get_stage("llava-video")
+    assert (recipe.video_frames, recipe.video_sampling, recipe.time_instruction) == (64, "fps", True)
+    assert {"video", "long_video", "single_image"} <= set(recipe.modalities)
+    data = make_synthetic_set(tmp_path, {"single_image": 1, "multi_image": 0, "video": 1, "long_video": 1})
+    model = LlavaOneVision.from_pretrained("tiny")
+    apply_video_layout(model, recipe)
+    dataset = TrainDataset(read_records(data), tmp_path, model.processor, recipe)
+    assert dataset.stats.kept == 3
+    video_id = model.config.token_ids.video
+    # (clip, frames at 1 fps: 16 s at 2 fps -> step 2 -> 16 frames; 1 s at 4 fps -> 1 frame)
+    for record_id, seconds, frames in (("long_video_0000", 16, 16), ("video_0000", 1, 1)):
+        index = next(i for i, s in enumerate(dataset.samples) if s.record.id == record_id)
+        item = dataset[index]
+        assert int((item["input_ids"] == video_id).sum()) == PER_FRAME * frames
+        assert len(item["pixel_values_videos"]) == frames
+        text = model.tokenizer.decode([t for t in item["input_ids"].tolist() if t != video_id])
+        times = ",".join(f"{float(i)}0s" for i in range(frames))
+        line = (f"The video lasts for {seconds}.00 seconds, and {frames} frames are uniformly sampled from it. "
+                f"These frames are located at {times}.Please answer the following questions related to this video.")
+        # the user turn: <video> (its run of video tokens, dropped here), the instruction, the question
+        assert f"<|im_start|>user\n\n{line}\nWhich way" in text or f"<|im_start|>user\n\n{line}\nWhat colour" in text
