@@ -102,6 +102,9 @@ class ModelConfig:
     # The lmms-eval model whose task prompts (lmms_eval_specific_kwargs) the evaluation uses:
     # llava_onevision (the default entries) or llava_vid (Video-MME: "The best answer is:").
     eval_model_name: str = "llava_onevision"
+    # LLaVA-Video's training switches as its config.json records them (add_time_instruction, force_sample):
+    # read from an original-layout config or set by the LLaVA-Video training recipe; written back on save.
+    training_switches: dict = field(default_factory=dict)
     # Why each family default was chosen (family defaults only; shown by `ov-bench models`).
     default_reasons: dict = field(default_factory=dict)
     conv_template: str = "qwen_1_5"

@@ -58,6 +58,7 @@ def apply_original_layout(config: ModelConfig, raw: dict) -> ModelConfig:
     validate_video_layout(newline, pool)
     family, why = detect_family(raw)
     config.family, config.family_reason = family, why
+    config.training_switches = {k: raw[k] for k in ("add_time_instruction", "force_sample") if k in raw}
     config.video_newline_position, config.video_pool_mode = newline, pool
     if family == "llava-video":
         for key, value in LLAVA_VIDEO_EVAL.items():
@@ -89,8 +90,11 @@ def checkpoint_defaults(directory) -> dict:
         raise FileNotFoundError(f"{directory}: no config.json, not a checkpoint directory")
     raw = json.loads(path.read_text())
     config = ModelConfig()
-    if raw.get("model_type") == "llava_onevision":
+    video_keys = ("mm_newline_position", "mm_spatial_pool_mode", "add_time_instruction", "force_sample")
+    if raw.get("model_type") == "llava_onevision" and not any(k in raw for k in video_keys):
         config.family_reason = "HF layout (llava_onevision): LLaVA-OneVision's layout"
+    elif raw.get("model_type") == "llava_onevision":  # saved by ov-bench after a LLaVA-Video recipe
+        apply_original_layout(config, raw)
     elif "mm_projector_type" in raw or "mm_vision_tower" in raw:
         apply_original_layout(config, raw)
     else:

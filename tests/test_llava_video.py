@@ -295,3 +295,20 @@ def test_video_recipe_builds_182_per_frame_inputs_with_the_time_instruction(tmp_
                 f"These frames are located at {times}.Please answer the following questions related to this video.")
         # the user turn: <video> (its run of video tokens, dropped here), the instruction, the question
         assert f"<|im_start|>user\n\n{line}\nWhich way" in text or f"<|im_start|>user\n\n{line}\nWhat colour" in text
+
+
+@pytest.mark.slow
+def test_video_recipe_trains_on_the_existing_trainer(tmp_path):
+    from reference_model import LlavaOneVision
+    from reference_model.training import TrainOptions, apply_overrides, get_stage, read_log, train
+    from reference_model.training.synthetic import make_synthetic_set
+
+    data = make_synthetic_set(tmp_path / "set", {"single_image": 2, "multi_image": 0, "video": 1, "long_video": 1})
+    recipe, options = get_stage("video"), TrainOptions(per_device_batch_size=2, progress=False)
+    apply_overrides(recipe, options, {"max_steps": 2, "lr": 1e-3, "vision_lr": 1e-4})
+    result = train("tiny", data, tmp_path / "out", recipe, options)
+    assert [r["step"] for r in read_log(tmp_path / "out")] == [1, 2]
+    # the saved checkpoint keeps the layout and is detected as LLaVA-Video (its evaluated defaults)
+    trained = LlavaOneVision.from_pretrained(str(result.final_dir)).config
+    assert (trained.video_newline_position, trained.video_pool_mode) == ("grid", "average")
+    assert (trained.family, trained.video_sampling, trained.video_frames) == ("llava-video", "fps", 64)

@@ -322,6 +322,11 @@ def apply_video_layout(model, recipe: StageRecipe) -> None:
         model.config.video_newline_position = recipe.video_newline_position
     if recipe.video_pool_mode is not None:
         model.config.video_pool_mode = recipe.video_pool_mode
+    if recipe.video_sampling == "fps" or recipe.time_instruction:
+        # Recorded as LLaVA-Video's config.json records them, so the saved checkpoint is detected as
+        # LLaVA-Video and gets its evaluated defaults (families.py).
+        model.config.training_switches = {"add_time_instruction": recipe.time_instruction,
+                                          "force_sample": recipe.video_force_sample}
 
 
 def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
