@@ -312,3 +312,40 @@ def test_video_recipe_trains_on_the_existing_trainer(tmp_path):
     trained = LlavaOneVision.from_pretrained(str(result.final_dir)).config
     assert (trained.video_newline_position, trained.video_pool_mode) == ("grid", "average")
     assert (trained.family, trained.video_sampling, trained.video_frames) == ("llava-video", "fps", 64)
+
+
+# ------------------------------------------------------------------ outputs and flags
+def test_frame_times_column_and_older_stores_stay_readable(tmp_path):
+    import sqlite3
+
+    from ov_bench.outputs.run_outputs import read_rows
+    from ov_bench.outputs.store import ResultsStore, SampleRow
+
+    db = tmp_path / "samples.sqlite"
+    row = SampleRow(task="videomme", doc_id="1", model_key="m", threshold="6561", frame_indices=[0, 2],
+                    frame_times=[0.0, 1.0])
+    with ResultsStore(db) as store:
+        store.write(row)
+        (back,) = store.rows("m", "6561", "videomme")
+    assert back.frame_indices == [0, 2] and back.frame_times == [0.0, 1.0]
+    with sqlite3.connect(db) as conn:  # a store written before the column existed
+        conn.execute("ALTER TABLE samples DROP COLUMN frame_times_json")
+    (old,) = read_rows(db)
+    assert old.frame_indices == [0, 2] and old.frame_times is None
+    with ResultsStore(db) as store:  # reopened for writing: the column is added, old rows read as None
+        (old,) = store.rows("m", "6561", "videomme")
+    assert old.frame_times is None
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "tokens"])
+def test_sampling_flags_parse_and_bad_values_exit_2(command):
+    from ov_bench.cli import build_parser
+    from ov_bench.commands.model_options import layout_options
+
+    args = build_parser().parse_args([command, "--tasks", "videomme", "--frame-sampling", "fps", "--force-sample"])
+    options = layout_options(args)
+    assert options["frame_sampling"] == "fps" and options["force_sample"] is True
+    assert options.get("time_instruction") is None and args.frames is None
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([command, "--tasks", "videomme", "--frame-sampling", "2fps"])
+    assert exc.value.code == 2

@@ -188,6 +188,9 @@ class Runner:
                  dist: DistContext | None = None, task_factory: Callable[[str], Any] | None = None) -> None:
         if config.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        # None: the checkpoint's frame count (read from its config.json now; set again from the loaded
+        # adapter, which also knows a hub id's, before any sample is made)
+        self._frames_from_model = config.frames is None
         if config.frames is None:
             from ov_bench.adapters import default_frames
 
@@ -307,6 +310,10 @@ class Runner:
                                         **cfg.model_options)
             self.throughput.model_load_s = time.perf_counter() - t0
         device = getattr(self.adapter, "device", device)
+        if self._frames_from_model and getattr(self.adapter, "default_frames", cfg.frames) != cfg.frames:
+            cfg.frames = self.adapter.default_frames
+            for plan in plans:
+                plan.frames = cfg.frames if plan.frames is not None else None
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
                         cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
