@@ -13,9 +13,12 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
 - Videos: lmms-eval's doc_to_visual functions are not called (they exit the process or only log when
   a video is missing). load_visuals resolves the same file names itself, relative to the task's data
   directory (`--data DIR`: DIR/<task>/..., samples: the samples cache) or, for hub rows, to lmms-eval's
-  video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes F uniformly spaced
-  frames with ov_media.video.sample_frames (MVBench's episodic_reasoning: a folder of frames read as a
-  3 fps video, tasks/video_sources.py). A missing or undecodable video is a MediaError for that doc;
+  video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes the frames
+  ov_media.video.sample_frames picks: F uniformly spaced ones, or with LLaVA-Video's fps sampling one a
+  second capped at F (MVBench's episodic_reasoning: a folder of frames read as a 3 fps video, always the
+  linspace, tasks/video_sources.py). video_header(doc) reads N and the fps without decoding (the planner).
+- Prompts: ``lmms_model_name`` (set per sample from the model, e.g. llava_vid for LLaVA-Video) picks
+  the task YAML's lmms_eval_specific_kwargs entry of that model where there is one, as lmms-eval does. A missing or undecodable video is a MediaError for that doc;
   media_present() is the same lookup without decoding (the preflight).
 - Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's
   data files), media_patterns / archive_patterns (what `ov-bench fetch` downloads and unpacks) and
