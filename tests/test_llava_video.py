@@ -349,3 +349,40 @@ def test_sampling_flags_parse_and_bad_values_exit_2(command):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([command, "--tasks", "videomme", "--frame-sampling", "2fps"])
     assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_cli_run_takes_the_checkpoints_defaults(env, tmp_path):
+    """`ov-bench run --model DIR` with no video flag: 64-frame cap, fps sampling, 182 per frame; an
+    explicit --frame-sampling uniform --frames 8 gives 8 x 182 and joins the results key."""
+    import os
+    import subprocess
+    import sys
+
+    cli_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               "OV_BENCH_CACHE": str(env["root"] / "cache"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    base = [sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "videomme", "--model", str(env["ckpt"]),
+            "--data", "samples", "--limit", "1", "--max-new-tokens", "2", "--no-progress", "--no-warmup"]
+    docs = {str(env["task"].doc_id(d)): d for d in env["docs"]}
+    for name, flags in (("default", []), ("uniform", ["--frame-sampling", "uniform", "--frames", "8"])):
+        out = tmp_path / name
+        proc = subprocess.run([*base, "--output", str(out), *flags], env=cli_env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        results = json.loads((out / "results.json").read_text())
+        (row,) = [r for r in _store_rows(out)]
+        if name == "default":
+            idx, _, _ = _expected_frames(env["task"], docs[row["doc_id"]])
+            assert results["run"]["frames"] == 64 and results["run"]["video"]["frame_sampling"] == "fps"
+            assert row["visual_tokens_counted"] == row["visual_tokens_measured"] == PER_FRAME * len(idx)
+        else:
+            assert results["run"]["video"]["frame_sampling"] == "uniform" and "/sampling=uniform" in row["model_key"]
+            assert row["visual_tokens_counted"] == row["visual_tokens_measured"] == PER_FRAME * 8
+
+
+def _store_rows(out: Path) -> list[dict]:
+    import sqlite3
+
+    with sqlite3.connect(out / "samples.sqlite") as conn:
+        conn.row_factory = sqlite3.Row
+        return [dict(r) for r in conn.execute("SELECT * FROM samples")]

@@ -108,6 +108,7 @@ def _checkpoint_video_defaults(args: argparse.Namespace) -> tuple[list[int], obj
         newline, pool = defaults["video_layout"].split(" + ")
         args.video_layout = args.video_layout or newline
         args.video_pool = args.video_pool or pool
+    args.prompt_model = defaults.get("prompts") if defaults.get("prompts") != "llava_onevision" else None
     frames = args.frames or [int(defaults.get("video_frames", 32))]
     mode = args.frame_sampling or defaults.get("video_sampling", "uniform")
     force = args.force_sample if args.force_sample is not None else bool(defaults.get("force_sample", False))
@@ -140,6 +141,8 @@ def execute(args: argparse.Namespace) -> int:
     frames, sampling = _checkpoint_video_defaults(args)
     rows = []
     for task in tasks:
+        if hasattr(task, "lmms_model_name"):  # the checkpoint's task prompts (text tokens): llava_vid's
+            task.lmms_model_name = args.prompt_model
         docs = task.load(data=args.data, limit=args.limit, seed=args.seed)
         rows += plan_task(task, docs, args.thresholds, frames, archs=args.archs,
                           unpad_rounding=args.unpad_rounding, text_tokens=args.text_tokens,
