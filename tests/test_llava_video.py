@@ -386,3 +386,29 @@ def _store_rows(out: Path) -> list[dict]:
     with sqlite3.connect(out / "samples.sqlite") as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM samples")]
+
+
+def test_planner_frame_counts_equal_the_samplers(tmp_path):
+    """Per doc: the planner's frames (container header, no decode) == the frames the sampler decodes;
+    a frame folder takes the linspace (F) in fps mode too."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from ov_bench.analysis.token_planner import doc_shapes
+    from ov_media.video import FrameSampling, sample_frames, video_header
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(30):
+        Image.new("RGB", (8, 8), (i, i, i)).save(folder / f"{i:05d}.jpg")
+    paths = {"a": _write(tmp_path / "a.mp4", 21, 3), "b": _write(tmp_path / "b.mp4", 10, 2.5), "f": folder}
+    task = SimpleNamespace(modality="video", doc_id=lambda d: d["id"], doc_to_text=lambda d: "q",
+                           is_frame_folder=lambda d: d["id"] == "f",
+                           video_header=lambda d: video_header(paths[d["id"]]))
+    sampling = FrameSampling("fps")
+    shapes = doc_shapes(task, [{"id": k} for k in paths], text_tokens=0, sampling=sampling)
+    for shape in shapes:
+        for cap in (4, 8):
+            assert shape.frames(cap, sampling) == len(sample_frames(paths[shape.doc_id], cap, sampling).indices)
+    assert [s.frames(8, sampling) for s in shapes] == [7, 5, 8]

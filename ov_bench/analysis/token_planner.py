@@ -297,7 +297,9 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None, 
         try:
             sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
             header = None
-            if video and sampling is not None and sampling.mode != "uniform":
+            # frame folders always take the linspace (F frames), as the sampler does
+            frame_folder = getattr(task, "is_frame_folder", lambda d: False)(doc)
+            if video and sampling is not None and sampling.mode != "uniform" and not frame_folder:
                 h = task.video_header(doc)
                 header = (h.total_frames, h.fps)
             prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video) if text_tokens is None else ""
