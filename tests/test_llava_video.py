@@ -412,3 +412,23 @@ def test_planner_frame_counts_equal_the_samplers(tmp_path):
         for cap in (4, 8):
             assert shape.frames(cap, sampling) == len(sample_frames(paths[shape.doc_id], cap, sampling).indices)
     assert [s.frames(8, sampling) for s in shapes] == [7, 5, 8]
+
+
+def test_plugin_model_args_for_sampling(tmp_path):
+    from ov_bench.integrations.lmms_eval_model import OvBenchReference
+    from tests.test_lmms_eval_plugin import _request
+
+    path = _write(tmp_path / "v.mp4", 21, 3)
+    model = OvBenchReference(pretrained="tiny", frames=4, frame_sampling="fps", force_sample="false",
+                             time_instruction="true")
+    a = model.adapter
+    assert (a.frame_sampling, a.force_sample, a.time_instruction) == ("fps", False, True)
+    assert a.key.endswith("/sampling=fps/force=off/ti=on")
+    model.task_dict = {"t": {"test": {0: {}}}}
+    (result,) = model.generate_until([_request("Q?", [str(path)], {"max_new_tokens": 1})])
+    assert model.request_stats[-1].num_frames == 4  # 7 s at 1 fps is above the cap of 4: the linspace
+    assert result.token_counts.visual_tokens == 4 * 196 + 1  # tiny is OV: one_token + bilinear
+    with pytest.raises(ValueError, match="time_instruction must be true or false"):
+        OvBenchReference(pretrained="tiny", time_instruction="maybe")
+    with pytest.raises(ValueError, match="frame sampling 'x'"):
+        OvBenchReference(pretrained="tiny", frame_sampling="x")

@@ -232,7 +232,7 @@ class OvBenchReference(lmms):
             tau = parse_threshold(max_grid_tokens)
         except ValueError as e:
             raise ValueError(f"{MODEL_NAME}: max_grid_tokens: {e}") from None
-        frames_given = frames
+        frames_given = None if frames is None else _parse_positive_int("frames", frames)  # None: the checkpoint's
         device_name = _resolve_device(device)
         self._init_distributed(device_name)
 
@@ -255,7 +255,7 @@ class OvBenchReference(lmms):
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
             raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
-        self.frames = self.adapter.default_frames if frames_given is None else _parse_positive_int("frames", frames_given)
+        self.frames = self.adapter.default_frames if frames_given is None else frames_given
         self.model = self.adapter.model
         self.model.eval()
         self.device_name = self.adapter.device  # a split model's main device
