@@ -24,10 +24,15 @@ class VideoClip:
     """Frames sampled from one video (ov_media.video.sample_frames)."""
 
     frames: np.ndarray  # uint8 [F, H, W, 3]
-    indices: list[int]  # frame indices used: int(x) for x in linspace(0, N-1, F)
+    indices: list[int]  # frame indices used (uniform: int(x) for x in linspace(0, N-1, F))
     total_frames: int
     fps: float
     path: str
+    # Seconds of each used frame and of the whole video, as LLaVA-Video's evaluated path computes them
+    # (ov_media.video.sampled_indices); None where the fps is unknown.
+    times: list[float] | None = None
+    duration: float | None = None
+    sampling: str = "uniform"  # the frame sampling mode that chose the indices (ov_media.video.SAMPLING_MODES)
 
 
 __all__ = ["MediaError", "VideoClip"]

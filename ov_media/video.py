@@ -17,6 +17,14 @@ decoding if that keyframe was already passed. Each step is bounded; anything une
 lands after the target, frames without timestamps) switches to a plain decode from the start that counts
 frames like lmms-eval, so the result is the same either way.
 
+Two sampling modes (FrameSampling, sampled_indices):
+- ``uniform`` (LLaVA-OneVision): the F linspace indices above, whatever the video's length.
+- ``fps`` (LLaVA-Video, lmms-eval's ``llava_vid.load_video``): step = round(avg_fps / 1), indices
+  range(0, N, step) (one frame a second), and when that gives more than F frames, or with
+  force_sample, the F linspace indices instead. Frame times are i / step for the 1 fps indices (the
+  evaluated code divides by the step, not by the fps: reproduced as is) and i / avg_fps for the linspace
+  ones; the duration is N / avg_fps. So a video shorter than F seconds gets fewer than F frames.
+
 A video may also be a directory of frame images (sorted by file name, as training sets and MVBench's
 frame-folder sub-tasks store them): N is the number of images and the same indices pick among them.
 
@@ -47,6 +55,29 @@ _MISSING_FRAMES_TOLERANCE_FRACTION = 0.01
 _REORDER_SLACK = 64
 _THREAD_TYPE = "AUTO"
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+SAMPLING_MODES = ("uniform", "fps")
+# Frame folders (MVBench's TVQA clips) were extracted at 3 fps; llava_vid times their frames with it.
+FRAME_FOLDER_FPS = 3.0
+
+
+@dataclass(frozen=True)
+class FrameSampling:
+    """How F (the frame cap) becomes frame indices: ``uniform`` linspace, or ``fps`` (target_fps frames a
+    second, the linspace above the cap or always with force_sample)."""
+
+    mode: str = "uniform"
+    force_sample: bool = False
+    target_fps: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"frame sampling {self.mode!r}: choose one of {', '.join(SAMPLING_MODES)}")
+
+    def describe(self) -> dict:
+        return {"mode": self.mode, "force_sample": self.force_sample, "target_fps": self.target_fps}
+
+
+UNIFORM = FrameSampling()
 
 
 def uniform_indices(total_frames: int, num_frames: int) -> list[int]:
@@ -58,6 +89,62 @@ def uniform_indices(total_frames: int, num_frames: int) -> list[int]:
     if num_frames < 1:
         raise ValueError(f"num_frames must be >= 1, got {num_frames}")
     return [int(x) for x in np.linspace(0, total_frames - 1, num_frames)]
+
+
+def sampled_indices(total_frames: int, avg_fps: float, max_frames: int,
+                    sampling: FrameSampling = UNIFORM) -> tuple[list[int], list[float] | None]:
+    """(frame indices, their times in seconds or None when the fps is unknown) for a video of N frames
+    at avg_fps, F = max_frames (see the module doc; lmms-eval's llava_vid.load_video for ``fps``)."""
+    if sampling.mode == "fps" and avg_fps > 0:
+        # max(1, .): a video below half a frame a second would make the evaluated code's step 0
+        step = max(1, round(avg_fps / sampling.target_fps))
+        indices = list(range(0, total_frames, step))
+        if len(indices) <= max_frames and not sampling.force_sample:
+            return indices, [i / step for i in indices]
+    indices = uniform_indices(total_frames, max_frames)
+    return indices, ([i / avg_fps for i in indices] if avg_fps > 0 else None)
+
+
+def frames_for(total_frames: int, avg_fps: float, max_frames: int, sampling: FrameSampling = UNIFORM) -> int:
+    """How many frames sampling gives a video of N frames at avg_fps (the planner's count)."""
+    return len(sampled_indices(total_frames, avg_fps, max_frames, sampling)[0])
+
+
+@dataclass
+class VideoHeader:
+    """What the container declares: N (stream.frames; counted packets where it declares none) and the
+    average frame rate. Read without decoding a frame."""
+
+    total_frames: int
+    fps: float
+
+    @property
+    def duration(self) -> float | None:
+        return self.total_frames / self.fps if self.fps > 0 else None
+
+
+def video_header(path: str | os.PathLike) -> VideoHeader:
+    """N and fps of a video file (a frame folder: its image count at FRAME_FOLDER_FPS), no decoding."""
+    import av
+
+    path = str(path)
+    if os.path.isdir(path):
+        return VideoHeader(len(_frame_files(Path(path))), FRAME_FOLDER_FPS)
+    if not os.path.isfile(path):
+        raise MediaError(f"video file not found: {path}")
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                raise MediaError(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            total = int(stream.frames or 0)
+            if total < 1:  # webm/mkv declare no count: count packets (a demux pass, still no decode)
+                total = _index_stream(container, stream).total_frames
+            return VideoHeader(total, _stream_fps(stream))
+    except MediaError:
+        raise
+    except (av.error.FFmpegError, OSError, EOFError) as e:
+        raise MediaError(f"cannot read video {path}: {_one_line(e)}") from None
 
 
 @dataclass
@@ -79,8 +166,9 @@ class _NeedPlainDecode(Exception):
     """The seeking path met something it cannot handle exactly; decode from the start instead."""
 
 
-def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
-    """Decode F uniformly spaced frames of a video as uint8 RGB [F, H, W, 3] (see the module doc)."""
+def sample_frames(path: str | os.PathLike, num_frames: int = 32, sampling: FrameSampling = UNIFORM) -> VideoClip:
+    """Decode the frames ``sampling`` picks (at most F = num_frames; F exactly for uniform) as uint8 RGB
+    [F', H, W, 3], with their indices, times and the video's duration (see the module doc)."""
     import av
 
     if num_frames < 1:
@@ -89,7 +177,7 @@ def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
     if not os.path.exists(path):
         raise MediaError(f"video file not found: {path}")
     if os.path.isdir(path):
-        return _sample_frame_folder(Path(path), num_frames)
+        return _sample_frame_folder(Path(path), num_frames, sampling)
     if not os.path.isfile(path):
         raise MediaError(f"not a regular file: {path}")
     try:
@@ -108,7 +196,7 @@ def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
                 raise MediaError(
                     f"truncated or damaged video {path}: the header declares {total} frames, the file holds {present}"
                 )
-            wanted = uniform_indices(total, num_frames)
+            wanted, times = sampled_indices(total, fps, num_frames, sampling)
             # A few frames the header declares but the file lacks: use the last frame that exists.
             used = [min(i, present - 1) for i in wanted]
             try:
@@ -124,7 +212,7 @@ def sample_frames(path: str | os.PathLike, num_frames: int = 32) -> VideoClip:
         raise
     except (av.error.FFmpegError, OSError, EOFError) as e:
         raise MediaError(f"cannot decode video {path}: {_one_line(e)}") from None
-    return _assemble(path, used, by_index, total, fps)
+    return _assemble(path, used, by_index, total, fps, times, sampling.mode)
 
 
 def video_frame_count(path: str | os.PathLike) -> int:
@@ -156,8 +244,9 @@ def _frame_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
 
 
-def _sample_frame_folder(folder: Path, num_frames: int) -> VideoClip:
-    """A directory of frame images: the same uniform indices over the sorted images."""
+def _sample_frame_folder(folder: Path, num_frames: int, sampling: FrameSampling = UNIFORM) -> VideoClip:
+    """A directory of frame images: uniform indices over the sorted images in either mode (llava_vid
+    takes linspace over a frame folder), timed at FRAME_FOLDER_FPS."""
     import numpy as np
     from PIL import Image
 
@@ -172,7 +261,8 @@ def _sample_frame_folder(folder: Path, num_frames: int) -> VideoClip:
                 by_index[i] = np.asarray(im.convert("RGB"))
         except Exception as e:  # PIL raises many types for broken files
             raise MediaError(f"cannot decode frame {files[i]}: {_one_line(e)}") from None
-    return _assemble(str(folder), used, by_index, len(files), 0.0)
+    times = [i / FRAME_FOLDER_FPS for i in used]
+    return _assemble(str(folder), used, by_index, len(files), FRAME_FOLDER_FPS, times, sampling.mode)
 
 
 def _missing_tolerance(total: int) -> int:
@@ -277,14 +367,17 @@ def _decode_plain(container, stream, used: list[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def _assemble(path: str, used: list[int], by_index: dict, total: int, fps: float) -> VideoClip:
+def _assemble(path: str, used: list[int], by_index: dict, total: int, fps: float,
+              times: list[float] | None = None, mode: str = "uniform") -> VideoClip:
     import numpy as np
 
     shapes = {by_index[i].shape for i in set(used)}
     if len(shapes) != 1:
         raise MediaError(f"frames of {path} change size mid-stream ({sorted(shapes)}); not supported")
     frames = np.stack([by_index[i] for i in used])
-    return VideoClip(frames=frames, indices=list(used), total_frames=total, fps=fps, path=path)
+    duration = total / fps if fps > 0 else None
+    return VideoClip(frames=frames, indices=list(used), total_frames=total, fps=fps, path=path,
+                     times=None if times is None else list(times), duration=duration, sampling=mode)
 
 
 # ---- writing ------------------------------------------------------------------------------------

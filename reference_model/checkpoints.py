@@ -320,6 +320,9 @@ def _anyres(raw_pinpoints, aspect_ratio: str | None, pairs_are_wh: bool) -> AnyR
     return anyres
 
 
+VIDEO_KEYS = ("mm_newline_position", "mm_spatial_pool_mode", "add_time_instruction", "force_sample")
+
+
 def _hf_config(raw: dict) -> ModelConfig:
     if raw.get("vision_feature_select_strategy", "full") != "full":
         raise ValueError("vision_feature_select_strategy 'default' (drop CLS) does not apply to SigLIP towers")
@@ -333,6 +336,10 @@ def _hf_config(raw: dict) -> ModelConfig:
     )
     if "ov_bench_max_grid_tokens" in raw:
         config.anyres.max_grid_tokens = raw["ov_bench_max_grid_tokens"]
+    if any(k in raw for k in VIDEO_KEYS):  # a checkpoint trained with another video layout / as LLaVA-Video
+        from .families import apply_original_layout
+
+        apply_original_layout(config, raw)
     return config
 
 
@@ -402,7 +409,13 @@ def hf_config_dict(config: ModelConfig) -> dict:
         image_grid_pinpoints=[list(p) for p in config.anyres.grid_pinpoints],
         tie_word_embeddings=t.tie_word_embeddings,
     )
-    return {**hf.to_dict(), "ov_bench_max_grid_tokens": tau}
+    out = {**hf.to_dict(), "ov_bench_max_grid_tokens": tau}
+    # The original code's video keys where the model is not plain OV (a LLaVA-Video recipe trained it):
+    # transformers ignores them, ov-bench reads them back (the layout and family defaults survive a save).
+    if (config.video_newline_position, config.video_pool_mode) != ("one_token", "bilinear") or config.training_switches:
+        out.update({"mm_newline_position": config.video_newline_position,
+                    "mm_spatial_pool_mode": config.video_pool_mode, **config.training_switches})
+    return out
 
 
 def save_hf_layout(model: torch.nn.Module, path) -> None:

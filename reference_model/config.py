@@ -93,12 +93,20 @@ class ModelConfig:
     video_newline_position: str = "one_token"  # mm_newline_position (OV: one newline after all frames)
     video_pool_mode: str = "bilinear"  # mm_spatial_pool_mode (OV: 27x27 -> 14x14 bilinear)
     # Which family the checkpoint belongs to and the video defaults its own evaluation used
-    # (LLaVA-Video: lmms-eval's llava_vid, 64 frames at 1 fps with a time instruction).
+    # (LLaVA-Video: lmms-eval's llava_vid, at most 64 frames at 1 fps, no time instruction).
     family: str = "onevision"
     family_reason: str = "default"  # why the family was chosen (shown by `ov-bench models`)
     video_sampling: str = "uniform"  # "uniform" (linspace) | "fps" (1 fps, uniform above the cap)
     video_force_sample: bool = False  # fps sampling: always take video_frames uniform frames
-    video_time_instruction: bool = False
+    video_time_instruction: bool = False  # LLaVA-Video's "The video lasts for ..." line before the question
+    # The lmms-eval model whose task prompts (lmms_eval_specific_kwargs) the evaluation uses:
+    # llava_onevision (the default entries) or llava_vid (Video-MME: "The best answer is:").
+    eval_model_name: str = "llava_onevision"
+    # LLaVA-Video's training switches as its config.json records them (add_time_instruction, force_sample):
+    # read from an original-layout config or set by the LLaVA-Video training recipe; written back on save.
+    training_switches: dict = field(default_factory=dict)
+    # Why each family default was chosen (family defaults only; shown by `ov-bench models`).
+    default_reasons: dict = field(default_factory=dict)
     conv_template: str = "qwen_1_5"
     projector_act: str = "gelu"  # mlp2x_gelu uses exact (erf) GELU
     image_resize: str = "pil"  # bicubic resize backend: "pil" (the original code) | "torchvision" (transformers 5)

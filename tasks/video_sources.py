@@ -3,7 +3,8 @@
 MVBench's episodic_reasoning (TVQA) ships each clip as a folder of JPEG frames already extracted at
 3 fps (`tvqa/video_fps3_hq_segment/<clip>/*.jpg`). It is read as a video of N = number of frames at
 3 fps: the frames sorted by name (numbered files in the hub's layout), F of them taken at lmms-eval's
-uniform indices int(x) for x in linspace(0, N-1, F), each decoded to RGB.
+uniform indices int(x) for x in linspace(0, N-1, F), each decoded to RGB, in either frame sampling
+mode (lmms-eval's llava_vid takes the linspace over a frame folder too), timed i / 3 s.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ov_media.video import FRAME_FOLDER_FPS  # 3 fps, one constant for both readers
 from tasks.records import MediaError, VideoClip
 
-FRAME_FOLDER_FPS = 3.0
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
@@ -28,8 +29,9 @@ def frame_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=natural)
 
 
-def sample_frame_folder(folder: str | os.PathLike, num_frames: int = 32, fps: float = FRAME_FOLDER_FPS) -> VideoClip:
-    """F uniformly spaced frames of a frame folder as uint8 RGB [F, H, W, 3]."""
+def sample_frame_folder(folder: str | os.PathLike, num_frames: int = 32, fps: float = FRAME_FOLDER_FPS,
+                        sampling_mode: str = "uniform") -> VideoClip:
+    """F uniformly spaced frames of a frame folder as uint8 RGB [F, H, W, 3], timed at ``fps``."""
     import numpy as np
     from PIL import Image
 
@@ -53,4 +55,5 @@ def sample_frame_folder(folder: str | os.PathLike, num_frames: int = 32, fps: fl
     if len(shapes) != 1:
         raise MediaError(f"frames of {folder} differ in size: {sorted(shapes)}")
     frames = np.stack([decoded[i] for i in indices])
-    return VideoClip(frames=frames, indices=indices, total_frames=len(files), fps=fps, path=str(folder))
+    return VideoClip(frames=frames, indices=indices, total_frames=len(files), fps=fps, path=str(folder),
+                     times=[i / fps for i in indices], duration=len(files) / fps, sampling=sampling_mode)

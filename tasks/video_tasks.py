@@ -13,9 +13,12 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
 - Videos: lmms-eval's doc_to_visual functions are not called (they exit the process or only log when
   a video is missing). load_visuals resolves the same file names itself, relative to the task's data
   directory (`--data DIR`: DIR/<task>/..., samples: the samples cache) or, for hub rows, to lmms-eval's
-  video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes F uniformly spaced
-  frames with ov_media.video.sample_frames (MVBench's episodic_reasoning: a folder of frames read as a
-  3 fps video, tasks/video_sources.py). A missing or undecodable video is a MediaError for that doc;
+  video cache $HF_HOME/<dataset_kwargs.cache_dir> (read when called), and decodes the frames
+  ov_media.video.sample_frames picks: F uniformly spaced ones, or with LLaVA-Video's fps sampling one a
+  second capped at F (MVBench's episodic_reasoning: a folder of frames read as a 3 fps video, always the
+  linspace, tasks/video_sources.py). video_header(doc) reads N and the fps without decoding (the planner).
+- Prompts: ``lmms_model_name`` (set per sample from the model, e.g. llava_vid for LLaVA-Video) picks
+  the task YAML's lmms_eval_specific_kwargs entry of that model where there is one, as lmms-eval does. A missing or undecodable video is a MediaError for that doc;
   media_present() is the same lookup without decoding (the preflight).
 - Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's
   data files), media_patterns / archive_patterns (what `ov-bench fetch` downloads and unpacks) and
@@ -94,17 +97,29 @@ class VideoTask(LmmsTask):
         kind = "frame folder" if folder else "video"
         raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {kind} not found (tried {', '.join(map(str, tried))})")
 
+    def video_header(self, doc: dict) -> Any:
+        """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""
+        from ov_media.video import video_header
+
+        return video_header(self.video_path(doc))
+
     def media_present(self, doc: dict) -> None:
         """Preflight: MediaError if the video (file or frame folder) is not there; a stat, no decode."""
         self.video_path(doc)
 
-    def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
-        from ov_media.video import sample_frames
+    def load_visuals(self, doc: dict, frames: int = 32, sampling: Any = None) -> Visuals:
+        """The doc's video: ``frames`` frames (the cap, with fps sampling) chosen by ``sampling``
+        (an ov_media.video.FrameSampling; None: uniform)."""
+        from ov_media.video import UNIFORM, sample_frames
         from tasks.video_sources import sample_frame_folder
 
+        sampling = sampling or UNIFORM
         path = self.video_path(doc)
         try:
-            clip = sample_frame_folder(path, frames) if self.is_frame_folder(doc) else sample_frames(path, frames)
+            if self.is_frame_folder(doc):
+                clip = sample_frame_folder(path, frames, sampling_mode=sampling.mode)
+            else:
+                clip = sample_frames(path, frames, sampling)
         except MediaError as e:
             raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {e}") from None
         return Visuals(images=[], video=clip)
@@ -163,7 +178,7 @@ class VideoMME(VideoTask):
     lmms_eval_dir = "videomme"
     lmms_eval_yaml = "videomme.yaml"  # no subtitles (videomme_w_subtitle.yaml adds them)
     id_column = "question_id"
-    samples_version = 2
+    samples_version = 3  # 3: a 40 s clip (fps sampling differs from uniform)
     # hub layout (tasks/hub_layout.py): 20 video archives with members data/<videoID>.mp4
     metadata_files = "videomme/{split}-*"
     readme_config = "videomme"

@@ -252,7 +252,8 @@ def test_llava_video_checkpoint_gets_its_evaluated_layout(tiny, tmp_path):
     model = LlavaOneVision.from_pretrained(str(_llava_video_checkpoint(tiny, tmp_path / "vid")))
     c = model.config
     assert (c.family, c.video_newline_position, c.video_pool_mode) == ("llava-video", "grid", "average")
-    assert (c.video_frames, c.video_sampling, c.video_time_instruction, c.video_force_sample) == (64, "fps", True, True)
+    assert (c.video_frames, c.video_sampling, c.video_time_instruction, c.video_force_sample) == (64, "fps", False, False)
+    assert c.eval_model_name == "llava_vid"  # the evaluated path: no time instruction, no force_sample
     assert c.conv_template == "qwen_1_5" and "add_time_instruction" in c.family_reason
     frames = _frames(4, seed=5)
     assert _measured(model, video=frames) == (4 * 182, 4 * 182)
@@ -302,5 +303,6 @@ def test_checkpoint_defaults_are_shown_without_loading(tiny, tmp_path):
     (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [258, 256], "repetition_penalty": 1.05}))
     shown = checkpoint_defaults(path)
     assert shown["family"] == "llava-video" and shown["video_layout"] == "grid + average"
-    assert shown["video_frames"] == 64 and shown["video_sampling"] == "fps" and shown["time_instruction"] is True
+    assert shown["video_frames"] == 64 and shown["video_sampling"] == "fps" and shown["time_instruction"] is False
+    assert shown["force_sample"] is False and "trained_with" in shown["reasons"]
     assert shown["generation_config"]["eos_token_ids"] == [258, 256]

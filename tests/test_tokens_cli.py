@@ -47,9 +47,12 @@ def test_corrupt_images_are_listed_with_reasons(cache, tmp_path):
     frame.at[0, "image_1"] = {"bytes": b"\x89PNG\r\n\x1a\nthis is not a png", "path": None}
     frame.at[2, "image_1"] = {"bytes": b"GIF89a broken", "path": None}
     bad = {frame.loc[0, "id"], frame.loc[2, "id"]}
+    from tasks.hub_layout import write_readme
+
     target = tmp_path / "data" / "mmmu"
-    target.mkdir(parents=True)
-    frame.to_parquet(target / "validation-00000-of-00001.parquet")
+    (target / "data").mkdir(parents=True)
+    frame.to_parquet(target / "data" / "validation-00000-of-00001.parquet")  # the hub's path
+    write_readme(get_task("mmmu"), target)  # and its README configs
     plan = tmp_path / "plan.json"
     out = ov_bench("tokens", "--tasks", "mmmu", "--data", str(tmp_path / "data"), "--thresholds", "729,none",
                    "--archs", "0.5b", "--json", str(plan))

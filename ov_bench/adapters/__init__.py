@@ -38,6 +38,7 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto",
     grid_pinpoints, use_generation_config (reference model only) and image_resize (both)."""
     kind, target = parse_model_spec(spec)
     placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
+    video = {k: model_options.pop(k, None) for k in ("frame_sampling", "force_sample", "time_instruction")}
     if kind == "hf":
         from .hf import HFAdapter
 
@@ -49,13 +50,31 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto",
             raise ValueError(f"{', '.join(given)}: reference model only (transformers' port has one layout: "
                              "multi-image 'train', its own video layout and grid set)")
         # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
-        return HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                         image_resize=image_resize, **placement)
+        adapter = HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
+                            image_resize=image_resize, **placement)
+        adapter.apply_video_options(**video)  # transformers' port: OV's defaults, the harness's sampling
+        return adapter
     from .reference import ReferenceAdapter
 
     model_options["image_resize"] = model_options.get("image_resize") or "pil"
     return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding, **placement, **model_options)
+                            unpad_rounding=unpad_rounding, **placement, **model_options, **video)
+
+
+def default_frames(spec: str) -> int:
+    """The video frame count (cap) a --model gets by default, from JSON files only: a LLaVA-Video
+    checkpoint's 64 (its evaluated path), else 32 (LLaVA-OneVision's)."""
+    from pathlib import Path
+
+    kind, target = parse_model_spec(spec)
+    if kind != "hf" and Path(str(target)).is_dir() and (Path(str(target)) / "config.json").is_file():
+        from reference_model.families import checkpoint_defaults
+
+        try:
+            return int(checkpoint_defaults(target)["video_frames"])
+        except (ValueError, KeyError):
+            return 32  # not an OV config: loading reports it in one line
+    return 32
 
 
 def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:

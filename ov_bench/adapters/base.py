@@ -86,11 +86,51 @@ class ModelAdapter(abc.ABC):
     image_resize: str = "pil"  # bicubic resize backend of the image preprocessing: pil | torchvision
     random_weights: bool = False  # a preset with random weights (tiny, arch:...), not a checkpoint
     max_batch_size: int = 1  # > 1: generate_batch runs that many samples in one model call
+    # Video settings of the evaluation (the checkpoint family's defaults, then the user's overrides; see
+    # apply_video_options): frame sampling mode, force_sample, the time instruction, the lmms-eval model
+    # whose task prompts are used (None: the default entries) and the default frame count (cap).
+    frame_sampling: str = "uniform"
+    force_sample: bool = False
+    time_instruction: bool = False
+    prompt_model: str | None = None
+    default_frames: int = 32
+    _video_overrides: dict | None = None
+
+    def apply_video_options(self, frame_sampling: str | None = None, force_sample: bool | None = None,
+                            time_instruction: bool | None = None) -> None:
+        """Explicit --frame-sampling / --force-sample / --time-instruction over the family defaults; they
+        change the inputs, so they join the store key."""
+        from ov_media.video import SAMPLING_MODES
+
+        if frame_sampling is not None and frame_sampling not in SAMPLING_MODES:
+            raise ValueError(f"frame sampling {frame_sampling!r}: choose one of {', '.join(SAMPLING_MODES)}")
+        overrides = dict(self._video_overrides or {})
+        for name, value, tag in (("frame_sampling", frame_sampling, "sampling"), ("force_sample", force_sample, "force"),
+                                 ("time_instruction", time_instruction, "ti")):
+            if value is None:
+                continue
+            setattr(self, name, value)
+            overrides[tag] = value if isinstance(value, str) else ("on" if value else "off")
+        self._video_overrides = overrides
+
+    def sampling(self) -> Any:
+        """The ov_media.video.FrameSampling the adapter's settings describe."""
+        from ov_media.video import FrameSampling
+
+        return FrameSampling(self.frame_sampling, self.force_sample)
+
+    def video_settings(self) -> dict[str, Any]:
+        """What results.json records about how videos were sampled and prompted."""
+        return {"frame_sampling": self.frame_sampling, "force_sample": self.force_sample,
+                "time_instruction": self.time_instruction, "prompts": self.prompt_model or "default",
+                "default_frames": self.default_frames}
 
     @property
     def key(self) -> str:
         """Identifies the model's outputs in the results store (threshold is a separate column)."""
         key = f"{self.kind}:{self.model_id}@{self.dtype}"
+        for tag, value in (self._video_overrides or {}).items():
+            key += f"/{tag}={value}"
         if self.kind == "reference" and self.unpad_rounding != "original":
             key += f"/unpad={self.unpad_rounding}"
         if self.image_resize != self.default_image_resize:

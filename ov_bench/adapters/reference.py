@@ -22,7 +22,8 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
                  max_memory: str | dict | None = None, offload_folder: str | None = None,
                  multi_image_layout: str | None = None, video_layout: str | None = None,
                  video_pool: str | None = None, grid_pinpoints: str | None = None,
-                 use_generation_config: bool = True, image_resize: str = "pil") -> None:
+                 use_generation_config: bool = True, image_resize: str = "pil", frame_sampling: str | None = None,
+                 force_sample: bool | None = None, time_instruction: bool | None = None) -> None:
         from reference_model import LlavaOneVision
         from reference_model.checkpoints import dtype_name
         from reference_model.image_processing import validate_resize_backend
@@ -51,6 +52,12 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         self.device_map = dict(plan.device_map) if plan is not None else None
         self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
         self.random_weights = self.model.config.preset is not None
+        # The family's video defaults (families.py: LLaVA-Video's evaluated path), then the user's.
+        config = self.model.config
+        self.frame_sampling, self.force_sample = config.video_sampling, config.video_force_sample
+        self.time_instruction, self.default_frames = config.video_time_instruction, config.video_frames
+        self.prompt_model = None if config.eval_model_name == "llava_onevision" else config.eval_model_name
+        self.apply_video_options(frame_sampling, force_sample, time_instruction)
         self._loaded = self._packing_state()  # what apply_setting starts every setting from
 
     def _packing_state(self) -> tuple:
@@ -84,6 +91,9 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         out["family"] = config.family
         out["multi_image_layout"] = config.multi_image_layout
         out["video_layout"] = {"newline_position": config.video_newline_position, "pool_mode": config.video_pool_mode}
+        out["video"] = self.video_settings()
+        if config.default_reasons:
+            out["video"]["reasons"] = dict(config.default_reasons)
         out["grid_pinpoints"] = grid_pinpoints_name(config.anyres.grid_pinpoints)
         out["generation"] = {
             "source": settings.source if settings is not None else (

@@ -25,6 +25,10 @@ Vision per 384x384 crop (SigLIP so400m: ``n = 729`` patches, width ``d = 1152``,
 Crops per prompt: one image -> 1 base view + gh*gw grid crops (the AnyRes grid chosen for its size);
 several images -> one crop each; a video -> one per frame.
 
+Video frames: F with uniform sampling; with fps sampling (LLaVA-Video) the count the sampler gives the
+doc's video (ov_media.video.frames_for: 1 fps capped at F), from N and the frame rate its container
+header declares (ov_media.video.video_header: stream metadata, no frame decoded).
+
 KV cache of ``s`` tokens: ``2 * L * kv_heads * head_dim * s * bytes_per_elem`` (K and V).
 """
 
@@ -195,7 +199,7 @@ class PlanRow:
     task: str
     modality: str
     threshold: int | None
-    frames: int | None
+    frames: int | None  # video: F, the frame count (uniform) or cap (fps)
     n: int
     errors: int
     visual_tokens: Distribution
@@ -204,11 +208,15 @@ class PlanRow:
     costs: list[ArchCost] = field(default_factory=list)
     # The first MAX_ERRORS_LISTED unreadable docs: {"doc_id", "error"}.
     error_docs: list[dict[str, str]] = field(default_factory=list)
+    frame_sampling: str | None = None  # video: uniform | fps
+    frames_mean: float | None = None  # video: frames per doc the sampling gives (F for uniform)
 
     @property
     def setting(self) -> str:
         tau = "none" if self.threshold is None else str(self.threshold)
-        return f"F={self.frames}" if self.frames is not None else f"tau={tau}"
+        if self.frames is not None:
+            return f"fps, F<={self.frames}" if self.frame_sampling == "fps" else f"F={self.frames}"
+        return f"tau={tau}"
 
 
 @dataclass
@@ -220,6 +228,15 @@ class DocShape:
     has_video: bool
     text_tokens: int
     error: str | None = None
+    video_header: tuple[int, float] | None = None  # (N, fps) from the container header (fps sampling only)
+
+    def frames(self, cap: int, sampling: Any = None) -> int:
+        """Frames the sampling gives this doc's video at cap F (F without a header: uniform)."""
+        if self.video_header is None or sampling is None or sampling.mode == "uniform":
+            return cap
+        from ov_media.video import frames_for
+
+        return frames_for(self.video_header[0], self.video_header[1], cap, sampling)
 
 
 _PIECE_COUNTS: dict[str, int] = {}  # text between special tokens -> Qwen2 tokens (chat-template pieces repeat)
@@ -265,10 +282,12 @@ def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     return counts
 
 
-def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) -> list[DocShape]:
+def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None, sampling: Any = None) -> list[DocShape]:
     """Image sizes (headers only) and the text tokens per doc; unreadable docs become errors.
 
-    ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens."""
+    ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens.
+    ``sampling`` (an ov_media.video.FrameSampling): with ``fps``, each video's N and fps are read from
+    its container header (no decoding) so its frame count is exact."""
     from reference_model.processor import build_prompt
 
     video = task.modality == "video"
@@ -277,11 +296,18 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
         doc_id = str(task.doc_id(doc))
         try:
             sizes = [] if video else [tuple(s) for s in task.image_sizes(doc)]
+            header = None
+            # frame folders always take the linspace (F frames), as the sampler does
+            frame_folder = getattr(task, "is_frame_folder", lambda d: False)(doc)
+            if video and sampling is not None and sampling.mode != "uniform" and not frame_folder:
+                h = task.video_header(doc)
+                header = (h.total_frames, h.fps)
             prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video) if text_tokens is None else ""
         except Exception as exc:  # a corrupt header: skipped and counted, as a run would record an error
             shapes.append(DocShape(doc_id, [], video, 0, f"{type(exc).__name__}: {exc}"))
             continue
-        shapes.append(DocShape(doc_id, sizes, video, 0 if text_tokens is None else int(text_tokens)))
+        shapes.append(DocShape(doc_id, sizes, video, 0 if text_tokens is None else int(text_tokens),
+                               video_header=header))
         prompts.append(prompt)
     if text_tokens is None:
         ok = [s for s in shapes if s.error is None]
@@ -292,8 +318,8 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None) 
 
 def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thresholds: Sequence[int | None],
                 frames: Sequence[int], archs: Sequence[Architecture], unpad_rounding: str = "original",
-                kv_bytes_per_elem: int = 2, layout: tuple = ()) -> list[PlanRow]:
-    """Rows per setting: thresholds for image tasks, frame counts for video tasks."""
+                kv_bytes_per_elem: int = 2, layout: tuple = (), sampling: Any = None) -> list[PlanRow]:
+    """Rows per setting: thresholds for image tasks, frame counts (caps with fps ``sampling``) for video."""
     ok = [s for s in shapes if s.error is None]
     errors = len(shapes) - len(ok)
     error_docs = [{"doc_id": s.doc_id, "error": s.error} for s in shapes if s.error is not None][:MAX_ERRORS_LISTED]
@@ -304,11 +330,11 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
         settings = [(t, None) for t in thresholds]
     rows = []
     for tau, n_frames in settings:
-        vids = [n_frames] if n_frames is not None else []
-        visual = [count_visual_tokens(s.image_sizes, vids if s.has_video else [], max_grid_tokens=tau,
+        vids = {id(s): ([s.frames(n_frames, sampling)] if s.has_video and n_frames is not None else []) for s in ok}
+        visual = [count_visual_tokens(s.image_sizes, vids[id(s)], max_grid_tokens=tau,
                                       unpad_rounding=unpad_rounding, layout=layout) for s in ok]
-        crops = [count_crops(s.image_sizes, vids if s.has_video else [], dict(layout).get("grid_pinpoints"))
-                 for s in ok]
+        crops = [count_crops(s.image_sizes, vids[id(s)], dict(layout).get("grid_pinpoints")) for s in ok]
+        video_frames = [sum(vids[id(s)]) for s in ok if s.has_video]
         seqs = [v + s.text_tokens for v, s in zip(visual, ok)]
         costs = []
         for arch in archs:
@@ -327,18 +353,20 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
             frames=n_frames, n=len(ok), errors=errors, visual_tokens=Distribution.of(visual),
             text_tokens_mean=(sum(s.text_tokens for s in ok) / len(ok)) if ok else None,
             crops_mean=(sum(crops) / len(crops)) if crops else None, costs=costs, error_docs=error_docs,
+            frame_sampling=(sampling.mode if sampling is not None else "uniform") if modality == "video" else None,
+            frames_mean=(sum(video_frames) / len(video_frames)) if video_frames else None,
         ))
     return rows
 
 
 def plan_task(task: Any, docs: Sequence[dict], thresholds: Sequence[int | None], frames: Sequence[int],
               archs: Sequence[str] = ARCHS, unpad_rounding: str = "original", text_tokens: int | None = None,
-              kv_bytes_per_elem: int = 2, layout: tuple = ()) -> list[PlanRow]:
+              kv_bytes_per_elem: int = 2, layout: tuple = (), sampling: Any = None) -> list[PlanRow]:
     """The planner for one task's docs (see :func:`plan_shapes`)."""
-    shapes = doc_shapes(task, docs, text_tokens)
+    shapes = doc_shapes(task, docs, text_tokens, sampling if task.modality == "video" else None)
     arch_objs = [Architecture.from_preset(a) for a in archs]
     return plan_shapes(task.name, task.modality, shapes, thresholds, frames, arch_objs, unpad_rounding,
-                       kv_bytes_per_elem, layout)
+                       kv_bytes_per_elem, layout, sampling)
 
 
 def plan_as_dict(rows: Sequence[PlanRow]) -> list[dict[str, Any]]:

@@ -37,7 +37,17 @@ def add_layout_arguments(parser: argparse.ArgumentParser, *, generation: bool = 
     parser.add_argument("--grid-pinpoints", type=grid_pinpoints_arg, default=None, metavar="ov|next|WxH,...",
                         help="AnyRes grid set: ov (1x1..6x6 of 384), next (LLaVA-NeXT's five shapes of 384) or "
                              "a list of WxH sizes (default: the checkpoint's)")
-    if generation:  # flags that change pixels or decoding, not token counts
+    parser.add_argument("--frame-sampling", choices=("uniform", "fps"), default=None,
+                        help="video frames: uniform = F linspace frames (OV); fps = 1 frame a second capped at F, "
+                             "uniform above the cap (LLaVA-Video's evaluation). Default: the checkpoint's "
+                             "(LLaVA-Video fps, else uniform)")
+    parser.add_argument("--force-sample", action=argparse.BooleanOptionalAction, default=None,
+                        help="fps sampling: always take F uniform frames (llava_vid's force_sample; off by default, "
+                             "as in LLaVA-Video's official evaluation)")
+    if generation:  # flags that change pixels, the prompt's text or decoding, not visual token counts
+        parser.add_argument("--time-instruction", action=argparse.BooleanOptionalAction, default=None,
+                            help="LLaVA-Video's 'The video lasts for ... seconds ...' line before the question "
+                                 "(off by default, as in its official evaluation; its training used it)")
         parser.add_argument("--image-resize", choices=("pil", "torchvision"), default=None,
                             help="bicubic resize backend of image preprocessing (default: pil for the reference "
                                  "model, as the original code; for hf: the checkpoint's own image processor)")
@@ -49,7 +59,9 @@ def layout_options(args: argparse.Namespace) -> dict:
     """The parsed flags as load_adapter keyword arguments (absent flags are left out)."""
     options = {"multi_image_layout": args.multi_image_layout, "video_layout": args.video_layout,
                "video_pool": args.video_pool, "grid_pinpoints": args.grid_pinpoints,
-               "image_resize": getattr(args, "image_resize", None)}
+               "image_resize": getattr(args, "image_resize", None),
+               "frame_sampling": getattr(args, "frame_sampling", None), "force_sample": getattr(args, "force_sample", None),
+               "time_instruction": getattr(args, "time_instruction", None)}
     options = {k: v for k, v in options.items() if v is not None}
     if getattr(args, "no_generation_config", False):
         options["use_generation_config"] = False

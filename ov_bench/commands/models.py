@@ -27,8 +27,14 @@ def execute(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:
         from reference_model.families import checkpoint_defaults
 
-        for key, value in checkpoint_defaults(args.checkpoint).items():
+        defaults = checkpoint_defaults(args.checkpoint)
+        reasons = defaults.pop("reasons", {})
+        for key, value in defaults.items():
             print(f"{key:<20} {value}")
+        if reasons:
+            print("why:")
+            for key, why in reasons.items():
+                print(f"  {key:<18} {why}")
         return 0
 
     from ..adapters import ADAPTERS

@@ -69,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate a seeded, stratified subset of N docs per task")
     parser.add_argument("--max-grid-tokens", type=threshold, default=DEFAULT_THRESHOLD, metavar="TAU|none",
                         help="AnyRes grid-token threshold tau (anyres_max_9 = 6561, the default); none = no cap")
-    parser.add_argument("--frames", type=positive_int, default=32, metavar="F", help="video frames per sample (default 32)")
+    parser.add_argument("--frames", type=positive_int, default=None, metavar="F",
+                        help="video frames per sample, the cap with --frame-sampling fps (default: the checkpoint's: "
+                             "32, LLaVA-Video 64)")
     add_dtype_argument(parser)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     add_placement_arguments(parser)

@@ -101,8 +101,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
     parser.add_argument("--thresholds", type=threshold_list, default=[729, 2916, 6561, None], metavar="T1,T2",
                         help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)")
-    parser.add_argument("--frames", type=frames_list, default=[32], metavar="F1,F2",
-                        help="video frame counts (default: 32)")
+    parser.add_argument("--frames", type=frames_list, default=None, metavar="F1,F2",
+                        help="video frame counts, caps with --frame-sampling fps (default: the checkpoint's: 32, "
+                             "LLaVA-Video 64)")
     parser.add_argument("--grid-sets", type=grid_set_list, default=None, metavar="G1,G2",
                         help="AnyRes grid-set axis: ov, next or WxH lists (';' between two custom lists); "
                              "pixels are shared only within a grid set (default: not swept)")
@@ -163,8 +164,11 @@ def execute(args: argparse.Namespace) -> int:
     from .placement import check_placement
 
     check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
+    from ..adapters import default_frames
+
+    frames = args.frames or [default_frames(args.model)]
     config = SweepConfig(
-        tasks=args.tasks, thresholds=args.thresholds, frames=args.frames, model=args.model, data=args.data,
+        tasks=args.tasks, thresholds=args.thresholds, frames=frames, model=args.model, data=args.data,
         limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
         max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
         profile=not args.no_profile, warmup=args.warmup, reuse=not args.no_reuse, retry_errors=args.retry_errors,

@@ -47,7 +47,7 @@ class RunConfig:
     data: str = "hub"
     limit: int | None = None
     max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
-    frames: int = 32
+    frames: int | None = None  # None: the checkpoint's (32; LLaVA-Video 64), resolved by the Runner
     dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
     device: str = "auto"
     device_map: str | dict | None = None  # auto | balanced | sequential | FILE.json | dict (accelerate)
@@ -67,7 +67,8 @@ class RunConfig:
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
     # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
-    # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize. Empty = the checkpoint's own.
+    # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize, frame_sampling,
+    # force_sample, time_instruction. Empty = the checkpoint's own.
     model_options: dict = field(default_factory=dict)
     fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
@@ -187,6 +188,13 @@ class Runner:
                  dist: DistContext | None = None, task_factory: Callable[[str], Any] | None = None) -> None:
         if config.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
+        # None: the checkpoint's frame count (read from its config.json now; set again from the loaded
+        # adapter, which also knows a hub id's, before any sample is made)
+        self._frames_from_model = config.frames is None
+        if config.frames is None:
+            from ov_bench.adapters import default_frames
+
+            config.frames = adapter.default_frames if adapter is not None else default_frames(config.model)
         if config.frames < 1:
             raise UsageError("--frames must be >= 1")
         if config.limit is not None and config.limit < 1:
@@ -302,6 +310,10 @@ class Runner:
                                         **cfg.model_options)
             self.throughput.model_load_s = time.perf_counter() - t0
         device = getattr(self.adapter, "device", device)
+        if self._frames_from_model and getattr(self.adapter, "default_frames", cfg.frames) != cfg.frames:
+            cfg.frames = self.adapter.default_frames
+            for plan in plans:
+                plan.frames = cfg.frames if plan.frames is not None else None
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
                         cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())

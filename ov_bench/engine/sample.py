@@ -55,7 +55,8 @@ class Sample:
     prepared: Prepared | None = None
     media_decode_ms: float | None = None
     preprocess_ms: float | None = None
-    frame_indices: list[int] | None = None  # video: the decoded frame indices (uniform linspace)
+    frame_indices: list[int] | None = None  # video: the decoded frame indices (the adapter's frame sampling)
+    frame_times: list[float] | None = None  # video: their times in seconds (as LLaVA-Video's path computes them)
     error: str | None = None  # "<stage>: <reason>" when preparation failed
     media_warning: str | None = None  # media decoded, but not cleanly (a truncated image, as lmms-eval)
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's own bookkeeping
@@ -119,7 +120,9 @@ def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, s
         if decode_visuals is not None:
             question, images, video = decode_visuals(sample)
         else:
-            visuals = sample.task.load_visuals(sample.doc, frames=sample.frames or 1)
+            visuals = _load_visuals(sample, adapter)
+            if hasattr(sample.task, "lmms_model_name"):  # the model's task prompts (llava_vid for LLaVA-Video)
+                sample.task.lmms_model_name = getattr(adapter, "prompt_model", None)
             question, images, video = sample.task.doc_to_text(sample.doc), list(visuals.images), visuals.video
             sample.media_warning = getattr(visuals, "media_warning", None)
     except Exception as exc:  # MediaError and anything a broken file triggers
@@ -132,13 +135,38 @@ def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, s
     sample.media_decode_ms = (t1 - t0) / 1e6
     if video is not None:
         sample.frame_indices = list(video.indices)
+        times = getattr(video, "times", None)
+        sample.frame_times = None if times is None else [round(float(t), 6) for t in times]
     try:
+        if video is not None and getattr(adapter, "time_instruction", False):
+            question = with_time_instruction(question, video)
         sample.prepared = adapter.prepare(question, images, video)
     except Exception as exc:
         sample.error = f"preprocess: {one_line(exc)}"
         return sample
     sample.preprocess_ms = (time.perf_counter_ns() - t1) / 1e6
     return sample
+
+
+def _load_visuals(sample: Sample, adapter: ModelAdapter) -> Any:
+    """The task's visuals; a video task's frames chosen by the adapter's frame sampling (passed only when
+    it is not plain uniform, so tasks that know uniform sampling only keep working)."""
+    from ov_media.video import UNIFORM
+
+    sampling = adapter.sampling() if hasattr(adapter, "sampling") else UNIFORM
+    if sample.frames is not None and sampling != UNIFORM:
+        return sample.task.load_visuals(sample.doc, frames=sample.frames, sampling=sampling)
+    return sample.task.load_visuals(sample.doc, frames=sample.frames or 1)
+
+
+def with_time_instruction(question: str, video: Any) -> str:
+    """LLaVA-Video's time instruction on its own line before the question (lmms-eval's llava_vid:
+    ``{time instruction}\n{question}``, after which the prompt puts the video placeholder first)."""
+    from reference_model.families import time_instruction
+
+    if getattr(video, "times", None) is None or getattr(video, "duration", None) is None:
+        raise ValueError("the time instruction needs the video's frame rate, which its container does not declare")
+    return time_instruction(video.duration, video.times) + "\n" + question
 
 
 def base_row(sample: Sample, identity: RowIdentity) -> SampleRow:
@@ -148,6 +176,7 @@ def base_row(sample: Sample, identity: RowIdentity) -> SampleRow:
         seq=sample.seq, data_source=identity.data_source, frames=sample.frames,
         max_new_tokens=sample.max_new_tokens, rank=identity.rank,
         frame_indices=None if sample.frame_indices is None else list(sample.frame_indices),
+        frame_times=None if sample.frame_times is None else list(sample.frame_times),
     )
     if sample.media_decode_ms is not None:
         row.latency_ms["media_decode"] = sample.media_decode_ms

@@ -11,7 +11,16 @@ model_args (``--model_args key=value,...``; unknown keys are a ValueError):
 - ``pretrained``: a preset (``tiny``, ``arch:0.5b``, ``arch:7b``, ``arch:72b``, ``arch:0.5b?layers=2``) or a checkpoint
   directory in the HF or the original lmms-lab layout. Required.
 - ``max_grid_tokens``: the AnyRes threshold tau (default 6561 = anyres_max_9); ``none`` = no cap.
-- ``frames``: frames sampled from each video (default 32), uniformly as lmms-eval does.
+- ``frames``: frames sampled from each video, the cap with fps sampling (default: the checkpoint's: 32,
+  LLaVA-Video 64).
+- ``frame_sampling``: uniform (OV: F linspace frames) | fps (LLaVA-Video's llava_vid: 1 frame a second
+  capped at F, uniform above the cap); ``force_sample`` (fps: always F uniform frames) and
+  ``time_instruction`` (LLaVA-Video's "The video lasts for ..." line): true | false. Default: the
+  checkpoint's (a LLaVA-Video checkpoint: fps, both off, as its official evaluation).
+- Prompts: a LLaVA-Video checkpoint is evaluated with llava_vid's task prompts where the task's YAML has
+  an entry for it (Video-MME: post-prompt "The best answer is:"). lmms-eval picks the entry by the
+  ``--model`` name (here ov_bench_reference, which has none), so the context of such a task is rebuilt
+  with the task's own doc_to_text and llava_vid's entry (the ov-bench task of the same lmms-eval name).
 - ``dtype``: auto (default: float16 on CUDA as the original loader, float32 on CPU) | float32 | bfloat16 |
   float16. ``device``: auto (default) | cpu | cuda | cuda:N.
 - ``device_map``: auto | balanced | sequential | a JSON file (split the model with accelerate; under
@@ -124,6 +133,18 @@ def _parse_positive_int(name: str, value: Any) -> int:
     return int(value)
 
 
+def _parse_bool(name: str, value: Any) -> bool | None:
+    """A model_args boolean (lmms-eval hands them over as bool or text); None = not given."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{MODEL_NAME}: {name} must be true or false, got {value!r}")
+
+
 def _check_batch_size(value: Any) -> None:
     """lmms-eval's --batch_size (int, "N", "auto" or "auto:N"). Any valid value is accepted: requests
     run one at a time (the reference model's generate takes one prompt)."""
@@ -149,6 +170,24 @@ def _resolve_device(device: Any) -> str:
     return name
 
 
+def _task_for_lmms_name(lmms_name: str) -> Any:
+    """The ov-bench task whose lmms-eval task is ``lmms_name`` (None: ov-bench has none)."""
+    from tasks import get_task, list_tasks
+
+    if lmms_name not in _LMMS_TASKS:
+        found = None
+        for name in list_tasks():
+            task = get_task(name)
+            if getattr(task, "lmms_eval_name", None) == lmms_name:
+                found = task
+                break
+        _LMMS_TASKS[lmms_name] = found
+    return _LMMS_TASKS[lmms_name]
+
+
+_LMMS_TASKS: dict[str, Any] = {}
+
+
 class OvBenchReference(lmms):
     """The reference LLaVA-OneVision model (``reference_model.LlavaOneVision``) for lmms-eval."""
 
@@ -158,7 +197,7 @@ class OvBenchReference(lmms):
         self,
         pretrained: str | None = None,
         max_grid_tokens: Any = 6561,
-        frames: Any = 32,
+        frames: Any = None,
         dtype: str = "auto",
         device: str | None = None,
         unpad_rounding: str = "original",
@@ -172,13 +211,16 @@ class OvBenchReference(lmms):
         video_pool: str | None = None,
         grid_pinpoints: str | None = None,
         use_generation_config: Any = True,
+        frame_sampling: str | None = None,
+        force_sample: Any = None,
+        time_instruction: Any = None,
         **unknown: Any,
     ) -> None:
         super().__init__()
         if unknown:
             known = ("pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
                      "device_map, max_memory, offload_folder, multi_image_layout, video_layout, video_pool, "
-                     "grid_pinpoints, use_generation_config")
+                     "grid_pinpoints, use_generation_config, frame_sampling, force_sample, time_instruction")
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
             raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
@@ -190,7 +232,7 @@ class OvBenchReference(lmms):
             tau = parse_threshold(max_grid_tokens)
         except ValueError as e:
             raise ValueError(f"{MODEL_NAME}: max_grid_tokens: {e}") from None
-        self.frames = _parse_positive_int("frames", frames)
+        frames_given = None if frames is None else _parse_positive_int("frames", frames)  # None: the checkpoint's
         device_name = _resolve_device(device)
         self._init_distributed(device_name)
 
@@ -206,10 +248,14 @@ class OvBenchReference(lmms):
                 multi_image_layout=multi_image_layout, video_layout=video_layout,
                 video_pool=video_pool, grid_pinpoints=grid_pinpoints,
                 use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
+                frame_sampling=None if frame_sampling is None else str(frame_sampling),
+                force_sample=_parse_bool("force_sample", force_sample),
+                time_instruction=_parse_bool("time_instruction", time_instruction),
             )
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
             raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
+        self.frames = self.adapter.default_frames if frames_given is None else frames_given
         self.model = self.adapter.model
         self.model.eval()
         self.device_name = self.adapter.device  # a split model's main device
@@ -283,7 +329,7 @@ class OvBenchReference(lmms):
             return images, None
         from ov_media.video import sample_frames
 
-        return [], sample_frames(videos[0], self.frames)
+        return [], sample_frames(videos[0], self.frames, self.adapter.sampling())
 
     @staticmethod
     def _open_image(path: Path):
@@ -303,10 +349,24 @@ class OvBenchReference(lmms):
         from ov_bench.engine.sample import Sample, prepare
 
         sample = Sample(task, None, doc, str(doc_id), 0, self.frames, max_new_tokens)
+        context = self._model_context(task, doc, context)
         prepare(sample, self.adapter, decode_visuals=lambda _s: (context, *self._media(visuals)))
         if sample.error and not sample.error.startswith("media_decode: MediaError"):
             raise ValueError(f"{MODEL_NAME}: {task} doc {doc_id}: {sample.error}")  # not a media problem
         return sample
+
+    def _model_context(self, task: str, doc: dict, context: str) -> str:
+        """The context lmms-eval would build for the checkpoint's own lmms-eval model (llava_vid for
+        LLaVA-Video) where the task's YAML has an entry for it; else lmms-eval's context as given."""
+        model_name = self.adapter.prompt_model
+        if model_name is None:
+            return context
+        ours = _task_for_lmms_name(task)
+        kwargs = (getattr(ours, "lmms_eval_config", None) or {}).get("lmms_eval_specific_kwargs") or {}
+        if ours is None or model_name not in kwargs:
+            return context
+        ours.lmms_model_name = model_name
+        return ours.doc_to_text(doc)
 
     def _timer(self):
         from ov_bench.engine.profiling import StageTimer

@@ -130,6 +130,8 @@ def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any,
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)
+        results["run"]["video"] = {**adapter.video_settings(), "frames": config.frames}
     if throughput is not None:
         # wall_s and samples/s cover this invocation's evaluation loop (resumed rows are not re-timed).
         results["run"].update(throughput_block(throughput))

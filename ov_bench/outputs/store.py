@@ -68,6 +68,7 @@ class SampleRow:
     rank: int = 0
     finished_at: float = 0.0
     frame_indices: list[int] | None = None  # video samples: the decoded frame indices
+    frame_times: list[float] | None = None  # their times in seconds (None: fps unknown, or an older store)
     # Samples generated together; above 1 the model stages' latencies and the peak memory are the batch's.
     batch_size: int | None = 1
 
@@ -76,8 +77,10 @@ class SampleRow:
         return self.error is None
 
 
-_SCALARS = [f.name for f in fields(SampleRow) if f.name not in ("record", "latency_ms", "parse_failed", "frame_indices")]
-_COLUMNS = _SCALARS + ["parse_failed", "record_json", "frame_indices_json"] + [f"{s}_ms" for s in LATENCY_STAGES]
+_STRUCTURED = ("record", "latency_ms", "parse_failed", "frame_indices", "frame_times")
+_SCALARS = [f.name for f in fields(SampleRow) if f.name not in _STRUCTURED]
+_COLUMNS = (_SCALARS + ["parse_failed", "record_json", "frame_indices_json", "frame_times_json"]
+            + [f"{s}_ms" for s in LATENCY_STAGES])
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS samples (
@@ -106,6 +109,7 @@ CREATE TABLE IF NOT EXISTS samples (
     record_json TEXT,
     frame_indices_json TEXT,
     batch_size INTEGER,
+    frame_times_json TEXT,
     {", ".join(f"{s}_ms REAL" for s in LATENCY_STAGES)},
     PRIMARY KEY (task, doc_id, model_key, threshold)
 );
@@ -119,8 +123,10 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a commit survives a process kill
     conn.execute("PRAGMA busy_timeout=60000")
     conn.executescript(_SCHEMA)
-    if "batch_size" not in {r[1] for r in conn.execute("PRAGMA table_info(samples)")}:
-        conn.execute("ALTER TABLE samples ADD COLUMN batch_size INTEGER")  # a store from before the column
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(samples)")}
+    for column, kind in (("batch_size", "INTEGER"), ("frame_times_json", "TEXT")):
+        if column not in columns:  # a store from before the column: readable, its rows get NULL
+            conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
     return conn
 
 
@@ -129,6 +135,7 @@ def _to_params(row: SampleRow) -> tuple:
     values.append(None if row.parse_failed is None else int(bool(row.parse_failed)))
     values.append(None if row.record is None else json.dumps(row.record, sort_keys=True, default=str))
     values.append(None if row.frame_indices is None else json.dumps(row.frame_indices))
+    values.append(None if row.frame_times is None else json.dumps(row.frame_times))
     values += [row.latency_ms.get(s) for s in LATENCY_STAGES]
     return tuple(values)
 
@@ -138,6 +145,7 @@ def _from_record(rec: sqlite3.Row) -> SampleRow:
     kwargs["parse_failed"] = None if rec["parse_failed"] is None else bool(rec["parse_failed"])
     kwargs["record"] = None if rec["record_json"] is None else json.loads(rec["record_json"])
     kwargs["frame_indices"] = None if rec["frame_indices_json"] is None else json.loads(rec["frame_indices_json"])
+    kwargs["frame_times"] = None if rec["frame_times_json"] is None else json.loads(rec["frame_times_json"])
     kwargs["latency_ms"] = {s: rec[f"{s}_ms"] for s in LATENCY_STAGES if rec[f"{s}_ms"] is not None}
     return SampleRow(**kwargs)
 

@@ -102,6 +102,16 @@ def parse_record(raw: dict, index: int = 0) -> ConversationRecord:
     return ConversationRecord(rid, turns, images, video, system)
 
 
+def with_time_instruction(record: ConversationRecord, instruction: str) -> ConversationRecord:
+    """A copy of a video record whose first user turn reads ``<video>\n{instruction}\n{question}``, the
+    user turn LLaVA-Video's evaluated path writes (lmms-eval llava_vid), so training and evaluation agree."""
+    turns = [Turn(t.role, t.text) for t in record.turns]
+    first = next(t for t in turns if t.role == "user" and VIDEO_PLACEHOLDER in t.text)
+    rest = first.text.replace(VIDEO_PLACEHOLDER, "", 1).lstrip("\n")
+    first.text = f"{VIDEO_PLACEHOLDER}\n{instruction}\n{rest}"
+    return ConversationRecord(record.id, turns, list(record.images), record.video, record.system)
+
+
 @dataclass
 class TokenizedConversation:
     input_ids: list[int]

@@ -2,7 +2,9 @@
 pixels and targets, right-padded batches, and batches grouped by modality and length.
 
 The index pass tokenizes every record once with its exact visual-token counts (image sizes come from
-file headers; a video always gives the recipe's F frames, sampled as at evaluation), so lengths are exact, over-long records are truncated
+file headers; a video gives the recipe's F frames, or with fps sampling the count its container header
+gives, sampled as at evaluation, plus the time instruction where the recipe wants it), so lengths are
+exact, over-long records are truncated
 or skipped before training starts, and the counts are reported.
 """
 
@@ -19,8 +21,16 @@ import torch
 
 from ..anyres import CROP, count_video_tokens
 from ..config import TOKENS_PER_CROP
+from ..families import time_instruction
 from ..image_processing import anyres_crops, multi_image_crop, video_frames
-from .conversations import IGNORE_INDEX, ConversationRecord, ConversationTokenizer, RecordError, parse_record
+from .conversations import (
+    IGNORE_INDEX,
+    ConversationRecord,
+    ConversationTokenizer,
+    RecordError,
+    parse_record,
+    with_time_instruction,
+)
 from .media import MediaError, image_size, load_image, load_video_frames, video_frame_count
 from .recipes import StageRecipe
 
@@ -99,8 +109,7 @@ class TrainDataset(torch.utils.data.Dataset):
                 sizes = [image_size(self.media_dir / p) for p in record.images]
                 frames = 0
                 if record.video is not None:
-                    video_frame_count(self.media_dir / record.video)  # readable? (no decode)
-                    frames = self.recipe.video_frames  # F frames whatever N, as at evaluation
+                    frames, record = self._video_plan(record)
                 tokens = self._tokenize(record, sizes, frames)
             except RecordError as exc:
                 self._error("skipped_invalid", str(exc))
@@ -122,6 +131,30 @@ class TrainDataset(torch.utils.data.Dataset):
             log.warning("training data: kept %d of %d records (%s)", self.stats.kept, self.stats.records,
                         ", ".join(f"{k} {v}" for k, v in self.stats.to_dict().items()
                                   if k.startswith(("skipped", "truncated")) and v))
+
+    @property
+    def sampling(self):
+        from ov_media.video import FrameSampling
+
+        return FrameSampling(self.recipe.video_sampling, self.recipe.video_force_sample)
+
+    def _video_plan(self, record: ConversationRecord) -> tuple[int, ConversationRecord]:
+        """(frames the recipe's sampling takes, the record with the time instruction where the recipe
+        wants it), from the container header only (no decode). Uniform: F frames whatever N, as at
+        evaluation; fps: 1 a second capped at F."""
+        path = self.media_dir / record.video
+        if self.recipe.video_sampling == "uniform" and not self.recipe.time_instruction:
+            video_frame_count(path)  # readable? (no decode)
+            return self.recipe.video_frames, record
+        from ov_media.video import sampled_indices, video_header
+
+        header = video_header(path)
+        indices, times = sampled_indices(header.total_frames, header.fps, self.recipe.video_frames, self.sampling)
+        if self.recipe.time_instruction:
+            if times is None or header.duration is None:
+                raise MediaError(f"{path}: no frame rate declared, so the time instruction cannot be written")
+            record = with_time_instruction(record, time_instruction(header.duration, times))
+        return len(indices), record
 
     def _truncatable(self, input_ids: list[int], labels: list[int]) -> bool:
         """A cut must not split a visual run (features come whole) and must leave a target."""
@@ -178,7 +211,7 @@ class TrainDataset(torch.utils.data.Dataset):
             out["image_sizes"] = torch.tensor(sample.image_sizes, dtype=torch.long)
             out["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
         if record.video is not None:
-            frames = video_frames(load_video_frames(self.media_dir / record.video, self.recipe.video_frames))
+            frames = video_frames(load_video_frames(self.media_dir / record.video, self.recipe.video_frames, self.sampling))
             if len(frames) != sample.video_frames:
                 raise MediaError(f"record {record.id}: decoded {len(frames)} frames, indexed {sample.video_frames}")
             out["pixel_values_videos"] = frames

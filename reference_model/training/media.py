@@ -43,8 +43,9 @@ def load_image(path: Path):
         raise MediaError(f"{path}: unreadable image ({type(exc).__name__})") from None
 
 
-def load_video_frames(path: Path, num_frames: int) -> np.ndarray:
-    """uint8 [num_frames, H, W, 3], sampled as evaluation samples them."""
-    from ov_media.video import sample_frames
+def load_video_frames(path: Path, num_frames: int, sampling=None) -> np.ndarray:
+    """uint8 [F, H, W, 3], sampled as evaluation samples them (``sampling``: an ov_media.video.FrameSampling,
+    None = uniform: exactly num_frames)."""
+    from ov_media.video import UNIFORM, sample_frames
 
-    return sample_frames(path, num_frames).frames
+    return sample_frames(path, num_frames, sampling or UNIFORM).frames

@@ -24,7 +24,8 @@ IMAGE_MODES = ("anyres", "base")  # base: plain 384 resize per image, 729 tokens
 OVERLONG = ("skip", "truncate")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULERS = ("cosine", "linear", "constant")
-MODALITIES = ("single_image", "multi_image", "video", "text")
+MODALITIES = ("single_image", "multi_image", "video", "long_video", "text")  # long_video: --data samples' 16 s clips
+FRAME_SAMPLING = ("uniform", "fps")
 
 
 @dataclass
@@ -37,7 +38,16 @@ class StageRecipe:
     vision_lr: float | None = None  # vision tower's own param group; None when it is frozen
     image_mode: str = "anyres"
     max_grid_tokens: int | None = 9 * TOKENS_PER_CROP  # tau; only read in anyres mode
-    video_frames: int = 32
+    video_frames: int = 32  # uniform: the frame count; fps: the cap
+    # How a video's frames are chosen (ov_media.video.FrameSampling): uniform linspace (OV) or 1 frame a
+    # second capped at video_frames (LLaVA-Video); force_sample: always video_frames uniform frames.
+    video_sampling: str = "uniform"
+    video_force_sample: bool = False
+    # LLaVA-Video's "The video lasts for ..." line after the video placeholder (families.time_instruction).
+    time_instruction: bool = False
+    # The video layout trained (None: the model's config); LLaVA-Video: grid + average (182 per frame).
+    video_newline_position: str | None = None
+    video_pool_mode: str | None = None
     max_length: int = 32768
     modalities: tuple[str, ...] = ("single_image",)  # what --data samples generates for this stage
     warmup_ratio: float = 0.03
@@ -117,6 +127,21 @@ STAGES: dict[str, StageRecipe] = {
         modalities=("single_image", "multi_image", "video"),
         description="OneVision: single-image, multi-image and video mixed; anyres_max_9, 32 video frames",
     ),
+    "video": StageRecipe(
+        name="video",
+        trainable=_FULL,
+        lr=1e-5,
+        vision_lr=2e-6,
+        max_grid_tokens=9 * TOKENS_PER_CROP,
+        video_frames=64,
+        video_sampling="fps",
+        time_instruction=True,
+        video_newline_position="grid",
+        video_pool_mode="average",
+        modalities=("single_image", "video", "long_video"),
+        description="LLaVA-Video: from a single-image (2-si) checkpoint, video + image data; 1 fps capped at 64 "
+                    "frames (uniform above the cap), grid + average (182 tokens per frame), time instruction on",
+    ),
 }
 # The tiny preset (random weights, a 64-wide LLM) barely moves at stage 1's 1e-3 within the quick
 # start's 12 steps; at this rate the mean loss drops clearly in the same few seconds. Real models keep
@@ -131,7 +156,8 @@ def apply_model_defaults(recipe: StageRecipe, model: str) -> StageRecipe:
     return recipe
 
 
-ALIASES = {"2": "2-si", "2-single-image": "2-si", "2-onevision": "2-ov", "ov": "2-ov", "si": "2-si"}
+ALIASES = {"2": "2-si", "2-single-image": "2-si", "2-onevision": "2-ov", "ov": "2-ov", "si": "2-si",
+           "llava-video": "video"}
 
 
 def stage_names() -> list[str]:
@@ -139,7 +165,7 @@ def stage_names() -> list[str]:
 
 
 def get_stage(name: str) -> StageRecipe:
-    """A fresh copy of a stage's recipe (``1``, ``1.5``, ``2-si``, ``2-ov`` or an alias)."""
+    """A fresh copy of a stage's recipe (``1``, ``1.5``, ``2-si``, ``2-ov``, ``video`` or an alias)."""
     key = ALIASES.get(str(name), str(name))
     if key not in STAGES:
         raise ValueError(f"unknown stage {name!r}; known: {', '.join(stage_names())}")
@@ -239,6 +265,12 @@ def validate(recipe: StageRecipe, options: TrainOptions) -> None:
     bad_modalities = [m for m in recipe.modalities if m not in MODALITIES]
     if bad_modalities:
         raise ValueError(f"modalities must be among {', '.join(MODALITIES)}, got {recipe.modalities}")
+    if recipe.video_sampling not in FRAME_SAMPLING:
+        raise ValueError(f"video_sampling must be one of {FRAME_SAMPLING}, got {recipe.video_sampling!r}")
+    if recipe.video_newline_position is not None or recipe.video_pool_mode is not None:
+        from ..config import validate_video_layout
+
+        validate_video_layout(recipe.video_newline_position or "one_token", recipe.video_pool_mode or "bilinear")
     if not 0 <= recipe.warmup_ratio < 1:
         raise ValueError(f"warmup_ratio must be in [0, 1), got {recipe.warmup_ratio}")
     if recipe.max_grid_tokens is not None and (not isinstance(recipe.max_grid_tokens, int) or recipe.max_grid_tokens < 1):

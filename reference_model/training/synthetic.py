@@ -7,6 +7,8 @@ in a few dozen steps and an evaluation can check them):
 - single image: "What colour is the shape?" -> "red"; "What shape is shown?" -> "circle"
 - multi-image: "What colour is the shape in the second image?" -> "blue"
 - video: "Which way does the square move?" -> "left" / "right"; "What colour is the square?" -> "green"
+- long video (LONG_VIDEO_SECONDS s at LONG_VIDEO_FPS fps, 64x64): the same questions on clips long enough
+  that LLaVA-Video's 1 fps sampling takes fewer frames than a uniform 64 (16 at the video recipe's cap)
 
 ``answer_style="letter"`` asks for the answer's first letter instead ("... Answer with one letter." ->
 "r"): the tiny model's byte-level tokenizer spells words one byte at a time, and a one-letter answer
@@ -25,8 +27,9 @@ COLOURS = {"red": (220, 30, 30), "green": (30, 180, 50), "blue": (30, 60, 220), 
 SHAPES = ("square", "circle", "triangle")
 ORDINALS = ("first", "second", "third")
 SIZES = ((64, 64), (96, 64), (64, 96), (80, 80))
-SAMPLES_VERSION = 2
-DEFAULT_COUNTS = {"single_image": 48, "multi_image": 16, "video": 16}
+SAMPLES_VERSION = 2  # a set's files never change within a version (long_video is a key of its own)
+DEFAULT_COUNTS = {"single_image": 48, "multi_image": 16, "video": 16, "long_video": 8}
+LONG_VIDEO_SECONDS, LONG_VIDEO_FPS = 16, 2
 
 
 def _draw(shape: str, colour: str, size: tuple[int, int], rng: np.random.Generator):
@@ -84,7 +87,8 @@ def _multi(i: int, rng: np.random.Generator, media: Path, style: str) -> dict:
             "conversations": _conversation(question, colours[which], " ".join(["<image>"] * n), style)}
 
 
-def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: int = 4, size: int = 64) -> dict:
+def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: int = 4, size: int = 64,
+           fps: int = 4, prefix: str = "video") -> dict:
     from .media import write_video
 
     colour = list(COLOURS)[rng.integers(len(COLOURS))]
@@ -97,23 +101,24 @@ def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: in
     clip = np.zeros((frames, size, size, 3), dtype=np.uint8)
     for f, x in enumerate(xs):
         clip[f, y : y + side, x : x + side] = COLOURS[colour]
-    name = f"videos/video_{i:04d}.mp4"
-    write_video(media / name, clip, fps=4, codec="mpeg4", qscale=2)  # near lossless: colours survive
+    name = f"videos/{prefix}_{i:04d}.mp4"
+    write_video(media / name, clip, fps=fps, codec="mpeg4", qscale=2)  # near lossless: colours survive
     if (i // 2) % 2 == 0:
         question, answer = "Which way does the square move? Answer left or right.", direction
     else:
         question, answer = "What colour is the square?", colour
     # LLaVA's video records write <image> as the placeholder; the loader maps it to <video>.
-    return {"id": f"video_{i:04d}", "video": name, "conversations": _conversation(question, answer, "<image>", style)}
+    return {"id": f"{prefix}_{i:04d}", "video": name, "conversations": _conversation(question, answer, "<image>", style)}
 
 
 def make_synthetic_set(directory: str | Path, counts: dict[str, int] | None = None, seed: int = 0,
                        answer_style: str = "word") -> Path:
     """Write ``train.json`` and its media under ``directory``; returns the JSON's path.
-    ``counts``: records per modality (single_image, multi_image, video)."""
+    ``counts``: records per modality (single_image, multi_image, video, long_video)."""
     if answer_style not in ANSWER_STYLES:
         raise ValueError(f"answer_style must be one of {ANSWER_STYLES}, got {answer_style!r}")
-    counts = {**DEFAULT_COUNTS, **(counts or {})}
+    # long_video only when asked for (ensure_synthetic_set asks for the stages that train on it)
+    counts = {**DEFAULT_COUNTS, "long_video": 0, **(counts or {})}
     unknown = set(counts) - set(DEFAULT_COUNTS)
     if unknown:
         raise ValueError(f"unknown modalities {sorted(unknown)}; known: {', '.join(DEFAULT_COUNTS)}")
@@ -123,6 +128,8 @@ def make_synthetic_set(directory: str | Path, counts: dict[str, int] | None = No
     records = [_single(i, rng, media, answer_style) for i in range(counts["single_image"])]
     records += [_multi(i, rng, media, answer_style) for i in range(counts["multi_image"])]
     records += [_video(i, rng, media, answer_style) for i in range(counts["video"])]
+    records += [_video(i, rng, media, answer_style, frames=LONG_VIDEO_SECONDS * LONG_VIDEO_FPS, fps=LONG_VIDEO_FPS,
+                       prefix="long_video") for i in range(counts["long_video"])]
     path = media / "train.json"
     path.write_text(json.dumps(records, indent=1))
     return path

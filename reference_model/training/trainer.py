@@ -315,6 +315,20 @@ def _open_log(output_dir: Path, main: bool, fresh: bool) -> _JsonlLog:
     return jsonl
 
 
+def apply_video_layout(model, recipe: StageRecipe) -> None:
+    """The recipe's video layout on the model's config (None keeps the checkpoint's); the dataset counts
+    and the model packs video tokens by it, and a saved checkpoint records it."""
+    if recipe.video_newline_position is not None:
+        model.config.video_newline_position = recipe.video_newline_position
+    if recipe.video_pool_mode is not None:
+        model.config.video_pool_mode = recipe.video_pool_mode
+    if recipe.video_sampling == "fps" or recipe.time_instruction:
+        # Recorded as LLaVA-Video's config.json records them, so the saved checkpoint is detected as
+        # LLaVA-Video and gets its evaluated defaults (families.py).
+        model.config.training_switches = {"add_time_instruction": recipe.time_instruction,
+                                          "force_sample": recipe.video_force_sample}
+
+
 def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
     """The model in training mode, with the recipe's trainable parts and threshold; (model, trainable)."""
     from .. import LlavaOneVision
@@ -327,6 +341,7 @@ def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
         raise ValueError(f"{model_spec}: the model has no tokenizer, so conversations cannot be tokenized")
     if recipe.image_mode == "anyres":
         model.set_max_grid_tokens(recipe.max_grid_tokens)
+    apply_video_layout(model, recipe)
     trainable = set_trainable(model, recipe.trainable)
     if options.gradient_checkpointing:
         enable_gradient_checkpointing(model)
@@ -510,6 +525,7 @@ def evaluate_loss(model_spec: str, data: str | Path, recipe: StageRecipe, *, med
     model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
     if recipe.image_mode == "anyres":
         model.set_max_grid_tokens(recipe.max_grid_tokens)
+    apply_video_layout(model, recipe)
     dataset = TrainDataset(read_records(json_path), media, model.processor, recipe, overlong)
     if len(dataset) == 0:
         raise ValueError(f"{json_path}: no usable records")

@@ -3,7 +3,9 @@
 Every clip shows one coloured square moving across a gradient background, so questions about its
 colour and direction have answers in the pixels. A bar in the corner changes brightness every frame,
 so no two frames are equal (frame-index mistakes show up in tests). Clips are tiny (64x48 to 320x240,
-2-6 s at 4-12 fps); some have fewer frames than the default 32 samples, some use B-frames. Everything is
+2-6 s at 4-12 fps); some have fewer frames than the default 32 samples, some use B-frames. Video-MME
+also gets one long clip (LONG_CLIP: 40 s at 2 fps, 64x48, 80 frames): LLaVA-Video's 1 fps sampling takes
+40 frames of it at a 64-frame cap where uniform sampling takes 64, and the linspace at caps below 40. Everything is
 drawn from random.Random(<task>), so a sample-set version always writes the same rows and pixels.
 
 Layouts: each task's hub repo as `huggingface-cli download` leaves it (README.md with the `configs:`
@@ -50,6 +52,10 @@ class ClipSpec:
     @property
     def num_frames(self) -> int:
         return max(1, round(self.seconds * self.fps))
+
+
+# Long enough that fps sampling (1 frame a second) and uniform sampling differ at the default caps.
+LONG_CLIP = ClipSpec(width=64, height=48, seconds=40.0, fps=2, color="red", direction="right", bframes=0)
 
 
 def random_clip(rng: random.Random, i: int) -> ClipSpec:
@@ -179,8 +185,9 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
     rows = []
     archives = Archives(out_dir)
     domains = sorted(VIDEOMME_DOMAINS)
-    for v in range(n_videos):
-        spec = random_clip(rng, v)
+    for v in range(n_videos + 1):
+        # the last video is the long clip (drawn after the others, so their rows and pixels stay as they were)
+        spec = random_clip(rng, v) if v < n_videos else LONG_CLIP
         video_id = f"{v + 1:03d}"
         youtube_id = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(11))
         archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"data/{youtube_id}.mp4", spec)
