@@ -111,6 +111,7 @@ def uninterrupted(tmp_path_factory):
     return output, out
 
 
+@pytest.mark.slow
 def test_main_job_end_to_end(uninterrupted):
     output, out = uninterrupted
     assert "mmmu [samples]" in out.stdout and "videomme [samples]" in out.stdout  # the summary table
@@ -206,6 +207,7 @@ def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
     return tmp_path / "data"
 
 
+@pytest.mark.slow
 def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     """Not a success even without --strict: exit 1, and the summary and stderr name the top error reason."""
     data = _mmmu_copy(tmp_path, corrupt=[0, 1, 2])

@@ -81,6 +81,7 @@ def test_fetch_dest_downloads_what_the_split_needs_and_unpacks(hub, tmp_path):
     assert "of archives to unpack" not in again.stdout  # finished archives are not unpacked again
 
 
+@pytest.mark.slow
 def test_fetch_resumes_a_download_cut_off_midway(hub, tmp_path):
     source = hub.serve("nextqa")
     chunk = 4096

@@ -150,6 +150,7 @@ def test_runner_preflight_partial_and_none(copies, tmp_path):
     assert not (tmp_path / "out2").exists()  # refused before anything is written or loaded
 
 
+@pytest.mark.slow
 def test_copy_missing_its_metadata_is_one_line_exit_2(copies, tmp_path):
     shutil.copytree(copies / "nextqa", tmp_path / "nextqa", ignore=shutil.ignore_patterns("README.md"))
     with pytest.raises(DataError, match="README.md missing"):
@@ -164,6 +165,7 @@ def test_copy_missing_its_metadata_is_one_line_exit_2(copies, tmp_path):
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_corrupt_archive_in_a_copy_is_one_line_exit_2(copies, tmp_path):
     shutil.copytree(copies / "nextqa", tmp_path / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*"))
     raw = (tmp_path / "nextqa" / "videos.zip").read_bytes()

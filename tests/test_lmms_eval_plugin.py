@@ -352,6 +352,7 @@ def test_same_responses_and_token_counts_per_doc(both_harnesses, task_name):
         assert counts["visual_tokens"] == row["visual_tokens_measured"] == row["visual_tokens_counted"], doc_id
 
 
+@pytest.mark.slow
 def test_lmms_eval_throughput_and_efficiency_blocks(both_harnesses):
     lmms = both_harnesses["lmms"]
     samples = [s for rows in lmms["samples"].values() for s in rows]

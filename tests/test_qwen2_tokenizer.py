@@ -141,6 +141,7 @@ def test_cached_once_and_read_back(cache, tok):
     assert ids(fresh, HF_SEQUENCES[1]) == HF_EXPECTED[1] and fresh.eos_token_id == 151645
 
 
+@pytest.mark.slow
 def test_damaged_cache_is_rebuilt(tmp_path, monkeypatch):
     from reference_model.qwen2_tokenizer import cache_dir, load_qwen2_tokenizer
 

@@ -230,6 +230,7 @@ def test_tiny_answers_depend_on_the_input(tiny):
     assert len(answers) >= 3, answers
 
 
+@pytest.mark.slow
 def test_presets_reduce_depth():
     model = LlavaOneVision.from_pretrained("arch:0.5b?layers=1&vision_layers=1")
     assert model.config.text.hidden_size == 896 and model.config.text.num_hidden_layers == 1

@@ -104,6 +104,7 @@ def test_deterministic(tiny_adapter, baseline, tmp_path):
     assert {t: v["metrics"] for t, v in first.items()} == {t: v["metrics"] for t, v in second.items()}
 
 
+@pytest.mark.slow
 def test_resume_completes_missing_rows_only(tiny_adapter, baseline, tmp_path):
     partial = _run(tmp_path, tiny_adapter)
     db = partial.output_dir / "samples.sqlite"

@@ -224,6 +224,7 @@ def test_bad_maps_one_line_before_weights(hf_dir, tmp_path, capsys, args, messag
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_bad_map_cli_subprocess_exit_2(tmp_path):
     import os
     import subprocess
@@ -269,6 +270,7 @@ def test_dtype_auto_rule():
     assert resolve_dtype("bfloat16", "cuda") == torch.bfloat16
 
 
+@pytest.mark.slow
 def test_run_records_the_resolved_dtype(tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
 

@@ -45,6 +45,7 @@ def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     return outcomes
 
 
+@pytest.mark.slow
 def test_sweep_equals_separate_runs(sweep_ai2d, plain_runs):
     sweep = sweep_ai2d
     assert sweep.mode == "shared-vision"

@@ -63,6 +63,7 @@ def test_bad_data_argument():
         get_task("ai2d").load("samples", limit=0)
 
 
+@pytest.mark.slow
 def test_local_hub_layout_loads_offline(samples_cache, tmp_path):  # noqa: F811
     """A directory laid out like the hub repos (DIR/<task>/[config/]split-*.parquet) loads with
     HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 set, in a fresh process."""

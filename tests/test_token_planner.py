@@ -183,6 +183,7 @@ def test_plan_rows_stats_and_errors():
     assert rows[1].visual_tokens.max < full.visual_tokens.max
 
 
+@pytest.mark.slow
 def test_tokens_cli_on_samples(samples_cache, tmp_path, capsys):  # noqa: F811
     from ov_bench.cli import main
 
@@ -225,6 +226,7 @@ def test_corrupt_header_is_counted_not_fatal():
     assert f"| {task.name} | {shapes[1].doc_id} |" in render_plan([row])
 
 
+@pytest.mark.slow
 def test_header_sizes_equal_decoded_sizes_for_every_image_task(samples_cache):  # noqa: F811
     """The planner trusts task.image_sizes (headers); it must list exactly the images a run decodes."""
     from tasks import get_task, list_tasks

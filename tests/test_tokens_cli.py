@@ -67,6 +67,7 @@ def test_corrupt_images_are_listed_with_reasons(cache, tmp_path):
     assert all(e["error"].startswith("MediaError: ") for e in rows[0]["error_docs"])
 
 
+@pytest.mark.slow
 def test_text_tokens_are_qwen2_counts(cache):
     """The planner's text tokens per prompt equal tiktoken's count of the same chat prompt's text
     (Qwen2's ranks and pattern, NFC), the placeholders excluded."""
