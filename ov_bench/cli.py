@@ -47,15 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ov-bench",
         description="Evaluate and benchmark LLaVA-OneVision-style models: scores, visual tokens, "
-                    "latency per stage and peak memory per sample.",
+        "latency per stage and peak memory per sample.",
     )
     parser.add_argument("--version", action="version", version=f"ov-bench {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in discover_commands():
-        p = sub.add_parser(mod.NAME, help=getattr(mod, "HELP", None),
-                           description=getattr(mod, "DESCRIPTION", None) or getattr(mod, "HELP", None),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            mod.NAME,
+            help=getattr(mod, "HELP", None),
+            description=getattr(mod, "DESCRIPTION", None) or getattr(mod, "HELP", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         mod.add_arguments(p)
         p.set_defaults(_execute=mod.execute)
     return parser
@@ -67,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_execute", None):
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     from .errors import user_error_types
 
     try:
@@ -80,8 +84,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ov-bench: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("ov-bench: interrupted (finished samples are saved; rerun the same command to resume)",
-              file=sys.stderr)
+        print(
+            "ov-bench: interrupted (finished samples are saved; rerun the same command to resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

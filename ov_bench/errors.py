@@ -25,8 +25,14 @@ def user_error_types() -> tuple[type[BaseException], ...]:
     The tasks package's errors are included when it is importable; it is imported lazily so the
     CLI's --help stays fast.
     """
-    types: list[type[BaseException]] = [OvBenchError, ValueError, FileNotFoundError, NotADirectoryError,
-                                         PermissionError, IsADirectoryError]
+    types: list[type[BaseException]] = [
+        OvBenchError,
+        ValueError,
+        FileNotFoundError,
+        NotADirectoryError,
+        PermissionError,
+        IsADirectoryError,
+    ]
     try:
         from tasks import DataError, MediaError, TaskError
 

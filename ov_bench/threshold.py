@@ -23,7 +23,9 @@ def parse_threshold(value: Any) -> int | None:
         text = value.strip()
         if text.isdigit() and int(text) >= 1:
             return int(text)
-    elif not isinstance(value, bool) and isinstance(value, (int, float)) and int(value) == value and value >= 1:
+    elif (
+        not isinstance(value, bool) and isinstance(value, (int, float)) and int(value) == value and value >= 1
+    ):
         return int(value)
     raise ValueError(f"threshold must be a positive integer or 'none', got {value!r}")
 

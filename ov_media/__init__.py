@@ -32,7 +32,9 @@ class VideoClip:
     # (ov_media.video.sampled_indices); None where the fps is unknown.
     times: list[float] | None = None
     duration: float | None = None
-    sampling: str = "uniform"  # the frame sampling mode that chose the indices (ov_media.video.SAMPLING_MODES)
+    sampling: str = (
+        "uniform"  # the frame sampling mode that chose the indices (ov_media.video.SAMPLING_MODES)
+    )
 
 
 __all__ = ["MediaError", "VideoClip"]

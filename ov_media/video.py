@@ -91,8 +91,9 @@ def uniform_indices(total_frames: int, num_frames: int) -> list[int]:
     return [int(x) for x in np.linspace(0, total_frames - 1, num_frames)]
 
 
-def sampled_indices(total_frames: int, avg_fps: float, max_frames: int,
-                    sampling: FrameSampling = UNIFORM) -> tuple[list[int], list[float] | None]:
+def sampled_indices(
+    total_frames: int, avg_fps: float, max_frames: int, sampling: FrameSampling = UNIFORM
+) -> tuple[list[int], list[float] | None]:
     """(frame indices, their times in seconds or None when the fps is unknown) for a video of N frames
     at avg_fps, F = max_frames (see the module doc; lmms-eval's llava_vid.load_video for ``fps``)."""
     if sampling.mode == "fps" and avg_fps > 0:
@@ -166,7 +167,9 @@ class _NeedPlainDecode(Exception):
     """The seeking path met something it cannot handle exactly; decode from the start instead."""
 
 
-def sample_frames(path: str | os.PathLike, num_frames: int = 32, sampling: FrameSampling = UNIFORM) -> VideoClip:
+def sample_frames(
+    path: str | os.PathLike, num_frames: int = 32, sampling: FrameSampling = UNIFORM
+) -> VideoClip:
     """Decode the frames ``sampling`` picks (at most F = num_frames; F exactly for uniform) as uint8 RGB
     [F', H, W, 3], with their indices, times and the video's duration (see the module doc)."""
     import av
@@ -367,8 +370,15 @@ def _decode_plain(container, stream, used: list[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def _assemble(path: str, used: list[int], by_index: dict, total: int, fps: float,
-              times: list[float] | None = None, mode: str = "uniform") -> VideoClip:
+def _assemble(
+    path: str,
+    used: list[int],
+    by_index: dict,
+    total: int,
+    fps: float,
+    times: list[float] | None = None,
+    mode: str = "uniform",
+) -> VideoClip:
     import numpy as np
 
     shapes = {by_index[i].shape for i in set(used)}
@@ -376,8 +386,16 @@ def _assemble(path: str, used: list[int], by_index: dict, total: int, fps: float
         raise MediaError(f"frames of {path} change size mid-stream ({sorted(shapes)}); not supported")
     frames = np.stack([by_index[i] for i in used])
     duration = total / fps if fps > 0 else None
-    return VideoClip(frames=frames, indices=list(used), total_frames=total, fps=fps, path=path,
-                     times=None if times is None else list(times), duration=duration, sampling=mode)
+    return VideoClip(
+        frames=frames,
+        indices=list(used),
+        total_frames=total,
+        fps=fps,
+        path=path,
+        times=None if times is None else list(times),
+        duration=duration,
+        sampling=mode,
+    )
 
 
 # ---- writing ------------------------------------------------------------------------------------

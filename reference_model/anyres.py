@@ -25,7 +25,9 @@ CROP = 384
 _DEFAULT_PINPOINTS = tuple(default_grid_pinpoints())
 
 
-def select_best_resolution(width: int, height: int, grid_pinpoints: Sequence[Sequence[int]]) -> tuple[int, int]:
+def select_best_resolution(
+    width: int, height: int, grid_pinpoints: Sequence[Sequence[int]]
+) -> tuple[int, int]:
     """The (width, height) candidate keeping the most original pixels, then wasting the least."""
     best, best_effective, best_wasted = None, -1, math.inf
     for cand_h, cand_w in grid_pinpoints:
@@ -49,7 +51,9 @@ def _round(x: float, rounding: str) -> int:
     return int(x) if rounding == "original" else int(round(x, 7))
 
 
-def unpadded_shape(width: int, height: int, grid_h: int, grid_w: int, rounding: str = "original") -> tuple[int, int]:
+def unpadded_shape(
+    width: int, height: int, grid_h: int, grid_w: int, rounding: str = "original"
+) -> tuple[int, int]:
     """(rows, cols) of a grid_h x grid_w feature map after removing the letterbox padding."""
     if width / height > grid_w / grid_h:
         new_h = _round(height * (grid_w / width), rounding)
@@ -97,7 +101,11 @@ def count_image_tokens(
 ) -> int:
     """Visual tokens of one image alone in a prompt: 729 base tokens + rows * (cols + 1)."""
     rows, cols = image_grid_shape(
-        width, height, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, grid_pinpoints=grid_pinpoints
+        width,
+        height,
+        max_grid_tokens=max_grid_tokens,
+        unpad_rounding=unpad_rounding,
+        grid_pinpoints=grid_pinpoints,
     )
     return TOKENS_PER_CROP + rows * (cols + 1)
 
@@ -119,7 +127,10 @@ def pooled_side(pool_mode: str = "bilinear") -> int:
 
 
 def count_video_tokens(
-    num_frames: int, pool_stride: int = VIDEO_POOL_STRIDE, *, newline_position: str = "one_token",
+    num_frames: int,
+    pool_stride: int = VIDEO_POOL_STRIDE,
+    *,
+    newline_position: str = "one_token",
     pool_mode: str = "bilinear",
 ) -> int:
     """A video of F frames, each pooled to r x r tokens, then newlines by ``mm_newline_position``:
@@ -147,8 +158,12 @@ def count_prompt_visual_tokens(
 ) -> int:
     """All visual tokens of one prompt, following the model's single- vs multi-image rule."""
     if len(image_sizes) == 1:
-        images = count_image_tokens(*image_sizes[0], max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding,
-                                    grid_pinpoints=grid_pinpoints)
+        images = count_image_tokens(
+            *image_sizes[0],
+            max_grid_tokens=max_grid_tokens,
+            unpad_rounding=unpad_rounding,
+            grid_pinpoints=grid_pinpoints,
+        )
     else:
         images = count_multi_image_tokens(len(image_sizes), multi_image_layout)
     return images + sum(
@@ -157,12 +172,18 @@ def count_prompt_visual_tokens(
     )
 
 
-def count_for_config(config: ModelConfig, image_sizes: Sequence[tuple[int, int]],
-                     num_video_frames: Sequence[int] = ()) -> int:
+def count_for_config(
+    config: ModelConfig, image_sizes: Sequence[tuple[int, int]], num_video_frames: Sequence[int] = ()
+) -> int:
     """``count_prompt_visual_tokens`` with every layout setting taken from a model config."""
     anyres = config.anyres
     return count_prompt_visual_tokens(
-        image_sizes, num_video_frames, max_grid_tokens=anyres.max_grid_tokens, unpad_rounding=anyres.unpad_rounding,
-        multi_image_layout=config.multi_image_layout, grid_pinpoints=anyres.grid_pinpoints,
-        video_newline_position=config.video_newline_position, video_pool_mode=config.video_pool_mode,
+        image_sizes,
+        num_video_frames,
+        max_grid_tokens=anyres.max_grid_tokens,
+        unpad_rounding=anyres.unpad_rounding,
+        multi_image_layout=config.multi_image_layout,
+        grid_pinpoints=anyres.grid_pinpoints,
+        video_newline_position=config.video_newline_position,
+        video_pool_mode=config.video_pool_mode,
     )

@@ -39,32 +39,40 @@ def collate(samples: Sequence[dict], pad_id: int) -> dict:
     for i, sample in enumerate(samples):
         ids = sample["input_ids"]
         if ids.dim() != 2 or ids.shape[0] != 1:
-            raise ValueError(f"sample {i}: input_ids must be [1, S] (one prompt per sample), got {list(ids.shape)}")
+            raise ValueError(
+                f"sample {i}: input_ids must be [1, S] (one prompt per sample), got {list(ids.shape)}"
+            )
         mask = sample.get("attention_mask")
         if mask is not None and not bool(mask.all()):
             raise ValueError(f"sample {i}: collate expects unpadded prompts (attention_mask all ones)")
         for keys in (_IMAGE_KEYS, _VIDEO_KEYS):
             present = [k for k in keys if sample.get(k) is not None]
             if present and len(present) != len(keys):
-                raise ValueError(f"sample {i}: {', '.join(present)} given without {', '.join(set(keys) - set(present))}")
+                raise ValueError(
+                    f"sample {i}: {', '.join(present)} given without {', '.join(set(keys) - set(present))}"
+                )
         rows.append(ids[0])
     width = max(r.shape[0] for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=rows[0].dtype)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        input_ids[i, width - r.shape[0]:] = r
-        attention_mask[i, width - r.shape[0]:] = 1
+        input_ids[i, width - r.shape[0] :] = r
+        attention_mask[i, width - r.shape[0] :] = 1
     batch: dict = {"input_ids": input_ids, "attention_mask": attention_mask}
-    for keys, per_sample, count_key in ((_IMAGE_KEYS, "images_per_sample", "image_sizes"),
-                                        (_VIDEO_KEYS, "videos_per_sample", "video_num_frames")):
+    for keys, per_sample, count_key in (
+        (_IMAGE_KEYS, "images_per_sample", "image_sizes"),
+        (_VIDEO_KEYS, "videos_per_sample", "video_num_frames"),
+    ):
         batch[per_sample] = torch.tensor([_count(s, count_key) for s in samples], dtype=torch.long)
         owners = [s for s in samples if s.get(keys[0]) is not None]
         if owners:
             for key in keys:
                 batch[key] = torch.cat([s[key] for s in owners])
     if any(s.get("image_slots") is not None for s in samples):  # a placeholder / image count mismatch
-        slots = [s["image_slots"] if s.get("image_slots") is not None else torch.arange(_count(s, "image_sizes"))
-                 for s in samples]
+        slots = [
+            s["image_slots"] if s.get("image_slots") is not None else torch.arange(_count(s, "image_sizes"))
+            for s in samples
+        ]
         batch["image_slots"] = torch.cat(slots)
         batch["slots_per_sample"] = torch.tensor([len(x) for x in slots], dtype=torch.long)
     batch["warnings"] = [list(s.get("warnings") or []) for s in samples]

@@ -32,19 +32,35 @@ from .generation import read_generation_config
 from .weights import CheckpointFiles, checkpoint_files, list_tensors, stream_into
 
 _UNSET = object()
-_DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-           "float16": torch.float16, "fp16": torch.float16}
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 # What loading needs from a hub repo, and nothing else: llava-hf's 0.5B repo carries about 5 GB of
 # ONNX exports (onnx/) beside its 1.8 GB model. fnmatch's "*" also matches "/", so the weight
 # patterns start with the file names transformers and the original code write.
 HUB_ALLOW_PATTERNS = (
-    "config.json", "generation_config.json",
-    "model*.safetensors", "model.safetensors.index.json",
-    "pytorch_model*.bin", "pytorch_model.bin.index.json",
-    "tokenizer*", "vocab.json", "merges.txt", "special_tokens_map.json", "added_tokens.json",
-    "processor_config.json", "preprocessor_config.json", "video_preprocessor_config.json", "chat_template*",
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model*.bin",
+    "pytorch_model.bin.index.json",
+    "tokenizer*",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "chat_template*",
 )
 
 
@@ -132,16 +148,25 @@ def load_model(
     dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory) if split else device)
     if ckpt is None:
         # Random presets: built whole, on the CPU when split (the same weights as an unsplit build).
-        model = _build_preset(model_cls, spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype)
+        model = _build_preset(
+            model_cls, spec, config, tokenizer, torch.device("cpu") if split else torch.device(device), dtype
+        )
         if split:
-            dispatch(model, plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder),
-                     offload_folder)
+            dispatch(
+                model,
+                plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder),
+                offload_folder,
+            )
     else:
         model = model_cls.empty(config, tokenizer, dtype)
         if split:
             plan = plan_device_map(model, device_map, max_memory, dtype, offload_folder=offload_folder)
-            dispatch(model, plan, offload_folder,
-                     load=lambda m, device_of, on_disk: _stream(m, ckpt, dtype, device_of, on_disk))
+            dispatch(
+                model,
+                plan,
+                offload_folder,
+                load=lambda m, device_of, on_disk: _stream(m, ckpt, dtype, device_of, on_disk),
+            )
         else:
             target = torch.device(device)
             if target.type == "cuda" and target.index is None:
@@ -152,8 +177,9 @@ def load_model(
     return model.eval()
 
 
-def _build_preset(model_cls: type, spec: str, config: ModelConfig, tokenizer, device: torch.device,
-                  dtype: torch.dtype) -> torch.nn.Module:
+def _build_preset(
+    model_cls: type, spec: str, config: ModelConfig, tokenizer, device: torch.device, dtype: torch.dtype
+) -> torch.nn.Module:
     torch.manual_seed(0)  # random presets are the same model in every process and run
     with _construct_on(device, dtype):
         model = model_cls(config, tokenizer)
@@ -181,8 +207,15 @@ def config_for(spec: str) -> ModelConfig | None:
 
 def _stream(model: torch.nn.Module, ckpt: CheckpointFiles, dtype: torch.dtype, device_of, on_disk) -> None:
     rename = _hf_key if ckpt_is_hf(ckpt) else _original_key
-    stream_into(model, ckpt, rename, dtype=dtype, device_of=device_of, on_disk=on_disk,
-                ignorable=lambda k: k == "lm_head.weight" or bool(_IGNORABLE.match(k)))
+    stream_into(
+        model,
+        ckpt,
+        rename,
+        dtype=dtype,
+        device_of=device_of,
+        on_disk=on_disk,
+        ignorable=lambda k: k == "lm_head.weight" or bool(_IGNORABLE.match(k)),
+    )
 
 
 def ckpt_is_hf(ckpt: CheckpointFiles) -> bool:
@@ -248,7 +281,7 @@ def _config_and_files(directory: Path, raw: dict):
         # The layer count comes from the stored names (file headers only, no tensor data).
         prefix = "model.vision_tower.encoder.layers."
         names = [rename(e.name) for e in list_tensors(ckpt)]
-        layers = {int(k[len(prefix):].split(".")[0]) for k in names if k.startswith(prefix)}
+        layers = {int(k[len(prefix) :].split(".")[0]) for k in names if k.startswith(prefix)}
         config.vision.num_hidden_layers = len(layers) or config.vision.num_hidden_layers
     return config, ckpt, rename
 
@@ -325,14 +358,20 @@ VIDEO_KEYS = ("mm_newline_position", "mm_spatial_pool_mode", "add_time_instructi
 
 def _hf_config(raw: dict) -> ModelConfig:
     if raw.get("vision_feature_select_strategy", "full") != "full":
-        raise ValueError("vision_feature_select_strategy 'default' (drop CLS) does not apply to SigLIP towers")
+        raise ValueError(
+            "vision_feature_select_strategy 'default' (drop CLS) does not apply to SigLIP towers"
+        )
     text = raw["text_config"]
-    tie = raw.get("tie_word_embeddings", text.get("tie_word_embeddings", False)) or text.get("tie_word_embeddings", False)
+    tie = raw.get("tie_word_embeddings", text.get("tie_word_embeddings", False)) or text.get(
+        "tie_word_embeddings", False
+    )
     vision_cfg = raw.get("vision_config") or {"num_hidden_layers": 26}
     config = ModelConfig(
         vision=_vision_config(vision_cfg, raw.get("vision_feature_layer", -1)),
         text=_text_config(text, tie),
-        anyres=_anyres(raw.get("image_grid_pinpoints"), raw.get("vision_aspect_ratio", "anyres_max_9"), False),
+        anyres=_anyres(
+            raw.get("image_grid_pinpoints"), raw.get("vision_aspect_ratio", "anyres_max_9"), False
+        ),
     )
     if "ov_bench_max_grid_tokens" in raw:
         config.anyres.max_grid_tokens = raw["ov_bench_max_grid_tokens"]
@@ -358,7 +397,7 @@ def _hf_key(key: str) -> str:
     """Every HF naming seen in the wild -> ours: ``model.*`` (transformers >= 4.52 in memory) and the
     on-disk ``language_model.model.*`` / ``vision_tower[.vision_model].*`` names."""
     if key.startswith("language_model.model."):
-        key = "model.language_model." + key[len("language_model.model."):]
+        key = "model.language_model." + key[len("language_model.model.") :]
     elif key == "language_model.lm_head.weight":
         key = "lm_head.weight"
     elif key.startswith(("vision_tower.", "multi_modal_projector.", "image_newline")):
@@ -373,9 +412,9 @@ def _original_key(key: str) -> str:
         ("model.mm_projector.2.", "model.multi_modal_projector.linear_2."),
     ):
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     if key.startswith(("model.embed_tokens.", "model.layers.", "model.norm.")):
-        return "model.language_model." + key[len("model."):]
+        return "model.language_model." + key[len("model.") :]
     return key
 
 
@@ -389,16 +428,29 @@ def hf_config_dict(config: ModelConfig) -> dict:
     v, t, tau = config.vision, config.text, config.anyres.max_grid_tokens
     hf = LlavaOnevisionConfig(
         vision_config=SiglipVisionConfig(
-            hidden_size=v.hidden_size, intermediate_size=v.intermediate_size, num_hidden_layers=v.num_hidden_layers,
-            num_attention_heads=v.num_attention_heads, image_size=v.image_size, patch_size=v.patch_size,
-            layer_norm_eps=v.layer_norm_eps, hidden_act=v.hidden_act, vision_use_head=False,
+            hidden_size=v.hidden_size,
+            intermediate_size=v.intermediate_size,
+            num_hidden_layers=v.num_hidden_layers,
+            num_attention_heads=v.num_attention_heads,
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            layer_norm_eps=v.layer_norm_eps,
+            hidden_act=v.hidden_act,
+            vision_use_head=False,
         ).to_dict(),
         text_config=Qwen2Config(
-            hidden_size=t.hidden_size, intermediate_size=t.intermediate_size, num_hidden_layers=t.num_hidden_layers,
-            num_attention_heads=t.num_attention_heads, num_key_value_heads=t.num_key_value_heads,
-            vocab_size=t.vocab_size, rms_norm_eps=t.rms_norm_eps, rope_theta=t.rope_theta,
-            max_position_embeddings=t.max_position_embeddings, tie_word_embeddings=t.tie_word_embeddings,
-            eos_token_id=config.token_ids.eos, pad_token_id=config.token_ids.pad,
+            hidden_size=t.hidden_size,
+            intermediate_size=t.intermediate_size,
+            num_hidden_layers=t.num_hidden_layers,
+            num_attention_heads=t.num_attention_heads,
+            num_key_value_heads=t.num_key_value_heads,
+            vocab_size=t.vocab_size,
+            rms_norm_eps=t.rms_norm_eps,
+            rope_theta=t.rope_theta,
+            max_position_embeddings=t.max_position_embeddings,
+            tie_word_embeddings=t.tie_word_embeddings,
+            eos_token_id=config.token_ids.eos,
+            pad_token_id=config.token_ids.pad,
         ).to_dict(),
         image_token_index=config.token_ids.image,
         video_token_index=config.token_ids.video,
@@ -412,9 +464,17 @@ def hf_config_dict(config: ModelConfig) -> dict:
     out = {**hf.to_dict(), "ov_bench_max_grid_tokens": tau}
     # The original code's video keys where the model is not plain OV (a LLaVA-Video recipe trained it):
     # transformers ignores them, ov-bench reads them back (the layout and family defaults survive a save).
-    if (config.video_newline_position, config.video_pool_mode) != ("one_token", "bilinear") or config.training_switches:
-        out.update({"mm_newline_position": config.video_newline_position,
-                    "mm_spatial_pool_mode": config.video_pool_mode, **config.training_switches})
+    if (config.video_newline_position, config.video_pool_mode) != (
+        "one_token",
+        "bilinear",
+    ) or config.training_switches:
+        out.update(
+            {
+                "mm_newline_position": config.video_newline_position,
+                "mm_spatial_pool_mode": config.video_pool_mode,
+                **config.training_switches,
+            }
+        )
     return out
 
 
@@ -432,8 +492,14 @@ def save_hf_layout(model: torch.nn.Module, path) -> None:
         model.tokenizer.save_pretrained(str(directory))
 
 
-def check_device_map(model_cls: type, spec: str, device_map: str | dict | None, max_memory: str | dict | None,
-                     offload_folder: str | None = None, dtype: str | torch.dtype = "auto"):
+def check_device_map(
+    model_cls: type,
+    spec: str,
+    device_map: str | dict | None,
+    max_memory: str | dict | None,
+    offload_folder: str | None = None,
+    dtype: str | torch.dtype = "auto",
+):
     """The device plan (``device_map.DevicePlan``) of a preset or a local checkpoint, from its config
     alone (the model on the meta device). A hub id that is not downloaded yet is checked when it loads.
     Raises ValueError (one line)."""

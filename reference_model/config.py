@@ -109,7 +109,9 @@ class ModelConfig:
     default_reasons: dict = field(default_factory=dict)
     conv_template: str = "qwen_1_5"
     projector_act: str = "gelu"  # mlp2x_gelu uses exact (erf) GELU
-    image_resize: str = "pil"  # bicubic resize backend: "pil" (the original code) | "torchvision" (transformers 5)
+    image_resize: str = (
+        "pil"  # bicubic resize backend: "pil" (the original code) | "torchvision" (transformers 5)
+    )
     preset: str | None = None
 
     def replace(self, **changes) -> ModelConfig:
@@ -126,17 +128,23 @@ def validate_max_grid_tokens(tau: int | None) -> int | None:
 
 def validate_multi_image_layout(layout: str) -> str:
     if layout not in MULTI_IMAGE_LAYOUTS:
-        raise ValueError(f"multi_image_layout must be one of {', '.join(MULTI_IMAGE_LAYOUTS)}, got {layout!r}")
+        raise ValueError(
+            f"multi_image_layout must be one of {', '.join(MULTI_IMAGE_LAYOUTS)}, got {layout!r}"
+        )
     return layout
 
 
 def validate_video_layout(newline_position: str, pool_mode: str) -> tuple[str, str]:
     """Refuse a layout the model does not implement (never run a video with another layout)."""
     if newline_position not in VIDEO_NEWLINE_POSITIONS:
-        raise ValueError(f"mm_newline_position {newline_position!r} is not implemented; "
-                         f"known: {', '.join(VIDEO_NEWLINE_POSITIONS)}")
+        raise ValueError(
+            f"mm_newline_position {newline_position!r} is not implemented; "
+            f"known: {', '.join(VIDEO_NEWLINE_POSITIONS)}"
+        )
     if pool_mode not in VIDEO_POOL_MODES:
-        raise ValueError(f"mm_spatial_pool_mode {pool_mode!r} is not implemented; known: {', '.join(VIDEO_POOL_MODES)}")
+        raise ValueError(
+            f"mm_spatial_pool_mode {pool_mode!r} is not implemented; known: {', '.join(VIDEO_POOL_MODES)}"
+        )
     return newline_position, pool_mode
 
 
@@ -154,7 +162,9 @@ def resolve_grid_pinpoints(spec) -> list[tuple[int, int]]:
         for part in filter(None, (p.strip() for p in name.split(","))):
             match = re.fullmatch(r"(\d+)x(\d+)", part)
             if not match:
-                raise ValueError(f"grid pinpoints must be ov, next or WxH,WxH,... (e.g. 384x768,768x384); got {spec!r}")
+                raise ValueError(
+                    f"grid pinpoints must be ov, next or WxH,WxH,... (e.g. 384x768,768x384); got {spec!r}"
+                )
             w, h = int(match.group(1)), int(match.group(2))
             pairs.append((h, w))
     else:

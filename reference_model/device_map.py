@@ -60,7 +60,9 @@ def parse_max_memory(text: str | dict | None) -> dict[Any, str] | None:
     for part in [p.strip() for p in str(text).split(",") if p.strip()]:
         key, sep, size = part.partition("=")
         if not sep or not key.strip() or not size.strip():
-            raise ValueError(f"--max-memory {text!r}: expected DEVICE=SIZE pairs such as 0=70GiB,1=70GiB,cpu=200GiB")
+            raise ValueError(
+                f"--max-memory {text!r}: expected DEVICE=SIZE pairs such as 0=70GiB,1=70GiB,cpu=200GiB"
+            )
         key, size = key.strip().lower(), size.strip()
         try:
             out[_device_key(key, f"--max-memory {text!r}")] = size_bytes(size)
@@ -137,7 +139,9 @@ def read_device_map(value: str | dict | None) -> str | dict | None:
     return mapping
 
 
-def gpu_group(local_rank: int | None = None, local_world: int | None = None, n_gpus: int | None = None) -> list[int]:
+def gpu_group(
+    local_rank: int | None = None, local_world: int | None = None, n_gpus: int | None = None
+) -> list[int]:
     """This process's GPUs: local rank r of n gets [r*k, (r+1)*k) with k = gpus // n."""
     rank = int(os.environ.get("LOCAL_RANK", 0)) if local_rank is None else local_rank
     world = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if local_world is None else local_world
@@ -146,7 +150,9 @@ def gpu_group(local_rank: int | None = None, local_world: int | None = None, n_g
         return list(range(total))
     k = total // world
     if k == 0:
-        raise ValueError(f"{world} processes with a device map need at least one GPU each; this machine has {total}")
+        raise ValueError(
+            f"{world} processes with a device map need at least one GPU each; this machine has {total}"
+        )
     return list(range(rank * k, (rank + 1) * k))
 
 
@@ -225,13 +231,17 @@ def _explicit_map(model: nn.Module, mapping: dict, group: list[int]) -> dict[str
         dev = _device_key(device, f"device map entry {name!r}")
         if isinstance(dev, int):
             if dev >= len(group):
-                raise ValueError(f"device map entry {name!r}: GPU {dev} does not exist here ({_gpus_text(group)})")
+                raise ValueError(
+                    f"device map entry {name!r}: GPU {dev} does not exist here ({_gpus_text(group)})"
+                )
             dev = group[dev]
         out[name] = dev
     # Every parameter must be covered, by its own name or a module above it.
     for pname, _ in model.named_parameters():
         if _lookup(out, pname) is None:
-            raise ValueError(f"device map: {pname!r} is on no device (map {pname.rsplit('.', 1)[0]!r} or a module above it)")
+            raise ValueError(
+                f"device map: {pname!r} is on no device (map {pname.rsplit('.', 1)[0]!r} or a module above it)"
+            )
     return out
 
 
@@ -246,8 +256,14 @@ def _lookup(mapping: dict[str, Any], name: str) -> Any:
         probe = probe.rsplit(".", 1)[0]
 
 
-def _infer_map(model: nn.Module, strategy: str, limits: dict | None, dtype: torch.dtype, group: list[int],
-               allow_disk: bool) -> dict[str, Any]:
+def _infer_map(
+    model: nn.Module,
+    strategy: str,
+    limits: dict | None,
+    dtype: torch.dtype,
+    group: list[int],
+    allow_disk: bool,
+) -> dict[str, Any]:
     from accelerate import infer_auto_device_map
     from accelerate.utils import get_balanced_memory, get_max_memory
 
@@ -262,14 +278,21 @@ def _infer_map(model: nn.Module, strategy: str, limits: dict | None, dtype: torc
         budget = allowed
     no_split = no_split_classes(model)
     if strategy != "sequential" and any(isinstance(k, int) for k in budget):
-        budget = get_balanced_memory(model, max_memory=budget, no_split_module_classes=no_split, dtype=dtype,
-                                     low_zero=strategy == "balanced_low_0")
+        budget = get_balanced_memory(
+            model,
+            max_memory=budget,
+            no_split_module_classes=no_split,
+            dtype=dtype,
+            low_zero=strategy == "balanced_low_0",
+        )
     mapping = infer_auto_device_map(model, max_memory=budget, no_split_module_classes=no_split, dtype=dtype)
     if "disk" in mapping.values() and not allow_disk:
         need = _model_bytes(model, dtype)
         given = ", ".join(f"{k}={_gib(v)}" for k, v in budget.items() if k != "disk")
-        raise ValueError(f"the model ({_gib(need)} in {str(dtype).removeprefix('torch.')}) does not fit into "
-                         f"the memory limits ({given}); raise --max-memory or give --offload-folder for disk offload")
+        raise ValueError(
+            f"the model ({_gib(need)} in {str(dtype).removeprefix('torch.')}) does not fit into "
+            f"the memory limits ({given}); raise --max-memory or give --offload-folder for disk offload"
+        )
     return dict(mapping)
 
 
@@ -282,7 +305,9 @@ def _check_explicit_fits(model: nn.Module, mapping: dict, limits: dict, dtype: t
         used[device] = used.get(device, 0) + sizes.get(name, 0)
     for device, nbytes in used.items():
         if device in limits and nbytes > limits[device]:
-            raise ValueError(f"device map puts {_gib(nbytes)} on {device}, above its --max-memory {_gib(limits[device])}")
+            raise ValueError(
+                f"device map puts {_gib(nbytes)} on {device}, above its --max-memory {_gib(limits[device])}"
+            )
 
 
 def _main_device(model: nn.Module, mapping: dict[str, Any], anchors: tuple[str, ...]) -> str:
@@ -324,10 +349,14 @@ def _check_anchors(model: nn.Module, plan: DevicePlan, anchors: tuple[str, ...])
     for name in present:
         device = _lookup(plan.device_map, name)
         if name == "model.image_newline" and device == "disk":
-            raise ValueError("device map: model.image_newline is read directly by the model; it cannot go to disk")
+            raise ValueError(
+                "device map: model.image_newline is read directly by the model; it cannot go to disk"
+            )
         if _executes_on(device, main) != main:
-            raise ValueError(f"device map: {', '.join(present)} must run on one device (the one inputs go to, "
-                             f"{plan.main_device}), but {name} is on {device}")
+            raise ValueError(
+                f"device map: {', '.join(present)} must run on one device (the one inputs go to, "
+                f"{plan.main_device}), but {name} is on {device}"
+            )
 
 
 def _model_bytes(model: nn.Module, dtype: torch.dtype) -> int:
@@ -344,7 +373,8 @@ def dispatch(
     model: nn.Module,
     plan: DevicePlan,
     offload_folder: str | None,
-    load: Callable[[nn.Module, Callable[[str], str], Callable[[str, torch.Tensor], None] | None], None] | None = None,
+    load: Callable[[nn.Module, Callable[[str], str], Callable[[str, torch.Tensor], None] | None], None]
+    | None = None,
 ) -> nn.Module:
     """Place ``model`` by ``plan``. With ``load`` (a streaming loader), the model is on the meta device
     and ``load(model, device_of, on_disk)`` fills each tensor where it belongs; without it the model
@@ -390,8 +420,14 @@ def dispatch(
 
     with warnings.catch_warnings():  # accelerate warns about parameter entries (model.image_newline)
         warnings.filterwarnings("ignore", message="The following device_map keys do not match")
-        dispatch_model(model, device_map=plan.device_map, main_device=_as_entry(plan.main_device),
-                       offload_dir=folder, offload_index=offload_index, offload_buffers=False)
+        dispatch_model(
+            model,
+            device_map=plan.device_map,
+            main_device=_as_entry(plan.main_device),
+            offload_dir=folder,
+            offload_index=offload_index,
+            offload_buffers=False,
+        )
     model._ov_device_plan = plan  # profiling reads the devices from here
     return model
 

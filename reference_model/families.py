@@ -20,20 +20,26 @@ from __future__ import annotations
 
 from .config import ModelConfig, validate_video_layout
 
-LLAVA_VIDEO_EVAL = {"video_pool_mode": "average", "video_frames": 64, "video_sampling": "fps",
-                    "video_force_sample": False, "video_time_instruction": False,
-                    "conv_template": "qwen_1_5", "eval_model_name": "llava_vid"}
+LLAVA_VIDEO_EVAL = {
+    "video_pool_mode": "average",
+    "video_frames": 64,
+    "video_sampling": "fps",
+    "video_force_sample": False,
+    "video_time_instruction": False,
+    "conv_template": "qwen_1_5",
+    "eval_model_name": "llava_vid",
+}
 _OFFICIAL = "lmms-eval llava_vid, official command conv_template=qwen_1_5,max_frames_num=64,mm_spatial_pool_mode=average"
 LLAVA_VIDEO_REASONS = {
     "video_layout": "mm_newline_position from config.json (grid) + mm_spatial_pool_mode=average of the official "
-                    "command (182 tokens per frame)",
+    "command (182 tokens per frame)",
     "video_frames": f"max_frames_num=64 ({_OFFICIAL})",
     "video_sampling": "llava_vid samples 1 frame a second (video_fps=1), uniform above the 64-frame cap",
     "force_sample": "llava_vid's force_sample model_arg defaults to False and the official command does not set it "
-                    "(config.json's force_sample: true is the training setting); --force-sample turns it on",
+    "(config.json's force_sample: true is the training setting); --force-sample turns it on",
     "time_instruction": "llava_vid's add_time_instruction model_arg defaults to False and the official command does "
-                        "not set it (config.json's add_time_instruction: true is the training setting); "
-                        "--time-instruction turns it on",
+    "not set it (config.json's add_time_instruction: true is the training setting); "
+    "--time-instruction turns it on",
     "conv_template": f"qwen_1_5 ({_OFFICIAL})",
     "prompts": "lmms-eval picks llava_vid's lmms_eval_specific_kwargs: Video-MME post-prompt 'The best answer is:'",
 }
@@ -66,15 +72,18 @@ def apply_original_layout(config: ModelConfig, raw: dict) -> ModelConfig:
         config.default_reasons = dict(LLAVA_VIDEO_REASONS)
         # How it was trained, kept for the training recipe and `ov-bench models` (not an evaluation default).
         config.default_reasons["trained_with"] = (
-            f"add_time_instruction={raw.get('add_time_instruction')}, force_sample={raw.get('force_sample')}")
+            f"add_time_instruction={raw.get('add_time_instruction')}, force_sample={raw.get('force_sample')}"
+        )
     return config
 
 
 def time_instruction(duration: float, frame_times) -> str:
     """LLaVA-Video's time instruction, exactly as its evaluated path writes it."""
     times = ",".join(f"{t:.2f}s" for t in frame_times)
-    return (f"The video lasts for {duration:.2f} seconds, and {len(frame_times)} frames are uniformly sampled "
-            f"from it. These frames are located at {times}.Please answer the following questions related to this video.")
+    return (
+        f"The video lasts for {duration:.2f} seconds, and {len(frame_times)} frames are uniformly sampled "
+        f"from it. These frames are located at {times}.Please answer the following questions related to this video."
+    )
 
 
 def checkpoint_defaults(directory) -> dict:
@@ -101,11 +110,16 @@ def checkpoint_defaults(directory) -> dict:
         raise ValueError(f"{directory}: model type {raw.get('model_type')!r} is not LLaVA-OneVision")
     settings = read_generation_config(directory)
     return {
-        "family": config.family, "why": config.family_reason,
+        "family": config.family,
+        "why": config.family_reason,
         "video_layout": f"{config.video_newline_position} + {config.video_pool_mode}",
-        "video_frames": config.video_frames, "video_sampling": config.video_sampling,
-        "force_sample": config.video_force_sample, "time_instruction": config.video_time_instruction,
-        "conv_template": config.conv_template, "prompts": config.eval_model_name,
-        "multi_image_layout": config.multi_image_layout, "reasons": dict(config.default_reasons),
+        "video_frames": config.video_frames,
+        "video_sampling": config.video_sampling,
+        "force_sample": config.video_force_sample,
+        "time_instruction": config.video_time_instruction,
+        "conv_template": config.conv_template,
+        "prompts": config.eval_model_name,
+        "multi_image_layout": config.multi_image_layout,
+        "reasons": dict(config.default_reasons),
         "generation_config": settings.to_dict() if settings is not None else None,
     }

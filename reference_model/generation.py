@@ -36,7 +36,9 @@ def no_timer(_name: str) -> contextlib.AbstractContextManager:
 class GenerationSettings:
     """Decoding settings of a checkpoint (greedy; sampling keys are ignored as lmms-eval removes them)."""
 
-    eos_token_ids: list[int] = field(default_factory=list)  # stop on any of them; empty = the model's <|im_end|>
+    eos_token_ids: list[int] = field(
+        default_factory=list
+    )  # stop on any of them; empty = the model's <|im_end|>
     repetition_penalty: float = 1.0
     max_new_tokens: int | None = None  # the file's default, used only when a caller gives none
     min_new_tokens: int = 0
@@ -91,8 +93,9 @@ class Decoding:
         return n >= self.max_new_tokens or (tokens[-1] in self.eos_ids and n >= self.min_new_tokens)
 
 
-def resolve_decoding(settings: GenerationSettings | None, default_eos: int, max_new_tokens: int,
-                     min_new_tokens: int) -> Decoding:
+def resolve_decoding(
+    settings: GenerationSettings | None, default_eos: int, max_new_tokens: int, min_new_tokens: int
+) -> Decoding:
     if max_new_tokens < 1:
         raise ValueError("max_new_tokens must be >= 1")
     eos = set(settings.eos_token_ids) if settings is not None and settings.eos_token_ids else set()
@@ -142,7 +145,9 @@ def fill_placeholders(
             n_slots, n_tokens = int(mask[row].sum()), 0 if tokens is None else tokens.shape[0]
             if n_slots != n_tokens:
                 where = f"row {row}: " if n_rows > 1 else ""
-                raise ValueError(f"{where}{kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ")
+                raise ValueError(
+                    f"{where}{kind} placeholders ({n_slots}) and {kind} features ({n_tokens}) differ"
+                )
             if n_tokens:
                 pieces.append(tokens)
                 filled[row] += n_tokens
@@ -227,8 +232,9 @@ def prefill_rows(language_model: torch.nn.Module, embeds: torch.Tensor, lengths:
     rows, lasts = [], []
     for row, n in enumerate(lengths.tolist()):
         cache = DynamicCache()
-        hidden = language_model(inputs_embeds=embeds[row : row + 1, width - n :], use_cache=True,
-                                **{kwarg: cache}).last_hidden_state
+        hidden = language_model(
+            inputs_embeds=embeds[row : row + 1, width - n :], use_cache=True, **{kwarg: cache}
+        ).last_hidden_state
         lasts.append(hidden[:, -1])
         rows.append(cache_layers(cache))
 
@@ -287,8 +293,13 @@ def greedy_batch(
         if prefill == "padded":
             cache = DynamicCache()
             positions = (mask.cumsum(-1) - 1).clamp(min=0)  # padded slots get 0; they are masked
-            last = language_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=True,
-                                  **{kwarg: cache}).last_hidden_state[:, -1]
+            last = language_model(
+                inputs_embeds=embeds,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                **{kwarg: cache},
+            ).last_hidden_state[:, -1]
         else:
             cache, last = prefill_rows(language_model, embeds, lengths)
         token = pick(last)

@@ -49,7 +49,9 @@ def resize_chw(image: Image.Image, width: int, height: int, backend: str = "pil"
         from torchvision.transforms.v2 import InterpolationMode
         from torchvision.transforms.v2 import functional as tvF
 
-        return tvF.resize(_chw_uint8(image), [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True)
+        return tvF.resize(
+            _chw_uint8(image), [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True
+        )
     raise ValueError(validate_resize_backend(backend))
 
 
@@ -58,7 +60,9 @@ def normalize(pixels_uint8: torch.Tensor) -> torch.Tensor:
     return (pixels_uint8.to(torch.float32) * (1 / 255) - 0.5) / 0.5
 
 
-def anyres_crops(image: Image.Image, grid_pinpoints: Sequence[Sequence[int]], resize: str = "pil") -> torch.Tensor:
+def anyres_crops(
+    image: Image.Image, grid_pinpoints: Sequence[Sequence[int]], resize: str = "pil"
+) -> torch.Tensor:
     """Base view + row-major 384x384 crops of the letterboxed best-fit resolution, uint8 [1+n, 3, 384, 384]."""
     image = _to_rgb(image)
     width, height = image.size

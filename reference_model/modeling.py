@@ -98,7 +98,9 @@ class VisionTower(nn.Module):
         core = getattr(siglip, "vision_model", siglip)  # transformers < 5 wraps the tower once more
         self.embeddings = core.embeddings
         self.encoder = core.encoder
-        self.post_layernorm = core.post_layernorm  # unused (features are pre-norm); kept so checkpoints round-trip
+        self.post_layernorm = (
+            core.post_layernorm
+        )  # unused (features are pre-norm); kept so checkpoints round-trip
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         return self.encoder(inputs_embeds=self.embeddings(pixel_values)).last_hidden_state
@@ -146,7 +148,9 @@ class LlavaOneVision(nn.Module):
 
             self.processor = Processor(tokenizer, config)
         self._cache_kwarg = cache_kwarg(self.model.language_model)
-        self.file_generation_settings: GenerationSettings | None = None  # the checkpoint's generation_config.json
+        self.file_generation_settings: GenerationSettings | None = (
+            None  # the checkpoint's generation_config.json
+        )
         self.use_generation_config = True
 
     # ----------------------------------------------------------------- loading and saving
@@ -253,7 +257,11 @@ class LlavaOneVision(nn.Module):
         if crops.shape[0] != gh * gw:
             raise ValueError(f"expected {gh * gw} crops for a {width}x{height} image, got {crops.shape[0]}")
         hidden = crops.shape[-1]
-        grid = crops.view(gh, gw, side, side, hidden).permute(4, 0, 2, 1, 3).reshape(hidden, gh * side, gw * side)
+        grid = (
+            crops.view(gh, gw, side, side, hidden)
+            .permute(4, 0, 2, 1, 3)
+            .reshape(hidden, gh * side, gw * side)
+        )
         rows, cols = unpadded_shape(width, height, gh * side, gw * side, anyres.unpad_rounding)
         top, left = (gh * side - rows) // 2, (gw * side - cols) // 2
         grid = grid[:, top : top + rows, left : left + cols]
@@ -279,7 +287,9 @@ class LlavaOneVision(nn.Module):
         maps = features.view(frames, side, side, hidden).permute(0, 3, 1, 2)
         if pool_mode == "bilinear":
             target = math.ceil(side / VIDEO_POOL_STRIDE)
-            maps = nn.functional.interpolate(maps, size=(target, target), mode="bilinear", align_corners=False)
+            maps = nn.functional.interpolate(
+                maps, size=(target, target), mode="bilinear", align_corners=False
+            )
         elif pool_mode == "average":
             maps = nn.functional.avg_pool2d(maps, VIDEO_POOL_STRIDE)
         else:
@@ -353,7 +363,8 @@ class LlavaOneVision(nn.Module):
             layout = validate_multi_image_layout(multi_image_layout or self.config.multi_image_layout)
             newline = self.model.image_newline.to(encoded.images.dtype)[None]
             packed = [
-                (torch.cat([feats[0], newline]) if layout == "train" else feats[0]) if multi
+                (torch.cat([feats[0], newline]) if layout == "train" else feats[0])
+                if multi
                 else self.pack_anyres(feats, w, h)
                 for feats, (w, h) in zip(per_image, image_sizes.tolist())
             ]
@@ -361,14 +372,19 @@ class LlavaOneVision(nn.Module):
                 packed = [packed[i] for i in image_slots.tolist()]
             image_tokens = torch.cat(packed) if packed else None
         if encoded.videos is not None:
-            video_tokens = torch.cat([self.pool_video(f) for f in torch.split(encoded.videos, video_num_frames.tolist())])
+            video_tokens = torch.cat(
+                [self.pool_video(f) for f in torch.split(encoded.videos, video_num_frames.tolist())]
+            )
         return image_tokens, video_tokens
 
     def fill(self, input_ids: torch.Tensor, image_rows, video_rows) -> tuple[torch.Tensor, list[int]]:
         """Prompt embeddings with each row's packed image / video tokens in its placeholders."""
         ids = self.config.token_ids
-        return fill_placeholders(self.model.language_model.embed_tokens, input_ids,
-                                 ((ids.image, image_rows, "image"), (ids.video, video_rows, "video")))
+        return fill_placeholders(
+            self.model.language_model.embed_tokens,
+            input_ids,
+            ((ids.image, image_rows, "image"), (ids.video, video_rows, "video")),
+        )
 
     def embed(
         self,
@@ -390,15 +406,21 @@ class LlavaOneVision(nn.Module):
         return embeds, sum(filled)
 
     # ----------------------------------------------------------------- forward and generation
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **visual) -> ForwardOutput:
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **visual
+    ) -> ForwardOutput:
         for key in _BOOKKEEPING:  # processor bookkeeping, not model inputs
             visual.pop(key, None)
         embeds, _ = self.embed(input_ids, **visual)
-        hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        hidden = self.model.language_model(
+            inputs_embeds=embeds, attention_mask=attention_mask
+        ).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))
 
     def decoding(self, max_new_tokens: int, min_new_tokens: int) -> Decoding:
-        return resolve_decoding(self.generation_settings, self.config.token_ids.eos, max_new_tokens, min_new_tokens)
+        return resolve_decoding(
+            self.generation_settings, self.config.token_ids.eos, max_new_tokens, min_new_tokens
+        )
 
     def _decode_text(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=True) if self.tokenizer is not None else ""
@@ -423,8 +445,13 @@ class LlavaOneVision(nn.Module):
         decoding = self.decoding(max_new_tokens, min_new_tokens)
         embeds, filled = self.embed(input_ids, stage_timer=timer, **visual)
         tokens = greedy_single(self.model.language_model, self.lm_head, embeds, decoding, timer)
-        return GenerationResult(torch.tensor([tokens], dtype=torch.long), self._decode_text(tokens), filled,
-                                int(input_ids.shape[1]), warnings)
+        return GenerationResult(
+            torch.tensor([tokens], dtype=torch.long),
+            self._decode_text(tokens),
+            filled,
+            int(input_ids.shape[1]),
+            warnings,
+        )
 
     # ----------------------------------------------------------------- batched generation
     def collate(self, samples: Sequence[dict]) -> dict:
@@ -442,29 +469,41 @@ class LlavaOneVision(nn.Module):
         input_ids = batch["input_ids"]
         n_rows = input_ids.shape[0]
         per_sample = {}
-        for key, count_key in (("images_per_sample", "image_sizes"), ("videos_per_sample", "video_num_frames"),
-                               ("slots_per_sample", "image_slots")):
+        for key, count_key in (
+            ("images_per_sample", "image_sizes"),
+            ("videos_per_sample", "video_num_frames"),
+            ("slots_per_sample", "image_slots"),
+        ):
             counts = batch.get(key)
             if counts is None:
                 if n_rows > 1 and batch.get(count_key) is not None:
-                    raise ValueError(f"a batch of {n_rows} prompts with visuals needs {key} (use model.collate)")
+                    raise ValueError(
+                        f"a batch of {n_rows} prompts with visuals needs {key} (use model.collate)"
+                    )
                 n = 0 if batch.get(count_key) is None else int(batch[count_key].shape[0])
                 counts = torch.tensor([n] * n_rows, dtype=torch.long)
             per_sample[key] = counts.cpu()
-        encoded = self.encode_visuals(batch.get("pixel_values"), batch.get("pixel_values_videos"), stage_timer)
+        encoded = self.encode_visuals(
+            batch.get("pixel_values"), batch.get("pixel_values_videos"), stage_timer
+        )
         with stage_timer("projector_packing"):
             sizes = split_counts(_cpu(batch.get("image_sizes")), per_sample["images_per_sample"])
             crops = split_counts(_cpu(batch.get("image_num_crops")), per_sample["images_per_sample"])
             frames = split_counts(_cpu(batch.get("video_num_frames")), per_sample["videos_per_sample"])
-            slots = (split_counts(_cpu(batch["image_slots"]), per_sample["slots_per_sample"])
-                     if batch.get("image_slots") is not None else [None] * n_rows)
+            slots = (
+                split_counts(_cpu(batch["image_slots"]), per_sample["slots_per_sample"])
+                if batch.get("image_slots") is not None
+                else [None] * n_rows
+            )
             crop_feats = _split_rows(encoded.images, [int(c.sum()) for c in crops])
             frame_feats = _split_rows(encoded.videos, [int(f.sum()) for f in frames])
             image_rows, video_rows = [], []
             for row in range(n_rows):
                 image_tokens, video_tokens = self.pack_visuals(
                     EncodedVisuals(images=crop_feats[row], videos=frame_feats[row]),
-                    image_sizes=sizes[row], image_num_crops=crops[row], video_num_frames=frames[row],
+                    image_sizes=sizes[row],
+                    image_num_crops=crops[row],
+                    video_num_frames=frames[row],
                     image_slots=slots[row],
                 )
                 image_rows.append(image_tokens)
@@ -476,8 +515,11 @@ class LlavaOneVision(nn.Module):
         input_ids = batch["input_ids"].to(self.device)
         mask = batch.get("attention_mask")
         mask = torch.ones_like(input_ids) if mask is None else mask.to(self.device, torch.long)
-        visual = {k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device))
-                  for k, v in batch.items() if isinstance(v, torch.Tensor) and k not in ("input_ids", "attention_mask")}
+        visual = {
+            k: (v.to(self.device, self.dtype) if v.is_floating_point() else v.to(self.device))
+            for k, v in batch.items()
+            if isinstance(v, torch.Tensor) and k not in ("input_ids", "attention_mask")
+        }
         return input_ids, mask, {**visual, "input_ids": input_ids}
 
     def forward_batch(self, batch: dict) -> ForwardOutput:
@@ -485,8 +527,9 @@ class LlavaOneVision(nn.Module):
         _, mask, inputs = self._batch_inputs(batch)
         embeds, _ = self.embed_batch(inputs)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        hidden = self.model.language_model(inputs_embeds=embeds, attention_mask=mask,
-                                           position_ids=positions).last_hidden_state
+        hidden = self.model.language_model(
+            inputs_embeds=embeds, attention_mask=mask, position_ids=positions
+        ).last_hidden_state
         return ForwardOutput(logits=self.lm_head(hidden))
 
     @torch.inference_mode()
@@ -513,13 +556,26 @@ class LlavaOneVision(nn.Module):
         timer = stage_timer or no_timer
         input_ids, mask, inputs = self._batch_inputs(batch)
         embeds, filled = self.embed_batch(inputs, stage_timer=timer)
-        rows = greedy_batch(self.model.language_model, self.lm_head, embeds, mask, decoding,
-                            self.config.token_ids.pad, timer, prefill)
+        rows = greedy_batch(
+            self.model.language_model,
+            self.lm_head,
+            embeds,
+            mask,
+            decoding,
+            self.config.token_ids.pad,
+            timer,
+            prefill,
+        )
         lengths = mask.sum(-1).tolist()
         warnings = batch.get("warnings") or [[] for _ in rows]
         return [
-            GenerationResult(torch.tensor([tokens], dtype=torch.long), self._decode_text(tokens), filled[row],
-                             int(lengths[row]), list(warnings[row]))
+            GenerationResult(
+                torch.tensor([tokens], dtype=torch.long),
+                self._decode_text(tokens),
+                filled[row],
+                int(lengths[row]),
+                list(warnings[row]),
+            )
             for row, tokens in enumerate(rows)
         ]
 
@@ -538,5 +594,7 @@ def _split_rows(features: torch.Tensor | None, sizes: list[int]) -> list[torch.T
             raise ValueError("the batch lists visual items but carries no pixels for them")
         return [None] * len(sizes)
     if sum(sizes) != features.shape[0]:
-        raise ValueError(f"{features.shape[0]} crops / frames encoded but the rows' layout needs {sum(sizes)}")
+        raise ValueError(
+            f"{features.shape[0]} crops / frames encoded but the rows' layout needs {sum(sizes)}"
+        )
     return [chunk if n else None for chunk, n in zip(torch.split(features, sizes), sizes)]

@@ -19,12 +19,12 @@ _PLACEHOLDER_RE = re.compile(f"({re.escape(IMAGE_PLACEHOLDER)}|{re.escape(VIDEO_
 
 def chatml(question: str, system: str = SYSTEM_PROMPT) -> str:
     """The ``qwen_1_5`` conversation template with one user turn and an open assistant turn."""
-    return (
-        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
-    )
+    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
 
 
-def build_prompt(question: str, num_images: int = 0, video: bool = False, time_instruction: str | None = None) -> str:
+def build_prompt(
+    question: str, num_images: int = 0, video: bool = False, time_instruction: str | None = None
+) -> str:
     """lmms-eval's LLaVA-OneVision rule: placeholders go first, space-joined, unless already present;
     then the ChatML template. ``time_instruction`` (LLaVA-Video, ``families.time_instruction``) goes
     on its own line between the video placeholder and the question, as lmms-eval's llava_vid writes
@@ -47,11 +47,15 @@ class Processor:
 
     build_prompt = staticmethod(build_prompt)
 
-    def image_token_counts(self, sizes: Sequence[tuple[int, int]], multi_image_layout: str | None = None) -> list[int]:
+    def image_token_counts(
+        self, sizes: Sequence[tuple[int, int]], multi_image_layout: str | None = None
+    ) -> list[int]:
         """Visual tokens of each image given (width, height) sizes, by the single/multi-image rule
         (several images: the config's ``multi_image_layout`` unless one is given)."""
         if len(sizes) > 1 and self.config.multi_image_pad_to_square:
-            return [count_multi_image_tokens(1, multi_image_layout or self.config.multi_image_layout)] * len(sizes)
+            return [count_multi_image_tokens(1, multi_image_layout or self.config.multi_image_layout)] * len(
+                sizes
+            )
         anyres = self.config.anyres
         return [
             count_image_tokens(
@@ -71,8 +75,12 @@ class Processor:
         if images:
             multi = len(images) > 1 and self.config.multi_image_pad_to_square
             resize = self.config.image_resize
-            crops = [multi_image_crop(im, resize) if multi else anyres_crops(im, self.config.anyres.grid_pinpoints, resize)
-                     for im in images]
+            crops = [
+                multi_image_crop(im, resize)
+                if multi
+                else anyres_crops(im, self.config.anyres.grid_pinpoints, resize)
+                for im in images
+            ]
             batch["pixel_values"] = normalize(torch.cat(crops))
             batch["image_sizes"] = torch.tensor([[im.width, im.height] for im in images], dtype=torch.long)
             batch["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
@@ -84,19 +92,27 @@ class Processor:
         frames = batch["video_num_frames"].tolist() if videos else []
         return {**batch, **self.tokenize(text, sizes, frames)}
 
-    def tokenize(self, text: str, image_sizes: Sequence[tuple[int, int]] = (), video_frames: Sequence[int] = ()) -> dict:
+    def tokenize(
+        self, text: str, image_sizes: Sequence[tuple[int, int]] = (), video_frames: Sequence[int] = ()
+    ) -> dict:
         """input_ids with each placeholder expanded to its visual-token count at the current tau; needs
         only image sizes and frame counts, so a threshold sweep re-tokenizes without touching pixels."""
         parts = _PLACEHOLDER_RE.split(text)
         n_image_slots, n_video_slots = parts.count(IMAGE_PLACEHOLDER), parts.count(VIDEO_PLACEHOLDER)
         if n_video_slots != len(video_frames):
-            raise ValueError(f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(video_frames)} videos were given")
+            raise ValueError(
+                f"prompt has {n_video_slots} {VIDEO_PLACEHOLDER} placeholders but {len(video_frames)} videos were given"
+            )
         slots, warnings = placeholder_images(n_image_slots, len(image_sizes))
         image_counts = self.image_token_counts(image_sizes) if image_sizes else []
         slot_counts = [image_counts[i] for i in slots]
         config = self.config
-        video_counts = [count_video_tokens(f, newline_position=config.video_newline_position,
-                                           pool_mode=config.video_pool_mode) for f in video_frames]
+        video_counts = [
+            count_video_tokens(
+                f, newline_position=config.video_newline_position, pool_mode=config.video_pool_mode
+            )
+            for f in video_frames
+        ]
         ids = config.token_ids
         input_ids: list[int] = []
         image_iter, video_iter = iter(slot_counts), iter(video_counts)
@@ -129,10 +145,14 @@ def placeholder_images(n_placeholders: int, n_images: int) -> tuple[list[int], l
     if n_placeholders == n_images:
         return list(range(n_images)), []
     if n_images == 0:
-        raise ValueError(f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but no images were given")
+        raise ValueError(
+            f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but no images were given"
+        )
     slots = [min(k, n_images - 1) for k in range(n_placeholders)]
     if n_placeholders > n_images:
         note = f"the last image's features fill the {n_placeholders - n_images} extra placeholder(s)"
     else:
         note = f"the {n_images - n_placeholders} image(s) without a placeholder are ignored"
-    return slots, [f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but {n_images} images: {note}"]
+    return slots, [
+        f"prompt has {n_placeholders} {IMAGE_PLACEHOLDER} placeholders but {n_images} images: {note}"
+    ]

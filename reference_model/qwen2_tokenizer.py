@@ -18,9 +18,7 @@ import os
 from pathlib import Path
 
 # Qwen2's pre-tokenizer pattern (the same as the original Qwen tokenizer's).
-PRETOKENIZE_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+PRETOKENIZE_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 NUM_REGULAR_TOKENS = 151643
 # In id order, starting right after the regular tokens.
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>", "<image>", "<video>")
@@ -79,7 +77,9 @@ def ranks_to_vocab_and_merges(ranks: dict[bytes, int]) -> tuple[dict[str, int], 
                 if right is not None:
                     merges.append((rank, left, right))
     merges.sort()
-    return {text: rank for rank, text in enumerate(texts)}, [(texts[lft], texts[rgt]) for _, lft, rgt in merges]
+    return {text: rank for rank, text in enumerate(texts)}, [
+        (texts[lft], texts[rgt]) for _, lft, rgt in merges
+    ]
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -119,7 +119,9 @@ def build_qwen2_tokenizer():
 
     ranks = read_ranks()
     if len(ranks) != NUM_REGULAR_TOKENS:
-        raise Qwen2TokenizerUnavailable(f"qwen.tiktoken has {len(ranks)} ranks, Qwen2 has {NUM_REGULAR_TOKENS}")
+        raise Qwen2TokenizerUnavailable(
+            f"qwen.tiktoken has {len(ranks)} ranks, Qwen2 has {NUM_REGULAR_TOKENS}"
+        )
     vocab, merges = ranks_to_vocab_and_merges(ranks)
     # Special tokens get their ids here, so registering them below (eos first) cannot renumber them.
     vocab.update({t: NUM_REGULAR_TOKENS + i for i, t in enumerate(SPECIAL_TOKENS)})
@@ -144,9 +146,14 @@ def _check_special_ids(tokenizer) -> None:
     want = {t: NUM_REGULAR_TOKENS + i for i, t in enumerate(SPECIAL_TOKENS)}
     if got != want:
         raise Qwen2TokenizerUnavailable(f"special token ids {got}, expected {want}")
-    if (tokenizer.eos_token_id, tokenizer.pad_token_id) != (QWEN2_SPECIAL_IDS["eos"], QWEN2_SPECIAL_IDS["pad"]):
-        raise Qwen2TokenizerUnavailable(f"eos/pad ids {tokenizer.eos_token_id}/{tokenizer.pad_token_id}, "
-                                        "expected <|im_end|>/<|endoftext|>")
+    if (tokenizer.eos_token_id, tokenizer.pad_token_id) != (
+        QWEN2_SPECIAL_IDS["eos"],
+        QWEN2_SPECIAL_IDS["pad"],
+    ):
+        raise Qwen2TokenizerUnavailable(
+            f"eos/pad ids {tokenizer.eos_token_id}/{tokenizer.pad_token_id}, "
+            "expected <|im_end|>/<|endoftext|>"
+        )
 
 
 _LOADED: dict[tuple, object] = {}  # (kind, cache file identity) -> tokenizer, per process

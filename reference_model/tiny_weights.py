@@ -24,12 +24,19 @@ def lively_init(model: nn.Module, tokenizer, seed: int = 0) -> None:
     ``model.language_model``, ``model.multi_modal_projector`` and ``model.image_newline``) in place."""
     generator = torch.Generator().manual_seed(seed)
     backbone = model.model
-    linears = [m for part in (backbone.language_model, backbone.multi_modal_projector) for m in part.modules()
-               if isinstance(m, nn.Linear)]
+    linears = [
+        m
+        for part in (backbone.language_model, backbone.multi_modal_projector)
+        for m in part.modules()
+        if isinstance(m, nn.Linear)
+    ]
     for layer in linears:
-        layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (GAIN / layer.in_features**0.5))
+        layer.weight.copy_(
+            torch.randn(layer.weight.shape, generator=generator) * (GAIN / layer.in_features**0.5)
+        )
     embeddings = backbone.language_model.embed_tokens.weight
     embeddings.copy_(torch.randn(embeddings.shape, generator=generator))
+
     def ids(chars: str) -> list[int]:
         return [tokenizer.convert_tokens_to_ids(tokenizer.tokenize(c))[0] for c in chars]
 

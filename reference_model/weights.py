@@ -54,7 +54,9 @@ def checkpoint_files(directory: Path) -> CheckpointFiles:
             names = sorted(set(weight_map.values()))
             missing = [n for n in names if not (directory / n).is_file()]
             if missing:
-                raise FileNotFoundError(f"{directory}: {index_name} lists shards that are not there: {missing[:3]}")
+                raise FileNotFoundError(
+                    f"{directory}: {index_name} lists shards that are not there: {missing[:3]}"
+                )
             return CheckpointFiles(directory, kind, [directory / n for n in names], weight_map)
     files = sorted(directory.glob("*.safetensors"))
     if files:
@@ -84,7 +86,9 @@ def list_tensors(ckpt: CheckpointFiles) -> list[TensorEntry]:
                 for name in fh.keys():
                     piece = fh.get_slice(name)
                     shape = tuple(piece.get_shape())
-                    entries.append(TensorEntry(name, path, shape, _numel(shape) * _itemsize(piece.get_dtype())))
+                    entries.append(
+                        TensorEntry(name, path, shape, _numel(shape) * _itemsize(piece.get_dtype()))
+                    )
         else:
             state = torch.load(str(path), map_location="cpu", mmap=True, weights_only=True)
             for name, tensor in state.items():
@@ -100,8 +104,20 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-_ST_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
-                "F8_E4M3": 1, "F8_E5M2": 1}
+_ST_ITEMSIZE = {
+    "F64": 8,
+    "F32": 4,
+    "F16": 2,
+    "BF16": 2,
+    "I64": 8,
+    "I32": 4,
+    "I16": 2,
+    "I8": 1,
+    "U8": 1,
+    "BOOL": 1,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+}
 
 
 def _itemsize(dtype: str) -> int:
@@ -115,8 +131,15 @@ class LoadReport:
     unexpected: list[str] = field(default_factory=list)
 
 
-def _read_file_tensors(path: Path, kind: str, names: list[str], device: str, window_bytes: int,
-                       sizes: dict[str, int], dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+def _read_file_tensors(
+    path: Path,
+    kind: str,
+    names: list[str],
+    device: str,
+    window_bytes: int,
+    sizes: dict[str, int],
+    dtype: torch.dtype,
+) -> Iterator[tuple[str, torch.Tensor]]:
     """Yield (stored name, tensor) for ``names`` of one file.
 
     CPU, safetensors: a tensor already in ``dtype`` is a view of the file's private (copy-on-write)
@@ -150,9 +173,18 @@ def _read_file_tensors(path: Path, kind: str, names: list[str], device: str, win
                 yield name, fh.get_tensor(name)
 
 
-_ST_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-              "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-              "BOOL": torch.bool}
+_ST_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
 def safetensors_header(path: Path) -> tuple[dict, int]:
@@ -167,7 +199,9 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
 STAGING_BYTES = 16 * 2**20
 
 
-def _read_safetensors_cpu(path: Path, names: list[str], dtype: torch.dtype) -> Iterator[tuple[str, torch.Tensor]]:
+def _read_safetensors_cpu(
+    path: Path, names: list[str], dtype: torch.dtype
+) -> Iterator[tuple[str, torch.Tensor]]:
     """CPU reads of one safetensors file (the format: a JSON header, then raw little-endian bytes at
     each tensor's ``data_offsets``): views of the memory map for tensors stored in ``dtype``; the
     others are cast chunk by chunk through one small staging buffer into their final tensor, so a
@@ -239,7 +273,9 @@ def stream_into(
     missing = [k for k in own if k not in by_model_name]
     report = LoadReport(missing=missing, unexpected=unexpected)
     if missing or unexpected:
-        raise ValueError(f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise ValueError(
+            f"checkpoint does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     for name, entry in by_model_name.items():
         expected = tuple(own[name][1].shape)
         if entry.shape != expected:
@@ -258,7 +294,9 @@ def stream_into(
         for stored in names:
             groups.setdefault(_read_device(device_of(stored_to_model[(path, stored)])), []).append(stored)
         for read_device, group in groups.items():
-            for stored, tensor in _read_file_tensors(path, ckpt.kind, group, read_device, window_bytes, sizes, dtype):
+            for stored, tensor in _read_file_tensors(
+                path, ckpt.kind, group, read_device, window_bytes, sizes, dtype
+            ):
                 name = stored_to_model[(path, stored)]
                 target = device_of(name)
                 value = tensor.to(dtype) if tensor.is_floating_point() else tensor
@@ -310,8 +348,12 @@ def _holders(model: nn.Module) -> dict[int, list[tuple[nn.Module, str, str]]]:
     return out
 
 
-def _set_tensor(holders: dict[int, list[tuple[nn.Module, str, str]]], name: str, value: torch.Tensor,
-                own: tuple[str, torch.Tensor]) -> None:
+def _set_tensor(
+    holders: dict[int, list[tuple[nn.Module, str, str]]],
+    name: str,
+    value: torch.Tensor,
+    own: tuple[str, torch.Tensor],
+) -> None:
     kind, old = own
     new = nn.Parameter(value, requires_grad=old.requires_grad) if kind == "param" else value
     for module, attr, holder_kind in holders[id(old)]:

@@ -115,7 +115,9 @@ def _safe_members(names: Iterable[str], archive: Archive) -> None:
     for name in names:
         p = Path(name)
         if p.is_absolute() or ".." in p.parts:
-            raise ArchiveError(f"{archive.parts[0]}: member {name!r} points outside the destination; not unpacked")
+            raise ArchiveError(
+                f"{archive.parts[0]}: member {name!r} points outside the destination; not unpacked"
+            )
 
 
 def _extract(archive: Archive, tmp: Path, progress) -> None:
@@ -144,9 +146,15 @@ def _extract(archive: Archive, tmp: Path, progress) -> None:
     except ArchiveError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError, zlib_error()) as e:
-        what = "corrupt or truncated archive" if not isinstance(e, OSError) or "CRC" in str(e) else "cannot read archive"
-        raise ArchiveError(f"{archive.parts[0]}: {what} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
-                           f"nothing from it was unpacked, download it again") from None
+        what = (
+            "corrupt or truncated archive"
+            if not isinstance(e, OSError) or "CRC" in str(e)
+            else "cannot read archive"
+        )
+        raise ArchiveError(
+            f"{archive.parts[0]}: {what} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            f"nothing from it was unpacked, download it again"
+        ) from None
 
 
 def zlib_error() -> type[BaseException]:
@@ -209,8 +217,14 @@ def unpack_all(folder: Path, dest: Path, patterns: Iterable[str], progress: bool
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(a.size for a in archives), unit="B", unit_scale=True, desc="unpacking", dynamic_ncols=True,
-                   disable=None)  # no bar when stderr is not a terminal
+        bar = tqdm(
+            total=sum(a.size for a in archives),
+            unit="B",
+            unit_scale=True,
+            desc="unpacking",
+            dynamic_ncols=True,
+            disable=None,
+        )  # no bar when stderr is not a terminal
     done = []
     try:
         for archive in archives:

@@ -54,7 +54,9 @@ class Task:
 
     # ---- data -------------------------------------------------------------------------------
 
-    def load(self, data: str = "hub", limit: int | None = None, seed: int = 0, fetch: bool = True) -> list[dict]:
+    def load(
+        self, data: str = "hub", limit: int | None = None, seed: int = 0, fetch: bool = True
+    ) -> list[dict]:
         """Rows in the hub schema from `data` ("hub", "samples" or a directory).
 
         limit: a stratified, seeded subset (see tasks/subset.py), never the first N rows, chosen before

@@ -79,7 +79,9 @@ def load_rows(task: TaskSpec, data: str, limit: int | None = None, seed: int = 0
     light = _light_rows(task, sources)
     chosen = light
     if limit is not None and limit < len(light):
-        chosen = stratified_subset(light, limit, seed, key=task.doc_id, stratum=task.stratum, group=task.group_key)
+        chosen = stratified_subset(
+            light, limit, seed, key=task.doc_id, stratum=task.stratum, group=task.group_key
+        )
     return _materialize(sources, chosen)
 
 
@@ -98,7 +100,11 @@ def _light_rows(task: TaskSpec, sources: list[Source]) -> list[dict]:
         table = source.table
         heavy = set(_image_columns(table)) | set(getattr(task, "image_columns", ()))
         keep = [c for c in table.column_names if c not in heavy]
-        part = table.select_columns(keep).with_format("arrow")[:].to_pylist() if keep else [{} for _ in range(len(table))]
+        part = (
+            table.select_columns(keep).with_format("arrow")[:].to_pylist()
+            if keep
+            else [{} for _ in range(len(table))]
+        )
         for i, row in enumerate(part):
             row[MEDIA_ROOT_KEY] = source.media_root
             row[ROW_KEY] = i
@@ -129,7 +135,11 @@ def _materialize(sources: list[Source], chosen: list[dict]) -> list[dict]:
     for s_i, positions in by_source.items():
         table = sources[s_i].table
         indices = [chosen[p][ROW_KEY] for p in positions]
-        full = table.select(indices).with_format("arrow")[:].to_pylist() if table.column_names else [{} for _ in indices]
+        full = (
+            table.select(indices).with_format("arrow")[:].to_pylist()
+            if table.column_names
+            else [{} for _ in indices]
+        )
         for p, row in zip(positions, full):
             row.update(chosen[p])
             row.pop(_SOURCE_KEY, None)
@@ -167,7 +177,10 @@ def _hub_reachable(timeout: float = 3.0) -> str | None:
 
 
 def _offline_env() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def hub_revision(task: TaskSpec, dataset: HubDataset) -> str | None:
@@ -198,17 +211,23 @@ def open_hub(task: TaskSpec) -> list[Source]:
     if not _offline_env():
         reason = _hub_reachable()
         if reason:
-            raise DataError(f"cannot reach the Hugging Face hub for {task.name}: {reason}; {_alternatives(task)}")
+            raise DataError(
+                f"cannot reach the Hugging Face hub for {task.name}: {reason}; {_alternatives(task)}"
+            )
     import datasets
 
     sources = []
     for ds in task.hub_datasets():
         try:
             with _quiet_datasets():
-                loaded = datasets.load_dataset(ds.repo, ds.config, split=ds.split, revision=hub_revision(task, ds))
+                loaded = datasets.load_dataset(
+                    ds.repo, ds.config, split=ds.split, revision=hub_revision(task, ds)
+                )
         except Exception as e:  # offline-and-not-cached, gated, missing: all one line for the user
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DataError(f"cannot load {ds.repo} ({ds.config or 'default'}/{ds.split}) for {task.name}: {msg}; {_alternatives(task)}") from None
+            raise DataError(
+                f"cannot load {ds.repo} ({ds.config or 'default'}/{ds.split}) for {task.name}: {msg}; {_alternatives(task)}"
+            ) from None
         sources.append(Source(ds, loaded, None))
     return sources
 
@@ -219,12 +238,16 @@ def open_local(task: TaskSpec, root: Path) -> list[Source]:
     first use, into the same folder (resumable, see tasks/archives.py)."""
     task_dir = root / task.name
     if not task_dir.is_dir():
-        raise DataError(f"{task_dir} not found: --data DIR expects DIR/{task.name}/, a copy of {task.dataset.repo} "
-                        f"(`ov-bench fetch --tasks {task.name} --dest DIR`)")
+        raise DataError(
+            f"{task_dir} not found: --data DIR expects DIR/{task.name}/, a copy of {task.dataset.repo} "
+            f"(`ov-bench fetch --tasks {task.name} --dest DIR`)"
+        )
     return open_repo_dir(task, task_dir, root=root)
 
 
-def open_repo_dir(task: TaskSpec, task_dir: Path, root: Path | None = None, unpack: bool = True) -> list[Source]:
+def open_repo_dir(
+    task: TaskSpec, task_dir: Path, root: Path | None = None, unpack: bool = True
+) -> list[Source]:
     """The task's configs from a repo copy at task_dir; its archives unpacked in place (unpack=True)."""
     import datasets
 
@@ -233,8 +256,10 @@ def open_repo_dir(task: TaskSpec, task_dir: Path, root: Path | None = None, unpa
 
     root = root or task_dir.parent
     if not (task_dir / "README.md").is_file():
-        raise DataError(f"{task_dir}: README.md missing, so the copy of {task.dataset.repo} lacks its metadata (configs); "
-                        f"download it again with `ov-bench fetch --tasks {task.name} --dest {root}`")
+        raise DataError(
+            f"{task_dir}: README.md missing, so the copy of {task.dataset.repo} lacks its metadata (configs); "
+            f"download it again with `ov-bench fetch --tasks {task.name} --dest {root}`"
+        )
     spec = fetch_spec(task)
     cache_dir = _local_cache_dir(task_dir, spec)
     sources = []
@@ -244,8 +269,10 @@ def open_repo_dir(task: TaskSpec, task_dir: Path, root: Path | None = None, unpa
                 loaded = datasets.load_dataset(str(task_dir), ds.config, split=ds.split, cache_dir=cache_dir)
         except Exception as e:  # bad README, missing or unreadable parquet/JSON: one line
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise DataError(f"{task_dir}: cannot load {ds.config or 'default'}/{ds.split} of {task.dataset.repo} "
-                            f"({type(e).__name__}: {msg})") from None
+            raise DataError(
+                f"{task_dir}: cannot load {ds.config or 'default'}/{ds.split} of {task.dataset.repo} "
+                f"({type(e).__name__}: {msg})"
+            ) from None
         sources.append(Source(ds, loaded, str(task_dir)))
     if unpack and spec.archive_patterns:
         unpack_all(task_dir, task_dir, spec.archive_patterns, progress=True)
@@ -272,7 +299,9 @@ def _local_cache_dir(task_dir: Path, spec) -> str:
         except OSError:
             continue
         h.update(f"{f.relative_to(task_dir)}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return str(Path(datasets.config.HF_DATASETS_CACHE) / "ov-bench-local" / f"{task_dir.name}-{h.hexdigest()[:16]}")
+    return str(
+        Path(datasets.config.HF_DATASETS_CACHE) / "ov-bench-local" / f"{task_dir.name}-{h.hexdigest()[:16]}"
+    )
 
 
 def ensure_samples(task: TaskSpec) -> Path:
@@ -281,8 +310,13 @@ def ensure_samples(task: TaskSpec) -> Path:
     Generation writes into a temporary sibling directory and renames it into place, so concurrent
     runs never see a half-written set."""
     final = samples_root() / task.name
-    marker = {"task": task.name, "version": task.samples_version, "generator": "ov-bench", "kind": "samples",
-              "layout": "hub-repo-2"}
+    marker = {
+        "task": task.name,
+        "version": task.samples_version,
+        "generator": "ov-bench",
+        "kind": "samples",
+        "layout": "hub-repo-2",
+    }
     marker_path = final / SAMPLES_MARKER
     if marker_path.is_file():
         try:

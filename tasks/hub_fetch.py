@@ -122,13 +122,26 @@ def plan_fetch(task: TaskSpec, dest: Path | None = None, include_extra: bool = F
     local_dir = None if dest is None else Path(dest).expanduser() / task.name
     if dest is not None:
         _check_dest(Path(dest).expanduser())
-    infos = _hub_call("list", spec, lambda: _quiet(lambda: snapshot_download(
-        spec.repo, repo_type="dataset", revision=spec.revision, allow_patterns=spec.allow_patterns(include_extra),
-        local_dir=local_dir, dry_run=True)))
+    infos = _hub_call(
+        "list",
+        spec,
+        lambda: _quiet(
+            lambda: snapshot_download(
+                spec.repo,
+                repo_type="dataset",
+                revision=spec.revision,
+                allow_patterns=spec.allow_patterns(include_extra),
+                local_dir=local_dir,
+                dry_run=True,
+            )
+        ),
+    )
     files = [(i.filename, int(i.file_size or 0)) for i in infos]
     if not any(name.endswith((".parquet", ".json", ".jsonl", ".csv", ".arrow")) for name, _ in files):
-        raise DataError(f"{task.name}: {spec.repo} at {spec.revision or 'its default branch'} has no metadata files "
-                        f"matching {', '.join(spec.metadata_patterns)}")
+        raise DataError(
+            f"{task.name}: {spec.repo} at {spec.revision or 'its default branch'} has no metadata files "
+            f"matching {', '.join(spec.metadata_patterns)}"
+        )
     to_download = sum(int(i.file_size or 0) for i in infos if i.will_download)
     media_dir = local_dir if local_dir is not None else lmms_eval_media_dir(spec)
     to_unpack = 0
@@ -155,22 +168,30 @@ def check_space(plan: FetchPlan) -> None:
     need = int((plan.to_download + plan.to_unpack) * SPACE_MARGIN)
     free = shutil.disk_usage(probe).free
     if need > free:
-        raise DataError(f"{plan.task}: needs {human(need)} free in {probe} ({human(plan.to_download)} to download, "
-                        f"{human(plan.to_unpack)} to unpack), only {human(free)} available; free space or use --dest")
+        raise DataError(
+            f"{plan.task}: needs {human(need)} free in {probe} ({human(plan.to_download)} to download, "
+            f"{human(plan.to_unpack)} to unpack), only {human(free)} available; free space or use --dest"
+        )
 
 
 def describe(plan: FetchPlan) -> str:
     rev = f"@{plan.spec.revision}" if plan.spec.revision else ""
     where = plan.local_dir or "the hub cache"
-    parts = [f"{plan.task}: {plan.spec.repo}{rev}, {len(plan.files)} files, {human(plan.total)}",
-             f"{human(plan.to_download)} to download into {where}"]
+    parts = [
+        f"{plan.task}: {plan.spec.repo}{rev}, {len(plan.files)} files, {human(plan.total)}",
+        f"{human(plan.to_download)} to download into {where}",
+    ]
     if plan.to_unpack:
         parts.append(f"{human(plan.to_unpack)} of archives to unpack into {plan.media_dir}")
     return "; ".join(parts)
 
 
-def fetch_task(task: TaskSpec, dest: Path | None = None, include_extra: bool = False,
-               echo: Callable[[str], None] | None = None) -> FetchResult:
+def fetch_task(
+    task: TaskSpec,
+    dest: Path | None = None,
+    include_extra: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> FetchResult:
     """Download (and unpack) what the task needs; see the module docstring."""
     from huggingface_hub import snapshot_download
 
@@ -181,9 +202,19 @@ def fetch_task(task: TaskSpec, dest: Path | None = None, include_extra: bool = F
     echo(describe(plan))
     check_space(plan)
     spec = plan.spec
-    snapshot = Path(_hub_call("download", spec, lambda: snapshot_download(
-        spec.repo, repo_type="dataset", revision=spec.revision, allow_patterns=spec.allow_patterns(include_extra),
-        local_dir=plan.local_dir)))
+    snapshot = Path(
+        _hub_call(
+            "download",
+            spec,
+            lambda: snapshot_download(
+                spec.repo,
+                repo_type="dataset",
+                revision=spec.revision,
+                allow_patterns=spec.allow_patterns(include_extra),
+                local_dir=plan.local_dir,
+            ),
+        )
+    )
     result = FetchResult(plan, snapshot)
     media_dir = plan.media_dir
     if media_dir is not None and plan.local_dir is None and spec.create_link:
@@ -237,6 +268,8 @@ def ensure_hub_media(task: TaskSpec, rows: list[dict], fetch: bool = True) -> No
         return
     if not fetch:
         where = lmms_eval_media_dir(fetch_spec(task))
-        raise DataError(f"{task.name}: the media of {len(missing)}/{len(rows)} docs are not in {where} (--no-fetch); "
-                        f"run `ov-bench fetch --tasks {task.name}` first")
+        raise DataError(
+            f"{task.name}: the media of {len(missing)}/{len(rows)} docs are not in {where} (--no-fetch); "
+            f"run `ov-bench fetch --tasks {task.name}` first"
+        )
     fetch_task(task)

@@ -82,7 +82,8 @@ class MMMU(LmmsTask):
         # lmms-eval keeps open-question candidates in set order (varies with PYTHONHASHSEED); the
         # order does not change the score, so sort it to make records reproducible.
         acc["parsed_pred"] = [
-            sorted(p, key=lambda x: (type(x).__name__, str(x))) if isinstance(p, list) else p for p in acc["parsed_pred"]
+            sorted(p, key=lambda x: (type(x).__name__, str(x))) if isinstance(p, list) else p
+            for p in acc["parsed_pred"]
         ]
         acc["parse_failed"] = shim.used
         return filtered, results

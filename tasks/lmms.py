@@ -140,4 +140,6 @@ def call(fn, *args, **kwargs):
         with quiet():
             return fn(*args, **kwargs)
     except SystemExit as e:
-        raise TaskError(f"lmms-eval {getattr(fn, '__name__', fn)} tried to exit the process (code {e.code})") from None
+        raise TaskError(
+            f"lmms-eval {getattr(fn, '__name__', fn)} tried to exit the process (code {e.code})"
+        ) from None

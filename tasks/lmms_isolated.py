@@ -44,7 +44,9 @@ class Fallback:
     choices: list[Any] = field(default_factory=list)
 
 
-_ACTIVE: contextvars.ContextVar[Fallback | None] = contextvars.ContextVar("ov_bench_lmms_fallback", default=None)
+_ACTIVE: contextvars.ContextVar[Fallback | None] = contextvars.ContextVar(
+    "ov_bench_lmms_fallback", default=None
+)
 
 
 class _SeededRandom:

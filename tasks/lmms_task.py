@@ -82,7 +82,9 @@ class LmmsTask(Task):
 
         c = self.lmms_eval_config
         gen = c.get("generation_kwargs")
-        config = TaskConfig(output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None)
+        config = TaskConfig(
+            output_type=c.get("output_type", "generate_until"), generation_kwargs=dict(gen) if gen else None
+        )
         return dict(config.generation_kwargs or {})
 
     @property
@@ -250,7 +252,9 @@ class LmmsTask(Task):
         for col in self.image_columns:
             value = doc.get(col)
             if isinstance(value, list):
-                decoded[col] = [decode(v, f"{col}[{i}]") if f"{col}[{i}]" in wanted else v for i, v in enumerate(value)]
+                decoded[col] = [
+                    decode(v, f"{col}[{i}]") if f"{col}[{i}]" in wanted else v for i, v in enumerate(value)
+                ]
             elif col in wanted:
                 decoded[col] = decode(value, col)
         try:

@@ -89,7 +89,9 @@ def _load(img: Image.Image, label: str, truncated_ok: bool) -> Image.Image:
 TRUNCATED_WARNING = "truncated image decoded with grey filler (as lmms-eval decodes it)"
 
 
-def decode_image_lenient(cell: Any, doc: dict, label: str, strict: bool = False) -> tuple[Image.Image, str | None]:
+def decode_image_lenient(
+    cell: Any, doc: dict, label: str, strict: bool = False
+) -> tuple[Image.Image, str | None]:
     """(image, warning) decoded as lmms-eval decodes it: lmms-eval sets PIL's LOAD_TRUNCATED_IMAGES
     globally at import, so a truncated file decodes with grey filler and is scored. Here the flag is
     set only around the second attempt at this one image (under a lock), never left switched on; a

@@ -29,8 +29,12 @@ def frame_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(files, key=natural)
 
 
-def sample_frame_folder(folder: str | os.PathLike, num_frames: int = 32, fps: float = FRAME_FOLDER_FPS,
-                        sampling_mode: str = "uniform") -> VideoClip:
+def sample_frame_folder(
+    folder: str | os.PathLike,
+    num_frames: int = 32,
+    fps: float = FRAME_FOLDER_FPS,
+    sampling_mode: str = "uniform",
+) -> VideoClip:
     """F uniformly spaced frames of a frame folder as uint8 RGB [F, H, W, 3], timed at ``fps``."""
     import numpy as np
     from PIL import Image
@@ -50,10 +54,20 @@ def sample_frame_folder(folder: str | os.PathLike, num_frames: int = 32, fps: fl
             with Image.open(files[i]) as im:
                 decoded[i] = np.asarray(im.convert("RGB"))
     except (OSError, ValueError) as e:
-        raise MediaError(f"cannot decode frame {files[i].name} of {folder} ({type(e).__name__}: {e})") from None
+        raise MediaError(
+            f"cannot decode frame {files[i].name} of {folder} ({type(e).__name__}: {e})"
+        ) from None
     shapes = {a.shape for a in decoded.values()}
     if len(shapes) != 1:
         raise MediaError(f"frames of {folder} differ in size: {sorted(shapes)}")
     frames = np.stack([decoded[i] for i in indices])
-    return VideoClip(frames=frames, indices=indices, total_frames=len(files), fps=fps, path=str(folder),
-                     times=[i / fps for i in indices], duration=len(files) / fps, sampling=sampling_mode)
+    return VideoClip(
+        frames=frames,
+        indices=indices,
+        total_frames=len(files),
+        fps=fps,
+        path=str(folder),
+        times=[i / fps for i in indices],
+        duration=len(files) / fps,
+        sampling=sampling_mode,
+    )

@@ -92,10 +92,12 @@ class VideoTask(LmmsTask):
         tried = [root / rel for rel in self.video_candidates(doc)]
         folder = self.is_frame_folder(doc)
         for path in tried:
-            if (path.is_dir() if folder else path.is_file()):
+            if path.is_dir() if folder else path.is_file():
                 return path
         kind = "frame folder" if folder else "video"
-        raise MediaError(f"{self.name} doc {self.doc_id(doc)}: {kind} not found (tried {', '.join(map(str, tried))})")
+        raise MediaError(
+            f"{self.name} doc {self.doc_id(doc)}: {kind} not found (tried {', '.join(map(str, tried))})"
+        )
 
     def video_header(self, doc: dict) -> Any:
         """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""

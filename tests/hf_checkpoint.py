@@ -36,14 +36,27 @@ def build_hf_checkpoint(path: Path, anyres_max: int = 9, seed: int = 0, lively: 
     torch.manual_seed(seed)
     config = LlavaOnevisionConfig(
         vision_config=SiglipVisionConfig(
-            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-            image_size=384, patch_size=14, vision_use_head=False,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=384,
+            patch_size=14,
+            vision_use_head=False,
         ).to_dict(),
         text_config=Qwen2Config(
-            hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, vocab_size=TINY_VOCAB_SIZE, tie_word_embeddings=True,
-            rope_theta=1_000_000.0, rms_norm_eps=1e-6, max_position_embeddings=16384,
-            eos_token_id=TINY_SPECIAL_IDS["eos"], pad_token_id=TINY_SPECIAL_IDS["pad"],
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=TINY_VOCAB_SIZE,
+            tie_word_embeddings=True,
+            rope_theta=1_000_000.0,
+            rms_norm_eps=1e-6,
+            max_position_embeddings=16384,
+            eos_token_id=TINY_SPECIAL_IDS["eos"],
+            pad_token_id=TINY_SPECIAL_IDS["pad"],
         ).to_dict(),
         image_token_index=TINY_SPECIAL_IDS["image"],
         video_token_index=TINY_SPECIAL_IDS["video"],
@@ -82,5 +95,5 @@ def original_name(key: str) -> str:
         ("model.language_model.", "model."),
     ):
         if key.startswith(ours):
-            return theirs + key[len(ours):]
+            return theirs + key[len(ours) :]
     return key

@@ -84,11 +84,19 @@ class LoopbackHub:
 
     def gets(self, suffix: str) -> int:
         """How many GETs of a resolve URL ending with suffix were served."""
-        return sum(1 for method, path, _ in self.requests if method == "GET" and "/resolve/" in path and path.endswith(suffix))
+        return sum(
+            1
+            for method, path, _ in self.requests
+            if method == "GET" and "/resolve/" in path and path.endswith(suffix)
+        )
 
     def ranges(self, suffix: str) -> list[str]:
         """The Range headers of the GETs of a resolve URL ending with suffix ("" when none)."""
-        return [r for method, path, r in self.requests if method == "GET" and "/resolve/" in path and path.endswith(suffix)]
+        return [
+            r
+            for method, path, r in self.requests
+            if method == "GET" and "/resolve/" in path and path.endswith(suffix)
+        ]
 
 
 def _entry(path: str, file: Path) -> dict:
@@ -167,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path
         query = urllib.parse.parse_qs(url.query)
         if path.startswith("/api/datasets/"):
-            rest = path[len("/api/datasets/"):]
+            rest = path[len("/api/datasets/") :]
             parts = rest.split("/")
             repo_id = "/".join(parts[:2])
             action = parts[2] if len(parts) > 2 else "revision"
@@ -176,13 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._info(repo_id, urllib.parse.unquote(tail) if tail else "main")
             if action == "tree":
                 rev, _, sub = tail.partition("/")
-                return self._tree(repo_id, urllib.parse.unquote(rev), urllib.parse.unquote(sub),
-                                  query.get("recursive", ["false"])[0].lower() in ("1", "true"))
+                return self._tree(
+                    repo_id,
+                    urllib.parse.unquote(rev),
+                    urllib.parse.unquote(sub),
+                    query.get("recursive", ["false"])[0].lower() in ("1", "true"),
+                )
             if action == "paths-info":
                 return self._paths_info(repo_id, urllib.parse.unquote(tail))
             return self._error(404, f"unknown endpoint {path}", "EndpointNotFound")
         if path.startswith("/datasets/") and "/resolve/" in path:
-            prefix, _, rest = path[len("/datasets/"):].partition("/resolve/")
+            prefix, _, rest = path[len("/datasets/") :].partition("/resolve/")
             rev, _, file_path = rest.partition("/")
             return self._resolve(prefix, urllib.parse.unquote(rev), urllib.parse.unquote(file_path))
         self._error(404, f"unknown endpoint {path}", "EndpointNotFound")
@@ -195,10 +207,25 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         name, folder = found
-        siblings = [{"rfilename": f, "size": (folder / f).stat().st_size, "blobId": _etag(folder / f)} for f in _files(folder)]
-        self._json({"id": repo_id, "sha": repo.sha(name), "private": False, "gated": False, "disabled": False,
-                    "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
-                    "lastModified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z"})
+        siblings = [
+            {"rfilename": f, "size": (folder / f).stat().st_size, "blobId": _etag(folder / f)}
+            for f in _files(folder)
+        ]
+        self._json(
+            {
+                "id": repo_id,
+                "sha": repo.sha(name),
+                "private": False,
+                "gated": False,
+                "disabled": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "siblings": siblings,
+                "lastModified": "2024-01-01T00:00:00.000Z",
+                "createdAt": "2024-01-01T00:00:00.000Z",
+            }
+        )
 
     def _tree(self, repo_id: str, rev: str, sub: str, recursive: bool) -> None:
         repo = self._repo(repo_id)
@@ -248,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = 200
         range_header = self.headers.get("Range")
         if range_header and range_header.startswith("bytes="):
-            first, _, last = range_header[len("bytes="):].partition("-")
+            first, _, last = range_header[len("bytes=") :].partition("-")
             if first:
                 start = int(first)
                 end = min(int(last), size - 1) if last else size - 1

@@ -53,46 +53,76 @@ class ModelHub:
     def fetched(self, repo: str) -> set[str]:
         """Paths of ``repo`` whose bytes were downloaded (GET on resolve)."""
         prefix = f"/{repo}/resolve/"
-        return {p[len(prefix):].split("/", 1)[1] for m, p in self.requests if m == "GET" and p.startswith(prefix)}
+        return {
+            p[len(prefix) :].split("/", 1)[1] for m, p in self.requests if m == "GET" and p.startswith(prefix)
+        }
 
     def _serve(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
         path = unquote(urlparse(handler.path).path)
         self.requests.append((handler.command, path))
         if path.startswith("/api/models/") and "/tree/" in path:
-            repo = path[len("/api/models/"):].split("/tree/")[0]
+            repo = path[len("/api/models/") :].split("/tree/")[0]
             if repo not in self.repos:
-                return self._send(handler, 404, b'{"error": "Repository not found"}', body,
-                                  {"X-Error-Code": "RepositoryNotFound"})
+                return self._send(
+                    handler,
+                    404,
+                    b'{"error": "Repository not found"}',
+                    body,
+                    {"X-Error-Code": "RepositoryNotFound"},
+                )
             files = self.repos[repo]
             folders = sorted({name.rsplit("/", 1)[0] for name in files if "/" in name})
-            tree = [{"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
-                    for d in folders]
-            tree += [{"type": "file", "oid": hashlib.sha1(files[n]).hexdigest(), "size": len(files[n]), "path": n}
-                     for n in sorted(files)]
-            return self._send(handler, 200, json.dumps(tree).encode(), body, {"Content-Type": "application/json"})
+            tree = [
+                {"type": "directory", "oid": hashlib.sha1(d.encode()).hexdigest(), "size": 0, "path": d}
+                for d in folders
+            ]
+            tree += [
+                {"type": "file", "oid": hashlib.sha1(files[n]).hexdigest(), "size": len(files[n]), "path": n}
+                for n in sorted(files)
+            ]
+            return self._send(
+                handler, 200, json.dumps(tree).encode(), body, {"Content-Type": "application/json"}
+            )
         if path.startswith("/api/models/"):
-            rest = path[len("/api/models/"):]
+            rest = path[len("/api/models/") :]
             repo, _, _rev = rest.partition("/revision/")
             if repo not in self.repos:
-                return self._send(handler, 404, b'{"error": "Repository not found"}', body,
-                                  {"X-Error-Code": "RepositoryNotFound"})
-            info = {"id": repo, "modelId": repo, "sha": self.sha[repo], "private": False,
-                    "siblings": [{"rfilename": name} for name in sorted(self.repos[repo])]}
-            return self._send(handler, 200, json.dumps(info).encode(), body, {"Content-Type": "application/json"})
+                return self._send(
+                    handler,
+                    404,
+                    b'{"error": "Repository not found"}',
+                    body,
+                    {"X-Error-Code": "RepositoryNotFound"},
+                )
+            info = {
+                "id": repo,
+                "modelId": repo,
+                "sha": self.sha[repo],
+                "private": False,
+                "siblings": [{"rfilename": name} for name in sorted(self.repos[repo])],
+            }
+            return self._send(
+                handler, 200, json.dumps(info).encode(), body, {"Content-Type": "application/json"}
+            )
         for repo, files in self.repos.items():
             prefix = f"/{repo}/resolve/"
             if path.startswith(prefix):
-                _rev, _, name = path[len(prefix):].partition("/")
+                _rev, _, name = path[len(prefix) :].partition("/")
                 if name not in files:
                     return self._send(handler, 404, b"not found", body, {"X-Error-Code": "EntryNotFound"})
                 content = files[name]
-                headers = {"X-Repo-Commit": self.sha[repo], "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
-                           "Content-Type": "application/octet-stream"}
+                headers = {
+                    "X-Repo-Commit": self.sha[repo],
+                    "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
+                    "Content-Type": "application/octet-stream",
+                }
                 return self._send(handler, 200, content, body, headers)
         return self._send(handler, 404, b"not found", body, {})
 
     @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, content: bytes, body: bool, headers: dict) -> None:
+    def _send(
+        handler: BaseHTTPRequestHandler, status: int, content: bytes, body: bool, headers: dict
+    ) -> None:
         handler.send_response(status)
         for key, value in headers.items():
             handler.send_header(key, value)

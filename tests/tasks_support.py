@@ -56,7 +56,22 @@ def lmms_kwargs(config: dict) -> dict:
 
 def responses_for(doc: dict) -> list[str]:
     """A varied set of model outputs for one doc."""
-    out = ["A", "B", "(B)", "B.", "The answer is C", "C. something", "42", "3.5", "Yes", "no", "red", "", "  D  ", "garbage ###"]
+    out = [
+        "A",
+        "B",
+        "(B)",
+        "B.",
+        "The answer is C",
+        "C. something",
+        "42",
+        "3.5",
+        "Yes",
+        "no",
+        "red",
+        "",
+        "  D  ",
+        "garbage ###",
+    ]
     options = doc.get("options")
     if isinstance(options, str):
         try:

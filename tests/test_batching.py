@@ -40,7 +40,9 @@ CASES = {
 
 def _inputs(model, question, sizes, frames):
     images = [_image(*s) for s in sizes]
-    video = np.random.default_rng(7).integers(0, 256, (frames, 120, 160, 3), dtype=np.uint8) if frames else None
+    video = (
+        np.random.default_rng(7).integers(0, 256, (frames, 120, 160, 3), dtype=np.uint8) if frames else None
+    )
     prompt = model.processor.build_prompt(question, num_images=len(images), video=video is not None)
     return model.processor(text=prompt, images=images or None, videos=[video] if frames else None)
 
@@ -63,7 +65,7 @@ def test_collate_left_pads_and_keeps_visuals_in_row_order(tiny, samples):
     assert batch["input_ids"].shape == batch["attention_mask"].shape == (len(items), width)
     for row, s in enumerate(items):
         n = s["input_ids"].shape[1]
-        assert batch["input_ids"][row, width - n:].tolist() == s["input_ids"][0].tolist()
+        assert batch["input_ids"][row, width - n :].tolist() == s["input_ids"][0].tolist()
         assert batch["input_ids"][row, : width - n].eq(pad).all()
         assert batch["attention_mask"][row].tolist() == [0] * (width - n) + [1] * n
     assert batch["images_per_sample"].tolist() == [1, 1, 0, 3, 0]
@@ -83,7 +85,9 @@ PREFILLS = ["per_row", "padded"]
 @pytest.mark.parametrize("prefill", PREFILLS)
 def test_batched_tokens_equal_single_prompt_generation(tiny, samples, singles, prefill):
     names = list(samples)
-    results = tiny.generate_batch(tiny.collate([samples[n] for n in names]), max_new_tokens=MAX_NEW, prefill=prefill)
+    results = tiny.generate_batch(
+        tiny.collate([samples[n] for n in names]), max_new_tokens=MAX_NEW, prefill=prefill
+    )
     assert len(results) == len(names)
     for name, got in zip(names, results):
         want = singles[name]
@@ -93,9 +97,13 @@ def test_batched_tokens_equal_single_prompt_generation(tiny, samples, singles, p
         assert got.num_prompt_tokens == want.num_prompt_tokens == samples[name]["input_ids"].shape[1]
     # Independent arithmetic for the visual positions of every row.
     question, sizes, frames = CASES["1920x1080"]
-    assert results[names.index("1920x1080")].num_visual_positions == count_prompt_visual_tokens([(1920, 1080)], [])
-    expected = [count_prompt_visual_tokens([(w, h) for w, h, _ in CASES[n][1]], [CASES[n][2]] if CASES[n][2] else [])
-                for n in names]
+    assert results[names.index("1920x1080")].num_visual_positions == count_prompt_visual_tokens(
+        [(1920, 1080)], []
+    )
+    expected = [
+        count_prompt_visual_tokens([(w, h) for w, h, _ in CASES[n][1]], [CASES[n][2]] if CASES[n][2] else [])
+        for n in names
+    ]
     assert [r.num_visual_positions for r in results] == expected
     # The answers differ between rows: a row cannot pass by copying its neighbour.
     assert len({tuple(r.sequences[0].tolist()) for r in results}) >= 4
@@ -121,7 +129,7 @@ def test_prefill_logits_of_every_row_match_the_single_forward(tiny, samples):
         for row, name in enumerate(names):
             single = tiny(**samples[name]).logits[0]
             n = single.shape[0]
-            torch.testing.assert_close(batched[row, width - n:], single, atol=1e-4, rtol=1e-5, msg=name)
+            torch.testing.assert_close(batched[row, width - n :], single, atol=1e-4, rtol=1e-5, msg=name)
             assert torch.isfinite(batched[row]).all()  # padded positions too: no NaN from all-masked rows
 
 
@@ -147,12 +155,23 @@ def early_eos(tiny, samples, singles):
     """The tiny model rarely emits <|im_end|>, so EOS is moved to a token one row emits mid-answer and
     the others not as early. Returns that token and each row's single-prompt answer per STOPS entry."""
     free = [singles[n].sequences[0].tolist() for n in SHORTER]
-    candidates = [tok for toks in free for step, tok in enumerate(toks) if step >= 1
-                  and tok not in toks[:step] and any(tok not in other[: step + 2] for other in free)]
+    candidates = [
+        tok
+        for toks in free
+        for step, tok in enumerate(toks)
+        if step >= 1 and tok not in toks[:step] and any(tok not in other[: step + 2] for other in free)
+    ]
     assert candidates, free
     with _eos(tiny, candidates[0]):
-        want = {stop: [tiny.generate(**samples[n], max_new_tokens=stop[0], min_new_tokens=stop[1]).sequences[0].tolist()
-                       for n in SHORTER] for stop in STOPS}
+        want = {
+            stop: [
+                tiny.generate(**samples[n], max_new_tokens=stop[0], min_new_tokens=stop[1])
+                .sequences[0]
+                .tolist()
+                for n in SHORTER
+            ]
+            for stop in STOPS
+        }
     return candidates[0], want
 
 
@@ -163,7 +182,9 @@ def test_rows_stop_at_their_own_eos_and_min_new_tokens(tiny, samples, early_eos,
     batch = tiny.collate([samples[n] for n in SHORTER])
     with _eos(tiny, eos):
         for max_new, min_new in STOPS:
-            got = _row_tokens(tiny.generate_batch(batch, max_new_tokens=max_new, min_new_tokens=min_new, prefill=prefill))
+            got = _row_tokens(
+                tiny.generate_batch(batch, max_new_tokens=max_new, min_new_tokens=min_new, prefill=prefill)
+            )
             assert got == want[(max_new, min_new)], (max_new, min_new)
             if min_new == 0:
                 assert len({len(t) for t in got}) > 1, "some row should stop before the others"
@@ -185,8 +206,11 @@ def test_stage_timer_sees_each_stage_once_per_batch(tiny, samples):
         seen.append(name)
         yield
 
-    tiny.generate_batch(tiny.collate([samples["small image"], samples["multi-image"], samples["video"]]),
-                        max_new_tokens=3, stage_timer=timer)
+    tiny.generate_batch(
+        tiny.collate([samples["small image"], samples["multi-image"], samples["video"]]),
+        max_new_tokens=3,
+        stage_timer=timer,
+    )
     # one vision pass for all images of the batch and one for all frames, whatever the row count
     assert seen.count("vision_encoder") == 2
     assert seen.count("prefill") == 1 and seen.count("decode") == 1
@@ -198,8 +222,11 @@ def test_bad_batches_give_one_line_errors(tiny, samples):
     padded = tiny.collate([samples["text only"], samples["small image"]])
     with pytest.raises(ValueError, match=r"input_ids must be \[1, S\]"):
         tiny.collate([padded])
-    no_owner = {k: v for k, v in tiny.collate([samples["small image"], samples["text only"]]).items()
-                if k != "images_per_sample"}
+    no_owner = {
+        k: v
+        for k, v in tiny.collate([samples["small image"], samples["text only"]]).items()
+        if k != "images_per_sample"
+    }
     with pytest.raises(ValueError, match="images_per_sample"):
         tiny.generate_batch(no_owner, max_new_tokens=1)
     wrong_owner = {**padded, "images_per_sample": torch.tensor([1, 0])}  # the image belongs to row 1

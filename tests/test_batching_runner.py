@@ -29,14 +29,38 @@ LIMIT = 4  # a batch of 3 and a batch of 1 per task
 
 
 def _run(tmp_path, name, adapter, batch_size, tasks=TASKS, **kw):
-    cfg = RunConfig(tasks=list(tasks), data="samples", limit=kw.pop("limit", LIMIT), frames=4,
-                    output=str(tmp_path / name), progress=False, batch_size=batch_size, **kw)
+    cfg = RunConfig(
+        tasks=list(tasks),
+        data="samples",
+        limit=kw.pop("limit", LIMIT),
+        frames=4,
+        output=str(tmp_path / name),
+        progress=False,
+        batch_size=batch_size,
+        **kw,
+    )
     return Runner(cfg, adapter=adapter, task_factory=kw.pop("task_factory", None)).run()
 
 
 def _outcome(rows):
-    return [(r.task, r.doc_id, r.response, r.score, r.parsed, r.parse_failed, r.record, r.new_tokens, r.prompt_tokens,
-             r.visual_tokens_counted, r.visual_tokens_measured, r.text_tokens, r.error) for r in rows]
+    return [
+        (
+            r.task,
+            r.doc_id,
+            r.response,
+            r.score,
+            r.parsed,
+            r.parse_failed,
+            r.record,
+            r.new_tokens,
+            r.prompt_tokens,
+            r.visual_tokens_counted,
+            r.visual_tokens_measured,
+            r.text_tokens,
+            r.error,
+        )
+        for r in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +78,13 @@ def test_batched_run_equals_unbatched(runs):
     assert len({r.response for r in one.rows}) > 3  # answers vary per sample: the comparison has teeth
     for name in TASKS:
         a, b = one.results["tasks"][name], three.results["tasks"][name]
-        assert (a["n"], a["errors"], a["metrics"], a["visual_tokens"], a["text_tokens"]) == \
-               (b["n"], b["errors"], b["metrics"], b["visual_tokens"], b["text_tokens"])
+        assert (a["n"], a["errors"], a["metrics"], a["visual_tokens"], a["text_tokens"]) == (
+            b["n"],
+            b["errors"],
+            b["metrics"],
+            b["visual_tokens"],
+            b["text_tokens"],
+        )
 
 
 @pytest.mark.slow
@@ -72,8 +101,12 @@ def test_batched_rows_record_the_batch(runs):
         # ... the media work is each sample's own, and end to end adds it to the batch's model time.
         for r in batch:
             model_ms = r.latency_ms["end_to_end"] - r.latency_ms["media_decode"] - r.latency_ms["preprocess"]
-            assert model_ms == pytest.approx(batch[0].latency_ms["end_to_end"] - batch[0].latency_ms["media_decode"]
-                                             - batch[0].latency_ms["preprocess"], rel=1e-9)
+            assert model_ms == pytest.approx(
+                batch[0].latency_ms["end_to_end"]
+                - batch[0].latency_ms["media_decode"]
+                - batch[0].latency_ms["preprocess"],
+                rel=1e-9,
+            )
             assert model_ms >= r.latency_ms["ttft"] + r.latency_ms["decode"] * 0.99
     assert all(r.batch_size == 1 for r in runs[1].rows)
     with sqlite3.connect(runs[3].output_dir / "samples.sqlite") as conn:
@@ -89,7 +122,9 @@ def test_resume_redoes_a_lost_batch_only(tiny_adapter, runs, tmp_path):
     out = tmp_path / "resumed"
     shutil.copytree(runs[3].output_dir, out)
     with sqlite3.connect(out / "samples.sqlite") as conn:
-        lost = conn.execute("SELECT task, doc_id FROM samples WHERE task='muirbench' AND batch_size=3").fetchall()
+        lost = conn.execute(
+            "SELECT task, doc_id FROM samples WHERE task='muirbench' AND batch_size=3"
+        ).fetchall()
         conn.execute("DELETE FROM samples WHERE task='muirbench' AND batch_size=3")
     assert len(lost) == 3
     again = _run(tmp_path, "resumed", tiny_adapter, 3)
@@ -105,18 +140,51 @@ def test_kill_9_mid_batch_then_resume(runs, tmp_path):
     the same command again completes to the unbatched run's answers."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "mmmu,videomme", "--model", "tiny", "--data",
-            "samples", "--limit", str(LIMIT), "--frames", "4", "--batch-size", "2", "--no-progress", "--output", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "ov_bench.cli",
+        "run",
+        "--tasks",
+        "mmmu,videomme",
+        "--model",
+        "tiny",
+        "--data",
+        "samples",
+        "--limit",
+        str(LIMIT),
+        "--frames",
+        "4",
+        "--batch-size",
+        "2",
+        "--no-progress",
+        "--output",
+        str(out),
+    ]
 
     done_before = kill_after_rows(args, env, out, 2)
     assert 2 <= done_before < 2 * LIMIT and done_before % 2 == 0, done_before  # whole batches only
     resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     with sqlite3.connect(out / "samples.sqlite") as conn:
-        got = conn.execute("SELECT task, doc_id, response, score, visual_tokens_measured, text_tokens, new_tokens, "
-                           "error FROM samples ORDER BY task, doc_id").fetchall()
-    want = sorted((r.task, r.doc_id, r.response, r.score, r.visual_tokens_measured, r.text_tokens, r.new_tokens,
-                   r.error) for r in runs[1].rows if r.task in ("mmmu", "videomme"))
+        got = conn.execute(
+            "SELECT task, doc_id, response, score, visual_tokens_measured, text_tokens, new_tokens, "
+            "error FROM samples ORDER BY task, doc_id"
+        ).fetchall()
+    want = sorted(
+        (
+            r.task,
+            r.doc_id,
+            r.response,
+            r.score,
+            r.visual_tokens_measured,
+            r.text_tokens,
+            r.new_tokens,
+            r.error,
+        )
+        for r in runs[1].rows
+        if r.task in ("mmmu", "videomme")
+    )
     assert got == want  # no sample twice (primary key), none lost, same answers
 
 
@@ -152,8 +220,15 @@ BROKEN = {"fake_image": {"corrupt": (2,)}, "fake_video": {"truncated": (1,)}}
 
 
 def _fake_run(tmp_path, adapter, batch_size, name="out"):
-    cfg = RunConfig(tasks=["fake_image", "fake_multi", "fake_video"], data="samples", frames=2,
-                    output=str(tmp_path / name), progress=False, batch_size=batch_size, warmup=False)
+    cfg = RunConfig(
+        tasks=["fake_image", "fake_multi", "fake_video"],
+        data="samples",
+        frames=2,
+        output=str(tmp_path / name),
+        progress=False,
+        batch_size=batch_size,
+        warmup=False,
+    )
     return Runner(cfg, adapter=adapter, task_factory=fake_tasks(**BROKEN)).run()
 
 
@@ -209,12 +284,23 @@ def test_hf_collate_equals_the_processor_padding_left(hf_adapter):
     def image(w, h, seed):
         return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
 
-    samples = [("one", [image(64, 48, 1)]), ("two", [image(640, 480, 2), image(300, 200, 3)]), ("none", []),
-               ("big", [image(1920, 1080, 4)])]
+    samples = [
+        ("one", [image(64, 48, 1)]),
+        ("two", [image(640, 480, 2), image(300, 200, 3)]),
+        ("none", []),
+        ("big", [image(1920, 1080, 4)]),
+    ]
     prepared = [hf_adapter.prepare(q, ims, None) for q, ims in samples]
     ours = hf_adapter.collate([p.inputs for p in prepared])
-    theirs = dict(hf_adapter.processor(text=[p.prompt for p in prepared], images=[ims for _, ims in samples],
-                                       padding=True, padding_side="left", return_tensors="pt"))
+    theirs = dict(
+        hf_adapter.processor(
+            text=[p.prompt for p in prepared],
+            images=[ims for _, ims in samples],
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+        )
+    )
     assert sorted(ours) == sorted(theirs)
     for key in theirs:
         assert torch.equal(ours[key], theirs[key]), key

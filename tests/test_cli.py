@@ -33,18 +33,23 @@ def rows_of(output: Path) -> list[tuple]:
     with sqlite3.connect(output / "samples.sqlite") as conn:
         return conn.execute(
             "SELECT task, doc_id, response, score, parsed, visual_tokens_counted, visual_tokens_measured, "
-            "text_tokens, error FROM samples ORDER BY task, doc_id").fetchall()
+            "text_tokens, error FROM samples ORDER BY task, doc_id"
+        ).fetchall()
 
 
 def metrics_of(output: Path) -> dict:
     results = json.loads((output / "results.json").read_text())
-    return {name: (t["n"], t["errors"], t["metrics"], t["visual_tokens"]) for name, t in results["tasks"].items()}
+    return {
+        name: (t["n"], t["errors"], t["metrics"], t["visual_tokens"]) for name, t in results["tasks"].items()
+    }
 
 
 def test_help_is_light():
-    code = ("import sys; from ov_bench.cli import build_parser; build_parser().format_help(); "
-            "heavy = [m for m in ('torch', 'transformers', 'lmms_eval', 'datasets', 'av', 'PIL') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys; from ov_bench.cli import build_parser; build_parser().format_help(); "
+        "heavy = [m for m in ('torch', 'transformers', 'lmms_eval', 'datasets', 'av', 'PIL') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
     out = ov_bench("--help")
     assert out.returncode == 0
@@ -56,7 +61,9 @@ def test_help_is_light():
 def test_tasks_and_models_listings():
     tasks = ov_bench("tasks")
     assert tasks.returncode == 0, tasks.stderr
-    assert "mmmu" in tasks.stdout and "single_image" in tasks.stdout and "lmms-lab-encoder/MMMU" in tasks.stdout
+    assert (
+        "mmmu" in tasks.stdout and "single_image" in tasks.stdout and "lmms-lab-encoder/MMMU" in tasks.stdout
+    )
     assert "videomme" in tasks.stdout and "video" in tasks.stdout
     as_json = json.loads(ov_bench("tasks", "--json").stdout)
     assert {"task", "modality", "dataset"} <= set(as_json[0])
@@ -65,28 +72,36 @@ def test_tasks_and_models_listings():
     assert "tiny" in models.stdout and "arch:0.5b" in models.stdout and "hf:PATH" in models.stdout
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--tasks", "nosuchtask"], "unknown task 'nosuchtask'"),
-    (["--tasks", "mmmu", "--data", "/nonexistent/dir"], "--data /nonexistent/dir"),
-    (["--tasks", "mmmu", "--data", __file__], "not a directory"),
-    (["--tasks", "mmmu", "--data", "hub"], "--data samples"),  # offline: fails fast, names the alternatives
-    (["--tasks", "mmmu", "--max-grid-tokens", "0"], "--max-grid-tokens"),
-    (["--tasks", "mmmu", "--max-grid-tokens", "-5"], "--max-grid-tokens"),
-    (["--tasks", "mmmu", "--max-grid-tokens", "lots"], "--max-grid-tokens"),
-    (["--tasks", "mmmu", "--limit", "abc"], "--limit"),
-    (["--tasks", "mmmu", "--limit", "0"], "--limit"),
-    (["--tasks", "mmmu", "--model", "{empty}"], "no weights"),
-    (["--tasks", "mmmu", "--model", "hf:{empty}"], "no config.json"),
-    (["--tasks", "mmmu", "--model", "/no/such/checkpoint"], "no such preset or checkpoint"),
-    (["--tasks", "mmmu", "--model", "arch:0.5b?layers=x"], "layers"),
-    (["--tasks", "mmmu", "--model", "hf:{hf}", "--max-grid-tokens", "1000"], "multiple of 729"),
-    (["--tasks", "mmmu", "--dtype", "float8"], "--dtype"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--tasks", "nosuchtask"], "unknown task 'nosuchtask'"),
+        (["--tasks", "mmmu", "--data", "/nonexistent/dir"], "--data /nonexistent/dir"),
+        (["--tasks", "mmmu", "--data", __file__], "not a directory"),
+        (
+            ["--tasks", "mmmu", "--data", "hub"],
+            "--data samples",
+        ),  # offline: fails fast, names the alternatives
+        (["--tasks", "mmmu", "--max-grid-tokens", "0"], "--max-grid-tokens"),
+        (["--tasks", "mmmu", "--max-grid-tokens", "-5"], "--max-grid-tokens"),
+        (["--tasks", "mmmu", "--max-grid-tokens", "lots"], "--max-grid-tokens"),
+        (["--tasks", "mmmu", "--limit", "abc"], "--limit"),
+        (["--tasks", "mmmu", "--limit", "0"], "--limit"),
+        (["--tasks", "mmmu", "--model", "{empty}"], "no weights"),
+        (["--tasks", "mmmu", "--model", "hf:{empty}"], "no config.json"),
+        (["--tasks", "mmmu", "--model", "/no/such/checkpoint"], "no such preset or checkpoint"),
+        (["--tasks", "mmmu", "--model", "arch:0.5b?layers=x"], "layers"),
+        (["--tasks", "mmmu", "--model", "hf:{hf}", "--max-grid-tokens", "1000"], "multiple of 729"),
+        (["--tasks", "mmmu", "--dtype", "float8"], "--dtype"),
+    ],
+)
 def test_bad_input_one_line_exit_2(tmp_path, args, needle):
     empty = tmp_path / "empty_ckpt"
     empty.mkdir()
     (empty / "config.json").write_text("{}") if not args[-1].startswith("hf:") else None
-    if any("{hf}" in a for a in args):  # config and (empty) weights file: enough for the checks before loading
+    if any(
+        "{hf}" in a for a in args
+    ):  # config and (empty) weights file: enough for the checks before loading
         hf = tmp_path / "hf"
         hf.mkdir()
         (hf / "config.json").write_text('{"model_type": "llava_onevision"}')
@@ -156,9 +171,15 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
 @pytest.mark.slow
 def test_busy_output_dir_is_refused(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ov_bench.outputs.store import OutputLock; "
-         f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(120)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from ov_bench.outputs.store import OutputLock; "
+            f"lock = OutputLock({str(tmp_path)!r}).acquire(); print('locked', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         busy = ov_bench("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path), timeout=120)
@@ -175,11 +196,22 @@ def test_output_naming_a_file_is_one_line_exit_2(tmp_path):
     existing = tmp_path / "results.txt"
     existing.write_text("keep me")
     for command in (["run", "--tasks", "mmmu"], ["sweep", "--tasks", "ai2d", "--thresholds", "729"]):
-        out = ov_bench(*command, "--model", "tiny", "--data", "samples", "--no-progress", "--output", str(existing),
-                       timeout=120)
+        out = ov_bench(
+            *command,
+            "--model",
+            "tiny",
+            "--data",
+            "samples",
+            "--no-progress",
+            "--output",
+            str(existing),
+            timeout=120,
+        )
         assert out.returncode == 2, (command, out.stderr)
-        assert out.stderr.strip().splitlines() == [f"ov-bench: error: --output {existing}: is a file; give a directory "
-                                                   "(new, or an earlier run's to resume)"]
+        assert out.stderr.strip().splitlines() == [
+            f"ov-bench: error: --output {existing}: is a file; give a directory "
+            "(new, or an earlier run's to resume)"
+        ]
     assert existing.read_text() == "keep me"
 
 
@@ -211,12 +243,25 @@ def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
 def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     """Not a success even without --strict: exit 1, and the summary and stderr name the top error reason."""
     data = _mmmu_copy(tmp_path, corrupt=[0, 1, 2])
-    out = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(data), "--no-progress", "--no-warmup",
-                   "--output", str(tmp_path / "out"))
+    out = ov_bench(
+        "run",
+        "--tasks",
+        "mmmu",
+        "--model",
+        "tiny",
+        "--data",
+        str(data),
+        "--no-progress",
+        "--no-warmup",
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert out.returncode == 1, out.stderr
     assert "FAILED: every sample of mmmu ended in an error; top reason: media_decode (3 of 3)" in out.stdout
-    assert "ov-bench: every sample of mmmu ended in an error; top reason media_decode (3 of 3): " \
-           "media_decode: MediaError:" in out.stderr
+    assert (
+        "ov-bench: every sample of mmmu ended in an error; top reason media_decode (3 of 3): "
+        "media_decode: MediaError:" in out.stderr
+    )
     assert "Traceback" not in out.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["tasks"]["mmmu"]["top_error"]["stage"] == "media_decode"
@@ -229,8 +274,19 @@ def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
     error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""
     _mmmu_copy(tmp_path, corrupt=[0])
     output = tmp_path / "out"
-    strict = ov_bench("run", "--tasks", "mmmu", "--model", "tiny", "--data", str(tmp_path / "data"),
-                      "--no-progress", "--output", str(output), "--strict")
+    strict = ov_bench(
+        "run",
+        "--tasks",
+        "mmmu",
+        "--model",
+        "tiny",
+        "--data",
+        str(tmp_path / "data"),
+        "--no-progress",
+        "--output",
+        str(output),
+        "--strict",
+    )
     assert strict.returncode == 1, strict.stderr
     assert "1 sample(s) ended in an error (--strict)" in strict.stderr
     rows = rows_of(output)
@@ -251,10 +307,32 @@ def _free_port() -> int:
 def test_accelerate_two_processes_equal_one(uninterrupted, tmp_path):
     full, _ = uninterrupted
     output = tmp_path / "sharded"
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(_free_port()), "-m", "ov_bench.cli",
-           "run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        "-m",
+        "ov_bench.cli",
+        "run",
+        "--tasks",
+        "mmmu,videomme",
+        "--limit",
+        "6",
+        *SMALL,
+        "--output",
+        str(output),
+    ]
     out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=400)
     rank1 = "\n".join(line for line in out.stderr.splitlines() if "[rank1]" in line)
     assert out.returncode == 0, (rank1 or out.stderr[:3000]) + "\n...\n" + out.stderr[-2000:]

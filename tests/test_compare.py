@@ -19,16 +19,39 @@ from ov_bench.outputs.store import ResultsStore, SampleRow
 KEY = "reference:tiny@float32"
 
 
-def _rows(task: str, scores: list[float], tokens: list[int], tau: str = "6561", latency: float = 100.0,
-          memory: int = 100 * 2**20) -> list[SampleRow]:
+def _rows(
+    task: str,
+    scores: list[float],
+    tokens: list[int],
+    tau: str = "6561",
+    latency: float = 100.0,
+    memory: int = 100 * 2**20,
+) -> list[SampleRow]:
     rows = []
     for i, (score, tok) in enumerate(zip(scores, tokens)):
-        rows.append(SampleRow(task=task, doc_id=f"d{i}", model_key=KEY, threshold=tau, seq=i, data_source="samples",
-                              response="A" if score else "B", parsed="A" if score else "B", score=score,
-                              parse_failed=False, record={"score": score}, visual_tokens_counted=tok,
-                              visual_tokens_measured=tok, text_tokens=20, prompt_tokens=tok + 20, new_tokens=2,
-                              latency_ms={"end_to_end": latency, "prefill": latency / 2}, peak_memory_bytes=memory,
-                              memory_kind="cpu_peak_rss"))
+        rows.append(
+            SampleRow(
+                task=task,
+                doc_id=f"d{i}",
+                model_key=KEY,
+                threshold=tau,
+                seq=i,
+                data_source="samples",
+                response="A" if score else "B",
+                parsed="A" if score else "B",
+                score=score,
+                parse_failed=False,
+                record={"score": score},
+                visual_tokens_counted=tok,
+                visual_tokens_measured=tok,
+                text_tokens=20,
+                prompt_tokens=tok + 20,
+                new_tokens=2,
+                latency_ms={"end_to_end": latency, "prefill": latency / 2},
+                peak_memory_bytes=memory,
+                memory_kind="cpu_peak_rss",
+            )
+        )
     return rows
 
 
@@ -36,24 +59,43 @@ def _summary(values: list[float]) -> dict:
     import numpy as np
 
     arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
-            "max": float(arr.max())}
+    return {
+        "mean": float(arr.mean()),
+        "p50": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "max": float(arr.max()),
+    }
 
 
-def write_run(path: Path, tasks: dict[str, list[SampleRow]], with_db: bool = True, tau: int | None = 6561,
-              env: dict | None = None) -> Path:
+def write_run(
+    path: Path,
+    tasks: dict[str, list[SampleRow]],
+    with_db: bool = True,
+    tau: int | None = 6561,
+    env: dict | None = None,
+) -> Path:
     path.mkdir(parents=True, exist_ok=True)
-    results = {"ov_bench_version": "0.1.0", "created": "2026-01-01T00:00:00Z",
-               "env": env or {"device": "cpu", "cpu": "test", "gpu": None, "dtype": "float32"},
-               "model": {"id": "tiny", "key": KEY, "threshold": tau}, "data": {"source": "samples"},
-               "run": {"frames": 32}, "tasks": {}}
+    results = {
+        "ov_bench_version": "0.1.0",
+        "created": "2026-01-01T00:00:00Z",
+        "env": env or {"device": "cpu", "cpu": "test", "gpu": None, "dtype": "float32"},
+        "model": {"id": "tiny", "key": KEY, "threshold": tau},
+        "data": {"source": "samples"},
+        "run": {"frames": 32},
+        "tasks": {},
+    }
     for task, rows in tasks.items():
         ok = [r for r in rows if r.ok]
         results["tasks"][task] = {
-            "n": len(rows), "errors": len(rows) - len(ok), "main_metric": "accuracy", "modality": "single_image",
+            "n": len(rows),
+            "errors": len(rows) - len(ok),
+            "main_metric": "accuracy",
+            "modality": "single_image",
             "metrics": {"accuracy": sum(r.score for r in ok) / len(ok), "parse_failure_rate": 0.0},
             "visual_tokens": _summary([r.visual_tokens_measured for r in ok]),
-            "latency_ms": {s: {"p50": _summary([r.latency_ms[s] for r in ok])["p50"]} for s in ("end_to_end", "prefill")},
+            "latency_ms": {
+                s: {"p50": _summary([r.latency_ms[s] for r in ok])["p50"]} for s in ("end_to_end", "prefill")
+            },
             "peak_memory_bytes": max(r.peak_memory_bytes for r in ok),
         }
     (path / "results.json").write_text(json.dumps(results))
@@ -85,9 +127,14 @@ def test_identical_runs_exit_0(base, tmp_path, capsys):
     assert out.startswith("## ov-bench compare: PASS: no regression")
     assert "| tau-6561 | ai2d | tokens/sample | ok |" in out
     assert "McNemar exact p=1" in out
-    rc, _, _ = _cli(capsys, base / "results.json", tmp_path / "same" / "results.json", "--exact", "--no-timing")
+    rc, _, _ = _cli(
+        capsys, base / "results.json", tmp_path / "same" / "results.json", "--exact", "--no-timing"
+    )
     assert rc == 0
-    assert sorted(p.name for p in base.iterdir()) == ["results.json", "samples.sqlite"]  # read without a trace
+    assert sorted(p.name for p in base.iterdir()) == [
+        "results.json",
+        "samples.sqlite",
+    ]  # read without a trace
 
 
 def test_exact_mode_checks_responses(base, tmp_path, capsys):
@@ -156,18 +203,24 @@ def test_continuous_scores_use_the_paired_bootstrap(tmp_path):
     (check,) = [c for c in comp.checks if c.check == "score (paired)"]
     assert check.status == "FAIL" and "paired bootstrap" in check.detail
     # a drop smaller than --tolerance (fraction of the 0-1 scale) is allowed
-    assert compare_paths(base, worse, CompareOptions(timing=False, n_boot=2000, tolerance=0.25)).exit_code == 0
+    assert (
+        compare_paths(base, worse, CompareOptions(timing=False, n_boot=2000, tolerance=0.25)).exit_code == 0
+    )
 
 
 def test_timing_and_memory_are_warnings_unless_asked(base, tmp_path, capsys):
-    slow = write_run(tmp_path / "slow", {"ai2d": _rows("ai2d", BASE_SCORES, TOKENS, latency=150.0,
-                                                      memory=125 * 2**20)})
+    slow = write_run(
+        tmp_path / "slow", {"ai2d": _rows("ai2d", BASE_SCORES, TOKENS, latency=150.0, memory=125 * 2**20)}
+    )
     rc, out, _ = _cli(capsys, base, slow)
     assert rc == 0 and "PASS: no regression (3 timing/memory warning(s))" in out
     assert "| tau-6561 | ai2d | latency end_to_end p50 | warn | 100.0 ms | 150.0 ms | +50.0%" in out
     assert "| tau-6561 | ai2d | peak memory | warn |" in out
     assert _cli(capsys, base, slow, "--latency-tolerance", "0.6", "--memory-tolerance", "0.3")[0] == 0
-    assert "| warn |" not in _cli(capsys, base, slow, "--latency-tolerance", "0.6", "--memory-tolerance", "0.3")[1]
+    assert (
+        "| warn |"
+        not in _cli(capsys, base, slow, "--latency-tolerance", "0.6", "--memory-tolerance", "0.3")[1]
+    )
     assert _cli(capsys, base, slow, "--fail-on-timing")[0] == 1
     rc, out, _ = _cli(capsys, base, slow, "--no-timing", "--fail-on-timing")
     assert rc == 0 and "latency" not in out.split("<details>")[1]
@@ -178,8 +231,14 @@ def test_missing_task_new_errors_and_missing_docs_exit_1(base, tmp_path, capsys)
     rc, out, _ = _cli(capsys, base, other, "--no-timing")
     assert rc == 1 and "task missing in NEW" in out
     rows = _rows("ai2d", BASE_SCORES, TOKENS)
-    rows[5] = SampleRow(task="ai2d", doc_id="d5", model_key=KEY, threshold="6561", seq=5,
-                        error="media_decode: MediaError: broken")
+    rows[5] = SampleRow(
+        task="ai2d",
+        doc_id="d5",
+        model_key=KEY,
+        threshold="6561",
+        seq=5,
+        error="media_decode: MediaError: broken",
+    )
     broken = write_run(tmp_path / "broken", {"ai2d": rows})
     rc, out, _ = _cli(capsys, base, broken, "--no-timing")
     assert rc == 1 and "new errors (media_decode): d5" in out

@@ -15,8 +15,19 @@ from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 def two_layouts(samples_cache, tmp_path_factory):  # noqa: F811
     """Two real CLI runs of a multi-image task that differ only in --multi-image-layout."""
     root = tmp_path_factory.mktemp("layouts")
-    common = ["run", "--tasks", "muirbench", "--data", "samples", "--limit", "2", "--max-new-tokens", "2",
-              "--no-progress", "--no-warmup"]
+    common = [
+        "run",
+        "--tasks",
+        "muirbench",
+        "--data",
+        "samples",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "2",
+        "--no-progress",
+        "--no-warmup",
+    ]
     assert main(common + ["--output", str(root / "eval")]) == 0
     assert main(common + ["--output", str(root / "eval2")]) == 0
     assert main(common + ["--output", str(root / "train"), "--multi-image-layout", "train"]) == 0
@@ -25,7 +36,10 @@ def two_layouts(samples_cache, tmp_path_factory):  # noqa: F811
 
 def test_exact_fails_on_a_setting_difference(two_layouts, capsys):
     capsys.readouterr()
-    assert main(["compare", str(two_layouts / "eval"), str(two_layouts / "train"), "--exact", "--no-timing"]) == 1
+    assert (
+        main(["compare", str(two_layouts / "eval"), str(two_layouts / "train"), "--exact", "--no-timing"])
+        == 1
+    )
     out = capsys.readouterr().out
     assert "SETTING difference" in out and "multi_image_layout eval vs train" in out
     assert "| setting multi_image_layout | **FAIL** | eval | train | setting difference |" in out
@@ -45,7 +59,10 @@ def test_without_exact_the_difference_is_reported_not_judged(two_layouts, capsys
 
 def test_same_settings_pass_exact(two_layouts, capsys):
     capsys.readouterr()
-    assert main(["compare", str(two_layouts / "eval"), str(two_layouts / "eval2"), "--exact", "--no-timing"]) == 0
+    assert (
+        main(["compare", str(two_layouts / "eval"), str(two_layouts / "eval2"), "--exact", "--no-timing"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "SETTING difference" not in out and "| model settings | ok |" in out
 
@@ -53,15 +70,31 @@ def test_same_settings_pass_exact(two_layouts, capsys):
 def test_differences_cover_every_model_setting():
     from ov_bench.analysis.compare import MODEL_SETTINGS, model_setting_differences
 
-    base = {"multi_image_layout": "eval", "video_layout": {"newline_position": "one_token", "pool_mode": "bilinear"},
-            "grid_pinpoints": "ov", "image_resize": "pil", "dtype": "float32", "unpad_rounding": "original",
-            "generation": {"source": "/a/generation_config.json", "eos_token_ids": [151645], "repetition_penalty": 1.0}}
+    base = {
+        "multi_image_layout": "eval",
+        "video_layout": {"newline_position": "one_token", "pool_mode": "bilinear"},
+        "grid_pinpoints": "ov",
+        "image_resize": "pil",
+        "dtype": "float32",
+        "unpad_rounding": "original",
+        "generation": {
+            "source": "/a/generation_config.json",
+            "eos_token_ids": [151645],
+            "repetition_penalty": 1.0,
+        },
+    }
     assert model_setting_differences(base, dict(base)) == []
     moved = {**base, "generation": {**base["generation"], "source": "/b/generation_config.json"}}
     assert model_setting_differences(base, moved) == []  # where the file lives is not a setting
-    changed = {"multi_image_layout": "train", "video_layout": {"newline_position": "grid", "pool_mode": "average"},
-               "grid_pinpoints": "next", "image_resize": "torchvision", "dtype": "float16", "unpad_rounding": "hf",
-               "generation": {"eos_token_ids": [151645, 151643], "repetition_penalty": 1.05}}
+    changed = {
+        "multi_image_layout": "train",
+        "video_layout": {"newline_position": "grid", "pool_mode": "average"},
+        "grid_pinpoints": "next",
+        "image_resize": "torchvision",
+        "dtype": "float16",
+        "unpad_rounding": "hf",
+        "generation": {"eos_token_ids": [151645, 151643], "repetition_penalty": 1.05},
+    }
     assert [f for f, _, _ in model_setting_differences(base, changed)] == list(MODEL_SETTINGS)
 
 
@@ -69,9 +102,30 @@ def test_hf_side_is_reported_as_train_layout(two_layouts, tmp_path, capsys):
     from tests.hf_checkpoint import build_hf_checkpoint
 
     ckpt = build_hf_checkpoint(tmp_path / "ckpt")
-    assert main(["run", "--tasks", "muirbench", "--data", "samples", "--limit", "2", "--max-new-tokens", "2",
-                 "--no-progress", "--no-warmup", "--model", f"hf:{ckpt}", "--max-grid-tokens", "6561",
-                 "--output", str(tmp_path / "hf")]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--tasks",
+                "muirbench",
+                "--data",
+                "samples",
+                "--limit",
+                "2",
+                "--max-new-tokens",
+                "2",
+                "--no-progress",
+                "--no-warmup",
+                "--model",
+                f"hf:{ckpt}",
+                "--max-grid-tokens",
+                "6561",
+                "--output",
+                str(tmp_path / "hf"),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["compare", str(two_layouts / "eval"), str(tmp_path / "hf"), "--exact", "--no-timing"]) == 1
     out = capsys.readouterr().out

@@ -35,8 +35,13 @@ def test_zip_unpacks_once_with_a_marker(tmp_path):
     _zip(repo / "videos_chunked_01.zip", {"data/a.mp4": b"A" * 100, "data/b.mp4": b"B" * 50})
     _zip(repo / "videos_chunked_02.zip", {"data/c.mp4": b"C" * 10})
     _zip(repo / "subtitle.zip", {"subtitle/a.srt": b"x"})
-    assert unpack_all(repo, dest, ["videos_chunked_*.zip"]) == ["videos_chunked_01.zip", "videos_chunked_02.zip"]
-    assert (dest / "data" / "a.mp4").read_bytes() == b"A" * 100 and (dest / "data" / "c.mp4").read_bytes() == b"C" * 10
+    assert unpack_all(repo, dest, ["videos_chunked_*.zip"]) == [
+        "videos_chunked_01.zip",
+        "videos_chunked_02.zip",
+    ]
+    assert (dest / "data" / "a.mp4").read_bytes() == b"A" * 100 and (
+        dest / "data" / "c.mp4"
+    ).read_bytes() == b"C" * 10
     assert not (dest / "subtitle").exists()  # not matched by the pattern
     (dest / "data" / "a.mp4").write_bytes(b"edited")
     assert unpack_all(repo, dest, ["videos_chunked_*.zip"]) == []  # finished archives are not unpacked again

@@ -16,8 +16,20 @@ from tests.loopback_hub import LoopbackHub
 
 TASKS = ["videomme", "mvbench", "egoschema", "nextqa", "perceptiontest"]
 CLI = [sys.executable, "-m", "ov_bench.cli"]
-RUN = ["run", "--tasks", ",".join(TASKS), "--model", "tiny", "--limit", "6", "--frames", "2", "--no-progress",
-       "--max-new-tokens", "4"]  # nextqa and perceptiontest set none: 1024, as lmms-eval
+RUN = [
+    "run",
+    "--tasks",
+    ",".join(TASKS),
+    "--model",
+    "tiny",
+    "--limit",
+    "6",
+    "--frames",
+    "2",
+    "--no-progress",
+    "--max-new-tokens",
+    "4",
+]  # nextqa and perceptiontest set none: 1024, as lmms-eval
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +54,13 @@ def _no_error_rows(out_dir) -> dict:
 @pytest.mark.slow
 def test_five_video_tasks_on_local_copies(copies):
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(copies / "hf-local"))
-    out = subprocess.run([*CLI, *RUN, "--data", str(copies / "data"), "--output", str(copies / "run-dir")],
-                         env=env, capture_output=True, text=True, timeout=1200)
+    out = subprocess.run(
+        [*CLI, *RUN, "--data", str(copies / "data"), "--output", str(copies / "run-dir")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     _no_error_rows(copies / "run-dir")
 
@@ -53,14 +70,22 @@ def test_five_video_tasks_through_the_loopback_hub(copies):
     hub = LoopbackHub()
     for name in TASKS:
         repo, revision = REPOS[name]
-        hub.add(repo, copies / "pristine" / name if (copies / "pristine" / name).is_dir() else _pristine(copies, name),
-                revision)
+        hub.add(
+            repo,
+            copies / "pristine" / name if (copies / "pristine" / name).is_dir() else _pristine(copies, name),
+            revision,
+        )
     hub.start()
     try:
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
         env.update(HF_ENDPOINT=hub.url, HF_HOME=str(copies / "hf-hub"), HF_HUB_DISABLE_TELEMETRY="1")
-        out = subprocess.run([*CLI, *RUN, "--data", "hub", "--output", str(copies / "run-hub")],
-                             env=env, capture_output=True, text=True, timeout=1200)
+        out = subprocess.run(
+            [*CLI, *RUN, "--data", "hub", "--output", str(copies / "run-hub")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert out.returncode == 0, out.stderr[-3000:]
         for name in TASKS:
             assert f"{name}: {REPOS[name][0]}" in out.stderr  # fetched first, size line printed

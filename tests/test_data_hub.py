@@ -34,11 +34,19 @@ class Hub:
 
     def env(self, hf_home: Path, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
-        env.update(HF_ENDPOINT=self.server.url, HF_HOME=str(hf_home), OV_BENCH_CACHE=str(self.root / "ovb-cache"),
-                   HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_ETAG_TIMEOUT="10", **extra)
+        env.update(
+            HF_ENDPOINT=self.server.url,
+            HF_HOME=str(hf_home),
+            OV_BENCH_CACHE=str(self.root / "ovb-cache"),
+            HF_HUB_DISABLE_TELEMETRY="1",
+            HF_HUB_ETAG_TIMEOUT="10",
+            **extra,
+        )
         return env
 
-    def cli(self, hf_home: Path, *args: str, timeout: float = 300, python: str | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self, hf_home: Path, *args: str, timeout: float = 300, python: str | None = None
+    ) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-c", python, *args] if python else [*CLI, *args]
         return subprocess.run(cmd, env=self.env(hf_home), capture_output=True, text=True, timeout=timeout)
 
@@ -91,10 +99,12 @@ def test_fetch_resumes_a_download_cut_off_midway(hub, tmp_path):
     before = hub.server.gets("videos.zip")
     # huggingface_hub writes what it received in 10 MB chunks; a 4 KB chunk makes a cut after 12 KB of a
     # small test archive behave as a cut after 30 MB of a real one (the bytes before it are kept)
-    python = ("import sys\n"
-              f"import huggingface_hub.constants as c; c.DOWNLOAD_CHUNK_SIZE = {chunk}\n"
-              "from ov_bench.cli import main\n"
-              "sys.exit(main(sys.argv[1:]))\n")
+    python = (
+        "import sys\n"
+        f"import huggingface_hub.constants as c; c.DOWNLOAD_CHUNK_SIZE = {chunk}\n"
+        "from ov_bench.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
     out = hub.cli(tmp_path / "hf", "fetch", "--tasks", "nextqa", "--dest", str(tmp_path / "d"), python=python)
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "d" / "nextqa" / "videos.zip").read_bytes() == (source / "videos.zip").read_bytes()
@@ -117,7 +127,9 @@ def test_fetch_mvbench_at_its_revision_into_lmms_evals_folder(hub, tmp_path):
     out = hub.cli(hf, "fetch", "--tasks", "mvbench")
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("mvbench: OpenGVLab/MVBench@video")
-    assert any(p.endswith("/api/datasets/OpenGVLab/MVBench/revision/video") for _, p, _ in hub.server.requests)
+    assert any(
+        p.endswith("/api/datasets/OpenGVLab/MVBench/revision/video") for _, p, _ in hub.server.requests
+    )
     link = hf / "mvbench_video"  # create_link: True, as lmms-eval leaves it
     assert link.is_symlink() and (link / "json" / "action_antonym.json").is_file()
     assert (hf / "hub" / "datasets--OpenGVLab--MVBench" / "refs" / "video").is_file()
@@ -127,13 +139,41 @@ def test_fetch_mvbench_at_its_revision_into_lmms_evals_folder(hub, tmp_path):
 @pytest.mark.slow  # a tiny-model run (~60 s on 2 shared cores)
 def test_data_hub_fetches_missing_media_first_and_no_fetch_refuses(hub, tmp_path):
     hub.serve("nextqa")
-    refused = hub.cli(tmp_path / "hf-a", "run", "--tasks", "nextqa", "--data", "hub", "--no-fetch", "--limit", "2",
-                      "--output", str(tmp_path / "o1"))
+    refused = hub.cli(
+        tmp_path / "hf-a",
+        "run",
+        "--tasks",
+        "nextqa",
+        "--data",
+        "hub",
+        "--no-fetch",
+        "--limit",
+        "2",
+        "--output",
+        str(tmp_path / "o1"),
+    )
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "ov-bench fetch --tasks nextqa" in lines[0], refused.stderr[-2000:]
-    ran = hub.cli(tmp_path / "hf-b", "run", "--tasks", "nextqa", "--data", "hub", "--limit", "3", "--frames", "2",
-                  "--model", "tiny", "--no-progress", "--max-new-tokens", "4", "--output", str(tmp_path / "o2"))
+    ran = hub.cli(
+        tmp_path / "hf-b",
+        "run",
+        "--tasks",
+        "nextqa",
+        "--data",
+        "hub",
+        "--limit",
+        "3",
+        "--frames",
+        "2",
+        "--model",
+        "tiny",
+        "--no-progress",
+        "--max-new-tokens",
+        "4",
+        "--output",
+        str(tmp_path / "o2"),
+    )
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert "nextqa: lmms-eval/NExTQA, 3 files" in ran.stderr  # the size line, before the download
     assert (tmp_path / "hf-b" / "nextqa" / "NExTVideo").is_dir()  # where lmms-eval looks
@@ -158,13 +198,17 @@ def test_fetch_refuses_when_the_disk_is_too_small(hub, tmp_path):
     dest = tmp_path / "d"
     (dest / "nextqa").mkdir(parents=True)
     (dest / "nextqa" / "keep.txt").write_text("already here")
-    python = ("import collections, shutil, sys\n"
-              "shutil.disk_usage = lambda p: collections.namedtuple('u', 'total used free')(10**6, 10**6 - 5000, 5000)\n"
-              "from ov_bench.cli import main\n"
-              "sys.exit(main(sys.argv[1:]))\n")
+    python = (
+        "import collections, shutil, sys\n"
+        "shutil.disk_usage = lambda p: collections.namedtuple('u', 'total used free')(10**6, 10**6 - 5000, 5000)\n"
+        "from ov_bench.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
     out = hub.cli(tmp_path / "hf", "fetch", "--tasks", "nextqa", "--dest", str(dest), python=python)
     assert out.returncode == 2, out.stderr[-2000:]
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs" in lines[0] and "only 5.0 KB available" in lines[0]
-    files = [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and ".cache" not in p.parts]
+    files = [
+        p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and ".cache" not in p.parts
+    ]
     assert files == ["nextqa/keep.txt"]  # nothing downloaded (the dry run's listing only), nothing lost

@@ -55,7 +55,9 @@ def test_local_copy_is_read_by_datasets_and_unpacked_on_first_use(copies):
     shutil.rmtree(task_dir / ".ov_bench_unpacked", ignore_errors=True)
     assert (task_dir / "videos.zip").is_file() and not (task_dir / "NExTVideo").exists()  # still packed
     docs = get_task("nextqa").load(str(copies))
-    expected = pq.read_table(task_dir / "MC" / "test-00000-of-00001.parquet").to_pylist()  # independent reader
+    expected = pq.read_table(
+        task_dir / "MC" / "test-00000-of-00001.parquet"
+    ).to_pylist()  # independent reader
     assert [{k: d[k] for k in expected[0]} for d in docs] == expected
     assert (task_dir / "NExTVideo").is_dir()  # unpacked on first use, where lmms-eval looks
     task = get_task("nextqa")
@@ -79,7 +81,10 @@ def test_mvbench_json_configs_data_list_folders_data0613_and_frame_folders(copie
         got = [{k: d[k] for k in rows[0]} for d in docs if d["_config"] == config]
         assert got == rows
     moving = next(d for d in docs if d["_config"] == "moving_count")  # sits under data0613/ in the copy
-    assert task.video_path(moving) == copies / "mvbench" / "data0613" / DATA_LIST["moving_count"] / moving["video"]
+    assert (
+        task.video_path(moving)
+        == copies / "mvbench" / "data0613" / DATA_LIST["moving_count"] / moving["video"]
+    )
     episodic = next(d for d in docs if d["_config"] == "episodic_reasoning")
     folder = copies / "mvbench" / DATA_LIST["episodic_reasoning"] / episodic["video"]
     assert folder.is_dir()
@@ -132,21 +137,32 @@ def test_runner_preflight_partial_and_none(copies, tmp_path):
     task = get_task("nextqa")
     docs = task.load(str(tmp_path))
     (tmp_path / "nextqa" / "NExTVideo" / f"{docs[0]['video']}.mp4").unlink()
-    cfg = RunConfig(tasks=["nextqa"], data=str(tmp_path), output=str(tmp_path / "out"), frames=2, workers=0,
-                    progress=False, write_outputs=False)
+    cfg = RunConfig(
+        tasks=["nextqa"],
+        data=str(tmp_path),
+        output=str(tmp_path / "out"),
+        frames=2,
+        workers=0,
+        progress=False,
+        write_outputs=False,
+    )
     runner = Runner(cfg, adapter=InstantAdapter())
     outcome = runner.run()
     errors = [r for r in outcome.rows if r.error]
     assert len(outcome.rows) == len(docs) and len(errors) == 3  # the three questions of the removed video
     assert all(r.error.startswith("media_missing: ") for r in errors)
-    assert runner.notes and "3/30 docs have no media" in runner.notes[0] and "video not found" in runner.notes[0]
+    assert (
+        runner.notes and "3/30 docs have no media" in runner.notes[0] and "video not found" in runner.notes[0]
+    )
     shutil.rmtree(tmp_path / "nextqa" / "NExTVideo")
     (tmp_path / "nextqa" / ".ov_bench_unpacked").rename(tmp_path / "kept-marker")  # keep the archive packed
     (tmp_path / "nextqa" / "videos.zip").unlink()
     cfg.output = str(tmp_path / "out2")
     with pytest.raises(UsageError) as info:
         Runner(cfg, adapter=InstantAdapter()).run()
-    assert "ov-bench fetch --tasks nextqa" in str(info.value) and "30/30 docs have no media" in str(info.value)
+    assert "ov-bench fetch --tasks nextqa" in str(info.value) and "30/30 docs have no media" in str(
+        info.value
+    )
     assert not (tmp_path / "out2").exists()  # refused before anything is written or loaded
 
 
@@ -160,22 +176,37 @@ def test_copy_missing_its_metadata_is_one_line_exit_2(copies, tmp_path):
     with pytest.raises(DataError) as info:
         get_task("nextqa").load(str(tmp_path))
     assert "\n" not in str(info.value) and "nextqa" in str(info.value)
-    out = subprocess.run([*CLI, "run", "--tasks", "nextqa", "--data", str(tmp_path), "--output", str(tmp_path / "o")],
-                         env=ENV, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*CLI, "run", "--tasks", "nextqa", "--data", str(tmp_path), "--output", str(tmp_path / "o")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
 @pytest.mark.slow
 def test_corrupt_archive_in_a_copy_is_one_line_exit_2(copies, tmp_path):
-    shutil.copytree(copies / "nextqa", tmp_path / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*"))
+    shutil.copytree(
+        copies / "nextqa", tmp_path / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*")
+    )
     raw = (tmp_path / "nextqa" / "videos.zip").read_bytes()
     (tmp_path / "nextqa" / "videos.zip").write_bytes(raw[: len(raw) // 2])
-    out = subprocess.run([*CLI, "run", "--tasks", "nextqa", "--data", str(tmp_path), "--output", str(tmp_path / "o")],
-                         env=ENV, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*CLI, "run", "--tasks", "nextqa", "--data", str(tmp_path), "--output", str(tmp_path / "o")],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2, out.stderr[-1500:]
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "videos.zip" in lines[0] and "Traceback" not in out.stderr
-    assert not (tmp_path / "nextqa" / "NExTVideo").exists() and not (tmp_path / "nextqa" / ".ov_bench_unpacked").exists()
+    assert (
+        not (tmp_path / "nextqa" / "NExTVideo").exists()
+        and not (tmp_path / "nextqa" / ".ov_bench_unpacked").exists()
+    )
 
 
 # ---- truncated images (issue 12.6) ---------------------------------------------------------------------
@@ -241,8 +272,15 @@ def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
             return visuals
 
     def run(strict: bool, out: str):
-        cfg = RunConfig(tasks=["fake_image"], data="samples", output=str(tmp_path / out), workers=0, progress=False,
-                        write_outputs=False, strict_media=strict)
+        cfg = RunConfig(
+            tasks=["fake_image"],
+            data="samples",
+            output=str(tmp_path / out),
+            workers=0,
+            progress=False,
+            write_outputs=False,
+            strict_media=strict,
+        )
         return Runner(cfg, adapter=InstantAdapter(), task_factory=lambda name: TruncatedTask(n=4)).run()
 
     lenient = run(False, "a")
@@ -253,7 +291,6 @@ def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
     assert len(errors) == 1 and "--strict-media" in errors[0].error and errors[0].doc_id == warned[0].doc_id
 
 
-
 def test_two_copies_with_the_same_name_do_not_share_a_cache(copies, tmp_path):
     """datasets keys a local folder's cache by its name and README patterns: ov-bench keys it by the
     copy's path and files, so a second DIR/nextqa with other rows is read as it is."""
@@ -261,7 +298,9 @@ def test_two_copies_with_the_same_name_do_not_share_a_cache(copies, tmp_path):
 
     a, b = tmp_path / "a", tmp_path / "b"
     for root in (a, b):
-        shutil.copytree(copies / "nextqa", root / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*"))
+        shutil.copytree(
+            copies / "nextqa", root / "nextqa", ignore=shutil.ignore_patterns("NExTVideo", ".ov_bench_*")
+        )
     parquet = b / "nextqa" / "MC" / "test-00000-of-00001.parquet"
     pq.write_table(pq.read_table(parquet).slice(0, 3), parquet)
     assert len(get_task("nextqa").load(str(a))) == 30

@@ -48,7 +48,9 @@ def checkpoint(tmp_path_factory):
 
 
 def _write_generation_config(path, **values) -> None:
-    (path / "generation_config.json").write_text(json.dumps({"do_sample": False, "temperature": 0.0, **values}))
+    (path / "generation_config.json").write_text(
+        json.dumps({"do_sample": False, "temperature": 0.0, **values})
+    )
 
 
 def _hf_embeds(hf_model, hf_batch) -> torch.Tensor:
@@ -69,8 +71,13 @@ def _hf_embeds(hf_model, hf_batch) -> torch.Tensor:
 
 def _hf_tokens(hf_model, embeds, penalty: float, eos: list[int], new: int = NEW) -> list[int]:
     out = hf_model.generate(
-        inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long), max_new_tokens=new,
-        do_sample=False, repetition_penalty=penalty, eos_token_id=eos, pad_token_id=TINY_SPECIAL_IDS["pad"],
+        inputs_embeds=embeds,
+        attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+        max_new_tokens=new,
+        do_sample=False,
+        repetition_penalty=penalty,
+        eos_token_id=eos,
+        pad_token_id=TINY_SPECIAL_IDS["pad"],
     )
     return out[0].tolist()  # with inputs_embeds only the new tokens come back
 
@@ -81,8 +88,10 @@ def _prompts(ours, hf_processor):
     image_prompt = ours.processor.build_prompt("Describe the picture.", num_images=1)
     return [
         (ours.processor(text=text_prompt), hf_processor(text=text_prompt, return_tensors="pt")),
-        (ours.processor(text=image_prompt, images=[image]),
-         hf_processor(text=image_prompt, images=[image], return_tensors="pt")),
+        (
+            ours.processor(text=image_prompt, images=[image]),
+            hf_processor(text=image_prompt, images=[image], return_tensors="pt"),
+        ),
     ]
 
 
@@ -147,16 +156,21 @@ def test_generation_config_can_be_ignored(checkpoint):
     assert off.file_generation_settings == on.file_generation_settings  # still known, just unused
     plain = _ours(path)
     batch = _prompts(plain, hf_processor)[1][0]
-    assert off.generate(**batch, max_new_tokens=NEW).sequences.tolist() == \
-        plain.generate(**batch, max_new_tokens=NEW).sequences.tolist()
+    assert (
+        off.generate(**batch, max_new_tokens=NEW).sequences.tolist()
+        == plain.generate(**batch, max_new_tokens=NEW).sequences.tolist()
+    )
 
 
 def test_reader_accepts_int_or_list_and_refuses_junk(tmp_path):
     assert read_generation_config(tmp_path) is None
     _write_generation_config(tmp_path, eos_token_id=151645)
     assert read_generation_config(tmp_path) == GenerationSettings(
-        eos_token_ids=[151645], repetition_penalty=1.0, source="generation_config.json")
-    _write_generation_config(tmp_path, eos_token_id=[151645, 151643], repetition_penalty=1.05, max_new_tokens=64)
+        eos_token_ids=[151645], repetition_penalty=1.0, source="generation_config.json"
+    )
+    _write_generation_config(
+        tmp_path, eos_token_id=[151645, 151643], repetition_penalty=1.05, max_new_tokens=64
+    )
     settings = read_generation_config(tmp_path)
     assert settings.eos_token_ids == [151645, 151643] and settings.repetition_penalty == 1.05
     assert settings.max_new_tokens == 64

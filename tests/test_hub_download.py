@@ -14,8 +14,12 @@ from .hf_checkpoint import build_hf_checkpoint
 from .loopback_hub_models import ModelHub
 
 REPO = "llava-hf/llava-onevision-qwen2-tiny-ov-hf"
-ONNX = {"onnx/vision_encoder.onnx": b"\x08\x07" * 4096, "onnx/decoder_model_merged.onnx_data": b"\0" * 65536,
-        "onnx/config.json": b"{}", "onnx/embed_tokens_quantized.onnx": b"\x08\x07" * 1024}
+ONNX = {
+    "onnx/vision_encoder.onnx": b"\x08\x07" * 4096,
+    "onnx/decoder_model_merged.onnx_data": b"\0" * 65536,
+    "onnx/config.json": b"{}",
+    "onnx/embed_tokens_quantized.onnx": b"\x08\x07" * 1024,
+}
 
 
 @pytest.fixture()
@@ -33,11 +37,17 @@ def hub(tmp_path):
 def test_hub_id_fetches_weights_tokenizer_and_configs_but_not_onnx(hub, tmp_path):
     server, files = hub
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
-    env.update(HF_ENDPOINT=server.endpoint, HF_HOME=str(tmp_path / "hf-home"), PYTHONPATH=os.getcwd(),
-               HF_HUB_DISABLE_XET="1")
-    code = ("from reference_model import LlavaOneVision\n"
-            f"m = LlavaOneVision.from_pretrained({REPO!r})\n"
-            "print('params', sum(p.numel() for p in m.parameters()))\n")
+    env.update(
+        HF_ENDPOINT=server.endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        PYTHONPATH=os.getcwd(),
+        HF_HUB_DISABLE_XET="1",
+    )
+    code = (
+        "from reference_model import LlavaOneVision\n"
+        f"m = LlavaOneVision.from_pretrained({REPO!r})\n"
+        "print('params', sum(p.numel() for p in m.parameters()))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     fetched = server.fetched(REPO)

@@ -36,8 +36,10 @@ def hf_processors():
     from reference_model.config import default_grid_pinpoints
 
     pins = [list(p) for p in default_grid_pinpoints()]
-    return {"pil": LlavaOnevisionImageProcessorPil(image_grid_pinpoints=pins, **SIGLIP),
-            "torchvision": LlavaOnevisionImageProcessor(image_grid_pinpoints=pins, **SIGLIP)}
+    return {
+        "pil": LlavaOnevisionImageProcessorPil(image_grid_pinpoints=pins, **SIGLIP),
+        "torchvision": LlavaOnevisionImageProcessor(image_grid_pinpoints=pins, **SIGLIP),
+    }
 
 
 def _ours(image, backend: str) -> torch.Tensor:
@@ -69,14 +71,21 @@ def test_hf_adapter_pil_twin_keeps_settings(hf_processors):
     assert image_processor_for(default, "torchvision") is default
     twin = image_processor_for(default, "pil")
     assert type(twin).__name__ == "LlavaOnevisionImageProcessorPil"
-    assert list(twin.image_mean) == SIGLIP["image_mean"] and twin.image_grid_pinpoints == default.image_grid_pinpoints
+    assert (
+        list(twin.image_mean) == SIGLIP["image_mean"]
+        and twin.image_grid_pinpoints == default.image_grid_pinpoints
+    )
     image = _image(900, 500, 7)
     got = twin(images=[image], return_tensors="pt")["pixel_values"][0]
     assert torch.allclose(got, _ours(image, "pil"), rtol=0, atol=1e-6)
     back = image_processor_for(twin, "torchvision")
     assert type(back).__name__ == "LlavaOnevisionImageProcessor"
-    assert torch.allclose(back(images=[image], return_tensors="pt")["pixel_values"][0], _ours(image, "torchvision"),
-                          rtol=0, atol=1e-6)
+    assert torch.allclose(
+        back(images=[image], return_tensors="pt")["pixel_values"][0],
+        _ours(image, "torchvision"),
+        rtol=0,
+        atol=1e-6,
+    )
 
 
 def test_hf_adapter_pairs_with_the_reference_adapter(tmp_path):
@@ -119,7 +128,9 @@ def test_hf_hub_id_gets_the_download_command(tmp_path):
     """hf: takes local directories only (README); a hub id is answered with how to fetch it."""
     from ov_bench.adapters import check_model_spec
 
-    with pytest.raises(FileNotFoundError, match="huggingface-cli download llava-hf/llava-onevision-qwen2-0.5b-ov-hf"):
+    with pytest.raises(
+        FileNotFoundError, match="huggingface-cli download llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+    ):
         check_model_spec("hf:llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
     with pytest.raises(FileNotFoundError, match="no such checkpoint directory"):
         check_model_spec(f"hf:{tmp_path / 'missing'}")

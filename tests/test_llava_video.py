@@ -18,8 +18,10 @@ import numpy as np
 import pytest
 
 PER_FRAME = 13 * (13 + 1)  # grid + average: 13x13 pooled, a newline after every row
-OPTION_PROMPT = ("Select the best answer to the following multiple-choice question based on the video and the "
-                 "subtitles. Respond with only the letter (A, B, C, or D) of the correct option.")
+OPTION_PROMPT = (
+    "Select the best answer to the following multiple-choice question based on the video and the "
+    "subtitles. Respond with only the letter (A, B, C, or D) of the correct option."
+)
 
 
 def _llava_vid(n: int, avg_fps: float, max_frames: int, force_sample: bool = False):
@@ -44,18 +46,26 @@ def _header(path) -> tuple[int, float]:
 def _write(path: Path, n: int, fps) -> Path:
     from ov_media.video import write_video
 
-    write_video(path, [np.full((16, 16, 3), 6 * i, np.uint8) for i in range(n)], Fraction(fps), codec="mpeg4",
-                qscale=2)
+    write_video(
+        path,
+        [np.full((16, 16, 3), 6 * i, np.uint8) for i in range(n)],
+        Fraction(fps),
+        codec="mpeg4",
+        qscale=2,
+    )
     return path
 
 
 # ------------------------------------------------------------------ sampling
-@pytest.mark.parametrize("n, fps, cap, force", [
-    (10, 2.5, 64, False),  # step round(2.5) = 2: times i/2, not i/2.5 (the evaluated code's quirk)
-    (21, 3, 64, False),  # 7 s: 7 frames at 1 fps
-    (21, 3, 4, False),  # above the cap: linspace, times i/fps
-    (21, 3, 64, True),  # force_sample: always the linspace
-])
+@pytest.mark.parametrize(
+    "n, fps, cap, force",
+    [
+        (10, 2.5, 64, False),  # step round(2.5) = 2: times i/2, not i/2.5 (the evaluated code's quirk)
+        (21, 3, 64, False),  # 7 s: 7 frames at 1 fps
+        (21, 3, 4, False),  # above the cap: linspace, times i/fps
+        (21, 3, 64, True),  # force_sample: always the linspace
+    ],
+)
 def test_fps_sampling_equals_llava_vid(tmp_path, n, fps, cap, force):
     from ov_media.video import FrameSampling, sample_frames, sampled_indices, video_header
 
@@ -90,8 +100,10 @@ def test_frame_folder_times_are_three_fps(tmp_path):
     for i in range(10):
         Image.new("RGB", (8, 8), (i, i, i)).save(tmp_path / f"{i + 1:05d}.jpg")
     want = np.linspace(0, 9, 4, dtype=int).tolist()  # llava_vid's mvbench branch: linspace in any mode
-    for clip in (sample_frame_folder(tmp_path, 4, sampling_mode="fps"),
-                 sample_frames(tmp_path, 4, FrameSampling("fps"))):
+    for clip in (
+        sample_frame_folder(tmp_path, 4, sampling_mode="fps"),
+        sample_frames(tmp_path, 4, FrameSampling("fps")),
+    ):
         assert clip.indices == want and clip.times == pytest.approx([i / 3 for i in want])
         assert clip.duration == pytest.approx(10 / 3)
 
@@ -104,16 +116,19 @@ def test_time_instruction_for_a_known_clip(tmp_path):
 
     path = _write(tmp_path / "v.mp4", 21, 3)
     clip = sample_frames(path, 64, FrameSampling("fps"))
-    expected = ("The video lasts for 7.00 seconds, and 7 frames are uniformly sampled from it. These frames are "
-                "located at 0.00s,1.00s,2.00s,3.00s,4.00s,5.00s,6.00s.Please answer the following questions "
-                "related to this video.")
+    expected = (
+        "The video lasts for 7.00 seconds, and 7 frames are uniformly sampled from it. These frames are "
+        "located at 0.00s,1.00s,2.00s,3.00s,4.00s,5.00s,6.00s.Please answer the following questions "
+        "related to this video."
+    )
     assert with_time_instruction("Q?", clip) == expected + "\nQ?"
     prompt = build_prompt(with_time_instruction("Q?", clip), video=True)
     assert f"<|im_start|>user\n<video>\n{expected}\nQ?<|im_end|>" in prompt
     capped = sample_frames(path, 4, FrameSampling("fps"))
     assert with_time_instruction("Q?", capped) == (
         "The video lasts for 7.00 seconds, and 4 frames are uniformly sampled from it. These frames are located "
-        "at 0.00s,2.00s,4.33s,6.67s.Please answer the following questions related to this video.\nQ?")
+        "at 0.00s,2.00s,4.33s,6.67s.Please answer the following questions related to this video.\nQ?"
+    )
 
 
 # ------------------------------------------------------------------ the checkpoint through the harness
@@ -166,7 +181,10 @@ def test_checkpoint_defaults_follow_the_evaluated_path(env, adapter, capsys):
 
     assert (adapter.frame_sampling, adapter.force_sample, adapter.time_instruction) == ("fps", False, False)
     assert adapter.prompt_model == "llava_vid" and adapter.default_frames == 64
-    assert (adapter.model.config.video_newline_position, adapter.model.config.video_pool_mode) == ("grid", "average")
+    assert (adapter.model.config.video_newline_position, adapter.model.config.video_pool_mode) == (
+        "grid",
+        "average",
+    )
     assert main(["models", str(env["ckpt"])]) == 0
     shown = capsys.readouterr().out
     assert "time_instruction     False" in shown and "force_sample         False" in shown
@@ -191,9 +209,11 @@ def test_prepare_builds_llava_vids_prompt_and_fps_frames(env, adapter):
         sample = prepare(Sample("videomme", task, doc, "d", 0, 64, 2), adapter)
     finally:
         adapter.time_instruction, adapter._video_overrides = False, {}
-    line = (f"The video lasts for {duration:.2f} seconds, and {len(idx)} frames are uniformly sampled from it. "
-            f"These frames are located at {','.join(f'{t:.2f}s' for t in times)}.Please answer the following "
-            "questions related to this video.")
+    line = (
+        f"The video lasts for {duration:.2f} seconds, and {len(idx)} frames are uniformly sampled from it. "
+        f"These frames are located at {','.join(f'{t:.2f}s' for t in times)}.Please answer the following "
+        "questions related to this video."
+    )
     assert sample.prepared.prompt == chatml("<video>\n" + line + "\n" + _videomme_text(doc))
 
 
@@ -203,15 +223,28 @@ def test_run_records_fps_frames_and_counts(env, adapter, tmp_path, monkeypatch):
 
     monkeypatch.setenv("OV_BENCH_CACHE", str(env["root"] / "cache"))
     out = tmp_path / "run"
-    config = RunConfig(tasks=["videomme"], model=str(env["ckpt"]), data="samples", limit=2, max_new_tokens=2,
-                       output=str(out), progress=False, warmup=False, workers=0)
+    config = RunConfig(
+        tasks=["videomme"],
+        model=str(env["ckpt"]),
+        data="samples",
+        limit=2,
+        max_new_tokens=2,
+        output=str(out),
+        progress=False,
+        warmup=False,
+        workers=0,
+    )
     outcome = Runner(config, adapter=adapter).run()
     assert outcome.errors == 0
     results = json.loads((out / "results.json").read_text())
     assert results["run"]["frames"] == 64
     video = results["run"]["video"]
     assert (video["frame_sampling"], video["force_sample"], video["time_instruction"], video["prompts"]) == (
-        "fps", False, False, "llava_vid")
+        "fps",
+        False,
+        False,
+        "llava_vid",
+    )
     docs = {str(env["task"].doc_id(d)): d for d in env["docs"]}
     with ResultsStore(out / "samples.sqlite") as store:
         rows = store.rows(adapter.key, outcome.rows[0].threshold, "videomme")
@@ -230,9 +263,23 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
     task, docs = env["task"], env["docs"]
     by_id = {str(task.doc_id(d)): d for d in docs}
 
-    sweep = Sweeper(SweepConfig(tasks=["videomme"], thresholds=[729, 6561], frames=[64], model=str(env["ckpt"]),
-                                data="samples", limit=1, max_new_tokens=2, output=str(tmp_path / "sweep"),
-                                progress=False, warmup=False, workers=0, report=False), adapter=adapter).run()
+    sweep = Sweeper(
+        SweepConfig(
+            tasks=["videomme"],
+            thresholds=[729, 6561],
+            frames=[64],
+            model=str(env["ckpt"]),
+            data="samples",
+            limit=1,
+            max_new_tokens=2,
+            output=str(tmp_path / "sweep"),
+            progress=False,
+            warmup=False,
+            workers=0,
+            report=False,
+        ),
+        adapter=adapter,
+    ).run()
     rows = [r for label_rows in sweep.rows.values() for r in label_rows]
     assert len(rows) == 2 and not any(r.error for r in rows)
     for row in rows:
@@ -241,8 +288,26 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
         assert row.frame_indices == idx
 
     plan = tmp_path / "plan.json"
-    assert main(["tokens", "--tasks", "videomme", "--model", str(env["ckpt"]), "--data", "samples",
-                 "--archs", "0.5b", "--text-tokens", "0", "--json", str(plan)]) == 0
+    assert (
+        main(
+            [
+                "tokens",
+                "--tasks",
+                "videomme",
+                "--model",
+                str(env["ckpt"]),
+                "--data",
+                "samples",
+                "--archs",
+                "0.5b",
+                "--text-tokens",
+                "0",
+                "--json",
+                str(plan),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     (row,) = json.loads(plan.read_text())["rows"]
     counts = [PER_FRAME * len(_expected_frames(task, d)[0]) for d in docs]
@@ -256,11 +321,14 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
     model = OvBenchReference(pretrained=str(env["ckpt"]), max_grid_tokens=6561)
     assert model.frames == 64 and model.adapter.frame_sampling == "fps"
     doc = next(d for d in docs if _header(task.video_path(d))[0] >= 80)
-    default_context = _videomme_text(doc, "\nAnswer with the option's letter from the given choices directly.")
+    default_context = _videomme_text(
+        doc, "\nAnswer with the option's letter from the given choices directly."
+    )
     assert model._model_context("videomme", doc, default_context) == _videomme_text(doc)
     model.task_dict = {"videomme": {"test": {0: doc}}}
-    (result,) = model.generate_until([_request(default_context, [str(task.video_path(doc))], {"max_new_tokens": 2},
-                                               task="videomme")])
+    (result,) = model.generate_until(
+        [_request(default_context, [str(task.video_path(doc))], {"max_new_tokens": 2}, task="videomme")]
+    )
     stats = model.request_stats[-1]
     assert stats.error is None and stats.num_frames == 40
     assert result.token_counts.visual_tokens == PER_FRAME * 40
@@ -291,10 +359,15 @@ def test_video_recipe_builds_182_per_frame_inputs_with_the_time_instruction(tmp_
         assert len(item["pixel_values_videos"]) == frames
         text = model.tokenizer.decode([t for t in item["input_ids"].tolist() if t != video_id])
         times = ",".join(f"{float(i)}0s" for i in range(frames))
-        line = (f"The video lasts for {seconds}.00 seconds, and {frames} frames are uniformly sampled from it. "
-                f"These frames are located at {times}.Please answer the following questions related to this video.")
+        line = (
+            f"The video lasts for {seconds}.00 seconds, and {frames} frames are uniformly sampled from it. "
+            f"These frames are located at {times}.Please answer the following questions related to this video."
+        )
         # the user turn: <video> (its run of video tokens, dropped here), the instruction, the question
-        assert f"<|im_start|>user\n\n{line}\nWhich way" in text or f"<|im_start|>user\n\n{line}\nWhat colour" in text
+        assert (
+            f"<|im_start|>user\n\n{line}\nWhich way" in text
+            or f"<|im_start|>user\n\n{line}\nWhat colour" in text
+        )
 
 
 @pytest.mark.slow
@@ -303,7 +376,9 @@ def test_video_recipe_trains_on_the_existing_trainer(tmp_path):
     from reference_model.training import TrainOptions, apply_overrides, get_stage, read_log, train
     from reference_model.training.synthetic import make_synthetic_set
 
-    data = make_synthetic_set(tmp_path / "set", {"single_image": 2, "multi_image": 0, "video": 1, "long_video": 1})
+    data = make_synthetic_set(
+        tmp_path / "set", {"single_image": 2, "multi_image": 0, "video": 1, "long_video": 1}
+    )
     recipe, options = get_stage("video"), TrainOptions(per_device_batch_size=2, progress=False)
     apply_overrides(recipe, options, {"max_steps": 2, "lr": 1e-3, "vision_lr": 1e-4})
     result = train("tiny", data, tmp_path / "out", recipe, options)
@@ -322,8 +397,14 @@ def test_frame_times_column_and_older_stores_stay_readable(tmp_path):
     from ov_bench.outputs.store import ResultsStore, SampleRow
 
     db = tmp_path / "samples.sqlite"
-    row = SampleRow(task="videomme", doc_id="1", model_key="m", threshold="6561", frame_indices=[0, 2],
-                    frame_times=[0.0, 1.0])
+    row = SampleRow(
+        task="videomme",
+        doc_id="1",
+        model_key="m",
+        threshold="6561",
+        frame_indices=[0, 2],
+        frame_times=[0.0, 1.0],
+    )
     with ResultsStore(db) as store:
         store.write(row)
         (back,) = store.rows("m", "6561", "videomme")
@@ -342,7 +423,9 @@ def test_sampling_flags_parse_and_bad_values_exit_2(command):
     from ov_bench.cli import build_parser
     from ov_bench.commands.model_options import layout_options
 
-    args = build_parser().parse_args([command, "--tasks", "videomme", "--frame-sampling", "fps", "--force-sample"])
+    args = build_parser().parse_args(
+        [command, "--tasks", "videomme", "--frame-sampling", "fps", "--force-sample"]
+    )
     options = layout_options(args)
     assert options["frame_sampling"] == "fps" and options["force_sample"] is True
     assert options.get("time_instruction") is None and args.frames is None
@@ -359,15 +442,38 @@ def test_cli_run_takes_the_checkpoints_defaults(env, tmp_path):
     import subprocess
     import sys
 
-    cli_env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-               "OV_BENCH_CACHE": str(env["root"] / "cache"), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    base = [sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "videomme", "--model", str(env["ckpt"]),
-            "--data", "samples", "--limit", "1", "--max-new-tokens", "2", "--no-progress", "--no-warmup"]
+    cli_env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OV_BENCH_CACHE": str(env["root"] / "cache"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    base = [
+        sys.executable,
+        "-m",
+        "ov_bench.cli",
+        "run",
+        "--tasks",
+        "videomme",
+        "--model",
+        str(env["ckpt"]),
+        "--data",
+        "samples",
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "2",
+        "--no-progress",
+        "--no-warmup",
+    ]
     docs = {str(env["task"].doc_id(d)): d for d in env["docs"]}
     for name, flags in (("default", []), ("uniform", ["--frame-sampling", "uniform", "--frames", "8"])):
         out = tmp_path / name
-        proc = subprocess.run([*base, "--output", str(out), *flags], env=cli_env, capture_output=True, text=True,
-                              timeout=300)
+        proc = subprocess.run(
+            [*base, "--output", str(out), *flags], env=cli_env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr
         results = json.loads((out / "results.json").read_text())
         (row,) = [r for r in _store_rows(out)]
@@ -376,7 +482,10 @@ def test_cli_run_takes_the_checkpoints_defaults(env, tmp_path):
             assert results["run"]["frames"] == 64 and results["run"]["video"]["frame_sampling"] == "fps"
             assert row["visual_tokens_counted"] == row["visual_tokens_measured"] == PER_FRAME * len(idx)
         else:
-            assert results["run"]["video"]["frame_sampling"] == "uniform" and "/sampling=uniform" in row["model_key"]
+            assert (
+                results["run"]["video"]["frame_sampling"] == "uniform"
+                and "/sampling=uniform" in row["model_key"]
+            )
             assert row["visual_tokens_counted"] == row["visual_tokens_measured"] == PER_FRAME * 8
 
 
@@ -403,14 +512,20 @@ def test_planner_frame_counts_equal_the_samplers(tmp_path):
     for i in range(30):
         Image.new("RGB", (8, 8), (i, i, i)).save(folder / f"{i:05d}.jpg")
     paths = {"a": _write(tmp_path / "a.mp4", 21, 3), "b": _write(tmp_path / "b.mp4", 10, 2.5), "f": folder}
-    task = SimpleNamespace(modality="video", doc_id=lambda d: d["id"], doc_to_text=lambda d: "q",
-                           is_frame_folder=lambda d: d["id"] == "f",
-                           video_header=lambda d: video_header(paths[d["id"]]))
+    task = SimpleNamespace(
+        modality="video",
+        doc_id=lambda d: d["id"],
+        doc_to_text=lambda d: "q",
+        is_frame_folder=lambda d: d["id"] == "f",
+        video_header=lambda d: video_header(paths[d["id"]]),
+    )
     sampling = FrameSampling("fps")
     shapes = doc_shapes(task, [{"id": k} for k in paths], text_tokens=0, sampling=sampling)
     for shape in shapes:
         for cap in (4, 8):
-            assert shape.frames(cap, sampling) == len(sample_frames(paths[shape.doc_id], cap, sampling).indices)
+            assert shape.frames(cap, sampling) == len(
+                sample_frames(paths[shape.doc_id], cap, sampling).indices
+            )
     assert [s.frames(8, sampling) for s in shapes] == [7, 5, 8]
 
 
@@ -419,8 +534,9 @@ def test_plugin_model_args_for_sampling(tmp_path):
     from tests.test_lmms_eval_plugin import _request
 
     path = _write(tmp_path / "v.mp4", 21, 3)
-    model = OvBenchReference(pretrained="tiny", frames=4, frame_sampling="fps", force_sample="false",
-                             time_instruction="true")
+    model = OvBenchReference(
+        pretrained="tiny", frames=4, frame_sampling="fps", force_sample="false", time_instruction="true"
+    )
     a = model.adapter
     assert (a.frame_sampling, a.force_sample, a.time_instruction) == ("fps", False, True)
     assert a.key.endswith("/sampling=fps/force=off/ti=on")

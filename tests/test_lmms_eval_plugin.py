@@ -43,8 +43,15 @@ def model():
     return OvBenchReference(pretrained="tiny", max_grid_tokens=TAU, frames=FRAMES)
 
 
-def _request(context: str, visuals, gen_kwargs: dict | None = None, doc_id: int = 0, task: str = "t",
-             kind: str = "generate_until", target=None):
+def _request(
+    context: str,
+    visuals,
+    gen_kwargs: dict | None = None,
+    doc_id: int = 0,
+    task: str = "t",
+    kind: str = "generate_until",
+    target=None,
+):
     """An Instance shaped as lmms-eval's ConfigurableTask.construct_requests makes it."""
     from lmms_eval.api.instance import Instance
 
@@ -61,8 +68,11 @@ def _request(context: str, visuals, gen_kwargs: dict | None = None, doc_id: int 
 def _images():
     from PIL import Image
 
-    return [Image.new("RGB", (640, 480), (200, 30, 30)), Image.new("RGB", (300, 900), (10, 200, 10)),
-            Image.new("L", (512, 512), 128)]
+    return [
+        Image.new("RGB", (640, 480), (200, 30, 30)),
+        Image.new("RGB", (300, 900), (10, 200, 10)),
+        Image.new("L", (512, 512), 128),
+    ]
 
 
 def _small_image():
@@ -83,7 +93,10 @@ def test_entry_point_resolves_in_lmms_eval_registry():
     assert MODEL in names
     assert MODEL in lmms_models.list_available_models()
     assert lmms_models.get_model(MODEL) is OvBenchReference
-    assert lmms_models.get_model_manifest(MODEL).simple_class_path == "ov_bench.integrations.lmms_eval_model.OvBenchReference"
+    assert (
+        lmms_models.get_model_manifest(MODEL).simple_class_path
+        == "ov_bench.integrations.lmms_eval_model.OvBenchReference"
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,7 +105,11 @@ def test_entry_point_resolves_in_lmms_eval_registry():
         ("pretrained=tiny,max_grid_tokenz=729", ValueError, "unknown model_args max_grid_tokenz"),
         ("pretrained=/no/such/checkpoint", FileNotFoundError, "/no/such/checkpoint"),
         ("pretrained=" + __file__, ValueError, "expected a checkpoint directory"),
-        ("pretrained=" + str(Path(__file__).parent / "benchmarks"), FileNotFoundError, "not a checkpoint directory"),
+        (
+            "pretrained=" + str(Path(__file__).parent / "benchmarks"),
+            FileNotFoundError,
+            "not a checkpoint directory",
+        ),
         ("max_grid_tokens=729", ValueError, "needs pretrained="),
         ("pretrained=tiny,max_grid_tokens=-5", ValueError, "max_grid_tokens"),
         ("pretrained=tiny,frames=0", ValueError, "frames"),
@@ -142,9 +159,13 @@ def test_images_several_images_and_text_only(model):
         expected_visual = count_prompt_visual_tokens(sizes, [], max_grid_tokens=TAU) if sizes else 0
         # the ChatML text around the placeholders, tokenized independently of the processor
         placeholders = " ".join(["<image>"] * n_imgs) + "\n" if n_imgs else ""
-        text = (f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{placeholders}"
-                f"{req.args[0]}<|im_end|>\n<|im_start|>assistant\n")
-        text_tokens = sum(len(tok(part, add_special_tokens=False).input_ids) for part in text.split("<image>") if part)
+        text = (
+            f"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{placeholders}"
+            f"{req.args[0]}<|im_end|>\n<|im_start|>assistant\n"
+        )
+        text_tokens = sum(
+            len(tok(part, add_special_tokens=False).input_ids) for part in text.split("<image>") if part
+        )
         counts = res.token_counts
         assert counts.visual_tokens == expected_visual
         assert counts.input_tokens == text_tokens + expected_visual
@@ -153,7 +174,10 @@ def test_images_several_images_and_text_only(model):
         assert counts.to_dict().keys() >= {"input_tokens", "output_tokens", "visual_tokens", "latency_ms"}
     stats = model.request_stats[before:]
     assert [s.num_images for s in stats] == [1, 3, 0]
-    assert all({"vision_encoder", "prefill", "decode", "ttft", "end_to_end"} <= s.latency_ms.keys() for s in stats[:2])
+    assert all(
+        {"vision_encoder", "prefill", "decode", "ttft", "end_to_end"} <= s.latency_ms.keys()
+        for s in stats[:2]
+    )
     assert stats[1].visual_tokens < 3 * stats[0].visual_tokens  # several images: one 729-token crop each
 
 
@@ -166,10 +190,12 @@ def test_video_path_and_image_path(model, samples, tmp_path):
     img_path = tmp_path / "x.png"
     Image.new("RGB", (400, 300), (1, 2, 3)).save(img_path)
     model.task_dict = {"t": {"test": {0: {}, 1: {}}}}
-    out = model.generate_until([
-        _request("What happens?", [str(video)], {"max_new_tokens": 2}, doc_id=0),
-        _request("What colour?", [str(img_path)], {"max_new_tokens": 2}, doc_id=1),
-    ])
+    out = model.generate_until(
+        [
+            _request("What happens?", [str(video)], {"max_new_tokens": 2}, doc_id=0),
+            _request("What colour?", [str(img_path)], {"max_new_tokens": 2}, doc_id=1),
+        ]
+    )
     stats = model.request_stats[-2:]
     assert stats[0].num_frames == FRAMES and stats[0].num_images == 0
     assert out[0].token_counts.visual_tokens == count_video_tokens(FRAMES, model.config.video_pool_stride)
@@ -194,8 +220,15 @@ def test_sampling_is_refused(model):
         with pytest.raises(ValueError, match="greedy|beam"):
             model.generate_until([_request("Q?", None, {"max_new_tokens": 2, **kwargs})])
     # lmms-eval's greedy settings (videomme's YAML) are accepted
-    model.generate_until([_request("Q?", None, {"max_new_tokens": 1, "temperature": 0, "top_p": 1.0,
-                                                 "num_beams": 1, "do_sample": False})])
+    model.generate_until(
+        [
+            _request(
+                "Q?",
+                None,
+                {"max_new_tokens": 1, "temperature": 0, "top_p": 1.0, "num_beams": 1, "do_sample": False},
+            )
+        ]
+    )
 
 
 def test_missing_video_is_an_empty_answer_and_a_recorded_error(model, tmp_path):
@@ -212,16 +245,22 @@ def test_loglikelihood_agrees_with_greedy_generation(model):
     img = _small_image()
     model.task_dict = {"t": {"test": {0: {"answer": "zebra"}}}}
     greedy = model.generate_until([_request("Describe.", [img], {"max_new_tokens": 3, "until": []})])[0].text
-    lls = model.loglikelihood([
-        _request("Describe.", [img], kind="loglikelihood", target=greedy),
-        _request("Describe.", [img], kind="loglikelihood", target="zebra"),
-        _request("Describe.", [img], kind="loglikelihood", target=lambda doc: doc["answer"]),  # doc_to_target
-        _request("Describe.", [img], kind="loglikelihood", target=greedy[:1]),
-    ])
+    lls = model.loglikelihood(
+        [
+            _request("Describe.", [img], kind="loglikelihood", target=greedy),
+            _request("Describe.", [img], kind="loglikelihood", target="zebra"),
+            _request(
+                "Describe.", [img], kind="loglikelihood", target=lambda doc: doc["answer"]
+            ),  # doc_to_target
+            _request("Describe.", [img], kind="loglikelihood", target=greedy[:1]),
+        ]
+    )
     (ll_greedy, is_greedy), (ll_other, other_greedy), (ll_target, _), (ll_first, first_greedy) = lls
     assert is_greedy and first_greedy and not other_greedy
     assert ll_other == pytest.approx(ll_target)
-    assert ll_greedy <= ll_first <= 0  # one more token can only lower the log-probability (a confident model may give 0.0)
+    assert (
+        ll_greedy <= ll_first <= 0
+    )  # one more token can only lower the log-probability (a confident model may give 0.0)
     assert ll_greedy > ll_other
 
 
@@ -281,8 +320,12 @@ def both_harnesses(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> d
     mmmu_file = data / "mmmu" / "data" / "validation-00000-of-00001.parquet"
     _subset(mmmu_src, mmmu_file, mmmu_rows)
     video_file = data / "videomme" / "videomme" / "test-00000-of-00001.parquet"  # the hub's path
-    _subset(samples / "videomme" / "videomme" / "test-00000-of-00001.parquet", video_file, [0, 1, 3])  # two videos
-    (data / "videomme" / "data").symlink_to(samples / "videomme" / "data", target_is_directory=True)  # unpacked
+    _subset(
+        samples / "videomme" / "videomme" / "test-00000-of-00001.parquet", video_file, [0, 1, 3]
+    )  # two videos
+    (data / "videomme" / "data").symlink_to(
+        samples / "videomme" / "data", target_is_directory=True
+    )  # unpacked
     from tasks import get_task
     from tasks.hub_layout import write_readme
 
@@ -293,32 +336,83 @@ def both_harnesses(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> d
 
     lmms_tasks = Path(lmms_eval.__file__).parent / "tasks"
     yaml_dir.mkdir()
-    for name, include, split, file in (("mmmu_val", "mmmu/mmmu_val.yaml", "validation", mmmu_file),
-                                       ("videomme", "videomme/videomme.yaml", "test", video_file)):
-        config = {"include": str(lmms_tasks / include), "task": name, "dataset_path": "parquet",
-                  "dataset_kwargs": {"data_files": {split: str(file)}}}
+    for name, include, split, file in (
+        ("mmmu_val", "mmmu/mmmu_val.yaml", "validation", mmmu_file),
+        ("videomme", "videomme/videomme.yaml", "test", video_file),
+    ):
+        config = {
+            "include": str(lmms_tasks / include),
+            "task": name,
+            "dataset_path": "parquet",
+            "dataset_kwargs": {"data_files": {split: str(file)}},
+        }
         (yaml_dir / f"{name}.yaml").write_text(yaml.safe_dump(config))
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "OV_BENCH_CACHE": str(samples.parent), "HF_HOME": str(hf_home),
-           "HF_DATASETS_CACHE": str(base / "datasets-cache"), "LMMS_EVAL_DATASETS_CACHE": str(base / "datasets-cache"),
-           "OMP_NUM_THREADS": "1"}  # two processes side by side
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OV_BENCH_CACHE": str(samples.parent),
+        "HF_HOME": str(hf_home),
+        "HF_DATASETS_CACHE": str(base / "datasets-cache"),
+        "LMMS_EVAL_DATASETS_CACHE": str(base / "datasets-cache"),
+        "OMP_NUM_THREADS": "1",
+    }  # two processes side by side
     lmms_out, ovb_out = base / "lmms.json", base / "ovb"
     lmms = subprocess.Popen(
-        [sys.executable, "-c", LMMS_DRIVER, str(yaml_dir), f"pretrained=tiny,max_grid_tokens={TAU},frames={FRAMES}",
-         str(lmms_out)], env=env, cwd=base, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-c",
+            LMMS_DRIVER,
+            str(yaml_dir),
+            f"pretrained=tiny,max_grid_tokens={TAU},frames={FRAMES}",
+            str(lmms_out),
+        ],
+        env=env,
+        cwd=base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     ovb = subprocess.run(
-        [sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "mmmu,videomme", "--model", "tiny", "--data", str(data),
-         "--max-grid-tokens", str(TAU), "--frames", str(FRAMES), "--output", str(ovb_out), "--no-progress"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "ov_bench.cli",
+            "run",
+            "--tasks",
+            "mmmu,videomme",
+            "--model",
+            "tiny",
+            "--data",
+            str(data),
+            "--max-grid-tokens",
+            str(TAU),
+            "--frames",
+            str(FRAMES),
+            "--output",
+            str(ovb_out),
+            "--no-progress",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     lmms_log, _ = lmms.communicate(timeout=600)
     assert ovb.returncode == 0, ovb.stderr[-3000:]
     assert lmms.returncode == 0, lmms_log[-3000:]
     with sqlite3.connect(ovb_out / "samples.sqlite") as db:
         db.row_factory = sqlite3.Row
         rows = [dict(r) for r in db.execute("select * from samples")]
-    return {"lmms": json.loads(lmms_out.read_text()), "ovb_results": json.loads((ovb_out / "results.json").read_text()),
-            "ovb_samples": rows, "n": {"mmmu": len(mmmu_rows), "videomme": 3}}
+    return {
+        "lmms": json.loads(lmms_out.read_text()),
+        "ovb_results": json.loads((ovb_out / "results.json").read_text()),
+        "ovb_samples": rows,
+        "n": {"mmmu": len(mmmu_rows), "videomme": 3},
+    }
 
 
 @pytest.mark.slow
@@ -330,7 +424,9 @@ def test_lmms_eval_scores_equal_ov_bench_run(both_harnesses, task_name):
     lmms_metrics = both_harnesses["lmms"]["results"][task.lmms_eval_name]
     ovb_task = both_harnesses["ovb_results"]["tasks"][task_name]
     assert ovb_task["n"] == both_harnesses["n"][task_name] and ovb_task["errors"] == 0
-    assert lmms_metrics[f"{task.main_metric},none"] == pytest.approx(ovb_task["metrics"][task.main_metric], abs=1e-9)
+    assert lmms_metrics[f"{task.main_metric},none"] == pytest.approx(
+        ovb_task["metrics"][task.main_metric], abs=1e-9
+    )
 
 
 @pytest.mark.slow
@@ -349,7 +445,9 @@ def test_same_responses_and_token_counts_per_doc(both_harnesses, task_name):
         (counts,) = sample["token_counts"]
         assert counts["input_tokens"] == row["prompt_tokens"], doc_id
         assert counts["output_tokens"] == row["new_tokens"], doc_id
-        assert counts["visual_tokens"] == row["visual_tokens_measured"] == row["visual_tokens_counted"], doc_id
+        assert counts["visual_tokens"] == row["visual_tokens_measured"] == row["visual_tokens_counted"], (
+            doc_id
+        )
 
 
 @pytest.mark.slow
@@ -359,6 +457,8 @@ def test_lmms_eval_throughput_and_efficiency_blocks(both_harnesses):
     counts = [s["token_counts"][0] for s in samples]
     throughput = lmms["throughput"]
     assert throughput["total_gen_tokens"] == sum(c["output_tokens"] for c in counts)
-    assert throughput["avg_visual_tokens"] == pytest.approx(sum(c["visual_tokens"] for c in counts) / len(counts))
+    assert throughput["avg_visual_tokens"] == pytest.approx(
+        sum(c["visual_tokens"] for c in counts) / len(counts)
+    )
     assert throughput["avg_latency"] > 0 and throughput["avg_ttft_s"] > 0
     assert lmms["efficiency"]["overall"]["total_input_tokens"] == sum(c["input_tokens"] for c in counts)

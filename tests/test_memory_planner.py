@@ -64,9 +64,20 @@ def test_gpus_needed_for_72b():
 
 def test_weights_per_device_of_an_explicit_map(tmp_path):
     path = tmp_path / "map.json"
-    path.write_text(json.dumps({"model.vision_tower": 0, "model.multi_modal_projector": 0, "model.image_newline": 0,
-                                "model.language_model.embed_tokens": 0, "model.language_model.layers": 1,
-                                "model.language_model.norm": 1, "model.language_model.rotary_emb": 1, "lm_head": 1}))
+    path.write_text(
+        json.dumps(
+            {
+                "model.vision_tower": 0,
+                "model.multi_modal_projector": 0,
+                "model.image_newline": 0,
+                "model.language_model.embed_tokens": 0,
+                "model.language_model.layers": 1,
+                "model.language_model.norm": 1,
+                "model.language_model.rotary_emb": 1,
+                "lm_head": 1,
+            }
+        )
+    )
     per_device = map_weights_per_device("0.5b", str(path))
     cfg = preset_config("arch:0.5b")
     v, t = cfg.vision, cfg.text
@@ -76,7 +87,9 @@ def test_weights_per_device_of_an_explicit_map(tmp_path):
     position_ids = 729 * 8  # SigLIP's int64 position_ids buffer, which accelerate counts with the weights
     assert per_device["cuda:0"] == (vision + projector_newline_embed) * 2 + position_ids  # tied lm_head: once
     layers = sum(u.params for u in model_units(cfg) if u.decoder_layer) + h  # + the final norm
-    assert per_device["cuda:1"] >= layers * 2 and per_device["cuda:1"] - layers * 2 < 2**20  # + rotary buffers
+    assert (
+        per_device["cuda:1"] >= layers * 2 and per_device["cuda:1"] - layers * 2 < 2**20
+    )  # + rotary buffers
 
 
 def test_tokens_bad_gpu_memory_is_one_line(capsys):

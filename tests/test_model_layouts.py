@@ -45,10 +45,14 @@ def _frames(n, seed=0):
 def _measured(model, images=(), video=None, question="q"):
     """(processor's count, positions the model filled) for one prompt (embedding only, no decoding)."""
     prompt = model.processor.build_prompt(question, num_images=len(images), video=video is not None)
-    batch = model.processor(text=prompt, images=list(images) or None, videos=[video] if video is not None else None)
+    batch = model.processor(
+        text=prompt, images=list(images) or None, videos=[video] if video is not None else None
+    )
     batch.pop("warnings", None)
     with torch.no_grad():
-        _, filled = model.embed(**{k: v for k, v in batch.items() if k not in ("attention_mask", "num_visual_tokens")})
+        _, filled = model.embed(
+            **{k: v for k, v in batch.items() if k not in ("attention_mask", "num_visual_tokens")}
+        )
     return batch["num_visual_tokens"], filled
 
 
@@ -62,7 +66,10 @@ def test_multi_image_layouts(tiny):
             tiny.set_multi_image_layout(layout)
             assert _measured(tiny, images) == (2 * per_image, 2 * per_image)
             assert count_for_config(tiny.config, [im.size for im in images]) == 2 * per_image
-            assert count_prompt_visual_tokens([im.size for im in images], multi_image_layout=layout) == 2 * per_image
+            assert (
+                count_prompt_visual_tokens([im.size for im in images], multi_image_layout=layout)
+                == 2 * per_image
+            )
     finally:
         tiny.set_multi_image_layout("eval")
     with pytest.raises(ValueError, match="multi_image_layout"):
@@ -110,8 +117,9 @@ def _original_2d_pool(feature, mode, stride=2):
         feature = torch.nn.functional.max_pool2d(feature, stride)
     else:
         h, w = feature.shape[2:]
-        feature = torch.nn.functional.interpolate(feature, size=[math.ceil(h / stride), math.ceil(w / stride)],
-                                                  mode="bilinear")
+        feature = torch.nn.functional.interpolate(
+            feature, size=[math.ceil(h / stride), math.ceil(w / stride)], mode="bilinear"
+        )
     return feature.permute(0, 2, 3, 1).view(frames, -1, dim)
 
 
@@ -154,7 +162,9 @@ def test_unknown_video_layout_is_refused(tiny, newline, pool):
 def test_named_grid_sets():
     ov = resolve_grid_pinpoints("ov")
     assert len(ov) == 36 and (384, 384) in ov and (2304, 2304) in ov
-    assert sorted(resolve_grid_pinpoints("next")) == sorted([(768, 384), (384, 768), (768, 768), (384, 1152), (1152, 384)])
+    assert sorted(resolve_grid_pinpoints("next")) == sorted(
+        [(768, 384), (384, 768), (768, 768), (384, 1152), (1152, 384)]
+    )
     assert resolve_grid_pinpoints("384x768,768x384") == [(768, 384), (384, 768)]  # WxH -> (h, w)
     for bad in ("nope", "100x384", ""):
         with pytest.raises(ValueError, match="grid pinpoint"):
@@ -166,8 +176,12 @@ def test_named_grid_sets():
 # 1024x768: 768x768 -> 54x54, new_h int(768*54/1024)=40, pad 7 -> 40x54: 729+40*55
 # 2000x300: 1152x384 -> 27x81, new_h int(300*81/2000)=12, pad 7 -> 13x81: 729+13*82
 # 2304x2304: 768x768 -> 54x54 unchanged: 729+54*55 = 3699, the set's maximum
-NEXT_COUNTS = {(384, 384): 729 + 28 * 28, (1024, 768): 729 + 40 * 55, (2000, 300): 729 + 13 * 82,
-               (2304, 2304): 3699}
+NEXT_COUNTS = {
+    (384, 384): 729 + 28 * 28,
+    (1024, 768): 729 + 40 * 55,
+    (2000, 300): 729 + 13 * 82,
+    (2304, 2304): 3699,
+}
 
 
 @pytest.mark.parametrize("size,expected", NEXT_COUNTS.items(), ids=str)
@@ -192,9 +206,13 @@ def test_more_placeholders_than_images_reuse_the_last_image(tiny):
     batch = tiny.processor(text=prompt, images=images)
     assert batch["num_visual_tokens"] == 3 * 729 and len(batch["warnings"]) == 1
     result = tiny.generate(**batch, max_new_tokens=3)
-    assert result.num_visual_positions == 3 * 729 and "3 <image> placeholders but 2 images" in result.warnings[0]
+    assert (
+        result.num_visual_positions == 3 * 729 and "3 <image> placeholders but 2 images" in result.warnings[0]
+    )
     with torch.no_grad():
-        inputs = {k: v for k, v in batch.items() if k not in ("attention_mask", "num_visual_tokens", "warnings")}
+        inputs = {
+            k: v for k, v in batch.items() if k not in ("attention_mask", "num_visual_tokens", "warnings")
+        }
         embeds, _ = tiny.embed(**inputs)
     slots = (batch["input_ids"][0] == tiny.config.token_ids.image).nonzero()[:, 0]
     second, third = embeds[0, slots[729:1458]], embeds[0, slots[1458:]]
@@ -203,7 +221,10 @@ def test_more_placeholders_than_images_reuse_the_last_image(tiny):
     plain = tiny.processor(text=tiny.processor.build_prompt("q", num_images=1), images=[_image(500, 400)])
     rows = tiny.generate_batch(tiny.collate([plain, batch]), max_new_tokens=3)
     assert rows[1].sequences.tolist() == result.sequences.tolist() and rows[1].warnings == result.warnings
-    assert rows[0].warnings == [] and rows[0].sequences.tolist() == tiny.generate(**plain, max_new_tokens=3).sequences.tolist()
+    assert (
+        rows[0].warnings == []
+        and rows[0].sequences.tolist() == tiny.generate(**plain, max_new_tokens=3).sequences.tolist()
+    )
 
 
 def test_fewer_placeholders_than_images_ignore_the_extra(tiny):
@@ -221,23 +242,49 @@ def _llava_video_checkpoint(tiny, path, **config_changes):
 
     t, v = tiny.config.text, tiny.config.vision
     config = {  # the keys lmms-lab/LLaVA-Video-7B-Qwen2's config.json has, at tiny widths
-        "_name_or_path": "lmms-lab/LLaVA-Video-7B-Qwen2", "architectures": ["LlavaQwenForCausalLM"],
-        "model_type": "llava", "hidden_size": t.hidden_size, "intermediate_size": t.intermediate_size,
-        "num_hidden_layers": t.num_hidden_layers, "num_attention_heads": t.num_attention_heads,
-        "num_key_value_heads": t.num_key_value_heads, "vocab_size": t.vocab_size, "rms_norm_eps": 1e-6,
-        "rope_theta": 1_000_000.0, "max_position_embeddings": t.max_position_embeddings,
-        "tie_word_embeddings": True, "add_faster_video": False, "add_time_instruction": True,
-        "force_sample": True, "faster_token_stride": 10, "image_aspect_ratio": "anyres_max_9",
-        "image_crop_resolution": None, "image_grid_pinpoints": [[384 * i, 384 * j] for i in range(1, 7) for j in range(1, 7)],
-        "image_split_resolution": None, "mm_hidden_size": v.hidden_size, "mm_newline_position": "grid",
-        "mm_patch_merge_type": "spatial_unpad", "mm_projector_lr": None, "mm_projector_type": "mlp2x_gelu",
-        "mm_resampler_type": None, "mm_spatial_pool_mode": "bilinear", "mm_spatial_pool_stride": 2,
-        "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model", "mm_use_im_patch_token": False,
-        "mm_use_im_start_end": False, "mm_vision_select_feature": "patch", "mm_vision_select_layer": -2,
-        "mm_vision_tower": "google/siglip-so400m-patch14-384", "mm_vision_tower_lr": 2e-06,
-        "image_token_index": 259, "video_token_index": 260,
-        "vision_config": {"hidden_size": v.hidden_size, "intermediate_size": v.intermediate_size,
-                          "num_attention_heads": v.num_attention_heads},
+        "_name_or_path": "lmms-lab/LLaVA-Video-7B-Qwen2",
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava",
+        "hidden_size": t.hidden_size,
+        "intermediate_size": t.intermediate_size,
+        "num_hidden_layers": t.num_hidden_layers,
+        "num_attention_heads": t.num_attention_heads,
+        "num_key_value_heads": t.num_key_value_heads,
+        "vocab_size": t.vocab_size,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1_000_000.0,
+        "max_position_embeddings": t.max_position_embeddings,
+        "tie_word_embeddings": True,
+        "add_faster_video": False,
+        "add_time_instruction": True,
+        "force_sample": True,
+        "faster_token_stride": 10,
+        "image_aspect_ratio": "anyres_max_9",
+        "image_crop_resolution": None,
+        "image_grid_pinpoints": [[384 * i, 384 * j] for i in range(1, 7) for j in range(1, 7)],
+        "image_split_resolution": None,
+        "mm_hidden_size": v.hidden_size,
+        "mm_newline_position": "grid",
+        "mm_patch_merge_type": "spatial_unpad",
+        "mm_projector_lr": None,
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_resampler_type": None,
+        "mm_spatial_pool_mode": "bilinear",
+        "mm_spatial_pool_stride": 2,
+        "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
+        "mm_use_im_patch_token": False,
+        "mm_use_im_start_end": False,
+        "mm_vision_select_feature": "patch",
+        "mm_vision_select_layer": -2,
+        "mm_vision_tower": "google/siglip-so400m-patch14-384",
+        "mm_vision_tower_lr": 2e-06,
+        "image_token_index": 259,
+        "video_token_index": 260,
+        "vision_config": {
+            "hidden_size": v.hidden_size,
+            "intermediate_size": v.intermediate_size,
+            "num_attention_heads": v.num_attention_heads,
+        },
         **config_changes,
     }
     path.mkdir(parents=True, exist_ok=True)
@@ -252,7 +299,12 @@ def test_llava_video_checkpoint_gets_its_evaluated_layout(tiny, tmp_path):
     model = LlavaOneVision.from_pretrained(str(_llava_video_checkpoint(tiny, tmp_path / "vid")))
     c = model.config
     assert (c.family, c.video_newline_position, c.video_pool_mode) == ("llava-video", "grid", "average")
-    assert (c.video_frames, c.video_sampling, c.video_time_instruction, c.video_force_sample) == (64, "fps", False, False)
+    assert (c.video_frames, c.video_sampling, c.video_time_instruction, c.video_force_sample) == (
+        64,
+        "fps",
+        False,
+        False,
+    )
     assert c.eval_model_name == "llava_vid"  # the evaluated path: no time instruction, no force_sample
     assert c.conv_template == "qwen_1_5" and "add_time_instruction" in c.family_reason
     frames = _frames(4, seed=5)
@@ -261,19 +313,30 @@ def test_llava_video_checkpoint_gets_its_evaluated_layout(tiny, tmp_path):
     result = model.generate(**model.processor(text=prompt, videos=[frames]), max_new_tokens=3)
     assert result.num_visual_positions == 4 * 182 and result.sequences.shape == (1, 3)
     # The same weights with the override give OV's layout, and a bare OV-style config stays OV.
-    ov = LlavaOneVision.from_pretrained(str(tmp_path / "vid"), video_newline_position="one_token",
-                                        video_pool_mode="bilinear")
+    ov = LlavaOneVision.from_pretrained(
+        str(tmp_path / "vid"), video_newline_position="one_token", video_pool_mode="bilinear"
+    )
     assert _measured(ov, video=frames) == (4 * 196 + 1,) * 2
 
 
 def test_original_config_without_llava_video_keys_is_onevision(tiny, tmp_path):
-    path = _llava_video_checkpoint(tiny, tmp_path / "ov", _name_or_path="lmms-lab/llava-onevision-qwen2-0.5b-ov",
-                                   add_time_instruction=False, force_sample=False, mm_newline_position="one_token",
-                                   mm_spatial_pool_stride=None)  # a null stride must load
+    path = _llava_video_checkpoint(
+        tiny,
+        tmp_path / "ov",
+        _name_or_path="lmms-lab/llava-onevision-qwen2-0.5b-ov",
+        add_time_instruction=False,
+        force_sample=False,
+        mm_newline_position="one_token",
+        mm_spatial_pool_stride=None,
+    )  # a null stride must load
     model = LlavaOneVision.from_pretrained(str(path))
     c = model.config
-    assert (c.family, c.video_newline_position, c.video_pool_mode, c.video_frames) == ("onevision", "one_token",
-                                                                                      "bilinear", 32)
+    assert (c.family, c.video_newline_position, c.video_pool_mode, c.video_frames) == (
+        "onevision",
+        "one_token",
+        "bilinear",
+        32,
+    )
     assert _measured(model, video=_frames(2)) == (2 * 196 + 1,) * 2
 
 
@@ -289,7 +352,8 @@ def test_time_instruction_text():
     text = time_instruction(10.0, [0.0, 5.0])
     assert text == (
         "The video lasts for 10.00 seconds, and 2 frames are uniformly sampled from it. These frames are "
-        "located at 0.00s,5.00s.Please answer the following questions related to this video.")
+        "located at 0.00s,5.00s.Please answer the following questions related to this video."
+    )
     from reference_model.processor import build_prompt
 
     prompt = build_prompt("What happens?", video=True, time_instruction=text)
@@ -300,9 +364,15 @@ def test_checkpoint_defaults_are_shown_without_loading(tiny, tmp_path):
     from reference_model.families import checkpoint_defaults
 
     path = _llava_video_checkpoint(tiny, tmp_path / "vid")
-    (path / "generation_config.json").write_text(json.dumps({"eos_token_id": [258, 256], "repetition_penalty": 1.05}))
+    (path / "generation_config.json").write_text(
+        json.dumps({"eos_token_id": [258, 256], "repetition_penalty": 1.05})
+    )
     shown = checkpoint_defaults(path)
     assert shown["family"] == "llava-video" and shown["video_layout"] == "grid + average"
-    assert shown["video_frames"] == 64 and shown["video_sampling"] == "fps" and shown["time_instruction"] is False
+    assert (
+        shown["video_frames"] == 64
+        and shown["video_sampling"] == "fps"
+        and shown["time_instruction"] is False
+    )
     assert shown["force_sample"] is False and "trained_with" in shown["reasons"]
     assert shown["generation_config"]["eos_token_ids"] == [258, 256]

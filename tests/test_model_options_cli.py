@@ -11,13 +11,26 @@ import pytest
 
 from tests.test_cli import ov_bench
 
-SMALL = ["--model", "tiny", "--data", "samples", "--frames", "4", "--no-progress", "--limit", "2",
-         "--max-new-tokens", "2"]
+SMALL = [
+    "--model",
+    "tiny",
+    "--data",
+    "samples",
+    "--frames",
+    "4",
+    "--no-progress",
+    "--limit",
+    "2",
+    "--max-new-tokens",
+    "2",
+]
 
 
 def _measured(output) -> dict[str, set[tuple[int, int]]]:
     with sqlite3.connect(output / "samples.sqlite") as conn:
-        rows = conn.execute("SELECT task, visual_tokens_counted, visual_tokens_measured FROM samples").fetchall()
+        rows = conn.execute(
+            "SELECT task, visual_tokens_counted, visual_tokens_measured FROM samples"
+        ).fetchall()
     out: dict[str, set] = {}
     for task, counted, measured in rows:
         out.setdefault(task, set()).add((counted, measured))
@@ -27,9 +40,21 @@ def _measured(output) -> dict[str, set[tuple[int, int]]]:
 @pytest.mark.slow
 def test_run_follows_and_records_the_layout_flags(tmp_path):
     output = tmp_path / "train"
-    out = ov_bench("run", "--tasks", "muirbench,videomme", *SMALL, "--output", str(output),
-                   "--multi-image-layout", "train", "--video-layout", "grid", "--video-pool", "average",
-                   "--no-generation-config")
+    out = ov_bench(
+        "run",
+        "--tasks",
+        "muirbench,videomme",
+        *SMALL,
+        "--output",
+        str(output),
+        "--multi-image-layout",
+        "train",
+        "--video-layout",
+        "grid",
+        "--video-pool",
+        "average",
+        "--no-generation-config",
+    )
     assert out.returncode == 0, out.stderr
     model = json.loads((output / "results.json").read_text())["model"]
     assert model["multi_image_layout"] == "train"
@@ -54,20 +79,37 @@ def test_tokens_counts_with_the_layout_flags(tmp_path):
     plans = {}
     for name, flags in (("ov", []), ("grid", ["--video-layout", "grid", "--video-pool", "average"])):
         path = tmp_path / f"{name}.json"
-        out = ov_bench("tokens", "--tasks", "videomme", "--data", "samples", "--frames", "4", "--limit", "2",
-                       "--archs", "0.5b", "--json", str(path), *flags)
+        out = ov_bench(
+            "tokens",
+            "--tasks",
+            "videomme",
+            "--data",
+            "samples",
+            "--frames",
+            "4",
+            "--limit",
+            "2",
+            "--archs",
+            "0.5b",
+            "--json",
+            str(path),
+            *flags,
+        )
         assert out.returncode == 0, out.stderr
         plans[name] = json.loads(path.read_text())["rows"][0]["visual_tokens"]
     assert plans["ov"]["max"] == 4 * 196 + 1 and plans["grid"]["max"] == 4 * 182
 
 
-@pytest.mark.parametrize("flags, needle", [
-    (["--video-layout", "spatial"], "--video-layout"),
-    (["--video-pool", "conv"], "--video-pool"),
-    (["--multi-image-layout", "stacked"], "--multi-image-layout"),
-    (["--grid-pinpoints", "100x384"], "multiple of 384"),
-    (["--grid-pinpoints", "huge"], "--grid-pinpoints"),
-])
+@pytest.mark.parametrize(
+    "flags, needle",
+    [
+        (["--video-layout", "spatial"], "--video-layout"),
+        (["--video-pool", "conv"], "--video-pool"),
+        (["--multi-image-layout", "stacked"], "--multi-image-layout"),
+        (["--grid-pinpoints", "100x384"], "multiple of 384"),
+        (["--grid-pinpoints", "huge"], "--grid-pinpoints"),
+    ],
+)
 def test_bad_layout_flags_one_line_exit_2(tmp_path, flags, needle):
     out = ov_bench("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path / "out"), *flags, timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
@@ -90,4 +132,6 @@ def test_planner_follows_the_grid_set():
     nxt = tuple(resolve_grid_pinpoints("next"))
     assert count_crops([(2304, 2304)]) == 37 and count_crops([(2304, 2304)], (), nxt) == 5
     assert count_visual_tokens([(2304, 2304)], max_grid_tokens=6561) == 7371
-    assert count_visual_tokens([(2304, 2304)], max_grid_tokens=6561, layout=(("grid_pinpoints", nxt),)) == 3699
+    assert (
+        count_visual_tokens([(2304, 2304)], max_grid_tokens=6561, layout=(("grid_pinpoints", nxt),)) == 3699
+    )

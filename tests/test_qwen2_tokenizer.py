@@ -15,11 +15,14 @@ import unicodedata
 import pytest
 
 # Written out here (not imported) so a wrong pattern in the module cannot pass by agreement.
-QWEN2_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
-SPECIALS = {"<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645, "<image>": 151646,
-            "<video>": 151647}
+QWEN2_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+SPECIALS = {
+    "<|endoftext|>": 151643,
+    "<|im_start|>": 151644,
+    "<|im_end|>": 151645,
+    "<image>": 151646,
+    "<video>": 151647,
+}
 
 # transformers' test_tokenizer_integration (Qwen/Qwen-tokenizer), padding removed.
 HF_SEQUENCES = [
@@ -32,16 +35,170 @@ HF_SEQUENCES = [
     """tokenizer("世界，你好！")```""",
 ]
 HF_EXPECTED = [
-    [8963, 388, 320, 69514, 3881, 438, 4510, 27414, 32852, 388, 323, 4510, 27414, 21334, 35722, 1455, 529, 8, 5707,
-     4586, 58238, 77235, 320, 61437, 11, 479, 2828, 12, 17, 11, 11830, 61437, 64, 11, 1599, 10994, 11, 27604, 321,
-     33, 529, 11, 29881, 6954, 32574, 369, 18448, 11434, 45451, 320, 45, 23236, 8, 323, 18448, 11434, 23470, 320,
-     30042, 38, 8, 448, 916, 220, 18, 17, 10, 80669, 4119, 304, 220, 16, 15, 15, 10, 15459, 323, 5538, 94130, 2897,
-     1948, 619, 706, 11, 5355, 51, 21584, 323, 94986, 13],
-    [144834, 80532, 93685, 83744, 34187, 73670, 104261, 29490, 62189, 103937, 104034, 102830, 98841, 104034, 104949,
-     9370, 5333, 58143, 102011, 1773, 37029, 98841, 104034, 104949, 73670, 101940, 100768, 104997, 33108, 100912,
-     105054, 90395, 100136, 106831, 45181, 64355, 104034, 113521, 101975, 33108, 85329, 1773],
-    [73594, 12669, 198, 85593, 284, 8979, 37434, 6387, 10442, 35722, 445, 48, 16948, 45274, 16948, 34841, 3135,
-     1138, 85593, 445, 99489, 3837, 108386, 6313, 899, 73594],
+    [
+        8963,
+        388,
+        320,
+        69514,
+        3881,
+        438,
+        4510,
+        27414,
+        32852,
+        388,
+        323,
+        4510,
+        27414,
+        21334,
+        35722,
+        1455,
+        529,
+        8,
+        5707,
+        4586,
+        58238,
+        77235,
+        320,
+        61437,
+        11,
+        479,
+        2828,
+        12,
+        17,
+        11,
+        11830,
+        61437,
+        64,
+        11,
+        1599,
+        10994,
+        11,
+        27604,
+        321,
+        33,
+        529,
+        11,
+        29881,
+        6954,
+        32574,
+        369,
+        18448,
+        11434,
+        45451,
+        320,
+        45,
+        23236,
+        8,
+        323,
+        18448,
+        11434,
+        23470,
+        320,
+        30042,
+        38,
+        8,
+        448,
+        916,
+        220,
+        18,
+        17,
+        10,
+        80669,
+        4119,
+        304,
+        220,
+        16,
+        15,
+        15,
+        10,
+        15459,
+        323,
+        5538,
+        94130,
+        2897,
+        1948,
+        619,
+        706,
+        11,
+        5355,
+        51,
+        21584,
+        323,
+        94986,
+        13,
+    ],
+    [
+        144834,
+        80532,
+        93685,
+        83744,
+        34187,
+        73670,
+        104261,
+        29490,
+        62189,
+        103937,
+        104034,
+        102830,
+        98841,
+        104034,
+        104949,
+        9370,
+        5333,
+        58143,
+        102011,
+        1773,
+        37029,
+        98841,
+        104034,
+        104949,
+        73670,
+        101940,
+        100768,
+        104997,
+        33108,
+        100912,
+        105054,
+        90395,
+        100136,
+        106831,
+        45181,
+        64355,
+        104034,
+        113521,
+        101975,
+        33108,
+        85329,
+        1773,
+    ],
+    [
+        73594,
+        12669,
+        198,
+        85593,
+        284,
+        8979,
+        37434,
+        6387,
+        10442,
+        35722,
+        445,
+        48,
+        16948,
+        45274,
+        16948,
+        34841,
+        3135,
+        1138,
+        85593,
+        445,
+        99489,
+        3837,
+        108386,
+        6313,
+        899,
+        73594,
+    ],
 ]
 
 
@@ -100,16 +257,71 @@ def test_nfc_normalisation(tok):
     nfd, nfc = "\u03d2\u0301\u03d2\u0308\u017f\u0307", "\u03d3\u03d4\u1e9b"
     assert tok.backend_tokenizer.normalizer.normalize_str(nfd) == nfc
     assert ids(tok, nfd) == ids(tok, nfc)
-    assert tok.decode(ids(tok, "lower newer 010;}\n<|endoftext|>\u03d2\u0301")) == "lower newer 010;}\n<|endoftext|>\u03d3"
+    assert (
+        tok.decode(ids(tok, "lower newer 010;}\n<|endoftext|>\u03d2\u0301"))
+        == "lower newer 010;}\n<|endoftext|>\u03d3"
+    )
 
 
 def _random_strings(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    words = ["Hello", "world", "the", "The", "don't", "I'LL", "we've", "it's", "You're", "naïve", "café",
-             "Ünïcödé", "straße", "東京", "世界", "你好", "한국어", "Привет", "مرحبا", "नमस्ते", "🤗", "👍🏽", "e\u0301",
-             "A\u030a", "ﬁ", "x²", "Ⅻ", "2024", "3.14159", "1,000,000", "0x1F", "foo_bar", "camelCase",
-             "<|im_start|>", "<|im_end|>", "<image>", "<video>", "<|endoftext|>", "<im", "age>", "  ", "\t",
-             "\n", "\r\n", "\n\n\n", " \n ", "...", "?!", "--", "```", "def f(x):", "{'a': 1}", "$", "€100", "@user"]
+    words = [
+        "Hello",
+        "world",
+        "the",
+        "The",
+        "don't",
+        "I'LL",
+        "we've",
+        "it's",
+        "You're",
+        "naïve",
+        "café",
+        "Ünïcödé",
+        "straße",
+        "東京",
+        "世界",
+        "你好",
+        "한국어",
+        "Привет",
+        "مرحبا",
+        "नमस्ते",
+        "🤗",
+        "👍🏽",
+        "e\u0301",
+        "A\u030a",
+        "ﬁ",
+        "x²",
+        "Ⅻ",
+        "2024",
+        "3.14159",
+        "1,000,000",
+        "0x1F",
+        "foo_bar",
+        "camelCase",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<image>",
+        "<video>",
+        "<|endoftext|>",
+        "<im",
+        "age>",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\n\n\n",
+        " \n ",
+        "...",
+        "?!",
+        "--",
+        "```",
+        "def f(x):",
+        "{'a': 1}",
+        "$",
+        "€100",
+        "@user",
+    ]
     out = []
     for _ in range(n):
         pieces = [rng.choice(words) for _ in range(rng.randint(1, 12))]
@@ -119,7 +331,9 @@ def _random_strings(n: int, seed: int = 0) -> list[str]:
 
 
 def test_matches_tiktoken_on_random_strings(tok, tiktoken_encoding):
-    texts = _random_strings(400) + HF_SEQUENCES + ["", " ", "   leading", "trailing   ", "a\n\n b", "12345678"]
+    texts = (
+        _random_strings(400) + HF_SEQUENCES + ["", " ", "   leading", "trailing   ", "a\n\n b", "12345678"]
+    )
     for text in texts:
         expected = tiktoken_encoding.encode(unicodedata.normalize("NFC", text), allowed_special="all")
         assert ids(tok, text) == expected, repr(text)
@@ -188,5 +402,7 @@ def test_bare_sizes_are_refused(cache):
     from reference_model import LlavaOneVision
 
     for name in ("0.5b", "7b", "72B"):
-        with pytest.raises(ValueError, match=f"use arch:{name.lower()} for random weights, or a checkpoint path"):
+        with pytest.raises(
+            ValueError, match=f"use arch:{name.lower()} for random weights, or a checkpoint path"
+        ):
             LlavaOneVision.from_pretrained(name)

@@ -19,8 +19,15 @@ from .hf_checkpoint import build_hf_checkpoint, original_name
 
 # docs/model.md section 2, original rounding; the two HF-rounding values are quoted there too.
 REFERENCE_COUNTS = {
-    (384, 384): 1485, (640, 480): 2929, (1024, 768): 4725, (1280, 720): 5967, (1920, 1080): 7269,
-    (2304, 2304): 7371, (946, 1156): 8765, (820, 369): 2349, (571, 1713): 6804,
+    (384, 384): 1485,
+    (640, 480): 2929,
+    (1024, 768): 4725,
+    (1280, 720): 5967,
+    (1920, 1080): 7269,
+    (2304, 2304): 7371,
+    (946, 1156): 8765,
+    (820, 369): 2349,
+    (571, 1713): 6804,
 }
 HF_ROUNDING_COUNTS = {(820, 369): 2403, (571, 1713): 7074}
 
@@ -101,8 +108,11 @@ extreme = st.sampled_from([(1, 5000), (5000, 1), (1, 1), (8000, 3), (3, 8000), (
 
 
 @settings(max_examples=300, deadline=None)
-@given(size=st.one_of(st.tuples(sides, sides), extreme), tau=st.sampled_from([729, 2916, 6561, 20000, None]),
-       rounding=st.sampled_from(["original", "hf"]))
+@given(
+    size=st.one_of(st.tuples(sides, sides), extreme),
+    tau=st.sampled_from([729, 2916, 6561, 20000, None]),
+    rounding=st.sampled_from(["original", "hf"]),
+)
 def test_count_equals_packed_positions(tiny, size, tau, rounding):
     """The analytic count equals the rows the model's packing produces, for any size, tau and rounding.
     Feature values do not change shapes, so zeros stand in for the encoder output."""
@@ -149,18 +159,42 @@ def test_original_layout_loads_to_same_logits(hf_dir, tmp_path):
     hf_config = json.loads((hf_dir / "config.json").read_text())
     text = hf_config["text_config"]
     original = {
-        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava",
-        **{k: text[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                                "num_key_value_heads", "vocab_size", "rms_norm_eps", "max_position_embeddings")},
-        "rope_theta": 1_000_000.0, "tie_word_embeddings": True,
-        "mm_projector_type": "mlp2x_gelu", "mm_hidden_size": 32, "mm_vision_tower": "google/siglip-so400m-patch14-384",
-        "mm_vision_select_layer": -2, "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava",
+        **{
+            k: text[k]
+            for k in (
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "vocab_size",
+                "rms_norm_eps",
+                "max_position_embeddings",
+            )
+        },
+        "rope_theta": 1_000_000.0,
+        "tie_word_embeddings": True,
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_hidden_size": 32,
+        "mm_vision_tower": "google/siglip-so400m-patch14-384",
+        "mm_vision_select_layer": -2,
+        "mm_patch_merge_type": "spatial_unpad",
+        "image_aspect_ratio": "anyres_max_9",
         "image_grid_pinpoints": [[384 * i, 384 * j] for i in range(1, 7) for j in range(1, 7)],
-        "mm_spatial_pool_stride": 2, "image_token_index": 259, "video_token_index": 260,
-        "vision_config": {k: hf_config["vision_config"][k] for k in ("hidden_size", "intermediate_size", "num_attention_heads")},
+        "mm_spatial_pool_stride": 2,
+        "image_token_index": 259,
+        "video_token_index": 260,
+        "vision_config": {
+            k: hf_config["vision_config"][k]
+            for k in ("hidden_size", "intermediate_size", "num_attention_heads")
+        },
     }
     (tmp_path / "config.json").write_text(json.dumps(original))
-    state = {original_name(k): v.contiguous() for k, v in reference.state_dict().items() if k != "lm_head.weight"}
+    state = {
+        original_name(k): v.contiguous() for k, v in reference.state_dict().items() if k != "lm_head.weight"
+    }
     save_file(state, str(tmp_path / "model.safetensors"))
     for f in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copy(hf_dir / f, tmp_path / f)
@@ -191,7 +225,9 @@ def test_overrides_from_checkpoint(hf_dir):
 def test_half_precision_runs(dtype):
     model = LlavaOneVision.from_pretrained("tiny", dtype=dtype)
     assert model.dtype == dtype
-    batch = model.to_device(model.processor(text=model.processor.build_prompt("q", num_images=1), images=[_image(500, 400)]))
+    batch = model.to_device(
+        model.processor(text=model.processor.build_prompt("q", num_images=1), images=[_image(500, 400)])
+    )
     assert batch["pixel_values"].dtype == dtype
     result = model.generate(**batch, max_new_tokens=2)
     assert result.num_visual_positions == count_image_tokens(500, 400)
@@ -268,7 +304,9 @@ def test_zero_side_image(tiny):
     with pytest.raises(ValueError, match="zero"):
         count_image_tokens(0, 100)
     with pytest.raises(ValueError, match="zero"):
-        tiny.processor(text=tiny.processor.build_prompt("q", num_images=1), images=[Image.new("RGB", (0, 10))])
+        tiny.processor(
+            text=tiny.processor.build_prompt("q", num_images=1), images=[Image.new("RGB", (0, 10))]
+        )
 
 
 def test_placeholder_count_mismatch(tiny):

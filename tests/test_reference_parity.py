@@ -24,7 +24,9 @@ def _image(width: int, height: int, seed: int) -> Image.Image:
     return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
 
 
-SINGLE_CASES = [(9, size) for size in SINGLE_SIZES] + [(n, s) for n in (1, 4) for s in [(820, 369), (946, 1156), (1, 1000)]]
+SINGLE_CASES = [(9, size) for size in SINGLE_SIZES] + [
+    (n, s) for n in (1, 4) for s in [(820, 369), (946, 1156), (1, 1000)]
+]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,9 @@ def pairs(tmp_path_factory):
     def get(anyres_max: int):
         if anyres_max not in cache:
             path = build_hf_checkpoint(tmp_path_factory.mktemp(f"hf{anyres_max}"), anyres_max=anyres_max)
-            hf_model = LlavaOnevisionForConditionalGeneration.from_pretrained(path, dtype=torch.float32).eval()
+            hf_model = LlavaOnevisionForConditionalGeneration.from_pretrained(
+                path, dtype=torch.float32
+            ).eval()
             hf_processor = AutoProcessor.from_pretrained(path)
             # The checkpoints were trained with PIL resizes; compare against transformers' PIL backend.
             hf_processor.image_processor = LlavaOnevisionImageProcessorPil.from_pretrained(path)
@@ -77,7 +81,9 @@ def test_single_image_matches_transformers(pairs, anyres_max, size):
     batch = ours.processor(text=prompt, images=[image])
     hf_batch = hf_processor(text=prompt, images=[image], return_tensors="pt")
     n_crops = batch["pixel_values"].shape[0]
-    torch.testing.assert_close(batch["pixel_values"], hf_batch["pixel_values"][0, :n_crops], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        batch["pixel_values"], hf_batch["pixel_values"][0, :n_crops], atol=1e-6, rtol=0
+    )
     with torch.no_grad():
         _assert_same(ours(**batch), hf_model(**hf_batch), batch, hf_batch)
 
@@ -117,5 +123,5 @@ def test_greedy_generation_matches_transformers(pairs):
     hf_batch = hf_processor(text=prompt, images=[image], return_tensors="pt")
     result = ours.generate(**batch, max_new_tokens=6, min_new_tokens=6)
     hf_ids = hf_model.generate(**hf_batch, max_new_tokens=6, min_new_tokens=6, do_sample=False)
-    assert result.sequences.tolist() == hf_ids[:, hf_batch["input_ids"].shape[1]:].tolist()
+    assert result.sequences.tolist() == hf_ids[:, hf_batch["input_ids"].shape[1] :].tolist()
     assert result.num_visual_positions == int((hf_batch["input_ids"] == ours.config.token_ids.image).sum())

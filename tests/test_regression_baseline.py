@@ -16,8 +16,21 @@ from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 BASELINE = REPORTS / "baseline"
 # The documented command (reports/README.md), minus --output.
-COMMAND = ["run", "--tasks", "ai2d,mmmu,videomme", "--model", "tiny", "--data", "samples", "--limit", "2",
-           "--frames", "4", "--max-new-tokens", "8"]
+COMMAND = [
+    "run",
+    "--tasks",
+    "ai2d,mmmu,videomme",
+    "--model",
+    "tiny",
+    "--data",
+    "samples",
+    "--limit",
+    "2",
+    "--frames",
+    "4",
+    "--max-new-tokens",
+    "8",
+]
 COMPARE = ["--exact", "--no-timing"]
 
 
@@ -34,8 +47,12 @@ def test_rerun_matches_the_committed_baseline(rerun, capsys):
     summary = capsys.readouterr().out
     assert rc == 0, summary
     assert "tokens/sample | ok" in summary and "response/sample | ok" in summary
-    assert sorted(p.name for p in BASELINE.iterdir()) == ["latency_stages.png", "report.md", "results.json",
-                                                          "samples.sqlite"]  # compare left no trace
+    assert sorted(p.name for p in BASELINE.iterdir()) == [
+        "latency_stages.png",
+        "report.md",
+        "results.json",
+        "samples.sqlite",
+    ]  # compare left no trace
 
 
 def test_the_check_fails_on_a_changed_token_count(tmp_path, capsys):
@@ -44,8 +61,10 @@ def test_the_check_fails_on_a_changed_token_count(tmp_path, capsys):
     shutil.copytree(BASELINE, changed)
     with sqlite3.connect(changed / "samples.sqlite") as conn:
         task, doc = conn.execute("SELECT task, doc_id FROM samples ORDER BY task, doc_id LIMIT 1").fetchone()
-        conn.execute("UPDATE samples SET visual_tokens_measured = visual_tokens_measured + 1 WHERE task=? AND doc_id=?",
-                     (task, doc))
+        conn.execute(
+            "UPDATE samples SET visual_tokens_measured = visual_tokens_measured + 1 WHERE task=? AND doc_id=?",
+            (task, doc),
+        )
     rc = main(["compare", str(BASELINE), str(changed), *COMPARE])
     assert rc == 1 and f"{doc} (" in capsys.readouterr().out
 

@@ -24,13 +24,21 @@ BROKEN = {"fake_image": {"corrupt": (2,)}, "fake_video": {"truncated": (1,)}}
 
 
 def _run(tmp_path, adapter, name="out", tasks=ALL_FAKES, overrides=BROKEN, **kw):
-    cfg = RunConfig(tasks=list(tasks), data="samples", output=str(tmp_path / name), frames=kw.pop("frames", 4),
-                    progress=False, **kw)
+    cfg = RunConfig(
+        tasks=list(tasks),
+        data="samples",
+        output=str(tmp_path / name),
+        frames=kw.pop("frames", 4),
+        progress=False,
+        **kw,
+    )
     return Runner(cfg, adapter=adapter, task_factory=fake_tasks(**overrides)).run()
 
 
 def _key(rows):
-    return [(r.task, r.doc_id, r.response, r.score, r.parsed, r.visual_tokens_measured, r.error) for r in rows]
+    return [
+        (r.task, r.doc_id, r.response, r.score, r.parsed, r.visual_tokens_measured, r.error) for r in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +61,15 @@ def test_rows_errors_and_results_format(baseline):
         assert r.data_source == "samples"
         assert r.text_tokens > 0 and r.prompt_tokens == r.text_tokens + r.visual_tokens_measured
         assert 1 <= r.new_tokens <= 4
-        for stage in ("media_decode", "preprocess", "vision_encoder", "projector_packing", "prefill", "ttft",
-                      "end_to_end"):
+        for stage in (
+            "media_decode",
+            "preprocess",
+            "vision_encoder",
+            "projector_packing",
+            "prefill",
+            "ttft",
+            "end_to_end",
+        ):
             assert r.latency_ms[stage] > 0, stage
         assert r.latency_ms["ttft"] >= r.latency_ms["prefill"]
         assert r.peak_memory_bytes > 0 and r.memory_kind.startswith("cpu_peak_rss")
@@ -71,7 +86,8 @@ def test_rows_errors_and_results_format(baseline):
     assert set(image["visual_tokens"]) == {"mean", "p50", "p90", "max"}
     assert set(image["latency_ms"]["prefill"]) == {"p50", "p90", "mean"}
     assert image["metrics"]["accuracy"] == pytest.approx(
-        sum(r.score for r in good if r.task == "fake_image") / 5)
+        sum(r.score for r in good if r.task == "fake_image") / 5
+    )
     assert image["samples_data"] is True
     report = (out.output_dir / "report.md").read_text()
     assert "SAMPLE DATA" in report and "vid-1.mp4: truncated video" in report
@@ -114,7 +130,10 @@ def test_resume_completes_missing_rows_only(tiny_adapter, baseline, tmp_path):
     assert resumed.evaluated == 4
     assert _key(resumed.rows) == _key(baseline.rows)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT task || doc_id) FROM samples").fetchone() == (12, 12)
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT task || doc_id) FROM samples").fetchone() == (
+            12,
+            12,
+        )
     # Nothing left: a third run evaluates nothing and reports the same.
     assert _run(tmp_path, tiny_adapter).evaluated == 0
 
@@ -148,8 +167,10 @@ def test_token_mismatch_is_an_error_row(tmp_path):
     out = _run(tmp_path, _Miscounting(), tasks=["fake_image"], overrides={})
     assert out.errors == 6
     for r in out.rows:
-        assert r.error == (f"visual_tokens: analytic count {r.visual_tokens_counted} != measured "
-                           f"{r.visual_tokens_counted + 1}")
+        assert r.error == (
+            f"visual_tokens: analytic count {r.visual_tokens_counted} != measured "
+            f"{r.visual_tokens_counted + 1}"
+        )
         assert r.response == "A"  # kept for inspection, but not scored into the metrics
     assert out.results["tasks"]["fake_image"]["metrics"] == {}
 

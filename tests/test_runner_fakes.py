@@ -39,8 +39,14 @@ class FakeImageTask(Task):
         self._docs = []
         for i in range(n):
             image = b"\x89PNG\r\n\x1a\n broken" if i in corrupt else png_bytes(SIZES[i % len(SIZES)], i)
-            self._docs.append({"id": f"img-{i}", "question": f"Which letter? ({i})", "answer": "ABCD"[i % 4],
-                               "image": image})
+            self._docs.append(
+                {
+                    "id": f"img-{i}",
+                    "question": f"Which letter? ({i})",
+                    "answer": "ABCD"[i % 4],
+                    "image": image,
+                }
+            )
 
     @property
     def generation_kwargs(self) -> dict[str, Any]:
@@ -69,8 +75,10 @@ class FakeImageTask(Task):
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         n = len(records)
-        return {"accuracy": sum(r["score"] for r in records) / n,
-                "parse_failure_rate": sum(r["parse_failed"] for r in records) / n}
+        return {
+            "accuracy": sum(r["score"] for r in records) / n,
+            "parse_failure_rate": sum(r["parse_failed"] for r in records) / n,
+        }
 
 
 class FakeVideoTask(FakeImageTask):
@@ -80,8 +88,15 @@ class FakeVideoTask(FakeImageTask):
     main_metric = "accuracy"
 
     def __init__(self, n: int = 3, truncated: tuple[int, ...] = ()) -> None:
-        self._docs = [{"id": f"vid-{i}", "question": f"What happens? ({i})", "answer": "ABCD"[i % 4],
-                       "broken": i in truncated} for i in range(n)]
+        self._docs = [
+            {
+                "id": f"vid-{i}",
+                "question": f"What happens? ({i})",
+                "answer": "ABCD"[i % 4],
+                "broken": i in truncated,
+            }
+            for i in range(n)
+        ]
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
         if doc["broken"]:
@@ -90,7 +105,9 @@ class FakeVideoTask(FakeImageTask):
         rng = np.random.default_rng(seed)
         arr = rng.integers(0, 255, (frames, 64, 96, 3), dtype=np.uint8)
         idx = [int(x) for x in np.linspace(0, 89, frames)]
-        return Visuals(video=VideoClip(frames=arr, indices=idx, total_frames=90, fps=30.0, path=f"{doc['id']}.mp4"))
+        return Visuals(
+            video=VideoClip(frames=arr, indices=idx, total_frames=90, fps=30.0, path=f"{doc['id']}.mp4")
+        )
 
     def image_sizes(self, doc: dict) -> list[tuple[int, int]]:
         return []
@@ -102,9 +119,17 @@ class FakeMultiImageTask(FakeImageTask):
     modality = "multi_image"
 
     def __init__(self, n: int = 3) -> None:
-        self._docs = [{"id": f"multi-{i}", "question": f"Which image differs? ({i})", "answer": "ABCD"[i % 4],
-                       "images": [png_bytes(SIZES[(i + k) % len(SIZES)], 100 + 10 * i + k) for k in range(2 + i % 2)]}
-                      for i in range(n)]
+        self._docs = [
+            {
+                "id": f"multi-{i}",
+                "question": f"Which image differs? ({i})",
+                "answer": "ABCD"[i % 4],
+                "images": [
+                    png_bytes(SIZES[(i + k) % len(SIZES)], 100 + 10 * i + k) for k in range(2 + i % 2)
+                ],
+            }
+            for i in range(n)
+        ]
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:
         return Visuals(images=[Image.open(io.BytesIO(b)).convert("RGB") for b in doc["images"]])

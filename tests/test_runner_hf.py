@@ -26,8 +26,16 @@ def hf_adapter(hf_dir):
 
 
 def _run(tmp_path, model=None, adapter=None, **kw):
-    cfg = RunConfig(tasks=PER_MODALITY, model=model or "tiny", data="samples", limit=2, frames=4,
-                    output=str(tmp_path / "out"), progress=False, **kw)
+    cfg = RunConfig(
+        tasks=PER_MODALITY,
+        model=model or "tiny",
+        data="samples",
+        limit=2,
+        frames=4,
+        output=str(tmp_path / "out"),
+        progress=False,
+        **kw,
+    )
     return Runner(cfg, adapter=adapter).run()
 
 

@@ -36,7 +36,9 @@ class ScriptedAdapter(ModelAdapter, EncodeOnce):
         timer.add_span("decode", 0, 6 * MS)
 
     def _gen(self, prepared: Prepared, timer, new_tokens: int = 4) -> Generation:
-        return Generation(f"  answer to {prepared.prompt} ", new_tokens, visual_positions=10, prompt_tokens=30)
+        return Generation(
+            f"  answer to {prepared.prompt} ", new_tokens, visual_positions=10, prompt_tokens=30
+        )
 
     def generate(self, prepared, max_new_tokens, timer):
         self.calls.append(1)
@@ -77,7 +79,9 @@ class ScoringTask:
 
 
 def _sample(i: int, adapter: ModelAdapter) -> Sample:
-    s = Sample("t", ScoringTask(), {"q": f"q{i}"}, f"d{i}", i, None, 8, media_decode_ms=2.0, preprocess_ms=3.0)
+    s = Sample(
+        "t", ScoringTask(), {"q": f"q{i}"}, f"d{i}", i, None, 8, media_decode_ms=2.0, preprocess_ms=3.0
+    )
     s.prepared = adapter.prepare(f"q{i}", [], None)
     return s
 

@@ -24,10 +24,23 @@ from ov_bench.outputs.store import (
 
 
 def _row(doc_id: str, task: str = "t", error: str | None = None, **kw) -> SampleRow:
-    return SampleRow(task=task, doc_id=doc_id, model_key="reference:tiny@float32", threshold="6561",
-                     response="B", parsed="B", score=1.0, parse_failed=False, record={"score": 1.0, "x": [1, 2]},
-                     visual_tokens_counted=1485, visual_tokens_measured=1485, text_tokens=40,
-                     latency_ms={"prefill": 1.5, "end_to_end": 9.0}, error=error, **kw)
+    return SampleRow(
+        task=task,
+        doc_id=doc_id,
+        model_key="reference:tiny@float32",
+        threshold="6561",
+        response="B",
+        parsed="B",
+        score=1.0,
+        parse_failed=False,
+        record={"score": 1.0, "x": [1, 2]},
+        visual_tokens_counted=1485,
+        visual_tokens_measured=1485,
+        text_tokens=40,
+        latency_ms={"prefill": 1.5, "end_to_end": 9.0},
+        error=error,
+        **kw,
+    )
 
 
 def test_threshold_key():

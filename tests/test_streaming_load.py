@@ -35,8 +35,10 @@ def hf_model(hf_dir):
 def _hf_state(hf_model) -> dict:
     """transformers' parameters under our names (REFERENCE.md s.1; transformers < 5 keeps a
     ``vision_model`` level inside the tower)."""
-    return {k.replace("model.vision_tower.vision_model.", "model.vision_tower.", 1): v
-            for k, v in hf_model.state_dict().items()}
+    return {
+        k.replace("model.vision_tower.vision_model.", "model.vision_tower.", 1): v
+        for k, v in hf_model.state_dict().items()
+    }
 
 
 def _assert_same_as_hf(ours: LlavaOneVision, hf_model) -> None:
@@ -71,15 +73,37 @@ def _original_checkpoint(hf_dir, hf_model, path):
     hf_config = json.loads((hf_dir / "config.json").read_text())
     text = hf_config["text_config"]
     config = {
-        "architectures": ["LlavaQwenForCausalLM"], "model_type": "llava",
-        **{k: text[k] for k in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                                "num_key_value_heads", "vocab_size", "rms_norm_eps", "max_position_embeddings")},
-        "rope_theta": 1_000_000.0, "tie_word_embeddings": True,
-        "mm_projector_type": "mlp2x_gelu", "mm_hidden_size": 32, "mm_vision_tower": "google/siglip-so400m-patch14-384",
-        "mm_vision_select_layer": -2, "mm_patch_merge_type": "spatial_unpad", "image_aspect_ratio": "anyres_max_9",
-        "image_grid_pinpoints": "(1x1),...,(6x6)", "mm_spatial_pool_stride": 2,
-        "image_token_index": 259, "video_token_index": 260,
-        "vision_config": {k: hf_config["vision_config"][k] for k in ("hidden_size", "intermediate_size", "num_attention_heads")},
+        "architectures": ["LlavaQwenForCausalLM"],
+        "model_type": "llava",
+        **{
+            k: text[k]
+            for k in (
+                "hidden_size",
+                "intermediate_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "vocab_size",
+                "rms_norm_eps",
+                "max_position_embeddings",
+            )
+        },
+        "rope_theta": 1_000_000.0,
+        "tie_word_embeddings": True,
+        "mm_projector_type": "mlp2x_gelu",
+        "mm_hidden_size": 32,
+        "mm_vision_tower": "google/siglip-so400m-patch14-384",
+        "mm_vision_select_layer": -2,
+        "mm_patch_merge_type": "spatial_unpad",
+        "image_aspect_ratio": "anyres_max_9",
+        "image_grid_pinpoints": "(1x1),...,(6x6)",
+        "mm_spatial_pool_stride": 2,
+        "image_token_index": 259,
+        "video_token_index": 260,
+        "vision_config": {
+            k: hf_config["vision_config"][k]
+            for k in ("hidden_size", "intermediate_size", "num_attention_heads")
+        },
     }
     path.mkdir(exist_ok=True)
     (path / "config.json").write_text(json.dumps(config))
@@ -148,11 +172,18 @@ def _batch(model):
 
 
 def _split_map(n_layers_text: int) -> dict:
-    mapping = {"model.vision_tower.embeddings": "cpu", "model.vision_tower.encoder.layers.0": "disk",
-               "model.vision_tower.encoder.layers.1": "cpu", "model.vision_tower.post_layernorm": "disk",
-               "model.multi_modal_projector": "disk", "model.image_newline": "cpu",
-               "model.language_model.embed_tokens": "cpu", "model.language_model.norm": "disk",
-               "model.language_model.rotary_emb": "cpu", "lm_head": "cpu"}
+    mapping = {
+        "model.vision_tower.embeddings": "cpu",
+        "model.vision_tower.encoder.layers.0": "disk",
+        "model.vision_tower.encoder.layers.1": "cpu",
+        "model.vision_tower.post_layernorm": "disk",
+        "model.multi_modal_projector": "disk",
+        "model.image_newline": "cpu",
+        "model.language_model.embed_tokens": "cpu",
+        "model.language_model.norm": "disk",
+        "model.language_model.rotary_emb": "cpu",
+        "lm_head": "cpu",
+    }
     for i in range(n_layers_text):
         mapping[f"model.language_model.layers.{i}"] = "disk" if i % 2 == 0 else "cpu"
     return mapping
@@ -161,7 +192,9 @@ def _split_map(n_layers_text: int) -> dict:
 def test_cpu_and_disk_offload_gives_identical_logits_and_tokens(hf_dir, tmp_path):
     whole = LlavaOneVision.from_pretrained(str(hf_dir))
     mapping = _split_map(whole.config.text.num_hidden_layers)
-    split = LlavaOneVision.from_pretrained(str(hf_dir), device_map=mapping, offload_folder=str(tmp_path / "off"))
+    split = LlavaOneVision.from_pretrained(
+        str(hf_dir), device_map=mapping, offload_folder=str(tmp_path / "off")
+    )
     assert any(p.is_meta for p in split.parameters())  # the disk half really is not in memory
     batch = _batch(whole)
     with torch.no_grad():
@@ -170,8 +203,9 @@ def test_cpu_and_disk_offload_gives_identical_logits_and_tokens(hf_dir, tmp_path
     b = split.generate(**batch, max_new_tokens=6)
     assert a.sequences.tolist() == b.sequences.tolist()
     rows = [whole.collate([batch, batch])]
-    assert [r.sequences.tolist() for r in whole.generate_batch(rows[0], max_new_tokens=4)] == \
-        [r.sequences.tolist() for r in split.generate_batch(split.collate([batch, batch]), max_new_tokens=4)]
+    assert [r.sequences.tolist() for r in whole.generate_batch(rows[0], max_new_tokens=4)] == [
+        r.sequences.tolist() for r in split.generate_batch(split.collate([batch, batch]), max_new_tokens=4)
+    ]
 
 
 def test_max_memory_is_respected(hf_dir, tmp_path):
@@ -196,29 +230,45 @@ def test_max_memory_is_respected(hf_dir, tmp_path):
     layers = [k for k in plan.device_map if k.startswith("model.language_model.layers.")]
     # Decoder layers are never split: each is an entry of its own, whole.
     assert all(k.count(".") == 3 for k in layers)
-    split = LlavaOneVision.from_pretrained(str(hf_dir), device_map="sequential", max_memory=f"cpu={limit}B",
-                                           offload_folder=str(tmp_path / "off"))
+    split = LlavaOneVision.from_pretrained(
+        str(hf_dir), device_map="sequential", max_memory=f"cpu={limit}B", offload_folder=str(tmp_path / "off")
+    )
     whole = LlavaOneVision.from_pretrained(str(hf_dir))
     batch = _batch(whole)
     with torch.no_grad():
         assert torch.equal(whole(**batch).logits, split(**batch).logits)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--device-map", '{"model.vision_tower.nope": "cpu"}'], "no module named 'model.vision_tower.nope'"),
-    (["--device-map", '{"": 7}'], "GPU 7 does not exist"),
-    (["--max-memory", "cpu=1KB"], "does not fit into the memory limits"),
-    (["--device-map", '{"": "disk"}'], "give --offload-folder"),
-    (["--max-memory", "cpu=lots"], "is not a size"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--device-map", '{"model.vision_tower.nope": "cpu"}'], "no module named 'model.vision_tower.nope'"),
+        (["--device-map", '{"": 7}'], "GPU 7 does not exist"),
+        (["--max-memory", "cpu=1KB"], "does not fit into the memory limits"),
+        (["--device-map", '{"": "disk"}'], "give --offload-folder"),
+        (["--max-memory", "cpu=lots"], "is not a size"),
+    ],
+)
 def test_bad_maps_one_line_before_weights(hf_dir, tmp_path, capsys, args, message):
     from ov_bench.cli import main
 
     broken = tmp_path / "ckpt"
     shutil.copytree(hf_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not a safetensors file")  # never read: the map fails first
-    code = main(["run", "--tasks", "mmmu", "--data", "samples", "--model", str(broken),
-                 "--output", str(tmp_path / "out"), *args])
+    code = main(
+        [
+            "run",
+            "--tasks",
+            "mmmu",
+            "--data",
+            "samples",
+            "--model",
+            str(broken),
+            "--output",
+            str(tmp_path / "out"),
+            *args,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "out").exists()
@@ -231,9 +281,26 @@ def test_bad_map_cli_subprocess_exit_2(tmp_path):
     import sys
 
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-m", "ov_bench.cli", "run", "--tasks", "mmmu", "--data", "samples",
-                           "--model", "tiny", "--device-map", '{"lm_head": "cpu"}'],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ov_bench.cli",
+            "run",
+            "--tasks",
+            "mmmu",
+            "--data",
+            "samples",
+            "--model",
+            "tiny",
+            "--device-map",
+            '{"lm_head": "cpu"}',
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert "is on no device" in proc.stderr and "Traceback" not in proc.stderr
@@ -244,13 +311,21 @@ def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
     from ov_bench.adapters import load_adapter
     from ov_bench.engine.profiling import NullTimer
 
-    mapping = {"model.vision_tower": "cpu", "model.multi_modal_projector": "cpu", "model.image_newline": "cpu",
-               "model.language_model.embed_tokens": "cpu", "model.language_model.layers.0": "disk",
-               "model.language_model.layers.1": "cpu", "model.language_model.norm": "cpu",
-               "model.language_model.rotary_emb": "cpu", "lm_head": "cpu"}
+    mapping = {
+        "model.vision_tower": "cpu",
+        "model.multi_modal_projector": "cpu",
+        "model.image_newline": "cpu",
+        "model.language_model.embed_tokens": "cpu",
+        "model.language_model.layers.0": "disk",
+        "model.language_model.layers.1": "cpu",
+        "model.language_model.norm": "cpu",
+        "model.language_model.rotary_emb": "cpu",
+        "lm_head": "cpu",
+    }
     whole = load_adapter(f"hf:{hf_dir}", max_grid_tokens=6561)
-    split = load_adapter(f"hf:{hf_dir}", max_grid_tokens=6561, device_map=mapping,
-                         offload_folder=str(tmp_path / "off"))
+    split = load_adapter(
+        f"hf:{hf_dir}", max_grid_tokens=6561, device_map=mapping, offload_folder=str(tmp_path / "off")
+    )
     assert split.device_map is not None and split.dtype == "float32"
     rng = np.random.default_rng(4)
     image = Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8))
@@ -274,8 +349,16 @@ def test_dtype_auto_rule():
 def test_run_records_the_resolved_dtype(tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
 
-    config = RunConfig(tasks=["mmmu"], model="tiny", data="samples", limit=1, device="cpu", workers=0,
-                       output=str(tmp_path / "run"), progress=False)
+    config = RunConfig(
+        tasks=["mmmu"],
+        model="tiny",
+        data="samples",
+        limit=1,
+        device="cpu",
+        workers=0,
+        output=str(tmp_path / "run"),
+        progress=False,
+    )
     assert config.dtype == "auto"
     Runner(config).run()
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -299,7 +382,9 @@ def test_profiling_picks_multi_device_probes_only_for_several_gpus():
     assert isinstance(memory_tracker_for("cuda:0", ["cuda:0", "cuda:1"]), MultiDeviceMemoryTracker)
     tracker = MultiDeviceMemoryTracker(["cuda:0", "cuda:1"])
     tracker.per_device = {"cuda:0": 5, "cuda:1": 7}
-    row = SampleRow(task="t", doc_id="1", model_key="k", threshold="6561", record={"score": 1.0}, peak_memory_bytes=12)
+    row = SampleRow(
+        task="t", doc_id="1", model_key="k", threshold="6561", record={"score": 1.0}, peak_memory_bytes=12
+    )
     attach_per_device_peaks(row, tracker)
     assert row.record == {"score": 1.0, "peak_memory_bytes_per_device": {"cuda:0": 5, "cuda:1": 7}}
 
@@ -310,14 +395,23 @@ def test_two_gpu_split_identical_and_peaks_per_device(hf_dir):
     from ov_bench.engine.profiling import MultiDeviceMemoryTracker
 
     whole = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device="cuda:0")
-    mapping = {"model.vision_tower": 0, "model.multi_modal_projector": 0, "model.image_newline": 0,
-               "model.language_model.embed_tokens": 0, "model.language_model.layers.0": 0,
-               "model.language_model.layers.1": 1, "model.language_model.norm": 1,
-               "model.language_model.rotary_emb": 1, "lm_head": 0}
+    mapping = {
+        "model.vision_tower": 0,
+        "model.multi_modal_projector": 0,
+        "model.image_newline": 0,
+        "model.language_model.embed_tokens": 0,
+        "model.language_model.layers.0": 0,
+        "model.language_model.layers.1": 1,
+        "model.language_model.norm": 1,
+        "model.language_model.rotary_emb": 1,
+        "lm_head": 0,
+    }
     split = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device_map=mapping)
     batch = _batch(whole)
     tracker = MultiDeviceMemoryTracker(["cuda:0", "cuda:1"])
     tracker.reset()
     b = split.generate(**split.to_device(batch), max_new_tokens=6)
-    assert whole.generate(**whole.to_device(batch), max_new_tokens=6).sequences.tolist() == b.sequences.tolist()
+    assert (
+        whole.generate(**whole.to_device(batch), max_new_tokens=6).sequences.tolist() == b.sequences.tolist()
+    )
     assert tracker.peak_bytes() == sum(tracker.per_device.values()) and all(tracker.per_device.values())

@@ -16,9 +16,23 @@ from ov_bench.engine.sweep import SweepConfig, Sweeper
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 THRESHOLDS = [729, 2916, 6561, None]
-FIELDS = ("response", "parsed", "score", "parse_failed", "record", "visual_tokens_counted", "visual_tokens_measured",
-          "text_tokens", "prompt_tokens", "new_tokens", "error", "frames", "max_new_tokens", "data_source",
-          "frame_indices")
+FIELDS = (
+    "response",
+    "parsed",
+    "score",
+    "parse_failed",
+    "record",
+    "visual_tokens_counted",
+    "visual_tokens_measured",
+    "text_tokens",
+    "prompt_tokens",
+    "new_tokens",
+    "error",
+    "frames",
+    "max_new_tokens",
+    "data_source",
+    "frame_indices",
+)
 
 
 def _key(rows) -> list[tuple]:
@@ -28,8 +42,15 @@ def _key(rows) -> list[tuple]:
 @pytest.fixture(scope="module")
 def sweep_ai2d(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("sweep") / "out"
-    cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(out),
-                      progress=False, max_new_tokens=4)
+    cfg = SweepConfig(
+        tasks=["ai2d"],
+        thresholds=THRESHOLDS,
+        data="samples",
+        limit=4,
+        output=str(out),
+        progress=False,
+        max_new_tokens=4,
+    )
     return Sweeper(cfg, adapter=tiny_adapter).run()
 
 
@@ -39,8 +60,15 @@ def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     outcomes = {}
     for tau in THRESHOLDS:
         tiny_adapter.set_threshold(tau)
-        cfg = RunConfig(tasks=["ai2d"], data="samples", limit=4, max_grid_tokens=tau, output=str(root / f"tau-{tau}"),
-                        progress=False, max_new_tokens=4)
+        cfg = RunConfig(
+            tasks=["ai2d"],
+            data="samples",
+            limit=4,
+            max_grid_tokens=tau,
+            output=str(root / f"tau-{tau}"),
+            progress=False,
+            max_new_tokens=4,
+        )
         outcomes[tau] = Runner(cfg, adapter=tiny_adapter).run()
     return outcomes
 
@@ -71,8 +99,13 @@ def test_sweep_shares_vision_work_and_reuses_identical_inputs(sweep_ai2d):
     assert len(sweep_json["comparisons"]) == 3
     c729 = next(c for c in sweep_json["comparisons"] if c["new"] == "tau-729")
     rows = {s.label: {r.doc_id: r for r in sweep_ai2d.rows[s.label]} for s in sweep_ai2d.settings}
-    expected = sum(rows["tau-729"][d].visual_tokens_measured - rows["tau-6561"][d].visual_tokens_measured
-                   for d in rows["tau-729"]) / 4
+    expected = (
+        sum(
+            rows["tau-729"][d].visual_tokens_measured - rows["tau-6561"][d].visual_tokens_measured
+            for d in rows["tau-729"]
+        )
+        / 4
+    )
     assert c729["n_pairs"] == 4 and c729["tokens_delta"] == pytest.approx(expected) and expected < 0
 
 
@@ -88,8 +121,18 @@ def test_each_setting_compares_exactly_with_its_plain_run(sweep_ai2d, plain_runs
 
 @pytest.mark.slow
 def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
-    cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(tmp_path / "nr"),
-                      progress=False, max_new_tokens=4, reuse=False, report=False, profile=False)
+    cfg = SweepConfig(
+        tasks=["ai2d"],
+        thresholds=THRESHOLDS,
+        data="samples",
+        limit=4,
+        output=str(tmp_path / "nr"),
+        progress=False,
+        max_new_tokens=4,
+        reuse=False,
+        report=False,
+        profile=False,
+    )
     outcome = Sweeper(cfg, adapter=tiny_adapter).run()
     assert outcome.work.reused == 0 and outcome.work.llm_runs == 16
     for s in outcome.settings:
@@ -102,8 +145,16 @@ def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, t
 def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     out = tmp_path / "resume"
     shutil.copytree(sweep_ai2d.output_dir, out)
-    cfg = SweepConfig(tasks=["ai2d"], thresholds=THRESHOLDS, data="samples", limit=4, output=str(out),
-                      progress=False, max_new_tokens=4, report=False)
+    cfg = SweepConfig(
+        tasks=["ai2d"],
+        thresholds=THRESHOLDS,
+        data="samples",
+        limit=4,
+        output=str(out),
+        progress=False,
+        max_new_tokens=4,
+        report=False,
+    )
     again = Sweeper(cfg, adapter=tiny_adapter).run()
     assert again.work.units == 0 and again.work.rows == 0
     for s in again.settings:
@@ -115,18 +166,40 @@ def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):  # noqa: 
     """Several frame counts: one store per F; video rows are tau-independent, image rows F-independent,
     and each setting equals its plain run."""
     out = tmp_path / "frames"
-    cfg = SweepConfig(tasks=["videomme", "muirbench"], thresholds=[729, None], frames=[2, 3], data="samples",
-                      limit=1, output=str(out), progress=False, max_new_tokens=3, report=False)
+    cfg = SweepConfig(
+        tasks=["videomme", "muirbench"],
+        thresholds=[729, None],
+        frames=[2, 3],
+        data="samples",
+        limit=1,
+        output=str(out),
+        progress=False,
+        max_new_tokens=3,
+        report=False,
+    )
     sweep = Sweeper(cfg, adapter=tiny_adapter).run()
     assert [s.label for s in sweep.settings] == ["tau-729_F-2", "tau-none_F-2", "tau-729_F-3", "tau-none_F-3"]
     assert (out / "frames-2" / "samples.sqlite").is_file() and (out / "frames-3" / "samples.sqlite").is_file()
     # 1 video decoded per F, 1 multi-image sample decoded once; 1 LLM run per distinct input
     assert sweep.work.units == 3 and sweep.work.encoded == 3 and sweep.work.llm_runs == 3
-    video_tokens = {s.label: sweep.results[s.label]["tasks"]["videomme"]["visual_tokens"]["max"] for s in sweep.settings}
+    video_tokens = {
+        s.label: sweep.results[s.label]["tasks"]["videomme"]["visual_tokens"]["max"] for s in sweep.settings
+    }
     assert video_tokens == {"tau-729_F-2": 393, "tau-none_F-2": 393, "tau-729_F-3": 589, "tau-none_F-3": 589}
     tiny_adapter.set_threshold(None)
-    plain = Runner(RunConfig(tasks=["videomme", "muirbench"], data="samples", limit=1, max_grid_tokens=None, frames=3,
-                             output=str(tmp_path / "plain"), progress=False, max_new_tokens=3), adapter=tiny_adapter).run()
+    plain = Runner(
+        RunConfig(
+            tasks=["videomme", "muirbench"],
+            data="samples",
+            limit=1,
+            max_grid_tokens=None,
+            frames=3,
+            output=str(tmp_path / "plain"),
+            progress=False,
+            max_new_tokens=3,
+        ),
+        adapter=tiny_adapter,
+    ).run()
     assert _key(sweep.rows["tau-none_F-3"]) == _key(plain.rows)
 
 
@@ -136,8 +209,16 @@ def test_hf_adapter_falls_back_to_separate_runs(samples_cache, tmp_path, capfd):
 
     ckpt = build_hf_checkpoint(tmp_path / "ckpt")
     adapter = load_adapter(f"hf:{ckpt}", max_grid_tokens=729)
-    cfg = SweepConfig(tasks=["ai2d"], thresholds=[729, 6561], data="samples", limit=2, output=str(tmp_path / "hf"),
-                      progress=False, max_new_tokens=2, report=False)
+    cfg = SweepConfig(
+        tasks=["ai2d"],
+        thresholds=[729, 6561],
+        data="samples",
+        limit=2,
+        output=str(tmp_path / "hf"),
+        progress=False,
+        max_new_tokens=2,
+        report=False,
+    )
     sweep = Sweeper(cfg, adapter=adapter).run()
     assert sweep.mode == "separate-runs"
     assert "running 2 separate runs" in capfd.readouterr().err
@@ -145,8 +226,14 @@ def test_hf_adapter_falls_back_to_separate_runs(samples_cache, tmp_path, capfd):
     assert sweep.results["tau-729"]["model"]["vision_aspect_ratio"] == "anyres_max_1"
     from ov_bench.errors import UsageError
 
-    bad = SweepConfig(tasks=["ai2d"], thresholds=[1000], data="samples", limit=1, output=str(tmp_path / "bad"),
-                      progress=False)
+    bad = SweepConfig(
+        tasks=["ai2d"],
+        thresholds=[1000],
+        data="samples",
+        limit=1,
+        output=str(tmp_path / "bad"),
+        progress=False,
+    )
     with pytest.raises(UsageError, match="multiple of 729"):
         Sweeper(bad, adapter=adapter).run()
 
@@ -158,7 +245,22 @@ def test_sweep_cli_bad_input(capsys, tmp_path):
     assert "unknown task" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sweep", "--tasks", "ai2d", "--thresholds", "-5"])
-    assert main(["sweep", "--tasks", "ai2d", "--data", "samples", "--reference", "tau-1", "--output", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--tasks",
+                "ai2d",
+                "--data",
+                "samples",
+                "--reference",
+                "tau-1",
+                "--output",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "--reference tau-1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
@@ -195,7 +297,12 @@ def test_report_files(sweep_ai2d):
     out = sweep_ai2d.output_dir
     md = (out / "report.md").read_text()
     assert "## Paired deltas against tau-6561" in md and "SAMPLE DATA" in md
-    for name in ("accuracy_vs_tokens.png", "latency_by_stage.png", "peak_memory.png", "visual_token_histograms.png"):
+    for name in (
+        "accuracy_vs_tokens.png",
+        "latency_by_stage.png",
+        "peak_memory.png",
+        "visual_token_histograms.png",
+    ):
         assert f"]({name})" in md
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
@@ -212,16 +319,29 @@ def test_report_html_images_load_in_headless_chromium(sweep_ai2d, tmp_path):
     """Opens a copy of report.html whose appended script writes, after load, how many images decoded
     (naturalWidth > 0) into the DOM; --dump-dom prints it."""
     page = (sweep_ai2d.output_dir / "report.html").read_text()
-    probe = ("<script>window.addEventListener('load', () => { const imgs = [...document.images];"
-             "const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;"
-             "const d = document.createElement('div'); d.id = 'probe';"
-             "d.textContent = 'images ' + ok + '/' + imgs.length; document.body.appendChild(d); });</script>")
+    probe = (
+        "<script>window.addEventListener('load', () => { const imgs = [...document.images];"
+        "const ok = imgs.filter(i => i.complete && i.naturalWidth > 0).length;"
+        "const d = document.createElement('div'); d.id = 'probe';"
+        "d.textContent = 'images ' + ok + '/' + imgs.length; document.body.appendChild(d); });</script>"
+    )
     test_page = tmp_path / "probe.html"
     test_page.write_text(page.replace("</body>", probe + "</body>"))
     proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom", test_page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(CHROMIUM),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            test_page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '<div id="probe">images 4/4</div>' in proc.stdout, proc.stdout[-500:]

@@ -13,8 +13,21 @@ from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.engine.sweep import SweepConfig, Sweeper
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
-FIELDS = ("model_key", "response", "parsed", "score", "parse_failed", "visual_tokens_counted",
-          "visual_tokens_measured", "text_tokens", "prompt_tokens", "new_tokens", "error", "frames", "frame_indices")
+FIELDS = (
+    "model_key",
+    "response",
+    "parsed",
+    "score",
+    "parse_failed",
+    "visual_tokens_counted",
+    "visual_tokens_measured",
+    "text_tokens",
+    "prompt_tokens",
+    "new_tokens",
+    "error",
+    "frames",
+    "frame_indices",
+)
 
 
 def _key(rows) -> list[tuple]:
@@ -24,8 +37,17 @@ def _key(rows) -> list[tuple]:
 def _plain(tmp_path, name: str, tasks: list[str], tau, options: dict, limit: int, frames: int = 32):
     """A plain run on a freshly loaded tiny model under ``options`` (nothing shared with the sweep)."""
     adapter = load_adapter("tiny", max_grid_tokens=tau, **options)
-    cfg = RunConfig(tasks=tasks, data="samples", limit=limit, max_grid_tokens=tau, frames=frames,
-                    output=str(tmp_path / name), progress=False, max_new_tokens=3, model_options=dict(options))
+    cfg = RunConfig(
+        tasks=tasks,
+        data="samples",
+        limit=limit,
+        max_grid_tokens=tau,
+        frames=frames,
+        output=str(tmp_path / name),
+        progress=False,
+        max_new_tokens=3,
+        model_options=dict(options),
+    )
     return Runner(cfg, adapter=adapter).run()
 
 
@@ -36,14 +58,26 @@ def _assert_equal_to_plain(sweep, setting, plain, tasks) -> None:
         for field in ("n", "errors", "metrics", "visual_tokens", "text_tokens"):
             assert ours[field] == theirs[field], (setting.label, task, field)
     for field in ("key", "grid_pinpoints", "video_layout", "multi_image_layout", "threshold"):
-        assert sweep.results[setting.label]["model"][field] == plain.results["model"][field], (setting.label, field)
+        assert sweep.results[setting.label]["model"][field] == plain.results["model"][field], (
+            setting.label,
+            field,
+        )
 
 
 @pytest.fixture(scope="module")
 def grid_sweep(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("grid") / "out"
-    cfg = SweepConfig(tasks=["mmmu"], thresholds=[729, None], grid_sets=["ov", "next"], data="samples", limit=2,
-                      output=str(out), progress=False, max_new_tokens=3, report=False)
+    cfg = SweepConfig(
+        tasks=["mmmu"],
+        thresholds=[729, None],
+        grid_sets=["ov", "next"],
+        data="samples",
+        limit=2,
+        output=str(out),
+        progress=False,
+        max_new_tokens=3,
+        report=False,
+    )
     key_before = tiny_adapter.key
     outcome = Sweeper(cfg, adapter=tiny_adapter).run()
     assert tiny_adapter.key == key_before  # the injected adapter comes back as it went in
@@ -52,8 +86,12 @@ def grid_sweep(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
 
 def test_grid_set_by_threshold_rows_equal_plain_runs(grid_sweep, tmp_path):
     sweep = grid_sweep
-    assert [s.label for s in sweep.settings] == ["grid-ov_tau-729", "grid-ov_tau-none",
-                                                 "grid-next_tau-729", "grid-next_tau-none"]
+    assert [s.label for s in sweep.settings] == [
+        "grid-ov_tau-729",
+        "grid-ov_tau-none",
+        "grid-next_tau-729",
+        "grid-next_tau-none",
+    ]
     for s in sweep.settings:
         plain = _plain(tmp_path, s.label, ["mmmu"], s.threshold, {"grid_pinpoints": s.grid_set}, limit=2)
         _assert_equal_to_plain(sweep, s, plain, ["mmmu"])
@@ -68,8 +106,10 @@ def test_grid_set_shares_pixels_only_within_a_grid_set(grid_sweep):
     assert work.llm_runs + work.reused == 8
     data = json.loads((grid_sweep.output_dir / "sweep.json").read_text())
     assert data["axes"]["grid_pinpoints"] == ["ov", "next"]
-    assert {s["model_key"] for s in data["settings"]} == {"reference:tiny@float32/grid=ov",
-                                                          "reference:tiny@float32/grid=next"}
+    assert {s["model_key"] for s in data["settings"]} == {
+        "reference:tiny@float32/grid=ov",
+        "reference:tiny@float32/grid=next",
+    }
     shared = "\n".join(data["shared"])
     assert "vision encoder + projector: 4 passes, each shared by 2.0 settings" in shared
     assert f"{work.reused} of 8 rows reused" in shared and "axis grid_pinpoints (2 values)" in shared
@@ -77,10 +117,23 @@ def test_grid_set_shares_pixels_only_within_a_grid_set(grid_sweep):
 
 def test_video_layouts_share_the_encoder_and_equal_plain_runs(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     layouts = [("one_token", "bilinear"), ("grid", "average")]
-    cfg = SweepConfig(tasks=["videomme"], thresholds=[None], frames=[4], video_layouts=layouts, data="samples",
-                      limit=1, output=str(tmp_path / "video"), progress=False, max_new_tokens=3, report=False)
+    cfg = SweepConfig(
+        tasks=["videomme"],
+        thresholds=[None],
+        frames=[4],
+        video_layouts=layouts,
+        data="samples",
+        limit=1,
+        output=str(tmp_path / "video"),
+        progress=False,
+        max_new_tokens=3,
+        report=False,
+    )
     sweep = Sweeper(cfg, adapter=tiny_adapter).run()
-    assert [s.label for s in sweep.settings] == ["video-one_token-bilinear_tau-none", "video-grid-average_tau-none"]
+    assert [s.label for s in sweep.settings] == [
+        "video-one_token-bilinear_tau-none",
+        "video-grid-average_tau-none",
+    ]
     assert (sweep.work.units, sweep.work.encoded, sweep.work.llm_runs, sweep.work.reused) == (1, 1, 2, 0)
     measured = [sweep.rows[s.label][0].visual_tokens_measured for s in sweep.settings]
     assert measured == [196 * 4 + 1, 182 * 4]  # 14x14 per frame + 1 newline; 13x(13+1) per frame
@@ -94,9 +147,19 @@ def test_video_layouts_share_the_encoder_and_equal_plain_runs(samples_cache, tin
 def test_multi_image_layouts_and_grid_sets_on_videos_reuse(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
     """A video and a multi-image prompt do not depend on the grid set: done once for both grid sets (one
     pass), their generations reused; the multi-image layout changes the count by one per image."""
-    cfg = SweepConfig(tasks=["videomme", "muirbench"], thresholds=[None], frames=[3], grid_sets=["ov", "next"],
-                      multi_image_layouts=["eval", "train"], data="samples", limit=1, output=str(tmp_path / "mi"),
-                      progress=False, max_new_tokens=3, report=False)
+    cfg = SweepConfig(
+        tasks=["videomme", "muirbench"],
+        thresholds=[None],
+        frames=[3],
+        grid_sets=["ov", "next"],
+        multi_image_layouts=["eval", "train"],
+        data="samples",
+        limit=1,
+        output=str(tmp_path / "mi"),
+        progress=False,
+        max_new_tokens=3,
+        report=False,
+    )
     sweep = Sweeper(cfg, adapter=tiny_adapter).run()
     assert (sweep.work.units, sweep.work.encoded, sweep.work.grid_passes) == (2, 2, 1)
     assert sweep.work.rows == 8 and sweep.work.llm_runs == 3  # 1 video + 2 multi-image layouts
@@ -106,8 +169,15 @@ def test_multi_image_layouts_and_grid_sets_on_videos_reuse(samples_cache, tiny_a
     assert mi["grid-ov_mi-eval_tau-none"].visual_tokens_measured == 729 * n_images
     assert mi["grid-next_mi-train_tau-none"].visual_tokens_measured == 730 * n_images
     s = by_label["grid-next_mi-train_tau-none"]
-    plain = _plain(tmp_path, "plain", ["videomme", "muirbench"], None,
-                   {"grid_pinpoints": "next", "multi_image_layout": "train"}, limit=1, frames=3)
+    plain = _plain(
+        tmp_path,
+        "plain",
+        ["videomme", "muirbench"],
+        None,
+        {"grid_pinpoints": "next", "multi_image_layout": "train"},
+        limit=1,
+        frames=3,
+    )
     _assert_equal_to_plain(sweep, s, plain, ["videomme", "muirbench"])
 
 
@@ -119,11 +189,43 @@ def test_sweep_axes_cli_bad_input(capsys, tmp_path):
     assert "expected NEWLINE[/POOL]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["sweep", "--tasks", "mmmu", "--grid-sets", "ov,500x384"])
-    assert main(["sweep", "--tasks", "mmmu", "--data", "samples", "--grid-sets", "ov,next", "--grid-pinpoints", "ov",
-                 "--output", str(tmp_path / "x")]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--tasks",
+                "mmmu",
+                "--data",
+                "samples",
+                "--grid-sets",
+                "ov,next",
+                "--grid-pinpoints",
+                "ov",
+                "--output",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 2
+    )
     assert "give one of them" in capsys.readouterr().err
-    assert main(["sweep", "--tasks", "mmmu", "--data", "samples", "--model", "hf:/nowhere",
-                 "--multi-image-layouts", "eval,train", "--output", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "sweep",
+                "--tasks",
+                "mmmu",
+                "--data",
+                "samples",
+                "--model",
+                "hf:/nowhere",
+                "--multi-image-layouts",
+                "eval,train",
+                "--output",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "hf: adapter cannot change layouts" in capsys.readouterr().err
 
 
@@ -143,11 +245,16 @@ def test_each_setting_starts_from_the_loaded_model(tiny_adapter):
 
     state = tiny_adapter.layout_state()
     try:
-        tiny_adapter.apply_setting({"video_layout": "grid", "video_pool": "average", "multi_image_layout": "train"})
+        tiny_adapter.apply_setting(
+            {"video_layout": "grid", "video_pool": "average", "multi_image_layout": "train"}
+        )
         tiny_adapter.apply_setting({"video_layout": "frame"})
         config = tiny_adapter.model.config
-        assert (config.video_newline_position, config.video_pool_mode, config.multi_image_layout) == \
-            ("frame", "bilinear", "eval")
+        assert (config.video_newline_position, config.video_pool_mode, config.multi_image_layout) == (
+            "frame",
+            "bilinear",
+            "eval",
+        )
         assert tiny_adapter.key == load_adapter("tiny", max_grid_tokens=6561, video_layout="frame").key
         assert tiny_adapter.key == "reference:tiny@float32/video=frame"
         assert count_video_tokens(4, newline_position="frame", pool_mode="bilinear") == 4 * (14 * 14 + 1)
@@ -161,8 +268,17 @@ def test_resume_over_axes_runs_nothing_twice(grid_sweep, tiny_adapter, tmp_path)
 
     out = tmp_path / "resume"
     shutil.copytree(grid_sweep.output_dir, out)
-    cfg = SweepConfig(tasks=["mmmu"], thresholds=[729, None], grid_sets=["ov", "next"], data="samples", limit=2,
-                      output=str(out), progress=False, max_new_tokens=3, report=False)
+    cfg = SweepConfig(
+        tasks=["mmmu"],
+        thresholds=[729, None],
+        grid_sets=["ov", "next"],
+        data="samples",
+        limit=2,
+        output=str(out),
+        progress=False,
+        max_new_tokens=3,
+        report=False,
+    )
     again = Sweeper(cfg, adapter=tiny_adapter).run()
     assert again.work.units == 0 and again.work.rows == 0
     for s in again.settings:
@@ -181,18 +297,26 @@ def test_layout_key_holds_every_axis_a_sample_depends_on(tiny_adapter):
     single = tiny_adapter.prepare("q", [Image.new("RGB", (1500, 700))], None)
     multi = tiny_adapter.prepare("q", [Image.new("RGB", (300, 200)), Image.new("RGB", (200, 300))], None)
     video = tiny_adapter.prepare("q", [], SimpleNamespace(frames=[Image.new("RGB", (64, 48))] * 3))
-    axes = [{"grid_pinpoints": "ov"}, {"grid_pinpoints": "next"}, {"multi_image_layout": "train"},
-            {"video_layout": "grid", "video_pool": "average"}]
+    axes = [
+        {"grid_pinpoints": "ov"},
+        {"grid_pinpoints": "next"},
+        {"multi_image_layout": "train"},
+        {"video_layout": "grid", "video_pool": "average"},
+    ]
     state = tiny_adapter.layout_state()
     try:
         keys = {}
         for i, options in enumerate(axes):
             tiny_adapter.apply_setting({"grid_pinpoints": "ov", **options})
-            keys[i] = {name: encoder.layout(p, 6561) for name, p in
-                       (("single", single), ("multi", multi), ("video", video))}
+            keys[i] = {
+                name: encoder.layout(p, 6561)
+                for name, p in (("single", single), ("multi", multi), ("video", video))
+            }
     finally:
         tiny_adapter.restore_layout(state)
-    assert keys[0]["single"] != keys[1]["single"]  # its crops came from the grid set: never shared across sets
+    assert (
+        keys[0]["single"] != keys[1]["single"]
+    )  # its crops came from the grid set: never shared across sets
     assert keys[0]["multi"] == keys[1]["multi"] != keys[2]["multi"]
     assert keys[0]["video"] == keys[1]["video"] == keys[2]["video"] != keys[3]["video"]
     assert keys[0]["single"] == keys[2]["single"] == keys[3]["single"]

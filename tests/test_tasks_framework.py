@@ -37,7 +37,15 @@ def test_registry_lists_image_tasks_and_rejects_unknown_names():
 
 
 def test_task_attributes():
-    modalities = {"mmmu": "single_image", "ai2d": "single_image", "mme": "single_image", "chartqa": "single_image", "docvqa": "single_image", "muirbench": "multi_image", "llava_interleave_bench": "multi_image"}
+    modalities = {
+        "mmmu": "single_image",
+        "ai2d": "single_image",
+        "mme": "single_image",
+        "chartqa": "single_image",
+        "docvqa": "single_image",
+        "muirbench": "multi_image",
+        "llava_interleave_bench": "multi_image",
+    }
     for name, modality in modalities.items():
         task = get_task(name)
         assert task.name == name and task.modality == modality
@@ -68,17 +76,25 @@ def test_local_hub_layout_loads_offline(samples_cache, tmp_path):  # noqa: F811
     """A directory laid out like the hub repos (DIR/<task>/[config/]split-*.parquet) loads with
     HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 set, in a fresh process."""
     for name in ("mmmu", "docvqa", "llava_interleave_bench"):
-        shutil.copytree(ensure_samples(get_task(name)), tmp_path / name, ignore=shutil.ignore_patterns(SAMPLES_MARKER))
+        shutil.copytree(
+            ensure_samples(get_task(name)), tmp_path / name, ignore=shutil.ignore_patterns(SAMPLES_MARKER)
+        )
     code = (
         "import sys, tasks\n"
         "for n in ('mmmu', 'docvqa', 'llava_interleave_bench'):\n"
         "    print(n, len(tasks.get_task(n).load(sys.argv[1])))\n"
     )
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OV_BENCH_CACHE=str(tmp_path / "unused-cache"))
-    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    env = dict(
+        os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OV_BENCH_CACHE=str(tmp_path / "unused-cache")
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     counts = dict(line.split() for line in out.stdout.strip().splitlines())
-    assert set(counts) == {"mmmu", "docvqa", "llava_interleave_bench"} and all(int(c) > 0 for c in counts.values())
+    assert set(counts) == {"mmmu", "docvqa", "llava_interleave_bench"} and all(
+        int(c) > 0 for c in counts.values()
+    )
     assert not (tmp_path / "unused-cache").exists()  # a directory source never generates samples
     for name in counts:  # media resolve and prompts build from the local copy (offline env still set)
         task = get_task(name)
@@ -100,12 +116,14 @@ def test_local_dir_errors(tmp_path):
     with pytest.raises(DataError, match="README.md missing"):  # the copy lacks its metadata
         get_task("ai2d").load(str(tmp_path))
     (tmp_path / "ai2d" / "README.md").write_text(
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n---\n")
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: train\n    path: data/train-*\n---\n"
+    )
     with pytest.raises(DataError, match="cannot load default/test") as info:  # no test split declared
         get_task("ai2d").load(str(tmp_path))
     assert "\n" not in str(info.value)
     (tmp_path / "ai2d" / "README.md").write_text(
-        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: test\n    path: data/test-*\n---\n")
+        "---\nconfigs:\n- config_name: default\n  data_files:\n  - split: test\n    path: data/test-*\n---\n"
+    )
     with pytest.raises(DataError, match="cannot load default/test") as info:  # unreadable parquet
         get_task("ai2d").load(str(tmp_path))
     assert "\n" not in str(info.value)
@@ -143,11 +161,22 @@ def test_mmmu_samples_follow_the_hub_schema(samples_cache):  # noqa: F811
     assert {d["question_type"] for d in docs} == {"multiple-choice", "open"}
     for d in docs:
         assert isinstance(d["options"], str) and isinstance(ast.literal_eval(d["options"]), list)
-        assert set(d) >= {"id", "question", "options", "explanation", "img_type", "answer", "topic_difficulty", "subfield"} | {f"image_{i}" for i in range(1, 8)}
+        assert set(d) >= {
+            "id",
+            "question",
+            "options",
+            "explanation",
+            "img_type",
+            "answer",
+            "topic_difficulty",
+            "subfield",
+        } | {f"image_{i}" for i in range(1, 8)}
         text = d["question"] + d["options"]
         for k in re.findall(r"<image (\d)>", text):
             assert d[f"image_{k}"] is not None
-    assert any(max(int(k) for k in re.findall(r"<image (\d)>", d["question"] + d["options"])) >= 3 for d in docs)
+    assert any(
+        max(int(k) for k in re.findall(r"<image (\d)>", d["question"] + d["options"])) >= 3 for d in docs
+    )
 
 
 # ---- limit: stratified, seeded subsets -------------------------------------------------------

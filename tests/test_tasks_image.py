@@ -65,7 +65,9 @@ def test_task_metadata_comes_from_lmms_eval_yaml(loaded):
         assert task.dataset.repo == config["dataset_path"]
         assert task.dataset.split == split == config["test_split"]
         assert task.dataset.config == config.get("dataset_name")
-        completed = TaskConfig(output_type="generate_until", generation_kwargs=dict(config["generation_kwargs"]))
+        completed = TaskConfig(
+            output_type="generate_until", generation_kwargs=dict(config["generation_kwargs"])
+        )
         assert task.generation_kwargs == completed.generation_kwargs  # lmms-eval adds its `until` stop list
         assert task.main_metric in [m["metric"] for m in config["metric_list"]]
     assert loaded["mmmu"][0].lmms_eval_name == "mmmu_val"
@@ -257,7 +259,11 @@ def test_corrupt_image_cell_is_a_media_error_for_that_doc(loaded):
         assert "ai2d doc 0 image" in str(info.value) and "\n" not in str(info.value)
     # a truncated image decodes as lmms-eval decodes it (grey filler) and says so (issue 12.6)
     visuals = task.load_visuals(truncated)
-    assert visuals.images and "truncated" in visuals.media_warning and "ai2d doc 0 image" in visuals.media_warning
+    assert (
+        visuals.images
+        and "truncated" in visuals.media_warning
+        and "ai2d doc 0 image" in visuals.media_warning
+    )
     assert task.load_visuals(good).media_warning is None
     with pytest.raises(MediaError):
         task.image_sizes(garbage)

@@ -26,7 +26,10 @@ def interleave(samples_cache):  # noqa: F811
     docs = task.load("samples")
     rows = hf_rows(samples_root() / "llava_interleave_bench", ["in_domain", "out_of_domain"], "test")
     assert len(docs) == len(rows) >= 30
-    configs = {"in_domain": lmms_config("llava_interleave_bench", "in_domain.yaml"), "out_of_domain": lmms_config("llava_interleave_bench", "out_of_domain.yaml")}
+    configs = {
+        "in_domain": lmms_config("llava_interleave_bench", "in_domain.yaml"),
+        "out_of_domain": lmms_config("llava_interleave_bench", "out_of_domain.yaml"),
+    }
     return task, docs, rows, configs
 
 
@@ -52,7 +55,9 @@ def test_muirbench_prompt_visuals_scores_equal_lmms_eval(muir):
             result = config["process_results"](row, [filtered])
             record = task.score(doc, response)
             assert record["lmms"] == result
-            assert record["score"] == config["metric_list"][0]["aggregation"]([result["muirbench_score_overall"]])
+            assert record["score"] == config["metric_list"][0]["aggregation"](
+                [result["muirbench_score_overall"]]
+            )
             records.append(record)
             expected.append(result["muirbench_score_overall"])
     agg = config["metric_list"][0]["aggregation"]
@@ -80,7 +85,9 @@ def test_interleave_prompt_visuals_scores_equal_lmms_eval(interleave):
     metrics = task.aggregate(json.loads(json.dumps(records)))
     assert metrics["overall_score_in_domain"] == pytest.approx(agg(expected["in_domain"]), abs=1e-12)
     assert metrics["overall_score_out_domain"] == pytest.approx(agg(expected["out_of_domain"]), abs=1e-12)
-    assert metrics["overall_score"] == pytest.approx(agg(expected["in_domain"] + expected["out_of_domain"]), abs=1e-12)
+    assert metrics["overall_score"] == pytest.approx(
+        agg(expected["in_domain"] + expected["out_of_domain"]), abs=1e-12
+    )
     scores = {r["score"] for r in records}
     assert 0.0 in scores and 1.0 in scores and any(0 < s < 1 for s in scores)  # ROUGE-L partial credit
 

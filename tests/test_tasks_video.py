@@ -29,7 +29,12 @@ SPECS = {
     "egoschema": ("egoschema", ["egoschema_subset.yaml"], ["Subset"], "test", "egoschema", "score"),
     "nextqa": ("nextqa", ["nextqa_mc_test.yaml"], ["MC"], "test", "nextqa", "exact_match"),
     "perceptiontest": (
-        "perceptiontest/val", ["perceptiontest_mc.yaml"], ["mc_question_val"], "validation", "perceptiontest_val", "accuracy",
+        "perceptiontest/val",
+        ["perceptiontest_mc.yaml"],
+        ["mc_question_val"],
+        "validation",
+        "perceptiontest_val",
+        "accuracy",
     ),
     "mvbench": ("mvbench", None, None, "train", "mvbench_video", "mvbench_accuracy"),
 }
@@ -117,7 +122,10 @@ def cases(env, lmms, name: str):
     config = SPECS[name][2][0]
     rows = reference_rows(samples_dir, config, split)
     assert len(rows) == len(docs)
-    return [(docs[i], rows[i], lmms[(name, config)]) for i in range(0, len(docs), max(1, len(docs) // DOCS_PER_TASK))]
+    return [
+        (docs[i], rows[i], lmms[(name, config)])
+        for i in range(0, len(docs), max(1, len(docs) // DOCS_PER_TASK))
+    ]
 
 
 def option_texts(doc: dict) -> list[str]:
@@ -131,9 +139,25 @@ def responses(doc: dict) -> list[str]:
     texts = option_texts(doc)
     bare = [t.split(". ", 1)[1] if t[:1].isupper() and t[1:3] == ". " else t for t in texts]
     return [
-        "A", "B", "C", "D", "E", "(B)", "B.", " C ", "The answer is C", "The answer is (A).", "D. " + bare[-1],
-        bare[0], f"I think the correct option here is {bare[-1]} because of the video", "yes", "42", "",
-        "garbage ###", "a", "The best answer is: B\nbecause",
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+        "(B)",
+        "B.",
+        " C ",
+        "The answer is C",
+        "The answer is (A).",
+        "D. " + bare[-1],
+        bare[0],
+        f"I think the correct option here is {bare[-1]} because of the video",
+        "yes",
+        "42",
+        "",
+        "garbage ###",
+        "a",
+        "The best answer is: B\nbecause",
     ]
 
 
@@ -294,7 +318,9 @@ def test_scores_and_aggregate_equal_lmms_eval(name, env, lmms):
     cfg = cases(env, lmms, name)[0][2]
     expected_agg = _call_agg(_agg(cfg), [r[metric] for r in reference])
     assert metrics[metric] == pytest.approx(float(expected_agg))
-    assert metrics["parse_failure_rate"] == pytest.approx(sum(r["parse_failed"] for r in records) / len(records))
+    assert metrics["parse_failure_rate"] == pytest.approx(
+        sum(r["parse_failed"] for r in records) / len(records)
+    )
     assert 0 < metrics["parse_failure_rate"] < 1
     if name == "mvbench":
         mv_cases = cases(env, lmms, name)
@@ -350,7 +376,9 @@ def test_limit_is_stratified_and_seeded(env):
     docs = task.load("samples", limit=6, seed=0)
     assert sorted(d["duration"] for d in docs) == ["long", "long", "medium", "medium", "short", "short"]
     assert task.selected_ids == [d["question_id"] for d in docs]
-    assert [d["question_id"] for d in get_task("videomme").load("samples", limit=6, seed=0)] == task.selected_ids
+    assert [
+        d["question_id"] for d in get_task("videomme").load("samples", limit=6, seed=0)
+    ] == task.selected_ids
     mv = get_task("mvbench")
     assert len({d["_config"] for d in mv.load("samples", limit=20)}) == 20
 

@@ -10,10 +10,22 @@ from ov_bench.commands.run import threshold
 from ov_bench.threshold import parse_threshold, threshold_key
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, None), ("none", None), ("None", None), ("null", None), ("", None), (" none ", None),
-    (729, 729), ("729", 729), (" 6561 ", 6561), (6561.0, 6561), (1, 1),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        ("none", None),
+        ("None", None),
+        ("null", None),
+        ("", None),
+        (" none ", None),
+        (729, 729),
+        ("729", 729),
+        (" 6561 ", 6561),
+        (6561.0, 6561),
+        (1, 1),
+    ],
+)
 def test_accepted(value, expected):
     assert parse_threshold(value) == expected
 

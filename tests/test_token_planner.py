@@ -33,10 +33,14 @@ def _measured(model, task, doc, tau, frames=2) -> int:
     """Visual positions the model fills in generate(), through the plain processor path."""
     visuals = task.load_visuals(doc, frames=frames)
     model.set_max_grid_tokens(tau)
-    prompt = model.processor.build_prompt(task.doc_to_text(doc), num_images=len(visuals.images),
-                                          video=visuals.video is not None)
-    batch = model.processor(text=prompt, images=visuals.images or None,
-                            videos=[visuals.video.frames] if visuals.video is not None else None)
+    prompt = model.processor.build_prompt(
+        task.doc_to_text(doc), num_images=len(visuals.images), video=visuals.video is not None
+    )
+    batch = model.processor(
+        text=prompt,
+        images=visuals.images or None,
+        videos=[visuals.video.frames] if visuals.video is not None else None,
+    )
     result = model.generate(**model.to_device(batch), max_new_tokens=1)
     return int(result.num_visual_positions)
 
@@ -55,20 +59,34 @@ def test_planner_counts_equal_model_measured(samples_cache, tiny_models):  # noq
     docs = ai2d.load(data="samples")
     by_size = {tuple(ai2d.image_sizes(d)[0]): d for d in docs}
     # 820x369: the two unpad roundings disagree (docs/model.md s.2); 571x1713: a tall 2x5-crop grid.
-    cases = [(by_size[(820, 369)], 729), (by_size[(820, 369)], None), (by_size[(571, 1713)], 2916),
-             (by_size[(24, 18)], 6561)]
+    cases = [
+        (by_size[(820, 369)], 729),
+        (by_size[(820, 369)], None),
+        (by_size[(571, 1713)], 2916),
+        (by_size[(24, 18)], 6561),
+    ]
     for doc, tau in cases:
         for rounding, model in tiny_models.items():
-            assert _planned(ai2d, doc, tau, rounding) == _measured(model, ai2d, doc, tau), (ai2d.image_sizes(doc), tau)
+            assert _planned(ai2d, doc, tau, rounding) == _measured(model, ai2d, doc, tau), (
+                ai2d.image_sizes(doc),
+                tau,
+            )
 
     mmmu = get_task("mmmu")
     multi = next(d for d in mmmu.load(data="samples") if len(mmmu.image_sizes(d)) == 2)
-    assert _planned(mmmu, multi, 729, "original") == _measured(tiny_models["original"], mmmu, multi, 729) == 2 * 729  # eval layout
+    assert (
+        _planned(mmmu, multi, 729, "original")
+        == _measured(tiny_models["original"], mmmu, multi, 729)
+        == 2 * 729
+    )  # eval layout
 
     video = get_task("videomme")
     vdoc = video.load(data="samples")[0]
-    assert _planned(video, vdoc, None, "original", frames=2) == _measured(
-        tiny_models["original"], video, vdoc, None, frames=2) == 2 * 196 + 1
+    assert (
+        _planned(video, vdoc, None, "original", frames=2)
+        == _measured(tiny_models["original"], video, vdoc, None, frames=2)
+        == 2 * 196 + 1
+    )
 
 
 def test_vision_flops_match_torch_flop_counter(tiny_models):
@@ -120,8 +138,14 @@ def test_nonembedding_params_match_transformers_qwen2():
 
     for name in ("0.5b", "7b", "72b"):
         arch = Architecture.from_preset(name)
-        cfg = Qwen2Config(hidden_size=arch.hidden, intermediate_size=arch.intermediate, num_hidden_layers=arch.layers,
-                          num_attention_heads=arch.heads, num_key_value_heads=arch.kv_heads, vocab_size=arch.vocab)
+        cfg = Qwen2Config(
+            hidden_size=arch.hidden,
+            intermediate_size=arch.intermediate,
+            num_hidden_layers=arch.layers,
+            num_attention_heads=arch.heads,
+            num_key_value_heads=arch.kv_heads,
+            vocab_size=arch.vocab,
+        )
         with torch.device("meta"):
             model = Qwen2Model(cfg)
         weights = sum(p.numel() for n, p in model.layers.named_parameters() if n.endswith("proj.weight"))
@@ -137,11 +161,15 @@ def test_kv_cache_bytes_match_a_real_cache(tiny_models):
     cache = DynamicCache()
     seq = 23
     with torch.inference_mode():
-        model.model.language_model(input_ids=torch.randint(0, 300, (1, seq)), use_cache=True,
-                                     **{model._cache_kwarg: cache})
+        model.model.language_model(
+            input_ids=torch.randint(0, 300, (1, seq)), use_cache=True, **{model._cache_kwarg: cache}
+        )
     total = 0
     for layer in cache.layers:
-        total += layer.keys.numel() * layer.keys.element_size() + layer.values.numel() * layer.values.element_size()
+        total += (
+            layer.keys.numel() * layer.keys.element_size()
+            + layer.values.numel() * layer.values.element_size()
+        )
     assert kv_cache_bytes(arch, seq, bytes_per_elem=4) == total
     # The 7B at 6273 tokens (32 video frames), bf16: 28 layers * 4 KV heads * 128 * 2 bytes * 2.
     assert kv_cache_bytes(Architecture.from_preset("7b"), 6273) == 2 * 28 * 4 * 128 * 6273 * 2
@@ -169,8 +197,11 @@ def test_crops_and_files(tmp_path):
 
 
 def test_plan_rows_stats_and_errors():
-    shapes = [DocShape("a", [(384, 384)], False, 10), DocShape("b", [(640, 480)], False, 20),
-              DocShape("c", [], False, 0, error="MediaError: bad header")]
+    shapes = [
+        DocShape("a", [(384, 384)], False, 10),
+        DocShape("b", [(640, 480)], False, 20),
+        DocShape("c", [], False, 0, error="MediaError: bad header"),
+    ]
     arch = Architecture.from_preset("0.5b")
     rows = plan_shapes("t", "single_image", shapes, [6561, 729], [32], [arch])
     assert [r.setting for r in rows] == ["tau=6561", "tau=729"]
@@ -179,7 +210,8 @@ def test_plan_rows_stats_and_errors():
     assert (full.visual_tokens.mean, full.visual_tokens.max) == ((1485 + 2929) / 2, 2929)
     assert full.costs[0].kv_cache_bytes_max == kv_cache_bytes(arch, 2929 + 20)
     assert full.costs[0].prefill_flops_mean == pytest.approx(
-        (llm_prefill_flops(arch, 1495) + llm_prefill_flops(arch, 2949)) / 2)
+        (llm_prefill_flops(arch, 1495) + llm_prefill_flops(arch, 2949)) / 2
+    )
     assert rows[1].visual_tokens.max < full.visual_tokens.max
 
 
@@ -188,8 +220,21 @@ def test_tokens_cli_on_samples(samples_cache, tmp_path, capsys):  # noqa: F811
     from ov_bench.cli import main
 
     out = tmp_path / "plan.json"
-    rc = main(["tokens", "--tasks", "ai2d,videomme", "--data", "samples", "--thresholds", "729,none",
-               "--frames", "8,32", "--json", str(out)])
+    rc = main(
+        [
+            "tokens",
+            "--tasks",
+            "ai2d,videomme",
+            "--data",
+            "samples",
+            "--thresholds",
+            "729,none",
+            "--frames",
+            "8,32",
+            "--json",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0
     assert "SAMPLE DATA" in text and "| ai2d | tau=729 |" in text and "| videomme | F=32 |" in text

@@ -15,9 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "ov_bench.cli"]
-QWEN2_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +29,13 @@ def cache(tmp_path_factory):
 
 
 def ov_bench(*args: str, cwd: Path = ROOT, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "PYTHONPATH": str(ROOT),
+    }
     return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
@@ -54,8 +57,19 @@ def test_corrupt_images_are_listed_with_reasons(cache, tmp_path):
     frame.to_parquet(target / "data" / "validation-00000-of-00001.parquet")  # the hub's path
     write_readme(get_task("mmmu"), target)  # and its README configs
     plan = tmp_path / "plan.json"
-    out = ov_bench("tokens", "--tasks", "mmmu", "--data", str(tmp_path / "data"), "--thresholds", "729,none",
-                   "--archs", "0.5b", "--json", str(plan))
+    out = ov_bench(
+        "tokens",
+        "--tasks",
+        "mmmu",
+        "--data",
+        str(tmp_path / "data"),
+        "--thresholds",
+        "729,none",
+        "--archs",
+        "0.5b",
+        "--json",
+        str(plan),
+    )
     assert out.returncode == 0, out.stderr
     assert "## Errors (2: docs left out of the counts)" in out.stdout
     listed = [line for line in out.stdout.splitlines() if line.startswith("| mmmu | validation_")]
@@ -82,17 +96,27 @@ def test_text_tokens_are_qwen2_counts(cache):
     from tasks import get_task
 
     specials = {"<|endoftext|>": 151643, "<|im_start|>": 151644, "<|im_end|>": 151645}
-    enc = tiktoken.Encoding("qwen2", pat_str=QWEN2_PATTERN, mergeable_ranks=load_tiktoken_bpe(str(ranks_file())),
-                            special_tokens=specials)
+    enc = tiktoken.Encoding(
+        "qwen2",
+        pat_str=QWEN2_PATTERN,
+        mergeable_ranks=load_tiktoken_bpe(str(ranks_file())),
+        special_tokens=specials,
+    )
     for name in ("mmmu",):  # the sample set the test above generated
         task = get_task(name)
         docs = task.load(data="samples", limit=6)
         shapes = doc_shapes(task, docs)
         for doc, shape in zip(docs, shapes):
             assert shape.error is None
-            prompt = build_prompt(task.doc_to_text(doc), num_images=len(shape.image_sizes), video=shape.has_video)
-            parts = [p for p in re.split(r"(<image>|<video>)", prompt) if p and p not in ("<image>", "<video>")]
-            expected = sum(len(enc.encode(unicodedata.normalize("NFC", p), allowed_special="all")) for p in parts)
+            prompt = build_prompt(
+                task.doc_to_text(doc), num_images=len(shape.image_sizes), video=shape.has_video
+            )
+            parts = [
+                p for p in re.split(r"(<image>|<video>)", prompt) if p and p not in ("<image>", "<video>")
+            ]
+            expected = sum(
+                len(enc.encode(unicodedata.normalize("NFC", p), allowed_special="all")) for p in parts
+            )
             assert shape.text_tokens == expected > 20
     # --text-tokens N still fixes the count.
     assert {s.text_tokens for s in doc_shapes(task, docs, text_tokens=7)} == {7}

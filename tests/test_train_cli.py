@@ -31,7 +31,20 @@ def quick_start(cache, tmp_path_factory):
     mp.setenv("OV_BENCH_CACHE", str(cache))
     out = tmp_path_factory.mktemp("stage1")
     try:
-        code = main(["train", "--stage", "1", "--model", "tiny", "--data", "samples", "--output", str(out), "--no-progress"])
+        code = main(
+            [
+                "train",
+                "--stage",
+                "1",
+                "--model",
+                "tiny",
+                "--data",
+                "samples",
+                "--output",
+                str(out),
+                "--no-progress",
+            ]
+        )
     finally:
         mp.undo()
     assert code == 0
@@ -49,7 +62,9 @@ def test_quick_start_trains_on_samples(quick_start, cache):
     # It visibly learns within the quick start: the mean of the last 5 steps well below the first 5.
     losses = [r["loss"] for r in steps]
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
-    assert (quick_start / "final" / "config.json").is_file() and (quick_start / "final" / "model.safetensors").is_file()
+    assert (quick_start / "final" / "config.json").is_file() and (
+        quick_start / "final" / "model.safetensors"
+    ).is_file()
     assert (cache / "train-samples").is_dir()  # generated once, reused by later runs
 
 
@@ -57,8 +72,21 @@ def test_quick_start_trains_on_samples(quick_start, cache):
 def test_trained_checkpoint_evaluates_with_ov_bench_run(quick_start, cache, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OV_BENCH_CACHE", str(cache))
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
-    code, out, err = _cli(capsys, "run", "--model", str(quick_start / "final"), "--tasks", "ai2d", "--data", "samples",
-                          "--limit", "2", "--output", str(tmp_path / "eval"), "--no-progress")
+    code, out, err = _cli(
+        capsys,
+        "run",
+        "--model",
+        str(quick_start / "final"),
+        "--tasks",
+        "ai2d",
+        "--data",
+        "samples",
+        "--limit",
+        "2",
+        "--output",
+        str(tmp_path / "eval"),
+        "--no-progress",
+    )
     assert code == 0, err
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["model"]["id"] == str((quick_start / "final").resolve())
@@ -67,10 +95,26 @@ def test_trained_checkpoint_evaluates_with_ov_bench_run(quick_start, cache, tmp_
 
 def test_show_recipe_layers_overrides(tmp_path, capsys):
     config = tmp_path / "recipe.yaml"
-    config.write_text("stage: 2-ov\nlr: 2.0e-5\nvision_lr: 1.0e-6\nper_device_batch_size: 2\nvideo_frames: 8\n")
-    code, out, _ = _cli(capsys, "train", "--config", str(config), "--set", "lr=3e-5", "--set", "warmup_ratio=0.1",
-                        "--vision-lr", "4e-6", "--max-grid-tokens", "none", "--trainable", "projector,language_model",
-                        "--show-recipe")
+    config.write_text(
+        "stage: 2-ov\nlr: 2.0e-5\nvision_lr: 1.0e-6\nper_device_batch_size: 2\nvideo_frames: 8\n"
+    )
+    code, out, _ = _cli(
+        capsys,
+        "train",
+        "--config",
+        str(config),
+        "--set",
+        "lr=3e-5",
+        "--set",
+        "warmup_ratio=0.1",
+        "--vision-lr",
+        "4e-6",
+        "--max-grid-tokens",
+        "none",
+        "--trainable",
+        "projector,language_model",
+        "--show-recipe",
+    )
     assert code == 0
     resolved = json.loads(out)
     recipe, options = resolved["recipe"], resolved["options"]
@@ -79,15 +123,18 @@ def test_show_recipe_layers_overrides(tmp_path, capsys):
     assert recipe["trainable"] == ["projector", "language_model"] and options["per_device_batch_size"] == 2
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--stage", "3", "--show-recipe"], "unknown stage"),
-    (["--show-recipe"], "no stage given"),
-    (["--stage", "1", "--set", "lr", "--show-recipe"], "expected KEY=VALUE"),
-    (["--stage", "1", "--set", "learning_rate=1", "--show-recipe"], "unknown training setting"),
-    (["--stage", "1", "--config", "/nonexistent.yaml"], "no such recipe file"),
-    (["--stage", "1", "--data", "/nonexistent/train.json"], "no such training data"),
-    (["--stage", "1", "--model", "/nonexistent/ckpt", "--data", "samples"], "no such checkpoint"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--stage", "3", "--show-recipe"], "unknown stage"),
+        (["--show-recipe"], "no stage given"),
+        (["--stage", "1", "--set", "lr", "--show-recipe"], "expected KEY=VALUE"),
+        (["--stage", "1", "--set", "learning_rate=1", "--show-recipe"], "unknown training setting"),
+        (["--stage", "1", "--config", "/nonexistent.yaml"], "no such recipe file"),
+        (["--stage", "1", "--data", "/nonexistent/train.json"], "no such training data"),
+        (["--stage", "1", "--model", "/nonexistent/ckpt", "--data", "samples"], "no such checkpoint"),
+    ],
+)
 def test_errors_are_one_line(args, message, capsys, tmp_path, cache, monkeypatch):
     monkeypatch.setenv("OV_BENCH_CACHE", str(cache))
     code, _, err = _cli(capsys, "train", *args, "--output", str(tmp_path / "o"), "--no-progress")
@@ -117,4 +164,6 @@ def test_loss_summary_says_what_it_shows():
 
     text = loss_summary([10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1])
     assert text.startswith("mean loss of the first 5 / last 5 of 12 steps: 8.0000 -> 1.6000 (-80%)")
-    assert loss_summary([4.0, 2.0]).startswith("mean loss of the first 1 / last 1 of 2 steps: 4.0000 -> 2.0000")
+    assert loss_summary([4.0, 2.0]).startswith(
+        "mean loss of the first 1 / last 1 of 2 steps: 4.0000 -> 2.0000"
+    )

@@ -38,9 +38,16 @@ from reference_model.training.trainer import build_optimizer
 def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
-    for name, size in (("wide.png", (1280, 720)), ("a.png", (64, 48)), ("b.png", (50, 90)), ("c.png", (300, 200))):
+    for name, size in (
+        ("wide.png", (1280, 720)),
+        ("a.png", (64, 48)),
+        ("b.png", (50, 90)),
+        ("c.png", (300, 200)),
+    ):
         Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(root / name)
-    write_video(root / "clip.mp4", rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8), 4, codec="mpeg4", qscale=2)
+    write_video(
+        root / "clip.mp4", rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8), 4, codec="mpeg4", qscale=2
+    )
     return root
 
 
@@ -49,7 +56,11 @@ def recipe_pinpoints(model):
 
 
 def _rec(value, answer="red", **media):
-    return {"id": "x", **media, "conversations": [{"from": "human", "value": value}, {"from": "gpt", "value": answer}]}
+    return {
+        "id": "x",
+        **media,
+        "conversations": [{"from": "human", "value": value}, {"from": "gpt", "value": answer}],
+    }
 
 
 # ---------------------------------------------------------------- records and tokenization
@@ -59,32 +70,54 @@ def test_parse_record_placeholders():
     missing = parse_record(_rec("Which colours?", image=["a.png", "b.png"]))
     assert missing.modality == "multi_image" and missing.turns[0].text == "<image> <image>\nWhich colours?"
     assert parse_record(_rec("hi")).modality == "text"
-    system = parse_record({"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "q"},
-                                             {"from": "gpt", "value": "a"}]})
+    system = parse_record(
+        {
+            "conversations": [
+                {"from": "system", "value": "Be brief."},
+                {"from": "human", "value": "q"},
+                {"from": "gpt", "value": "a"},
+            ]
+        }
+    )
     assert system.system == "Be brief." and len(system.turns) == 2
 
 
-@pytest.mark.parametrize("raw,message", [
-    (_rec("<image> <image>\nq", image="a.png"), "2 placeholders for 1 image"),
-    ({"id": "y", "conversations": [{"from": "human", "value": "q"}]}, "no assistant"),
-    (_rec("q", answer="<image> a", image="a.png"), "assistant turn contains"),
-    ({"id": "z", "conversations": [{"from": "robot", "value": "q"}]}, "needs 'from'"),
-    (_rec("<image>\nq", image="a.png", video="v.mp4"), "both image and video"),
-    ({"id": "w"}, "no conversations"),
-])
+@pytest.mark.parametrize(
+    "raw,message",
+    [
+        (_rec("<image> <image>\nq", image="a.png"), "2 placeholders for 1 image"),
+        ({"id": "y", "conversations": [{"from": "human", "value": "q"}]}, "no assistant"),
+        (_rec("q", answer="<image> a", image="a.png"), "assistant turn contains"),
+        ({"id": "z", "conversations": [{"from": "robot", "value": "q"}]}, "needs 'from'"),
+        (_rec("<image>\nq", image="a.png", video="v.mp4"), "both image and video"),
+        ({"id": "w"}, "no conversations"),
+    ],
+)
 def test_bad_records(raw, message):
     with pytest.raises(RecordError, match=message):
         parse_record(raw)
 
 
 def test_targets_are_assistant_turns_and_im_end(tiny):
-    record = parse_record({"id": "m", "conversations": [
-        {"from": "human", "value": "first?"}, {"from": "gpt", "value": "one"},
-        {"from": "human", "value": "second?"}, {"from": "gpt", "value": "two two"}]})
+    record = parse_record(
+        {
+            "id": "m",
+            "conversations": [
+                {"from": "human", "value": "first?"},
+                {"from": "gpt", "value": "one"},
+                {"from": "human", "value": "second?"},
+                {"from": "gpt", "value": "two two"},
+            ],
+        }
+    )
     ids = tiny.config.token_ids
     out = ConversationTokenizer(tiny.tokenizer, ids.image, ids.video)(record)
     text = tiny.tokenizer.decode(out.input_ids)
-    assert text == chatml("first?") + "one<|im_end|>\n<|im_start|>user\nsecond?<|im_end|>\n<|im_start|>assistant\ntwo two<|im_end|>\n"
+    assert (
+        text
+        == chatml("first?")
+        + "one<|im_end|>\n<|im_start|>user\nsecond?<|im_end|>\n<|im_start|>assistant\ntwo two<|im_end|>\n"
+    )
     spans, current = [], []
     for tid, lab in zip(out.input_ids, out.labels):
         if lab == IGNORE_INDEX:
@@ -97,8 +130,10 @@ def test_targets_are_assistant_turns_and_im_end(tiny):
     assert [tiny.tokenizer.decode(s) for s in spans] == ["one<|im_end|>", "two two<|im_end|>"]
 
 
-@pytest.mark.parametrize("stage,expected", [("1", 729), ("1.5", count_image_tokens(1280, 720, max_grid_tokens=2916)),
-                                            ("2-si", 5967)])
+@pytest.mark.parametrize(
+    "stage,expected",
+    [("1", 729), ("1.5", count_image_tokens(1280, 720, max_grid_tokens=2916)), ("2-si", 5967)],
+)
 def test_visual_tokens_per_stage(tiny, media, stage, expected):
     """Stage 1: a plain resize (729, no newline); 1.5: anyres_max_4; 2: anyres_max_9 (REFERENCE: 5967)."""
     recipe = get_stage(stage)
@@ -116,8 +151,11 @@ def test_prompt_ids_match_the_evaluation_processor(tiny, media):
     the processor in the train multi-image layout (a newline per image, as training feeds images)."""
     recipe = get_stage("2-ov")
     recipe.video_frames = 4
-    records = [_rec("<image>\nWhat colour?", image="a.png"), _rec("<image> <image>\nSame?", "no", image=["a.png", "b.png"]),
-               _rec("<image>\nWhere?", "left", video="clip.mp4")]
+    records = [
+        _rec("<image>\nWhat colour?", image="a.png"),
+        _rec("<image> <image>\nSame?", "no", image=["a.png", "b.png"]),
+        _rec("<image>\nWhere?", "left", video="clip.mp4"),
+    ]
     ds = TrainDataset(records, media, tiny.processor, recipe)
     for i, raw in enumerate(records):
         item, record = ds[i], ds.samples[i].record
@@ -139,8 +177,12 @@ def test_training_loss_matches_model_forward(tiny, media):
     on LlavaOneVision.forward's logits, each sample alone (the model in the train multi-image layout)."""
     recipe = get_stage("2-ov")
     recipe.video_frames = 3
-    records = [_rec("<image>\nWhat colour?", "red", image="c.png"), _rec("<image>\nAnd this?", "a long answer", image="b.png"),
-               _rec("<image> <image>\nSame?", "no", image=["a.png", "b.png"]), _rec("<image>\nWhere?", "left", video="clip.mp4")]
+    records = [
+        _rec("<image>\nWhat colour?", "red", image="c.png"),
+        _rec("<image>\nAnd this?", "a long answer", image="b.png"),
+        _rec("<image> <image>\nSame?", "no", image=["a.png", "b.png"]),
+        _rec("<image>\nWhere?", "left", video="clip.mp4"),
+    ]
     ds = TrainDataset(records, media, tiny.processor, recipe)
     items = [ds[i] for i in range(len(records))]
     batch = collate(items, tiny.config.token_ids.pad)
@@ -170,13 +212,21 @@ def test_training_loss_matches_model_forward(tiny, media):
 
 def test_overlong_skip_and_truncate(tiny, media):
     long_answer = "word " * 200
-    records = [_rec("<image>\nq", long_answer, image="a.png"), _rec("<image>\nq", "short", image="a.png"),
-               {"id": "bad", "conversations": []}, _rec("<image>\nq", image="missing.png")]
+    records = [
+        _rec("<image>\nq", long_answer, image="a.png"),
+        _rec("<image>\nq", "short", image="a.png"),
+        {"id": "bad", "conversations": []},
+        _rec("<image>\nq", image="missing.png"),
+    ]
     recipe = get_stage("1")
     recipe.max_length = 900  # 729 visual + ~60 prompt tokens fit; the long answer does not
     skipped = TrainDataset(records, media, tiny.processor, recipe, overlong="skip")
-    assert (skipped.stats.kept, skipped.stats.skipped_overlong, skipped.stats.skipped_invalid,
-            skipped.stats.skipped_media) == (1, 1, 1, 1)
+    assert (
+        skipped.stats.kept,
+        skipped.stats.skipped_overlong,
+        skipped.stats.skipped_invalid,
+        skipped.stats.skipped_media,
+    ) == (1, 1, 1, 1)
     truncated = TrainDataset(records, media, tiny.processor, recipe, overlong="truncate")
     assert (truncated.stats.kept, truncated.stats.truncated) == (2, 1)
     item = truncated[0]
@@ -187,14 +237,20 @@ def test_overlong_skip_and_truncate(tiny, media):
 
 
 def test_collate_right_pads(tiny, media):
-    ds = TrainDataset([_rec("<image>\nq", "a", image="a.png"), _rec("<image>\nq", "a much longer answer", image="b.png")],
-                      media, tiny.processor, get_stage("1"))
+    ds = TrainDataset(
+        [_rec("<image>\nq", "a", image="a.png"), _rec("<image>\nq", "a much longer answer", image="b.png")],
+        media,
+        tiny.processor,
+        get_stage("1"),
+    )
     a, b = ds[0], ds[1]
     batch = collate([a, b], pad_id=tiny.config.token_ids.pad)
     n = len(a["input_ids"])
     assert batch["input_ids"].shape == (2, len(b["input_ids"]))
     assert batch["attention_mask"][0].tolist() == [1] * n + [0] * (len(b["input_ids"]) - n)
-    assert (batch["input_ids"][0, n:] == tiny.config.token_ids.pad).all() and (batch["labels"][0, n:] == -100).all()
+    assert (batch["input_ids"][0, n:] == tiny.config.token_ids.pad).all() and (
+        batch["labels"][0, n:] == -100
+    ).all()
     assert batch["images_per_sample"].tolist() == [1, 1] and batch["pixel_values"].shape[0] == 2
 
 
@@ -204,7 +260,9 @@ def test_global_batches_group_modality_and_length():
     lengths = rng.integers(10, 1000, len(modalities)).tolist()
     batches = global_batches(lengths, modalities, global_batch=4, seed=3, epoch=0, group_size=4)
     assert all(len(b) == 4 and len({modalities[i] for i in b}) == 1 for b in batches)
-    assert set().union(*map(set, batches)) == set(range(len(modalities)))  # every sample, partial batches wrapped
+    assert set().union(*map(set, batches)) == set(
+        range(len(modalities))
+    )  # every sample, partial batches wrapped
     assert len(batches) == 8 + 4 + 2
     assert batches == global_batches(lengths, modalities, global_batch=4, seed=3, epoch=0, group_size=4)
     assert batches != global_batches(lengths, modalities, global_batch=4, seed=3, epoch=1, group_size=4)
@@ -221,29 +279,44 @@ def test_global_batches_group_modality_and_length():
 # ---------------------------------------------------------------- recipes
 def test_recipes_follow_reference_section_4():
     s1, s15, s2, ov = (get_stage(n) for n in ("1", "1.5", "2-si", "2-ov"))
-    assert s1.trainable == ("projector",) and s1.lr == 1e-3 and s1.image_mode == "base" and s1.vision_lr is None
+    assert (
+        s1.trainable == ("projector",) and s1.lr == 1e-3 and s1.image_mode == "base" and s1.vision_lr is None
+    )
     for full in (s15, s2, ov):
         assert set(full.trainable) == {"vision_tower", "projector", "newline", "language_model"}
         assert (full.lr, full.vision_lr, full.image_mode) == (1e-5, 2e-6, "anyres")
     assert (s15.max_grid_tokens, s2.max_grid_tokens, ov.max_grid_tokens) == (729 * 4, 729 * 9, 729 * 9)
     assert ov.video_frames == 32 and set(ov.modalities) == {"single_image", "multi_image", "video"}
-    assert all((r.warmup_ratio, r.weight_decay, r.lr_scheduler) == (0.03, 0.0, "cosine") for r in STAGES.values())
+    assert all(
+        (r.warmup_ratio, r.weight_decay, r.lr_scheduler) == (0.03, 0.0, "cosine") for r in STAGES.values()
+    )
     assert get_stage("2-onevision") == ov and get_stage("2") == s2
 
 
 def test_overrides_yaml_and_errors(tmp_path):
     recipe, options = get_stage("1.5"), TrainOptions()
     path = tmp_path / "r.yaml"
-    path.write_text("lr: 2e-5\nvision_lr: 1.0e-6\ntrainable: [projector, language_model]\nmax_grid_tokens: none\n"
-                    "per_device_batch_size: 2\ngradient_checkpointing: true\n")
+    path.write_text(
+        "lr: 2e-5\nvision_lr: 1.0e-6\ntrainable: [projector, language_model]\nmax_grid_tokens: none\n"
+        "per_device_batch_size: 2\ngradient_checkpointing: true\n"
+    )
     apply_overrides(recipe, options, load_yaml_overrides(path))
-    assert (recipe.lr, recipe.vision_lr, recipe.trainable, recipe.max_grid_tokens) == (2e-5, 1e-6, ("projector", "language_model"), None)
+    assert (recipe.lr, recipe.vision_lr, recipe.trainable, recipe.max_grid_tokens) == (
+        2e-5,
+        1e-6,
+        ("projector", "language_model"),
+        None,
+    )
     assert options.per_device_batch_size == 2 and options.gradient_checkpointing is True
     apply_overrides(recipe, options, {"warmup_ratio": "0.1", "max_steps": "7"})
     assert recipe.warmup_ratio == 0.1 and options.max_steps == 7
-    for bad, message in (({"learning_rate": 1}, "unknown training setting"), ({"trainable": "wings"}, "trainable"),
-                         ({"max_steps": "x"}, "integer"), ({"image_mode": "tiles"}, "image_mode"),
-                         ({"trainable": "vision_tower", "vision_lr": "none"}, "vision_lr")):
+    for bad, message in (
+        ({"learning_rate": 1}, "unknown training setting"),
+        ({"trainable": "wings"}, "trainable"),
+        ({"max_steps": "x"}, "integer"),
+        ({"image_mode": "tiles"}, "image_mode"),
+        ({"trainable": "vision_tower", "vision_lr": "none"}, "vision_lr"),
+    ):
         with pytest.raises(ValueError, match=message):
             apply_overrides(get_stage("1.5"), TrainOptions(), bad)
     with pytest.raises(ValueError, match="unknown stage"):
@@ -263,7 +336,9 @@ def test_optimizer_groups(tiny):
     groups = {g["name"]: g for g in opt.param_groups}
     assert set(groups) == {"vision_tower", "projector+newline+language_model"}
     assert groups["vision_tower"]["lr"] == 2e-6 and groups["projector+newline+language_model"]["lr"] == 1e-5
-    vision_ids = {id(p) for n, p in model.model.vision_tower.named_parameters() if not n.startswith("post_layernorm.")}
+    vision_ids = {
+        id(p) for n, p in model.model.vision_tower.named_parameters() if not n.startswith("post_layernorm.")
+    }
     assert {id(p) for p in groups["vision_tower"]["params"]} == vision_ids
     assert all(g["weight_decay"] == 0.0 for g in opt.param_groups)
     set_trainable(model, ("projector",))
@@ -291,16 +366,30 @@ def test_synthetic_answers_are_in_the_pixels(tmp_path):
             if "Which way" in question:
                 assert answer == ("right" if xs[-1] > xs[0] else "left")
             else:
-                assert min(COLOURS, key=lambda c: np.abs(frames[0][frames[0].max(axis=2) > 100].mean(0) - COLOURS[c]).sum()) == answer
+                assert (
+                    min(
+                        COLOURS,
+                        key=lambda c: np.abs(
+                            frames[0][frames[0].max(axis=2) > 100].mean(0) - COLOURS[c]
+                        ).sum(),
+                    )
+                    == answer
+                )
         elif isinstance(r["image"], list):
             which = ["first", "second"].index(question.split(" in the ")[1].split()[0])
             assert dominant(r["image"][which]) == answer
         elif "colour" in question:
             assert dominant(r["image"]) == answer
-    letters = json.loads(make_synthetic_set(tmp_path / "l", {"single_image": 3, "multi_image": 0, "video": 0},
-                                            answer_style="letter").read_text())
-    assert all(len(r["conversations"][1]["value"]) == 1 and r["conversations"][0]["value"].endswith("Answer with one letter.")
-               for r in letters)
+    letters = json.loads(
+        make_synthetic_set(
+            tmp_path / "l", {"single_image": 3, "multi_image": 0, "video": 0}, answer_style="letter"
+        ).read_text()
+    )
+    assert all(
+        len(r["conversations"][1]["value"]) == 1
+        and r["conversations"][0]["value"].endswith("Answer with one letter.")
+        for r in letters
+    )
 
 
 def test_export_from_a_gathered_state_dict(tmp_path):
@@ -314,7 +403,9 @@ def test_export_from_a_gathered_state_dict(tmp_path):
     a = LlavaOneVision.from_pretrained(str(tmp_path / "gathered")).state_dict()
     b = LlavaOneVision.from_pretrained(str(tmp_path / "plain")).state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert json.loads((tmp_path / "gathered" / "config.json").read_text()) == json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert json.loads((tmp_path / "gathered" / "config.json").read_text()) == json.loads(
+        (tmp_path / "plain" / "config.json").read_text()
+    )
 
 
 def test_training_and_evaluation_sample_the_same_frames(tiny, tmp_path):
@@ -339,7 +430,10 @@ def test_training_and_evaluation_sample_the_same_frames(tiny, tmp_path):
         indices = [int(x) for x in np.linspace(0, n - 1, frames)]
         recipe = get_stage("2-ov")
         recipe.video_frames = frames
-        records = [_rec("<image>\nWhere?", "left", video="v.mp4"), _rec("<image>\nWhere?", "left", video="frames")]
+        records = [
+            _rec("<image>\nWhere?", "left", video="v.mp4"),
+            _rec("<image>\nWhere?", "left", video="frames"),
+        ]
         ds = TrainDataset(records, tmp_path, tiny.processor, recipe)
         assert [s.video_frames for s in ds.samples] == [frames, frames]  # F, not min(N, F)
         for i, expected in enumerate((decoded[indices], clip[indices])):

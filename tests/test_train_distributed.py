@@ -33,27 +33,61 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
-                    reason="accelerate's launcher is not installed beside this Python")
+@pytest.mark.skipif(
+    shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
+    reason="accelerate's launcher is not installed beside this Python",
+)
 @pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     data = make_synthetic_set(tmp_path / "set", {"single_image": 4, "multi_image": 4, "video": 4})
     # Text-only records too: their batches leave the vision tower and projector unused, which DDP's
     # reducer must still see a gradient for.
     records = json.loads(data.read_text())
-    records += [{"id": f"text{i}", "conversations": [{"from": "human", "value": f"What is {i} + {i}?"},
-                                                    {"from": "gpt", "value": str(2 * i)}]} for i in range(4)]
+    records += [
+        {
+            "id": f"text{i}",
+            "conversations": [
+                {"from": "human", "value": f"What is {i} + {i}?"},
+                {"from": "gpt", "value": str(2 * i)},
+            ],
+        }
+        for i in range(4)
+    ]
     data.write_text(json.dumps(records))
     recipe, options = get_stage("2-ov"), TrainOptions(per_device_batch_size=4, progress=False)
     apply_overrides(recipe, options, SETTINGS)
     one = train("tiny", data, tmp_path / "one", recipe, options)
 
     bin_dir = Path(sys.executable).parent
-    cmd = [str(bin_dir / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-           str(bin_dir / "ov-bench"), "train", "--stage", "2-ov", "--model", "tiny", "--data", str(data),
-           "--output", str(tmp_path / "two"), "--batch-size", "2", "--no-progress",
-           *[f"--set={k}={v}" for k, v in SETTINGS.items()]]
+    cmd = [
+        str(bin_dir / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(bin_dir / "ov-bench"),
+        "train",
+        "--stage",
+        "2-ov",
+        "--model",
+        "tiny",
+        "--data",
+        str(data),
+        "--output",
+        str(tmp_path / "two"),
+        "--batch-size",
+        "2",
+        "--no-progress",
+        *[f"--set={k}={v}" for k, v in SETTINGS.items()],
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
@@ -63,7 +97,9 @@ def test_two_processes_match_one(tmp_path):
     assert [r["step"] for r in two] == one.steps
     assert [r["loss"] for r in two] == pytest.approx(one.losses, rel=1e-5)
     singles = read_log(tmp_path / "one")
-    assert [(r["tokens"], r["target_tokens"]) for r in two] == [(r["tokens"], r["target_tokens"]) for r in singles]
+    assert [(r["tokens"], r["target_tokens"]) for r in two] == [
+        (r["tokens"], r["target_tokens"]) for r in singles
+    ]
     # Gradient accumulation is a third layout of the same global batch: 2 micro-batches of 2 in one process.
     options.per_device_batch_size, options.gradient_accumulation_steps = 2, 2
     accumulated = train("tiny", data, tmp_path / "accumulated", recipe, options)

@@ -18,7 +18,9 @@ from reference_model.training.synthetic import make_synthetic_set
 
 def _run(data, out, resume=None, batch_size=2, accumulation=2):
     recipe = get_stage("2-si")
-    options = TrainOptions(per_device_batch_size=batch_size, gradient_accumulation_steps=accumulation, progress=False)
+    options = TrainOptions(
+        per_device_batch_size=batch_size, gradient_accumulation_steps=accumulation, progress=False
+    )
     # 6 samples in steps of 2 x 2 (the last batch of an epoch wrapped around): 2 steps an epoch, 3 epochs.
     apply_overrides(recipe, options, {"lr": 1e-2, "vision_lr": 3e-3, "max_steps": 6, "save_every": 3})
     return train("tiny", data, out, recipe, options, resume=resume)
@@ -26,7 +28,9 @@ def _run(data, out, resume=None, batch_size=2, accumulation=2):
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    return make_synthetic_set(tmp_path_factory.mktemp("resume_set"), {"single_image": 6, "multi_image": 0, "video": 0})
+    return make_synthetic_set(
+        tmp_path_factory.mktemp("resume_set"), {"single_image": 6, "multi_image": 0, "video": 0}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -50,8 +50,7 @@ def cosine_factor(step_index: int, total: int, warmup_ratio: float = 0.03) -> fl
 
 
 # Every stage trains end to end in the slow tier (the default tier checks the loss and masks in test_train_data).
-@pytest.mark.parametrize("stage", [pytest.param(s, marks=pytest.mark.slow)
-                                   for s in SETTINGS])
+@pytest.mark.parametrize("stage", [pytest.param(s, marks=pytest.mark.slow) for s in SETTINGS])
 def test_stage_trains(stage, sets, start, tmp_path):
     recipe, options = get_stage(stage), TrainOptions(per_device_batch_size=4, progress=False)
     apply_overrides(recipe, options, SETTINGS[stage])
@@ -81,13 +80,18 @@ def test_stage_trains(stage, sets, start, tmp_path):
     assert {n: g["initial_lr"] for n, g in groups.items()} == expected_groups
     if "vision_tower" in groups:
         # post_layernorm is kept for checkpoint round trips but outside the forward, so it is never trained.
-        n_vision = sum(p.numel() for n, p in start.items()
-                       if n.startswith("model.vision_tower.") and not n.startswith("model.vision_tower.post_layernorm."))
+        n_vision = sum(
+            p.numel()
+            for n, p in start.items()
+            if n.startswith("model.vision_tower.") and not n.startswith("model.vision_tower.post_layernorm.")
+        )
         assert groups["vision_tower"]["num_parameters"] == n_vision
 
     steps = read_log(tmp_path)
     assert [r["step"] for r in steps] == list(range(1, options.max_steps + 1))
     for record in steps:
         factor = cosine_factor(record["step"] - 1, options.max_steps)
-        assert record["lr"] == {n: pytest.approx(lr * factor, rel=1e-9, abs=1e-15) for n, lr in expected_groups.items()}
+        assert record["lr"] == {
+            n: pytest.approx(lr * factor, rel=1e-9, abs=1e-15) for n, lr in expected_groups.items()
+        }
         assert record["tokens_per_s"] > 0 and record["target_tokens"] > 0 and math.isfinite(record["loss"])

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from .base import Generation, ModelAdapter, Prepared
 
-__all__ = ["ADAPTERS", "Generation", "ModelAdapter", "Prepared", "check_model_spec", "load_adapter", "parse_model_spec"]
+__all__ = [
+    "ADAPTERS",
+    "Generation",
+    "ModelAdapter",
+    "Prepared",
+    "check_model_spec",
+    "load_adapter",
+    "parse_model_spec",
+]
 
 # name -> (how to write --model, what it is); `ov-bench models` prints these.
 ADAPTERS = {
-    "reference": ("tiny | arch:0.5b[?layers=N] | PATH",
-                  "ov-bench's reference LlavaOneVision (presets with random weights, or a checkpoint in the "
-                  "HF or original lmms-lab layout)"),
-    "hf": ("hf:PATH", "transformers' LlavaOnevisionForConditionalGeneration + AutoProcessor from a local "
-                      "save_pretrained directory; tau must be a multiple of 729 (anyres_max_N)"),
+    "reference": (
+        "tiny | arch:0.5b[?layers=N] | PATH",
+        "ov-bench's reference LlavaOneVision (presets with random weights, or a checkpoint in the "
+        "HF or original lmms-lab layout)",
+    ),
+    "hf": (
+        "hf:PATH",
+        "transformers' LlavaOnevisionForConditionalGeneration + AutoProcessor from a local "
+        "save_pretrained directory; tau must be a multiple of 729 (anyres_max_N)",
+    ),
 }
 
 
@@ -28,10 +41,18 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
     return "reference", spec
 
 
-def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
-                 unpad_rounding: str = "original", device_map: str | dict | None = None,
-                 max_memory: str | dict | None = None, offload_folder: str | None = None,
-                 **model_options) -> ModelAdapter:
+def load_adapter(
+    spec: str,
+    *,
+    max_grid_tokens: int | None,
+    dtype: str = "auto",
+    device: str = "cpu",
+    unpad_rounding: str = "original",
+    device_map: str | dict | None = None,
+    max_memory: str | dict | None = None,
+    offload_folder: str | None = None,
+    **model_options,
+) -> ModelAdapter:
     """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
     ``device_map`` / ``max_memory`` / ``offload_folder`` split the model across devices (accelerate).
     ``model_options`` (None = the checkpoint's): multi_image_layout, video_layout, video_pool,
@@ -43,22 +64,40 @@ def load_adapter(spec: str, *, max_grid_tokens: int | None, dtype: str = "auto",
         from .hf import HFAdapter
 
         if unpad_rounding != "original":
-            raise ValueError("--unpad-rounding applies to the reference model only (transformers always rounds 'hf')")
+            raise ValueError(
+                "--unpad-rounding applies to the reference model only (transformers always rounds 'hf')"
+            )
         image_resize = model_options.pop("image_resize", None)
         given = [k for k, v in model_options.items() if v is not None and v is not True]
         if given:
-            raise ValueError(f"{', '.join(given)}: reference model only (transformers' port has one layout: "
-                             "multi-image 'train', its own video layout and grid set)")
+            raise ValueError(
+                f"{', '.join(given)}: reference model only (transformers' port has one layout: "
+                "multi-image 'train', its own video layout and grid set)"
+            )
         # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
-        adapter = HFAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            image_resize=image_resize, **placement)
+        adapter = HFAdapter(
+            target,
+            max_grid_tokens=max_grid_tokens,
+            dtype=dtype,
+            device=device,
+            image_resize=image_resize,
+            **placement,
+        )
         adapter.apply_video_options(**video)  # transformers' port: OV's defaults, the harness's sampling
         return adapter
     from .reference import ReferenceAdapter
 
     model_options["image_resize"] = model_options.get("image_resize") or "pil"
-    return ReferenceAdapter(target, max_grid_tokens=max_grid_tokens, dtype=dtype, device=device,
-                            unpad_rounding=unpad_rounding, **placement, **model_options, **video)
+    return ReferenceAdapter(
+        target,
+        max_grid_tokens=max_grid_tokens,
+        dtype=dtype,
+        device=device,
+        unpad_rounding=unpad_rounding,
+        **placement,
+        **model_options,
+        **video,
+    )
 
 
 def default_frames(spec: str) -> int:
@@ -102,9 +141,13 @@ def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
         if not path.is_dir():
             raise ValueError(f"--model {spec}: expected a checkpoint directory, got a file")
         if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
-            raise FileNotFoundError(f"--model {spec}: no weights in the directory (*.safetensors or pytorch_model*.bin)")
+            raise FileNotFoundError(
+                f"--model {spec}: no weights in the directory (*.safetensors or pytorch_model*.bin)"
+            )
         return
     if "/" in target and not target.startswith((".", "/", "~")) and target.count("/") == 1:
         return  # a hub id: the loader tries the hub and fails with its own one-line message offline
-    raise FileNotFoundError(f"--model {spec}: no such preset or checkpoint directory (presets: tiny, "
-                            "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)")
+    raise FileNotFoundError(
+        f"--model {spec}: no such preset or checkpoint directory (presets: tiny, "
+        "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)"
+    )

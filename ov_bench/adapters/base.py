@@ -49,7 +49,9 @@ class EncodeOnce(abc.ABC):
         equal layouts give the model identical inputs, hence identical greedy outputs."""
 
     @abc.abstractmethod
-    def generate_encoded(self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any) -> Generation:
+    def generate_encoded(
+        self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any
+    ) -> Generation:
         """Greedy generation of an ``at_threshold`` sample from ``encode``'s features (the threshold in
         force is the one given to at_threshold)."""
 
@@ -96,8 +98,12 @@ class ModelAdapter(abc.ABC):
     default_frames: int = 32
     _video_overrides: dict | None = None
 
-    def apply_video_options(self, frame_sampling: str | None = None, force_sample: bool | None = None,
-                            time_instruction: bool | None = None) -> None:
+    def apply_video_options(
+        self,
+        frame_sampling: str | None = None,
+        force_sample: bool | None = None,
+        time_instruction: bool | None = None,
+    ) -> None:
         """Explicit --frame-sampling / --force-sample / --time-instruction over the family defaults; they
         change the inputs, so they join the store key."""
         from ov_media.video import SAMPLING_MODES
@@ -105,8 +111,11 @@ class ModelAdapter(abc.ABC):
         if frame_sampling is not None and frame_sampling not in SAMPLING_MODES:
             raise ValueError(f"frame sampling {frame_sampling!r}: choose one of {', '.join(SAMPLING_MODES)}")
         overrides = dict(self._video_overrides or {})
-        for name, value, tag in (("frame_sampling", frame_sampling, "sampling"), ("force_sample", force_sample, "force"),
-                                 ("time_instruction", time_instruction, "ti")):
+        for name, value, tag in (
+            ("frame_sampling", frame_sampling, "sampling"),
+            ("force_sample", force_sample, "force"),
+            ("time_instruction", time_instruction, "ti"),
+        ):
             if value is None:
                 continue
             setattr(self, name, value)
@@ -121,9 +130,13 @@ class ModelAdapter(abc.ABC):
 
     def video_settings(self) -> dict[str, Any]:
         """What results.json records about how videos were sampled and prompted."""
-        return {"frame_sampling": self.frame_sampling, "force_sample": self.force_sample,
-                "time_instruction": self.time_instruction, "prompts": self.prompt_model or "default",
-                "default_frames": self.default_frames}
+        return {
+            "frame_sampling": self.frame_sampling,
+            "force_sample": self.force_sample,
+            "time_instruction": self.time_instruction,
+            "prompts": self.prompt_model or "default",
+            "default_frames": self.default_frames,
+        }
 
     @property
     def key(self) -> str:

@@ -52,8 +52,10 @@ def check_checkpoint_dir(path: str) -> Path:
 
         if re.fullmatch(r"[\w.-]+/[\w.-]+", path) and not path.startswith("."):
             # hf: takes local directories only (documented); a hub id gets the command that fetches it.
-            raise FileNotFoundError(f"hf:{path}: no such local directory; hf: takes local directories, not hub ids "
-                                    f"(for a hub id: huggingface-cli download {path} --local-dir DIR, then hf:DIR)")
+            raise FileNotFoundError(
+                f"hf:{path}: no such local directory; hf: takes local directories, not hub ids "
+                f"(for a hub id: huggingface-cli download {path} --local-dir DIR, then hf:DIR)"
+            )
         raise FileNotFoundError(f"hf:{path}: no such checkpoint directory (the hub is not used by hf:)")
     if not (directory / "config.json").is_file():
         raise FileNotFoundError(f"hf:{path}: no config.json (expected a save_pretrained directory)")
@@ -91,8 +93,11 @@ def image_processor_for(image_processor: Any, backend: str | None) -> Any:
     )
 
     target = LlavaOnevisionImageProcessorPil if backend == "pil" else LlavaOnevisionImageProcessor
-    settings = {k: v for k, v in image_processor.to_dict().items()
-                if k not in ("image_processor_type", "processor_class", "_processor_class")}
+    settings = {
+        k: v
+        for k, v in image_processor.to_dict().items()
+        if k not in ("image_processor_type", "processor_class", "_processor_class")
+    }
     return target(**settings)
 
 
@@ -113,8 +118,9 @@ def check_hf_device_map(path: str, device_map, max_memory, offload_folder, dtype
     config = AutoConfig.from_pretrained(str(directory))
     with init_empty_weights():
         model = LlavaOnevisionForConditionalGeneration._from_config(config, dtype=torch_dtype)
-    return plan_device_map(model, device_map, max_memory, torch_dtype, offload_folder=offload_folder,
-                           anchors=_HF_ANCHORS)
+    return plan_device_map(
+        model, device_map, max_memory, torch_dtype, offload_folder=offload_folder, anchors=_HF_ANCHORS
+    )
 
 
 class HFAdapter(ModelAdapter):
@@ -122,9 +128,18 @@ class HFAdapter(ModelAdapter):
     max_batch_size = 1024  # batches are left-padded as transformers' processor pads them
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
-    def __init__(self, path: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
-                 image_resize: str | None = None, device_map: str | dict | None = None,
-                 max_memory: str | dict | None = None, offload_folder: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_grid_tokens: int | None,
+        dtype: str = "auto",
+        device: str = "cpu",
+        image_resize: str | None = None,
+        device_map: str | dict | None = None,
+        max_memory: str | dict | None = None,
+        offload_folder: str | None = None,
+    ) -> None:
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
@@ -132,7 +147,9 @@ class HFAdapter(ModelAdapter):
         from reference_model.device_map import cuda_hint
 
         directory = check_checkpoint_dir(path)
-        aspect_ratio_for(max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading weights
+        aspect_ratio_for(
+            max_grid_tokens, 1
+        )  # refuse a tau transformers cannot express before loading weights
         self.model_id = str(directory.resolve())
         split = device_map is not None or max_memory is not None
         torch_dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory) if split else device)
@@ -145,13 +162,18 @@ class HFAdapter(ModelAdapter):
             plan = check_hf_device_map(str(directory), device_map, max_memory, offload_folder, torch_dtype)
             # transformers takes the validated map; accelerate's hooks move activations between devices.
             self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-                str(directory), dtype=torch_dtype, device_map=plan.device_map, offload_folder=offload_folder,
+                str(directory),
+                dtype=torch_dtype,
+                device_map=plan.device_map,
+                offload_folder=offload_folder,
             ).eval()
             self.device, self.devices, self.device_map = plan.main_device, plan.devices, dict(plan.device_map)
         else:
-            self.model = LlavaOnevisionForConditionalGeneration.from_pretrained(
-                str(directory), dtype=torch_dtype
-            ).to(device).eval()
+            self.model = (
+                LlavaOnevisionForConditionalGeneration.from_pretrained(str(directory), dtype=torch_dtype)
+                .to(device)
+                .eval()
+            )
             self.device, self.devices, self.device_map = device, [device], None
         self.dtype = dtype_name(torch_dtype)
         self._torch = torch
@@ -202,8 +224,11 @@ class HFAdapter(ModelAdapter):
             n_frames = len(video.frames)
         inputs = dict(self.processor(**kwargs))
         counted = count_prompt_visual_tokens(
-            [im.size for im in images], [n_frames] if video is not None else [],
-            max_grid_tokens=self._tau, unpad_rounding="hf", multi_image_layout="train",  # newline per image
+            [im.size for im in images],
+            [n_frames] if video is not None else [],
+            max_grid_tokens=self._tau,
+            unpad_rounding="hf",
+            multi_image_layout="train",  # newline per image
         )
         if self._patches != TOKENS_PER_CROP:
             counted = -1  # the analytic count assumes the released 384/14 geometry
@@ -278,15 +303,19 @@ class HFAdapter(ModelAdapter):
         mask = torch.zeros((len(samples), width), dtype=samples[0]["attention_mask"].dtype)
         for i, s in enumerate(samples):
             n = int(s["input_ids"].shape[1])
-            ids[i, width - n:], mask[i, width - n:] = s["input_ids"][0], s["attention_mask"][0]
+            ids[i, width - n :], mask[i, width - n :] = s["input_ids"][0], s["attention_mask"][0]
         batch: dict[str, Any] = {"input_ids": ids, "attention_mask": mask}
         with_images = [s for s in samples if "pixel_values" in s]
         if with_images:
             crops = max(int(s["pixel_values"].shape[1]) for s in with_images)
-            batch["pixel_values"] = torch.cat([
-                torch.nn.functional.pad(s["pixel_values"], (0, 0, 0, 0, 0, 0, 0, crops - s["pixel_values"].shape[1]))
-                for s in with_images
-            ])
+            batch["pixel_values"] = torch.cat(
+                [
+                    torch.nn.functional.pad(
+                        s["pixel_values"], (0, 0, 0, 0, 0, 0, 0, crops - s["pixel_values"].shape[1])
+                    )
+                    for s in with_images
+                ]
+            )
             batch["image_sizes"] = torch.cat([s["image_sizes"] for s in with_images])
             batch["batch_num_images"] = torch.cat([s["batch_num_images"] for s in with_images])
         with_videos = [s for s in samples if "pixel_values_videos" in s]
@@ -299,8 +328,9 @@ class HFAdapter(ModelAdapter):
             raise ValueError(f"cannot batch processor outputs {sorted(unknown)}")
         return batch
 
-    def _generate(self, inputs: dict[str, Any], prepared: list[Prepared], max_new_tokens: int,
-                  timer: Any) -> list[Generation]:
+    def _generate(
+        self, inputs: dict[str, Any], prepared: list[Prepared], max_new_tokens: int, timer: Any
+    ) -> list[Generation]:
         from transformers.generation.streamers import BaseStreamer
 
         adapter = self
@@ -329,8 +359,14 @@ class HFAdapter(ModelAdapter):
             prompt_len = int(inputs["input_ids"].shape[1])
             with torch.inference_mode():
                 out = self.model.generate(
-                    **inputs, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                    temperature=None, top_p=None, top_k=None, streamer=FirstToken() if timer.enabled else None,
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    num_beams=1,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                    streamer=FirstToken() if timer.enabled else None,
                 )
             stop = timer.mark()
         finally:
@@ -350,11 +386,17 @@ class HFAdapter(ModelAdapter):
                 end = next((i + 1 for i, t in enumerate(new) if t in eos), len(new))
                 new = new[:end]
             # Features come out in row order; a shortfall shows up as the runner's analytic-vs-measured error.
-            visual = sum(next(images, 0) for _ in range(p.num_images)) + (next(videos, 0) if p.num_frames else 0)
-            results.append(Generation(
-                text=self.processor.tokenizer.decode(new, skip_special_tokens=True), new_tokens=len(new),
-                visual_positions=visual, prompt_tokens=int(inputs["attention_mask"][row].sum()),
-            ))
+            visual = sum(next(images, 0) for _ in range(p.num_images)) + (
+                next(videos, 0) if p.num_frames else 0
+            )
+            results.append(
+                Generation(
+                    text=self.processor.tokenizer.decode(new, skip_special_tokens=True),
+                    new_tokens=len(new),
+                    visual_positions=visual,
+                    prompt_tokens=int(inputs["attention_mask"][row].sum()),
+                )
+            )
         return results
 
     def finish_stages(self, stages: dict[str, float]) -> dict[str, float]:

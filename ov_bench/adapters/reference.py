@@ -9,35 +9,66 @@ from .base import EncodeOnce, Generation, ModelAdapter, Prepared
 _PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
 _LAYOUT_KEYS = ("image_sizes", "image_num_crops", "video_num_frames")
 # load_adapter's layout keyword -> its short name in the store key, in the key's fixed order.
-_OVERRIDE_NAMES = (("multi_image_layout", "mi"), ("video_layout", "video"), ("video_pool", "pool"),
-                   ("grid_pinpoints", "grid"))
+_OVERRIDE_NAMES = (
+    ("multi_image_layout", "mi"),
+    ("video_layout", "video"),
+    ("video_pool", "pool"),
+    ("grid_pinpoints", "grid"),
+)
 
 
 class ReferenceAdapter(ModelAdapter, EncodeOnce):
     kind = "reference"
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
-    def __init__(self, spec: str, *, max_grid_tokens: int | None, dtype: str = "auto", device: str = "cpu",
-                 unpad_rounding: str = "original", device_map: str | dict | None = None,
-                 max_memory: str | dict | None = None, offload_folder: str | None = None,
-                 multi_image_layout: str | None = None, video_layout: str | None = None,
-                 video_pool: str | None = None, grid_pinpoints: str | None = None,
-                 use_generation_config: bool = True, image_resize: str = "pil", frame_sampling: str | None = None,
-                 force_sample: bool | None = None, time_instruction: bool | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        *,
+        max_grid_tokens: int | None,
+        dtype: str = "auto",
+        device: str = "cpu",
+        unpad_rounding: str = "original",
+        device_map: str | dict | None = None,
+        max_memory: str | dict | None = None,
+        offload_folder: str | None = None,
+        multi_image_layout: str | None = None,
+        video_layout: str | None = None,
+        video_pool: str | None = None,
+        grid_pinpoints: str | None = None,
+        use_generation_config: bool = True,
+        image_resize: str = "pil",
+        frame_sampling: str | None = None,
+        force_sample: bool | None = None,
+        time_instruction: bool | None = None,
+    ) -> None:
         from reference_model import LlavaOneVision
         from reference_model.checkpoints import dtype_name
         from reference_model.image_processing import validate_resize_backend
 
         validate_resize_backend(image_resize)
         self.model = LlavaOneVision.from_pretrained(
-            spec, max_grid_tokens=max_grid_tokens, unpad_rounding=unpad_rounding, dtype=dtype, device=device,
-            device_map=device_map, max_memory=max_memory, offload_folder=offload_folder,
-            multi_image_layout=multi_image_layout, video_newline_position=video_layout, video_pool_mode=video_pool,
-            grid_pinpoints=grid_pinpoints, use_generation_config=use_generation_config,
+            spec,
+            max_grid_tokens=max_grid_tokens,
+            unpad_rounding=unpad_rounding,
+            dtype=dtype,
+            device=device,
+            device_map=device_map,
+            max_memory=max_memory,
+            offload_folder=offload_folder,
+            multi_image_layout=multi_image_layout,
+            video_newline_position=video_layout,
+            video_pool_mode=video_pool,
+            grid_pinpoints=grid_pinpoints,
+            use_generation_config=use_generation_config,
         )
         # Explicit layout / decoding overrides change the outputs, so they are part of the store key.
-        given = {"multi_image_layout": multi_image_layout, "video_layout": video_layout, "video_pool": video_pool,
-                 "grid_pinpoints": grid_pinpoints}
+        given = {
+            "multi_image_layout": multi_image_layout,
+            "video_layout": video_layout,
+            "video_pool": video_pool,
+            "grid_pinpoints": grid_pinpoints,
+        }
         self._overrides = {short: given[name] for name, short in _OVERRIDE_NAMES if given[name] is not None}
         if not use_generation_config:
             self._overrides["gencfg"] = "off"
@@ -63,8 +94,12 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     def _packing_state(self) -> tuple:
         """The packing-only layout settings (multi-image, video) with their key overrides."""
         config = self.model.config
-        return (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
-                {k: v for k, v in self._overrides.items() if k in ("mi", "video", "pool")})
+        return (
+            config.multi_image_layout,
+            config.video_newline_position,
+            config.video_pool_mode,
+            {k: v for k, v in self._overrides.items() if k in ("mi", "video", "pool")},
+        )
 
     @property
     def threshold(self) -> int | None:
@@ -90,14 +125,18 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         out["config"] = dataclasses.asdict(config)
         out["family"] = config.family
         out["multi_image_layout"] = config.multi_image_layout
-        out["video_layout"] = {"newline_position": config.video_newline_position, "pool_mode": config.video_pool_mode}
+        out["video_layout"] = {
+            "newline_position": config.video_newline_position,
+            "pool_mode": config.video_pool_mode,
+        }
         out["video"] = self.video_settings()
         if config.default_reasons:
             out["video"]["reasons"] = dict(config.default_reasons)
         out["grid_pinpoints"] = grid_pinpoints_name(config.anyres.grid_pinpoints)
         out["generation"] = {
-            "source": settings.source if settings is not None else (
-                "ignored (--no-generation-config)" if self.model.file_generation_settings else "none"),
+            "source": settings.source
+            if settings is not None
+            else ("ignored (--no-generation-config)" if self.model.file_generation_settings else "none"),
             "eos_token_ids": sorted(self.model.decoding(1, 0).eos_ids),
             "repetition_penalty": settings.repetition_penalty if settings is not None else 1.0,
         }
@@ -116,7 +155,9 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         processor = self.model.processor
         prompt = processor.build_prompt(question, num_images=len(images), video=video is not None)
         frames = video.frames if video is not None else None
-        inputs = processor(text=prompt, images=images or None, videos=[frames] if frames is not None else None)
+        inputs = processor(
+            text=prompt, images=images or None, videos=[frames] if frames is not None else None
+        )
         inputs.pop("num_visual_tokens", None)
         n_frames = len(frames) if frames is not None else 0
         counted = self._count([im.size for im in images], [n_frames] if frames is not None else [])
@@ -139,8 +180,9 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         inputs = prepared.inputs
         with torch.inference_mode():
             pixels = self.model.to_device({k: inputs[k] for k in _PIXEL_KEYS if k in inputs})
-            return self.model.encode_visuals(pixels.get("pixel_values"), pixels.get("pixel_values_videos"),
-                                             stage_timer=timer)
+            return self.model.encode_visuals(
+                pixels.get("pixel_values"), pixels.get("pixel_values_videos"), stage_timer=timer
+            )
 
     def at_threshold(self, prepared: Prepared, threshold: int | None) -> Prepared:
         self.set_threshold(threshold)
@@ -148,8 +190,13 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         ids = self.model.processor.tokenize(prepared.prompt, sizes, frames)
         ids.pop("num_visual_tokens", None)
         inputs = {**ids, **{k: prepared.inputs[k] for k in _LAYOUT_KEYS if k in prepared.inputs}}
-        return Prepared(inputs, prepared.prompt, self._count(sizes, frames), num_images=prepared.num_images,
-                        num_frames=prepared.num_frames)
+        return Prepared(
+            inputs,
+            prepared.prompt,
+            self._count(sizes, frames),
+            num_images=prepared.num_images,
+            num_frames=prepared.num_frames,
+        )
 
     def layout(self, prepared: Prepared, threshold: int | None) -> tuple:
         """Every setting the packed input depends on for this sample (features and prompt aside): one
@@ -162,9 +209,19 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         sizes, frames = self._sizes_and_frames(prepared)
         if len(sizes) == 1 or (sizes and not config.multi_image_pad_to_square):
             pinpoints = config.anyres.grid_pinpoints
-            images: tuple = ("anyres", grid_pinpoints_name(pinpoints), tuple(
-                image_grid_shape(*size, max_grid_tokens=threshold, unpad_rounding=self.unpad_rounding,
-                                 grid_pinpoints=pinpoints) for size in sizes))
+            images: tuple = (
+                "anyres",
+                grid_pinpoints_name(pinpoints),
+                tuple(
+                    image_grid_shape(
+                        *size,
+                        max_grid_tokens=threshold,
+                        unpad_rounding=self.unpad_rounding,
+                        grid_pinpoints=pinpoints,
+                    )
+                    for size in sizes
+                ),
+            )
         elif sizes:
             images = ("multi", len(sizes), config.multi_image_layout)
         else:
@@ -202,16 +259,30 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
 
     def layout_state(self) -> Any:
         config = self.model.config
-        return (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
-                list(config.anyres.grid_pinpoints), config.anyres.max_grid_tokens, dict(self._overrides))
+        return (
+            config.multi_image_layout,
+            config.video_newline_position,
+            config.video_pool_mode,
+            list(config.anyres.grid_pinpoints),
+            config.anyres.max_grid_tokens,
+            dict(self._overrides),
+        )
 
     def restore_layout(self, state: Any) -> None:
         config = self.model.config
-        (config.multi_image_layout, config.video_newline_position, config.video_pool_mode,
-         config.anyres.grid_pinpoints, config.anyres.max_grid_tokens, overrides) = state
+        (
+            config.multi_image_layout,
+            config.video_newline_position,
+            config.video_pool_mode,
+            config.anyres.grid_pinpoints,
+            config.anyres.max_grid_tokens,
+            overrides,
+        ) = state
         self._overrides = dict(overrides)
 
-    def generate_encoded(self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any) -> Generation:
+    def generate_encoded(
+        self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any
+    ) -> Generation:
         return self._generate(prepared, max_new_tokens, timer, encoded=features)
 
     def generate(self, prepared: Prepared, max_new_tokens: int, timer: Any) -> Generation:
@@ -220,8 +291,13 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     def _generate(self, prepared: Prepared, max_new_tokens: int, timer: Any, **encoded: Any) -> Generation:
         start = timer.mark()
         batch = self.model.to_device(prepared.inputs)
-        result = self.model.generate(**batch, **encoded, max_new_tokens=max_new_tokens, min_new_tokens=0,
-                                     stage_timer=timer if timer.enabled else None)
+        result = self.model.generate(
+            **batch,
+            **encoded,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=0,
+            stage_timer=timer if timer.enabled else None,
+        )
         first = timer.first_stop("prefill")
         if start is not None and first is not None:
             timer.add_span("ttft", start, first)
@@ -237,8 +313,12 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         """One left-padded batch: the vision encoder runs once over every crop / frame of the batch."""
         start = timer.mark()
         batch = self.model.collate([p.inputs for p in prepared])
-        results = self.model.generate_batch(batch, max_new_tokens=max_new_tokens, min_new_tokens=0,
-                                            stage_timer=timer if timer.enabled else None)
+        results = self.model.generate_batch(
+            batch,
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=0,
+            stage_timer=timer if timer.enabled else None,
+        )
         first = timer.first_stop("prefill")
         if start is not None and first is not None:
             timer.add_span("ttft", start, first)

@@ -50,11 +50,19 @@ def model_units(cfg) -> list[Unit]:
     kv = t.num_key_value_heads * (h // t.num_attention_heads)
     units = [Unit("model.vision_tower.embeddings", 3 * patch * patch * d + d + n * d, vision=True)]
     vision_layer = 4 * (d * d + d) + 2 * d * f + f + d + 4 * d
-    units += [Unit(f"model.vision_tower.encoder.layers.{i}", vision_layer, vision=True) for i in range(v.num_hidden_layers)]
+    units += [
+        Unit(f"model.vision_tower.encoder.layers.{i}", vision_layer, vision=True)
+        for i in range(v.num_hidden_layers)
+    ]
     units.append(Unit("model.vision_tower.post_layernorm", 2 * d, vision=True))
-    units.append(Unit("model.multi_modal_projector+image_newline+embed_tokens", d * h + h + h * h + h + h + vocab * h))
+    units.append(
+        Unit("model.multi_modal_projector+image_newline+embed_tokens", d * h + h + h * h + h + h + vocab * h)
+    )
     decoder = 2 * h * h + h + 2 * (h * kv + kv) + 3 * h * m + 2 * h
-    units += [Unit(f"model.language_model.layers.{i}", decoder, decoder_layer=True) for i in range(t.num_hidden_layers)]
+    units += [
+        Unit(f"model.language_model.layers.{i}", decoder, decoder_layer=True)
+        for i in range(t.num_hidden_layers)
+    ]
     units.append(Unit("model.language_model.norm+lm_head", h + (0 if t.tie_word_embeddings else vocab * h)))
     return units
 
@@ -111,8 +119,16 @@ def place(cfg, gpus: int, bytes_per_param: int = 2) -> list[list[Unit]]:
     return out
 
 
-def plan_gpus(cfg, arch: str, gpus: int, seq: int, crops: int, gpu_memory: int | None = None,
-              bytes_per_param: int = 2, kv_bytes: int = 2) -> GpuPlan:
+def plan_gpus(
+    cfg,
+    arch: str,
+    gpus: int,
+    seq: int,
+    crops: int,
+    gpu_memory: int | None = None,
+    bytes_per_param: int = 2,
+    kv_bytes: int = 2,
+) -> GpuPlan:
     """Memory per GPU of ``cfg`` split over ``gpus`` GPUs for a prompt of ``seq`` tokens and ``crops`` crops."""
     v, t = cfg.vision, cfg.text
     h, m = t.hidden_size, t.intermediate_size
@@ -126,13 +142,28 @@ def plan_gpus(cfg, arch: str, gpus: int, seq: int, crops: int, gpu_memory: int |
             act = seq * (2 * m + 4 * h) * bytes_per_param
         if any(u.vision for u in units):
             act = max(act, crops * n * (v.intermediate_size + 4 * v.hidden_size) * bytes_per_param)
-        plan.loads.append(GpuLoad(gpu, sum(u.params for u in units) * bytes_per_param,
-                                  layers * 2 * kv * seq * kv_bytes, act, layers))
+        plan.loads.append(
+            GpuLoad(
+                gpu,
+                sum(u.params for u in units) * bytes_per_param,
+                layers * 2 * kv * seq * kv_bytes,
+                act,
+                layers,
+            )
+        )
     return plan
 
 
-def gpus_needed(cfg, arch: str, seq: int, crops: int, gpu_memory: int, bytes_per_param: int = 2,
-                kv_bytes: int = 2, most: int = 64) -> GpuPlan | None:
+def gpus_needed(
+    cfg,
+    arch: str,
+    seq: int,
+    crops: int,
+    gpu_memory: int,
+    bytes_per_param: int = 2,
+    kv_bytes: int = 2,
+    most: int = 64,
+) -> GpuPlan | None:
     """The smallest split that fits on GPUs of ``gpu_memory`` bytes (None: not even ``most`` GPUs)."""
     for gpus in range(1, most + 1):
         plan = plan_gpus(cfg, arch, gpus, seq, crops, gpu_memory, bytes_per_param, kv_bytes)
@@ -154,11 +185,21 @@ def map_weights_per_device(arch: str, device_map: dict | str, bytes_per_param: i
     dtype = {2: torch.bfloat16, 4: torch.float32}.get(bytes_per_param, torch.bfloat16)
     mapping = read_device_map(device_map)
     if not isinstance(mapping, dict):
-        raise ValueError("tokens --device-map takes an explicit map (a JSON file); use --gpus N for a balanced split")
+        raise ValueError(
+            "tokens --device-map takes an explicit map (a JSON file); use --gpus N for a balanced split"
+        )
     model = LlavaOneVision.empty(preset_config(f"arch:{arch}"), None, dtype)
-    gpu_ids = [int(str(d).removeprefix("cuda:")) for d in mapping.values() if str(d).removeprefix("cuda:").isdigit()]
-    plan = plan_device_map(model, mapping, None, dtype, offload_folder="(planner)",
-                           gpus=list(range(max(gpu_ids, default=-1) + 1)))
+    gpu_ids = [
+        int(str(d).removeprefix("cuda:")) for d in mapping.values() if str(d).removeprefix("cuda:").isdigit()
+    ]
+    plan = plan_device_map(
+        model,
+        mapping,
+        None,
+        dtype,
+        offload_folder="(planner)",
+        gpus=list(range(max(gpu_ids, default=-1) + 1)),
+    )
     sizes = compute_module_sizes(model, dtype=dtype)
     out: dict[str, int] = {}
     for name, device in plan.device_map.items():
@@ -171,8 +212,14 @@ def _gib(value: float) -> str:
     return f"{value / 2**30:.1f}"
 
 
-def render_gpu_plans(rows, archs: list[str], gpus: int | None, gpu_memory: int | None, bytes_per_param: int = 2,
-                     kv_bytes: int = 2) -> str:
+def render_gpu_plans(
+    rows,
+    archs: list[str],
+    gpus: int | None,
+    gpu_memory: int | None,
+    bytes_per_param: int = 2,
+    kv_bytes: int = 2,
+) -> str:
     """Markdown: per architecture and setting, the GPUs needed (with --gpu-memory) or the load per GPU of
     a --gpus N split: weights, KV cache and activations of the setting's longest prompt, in GiB."""
     import math
@@ -180,11 +227,15 @@ def render_gpu_plans(rows, archs: list[str], gpus: int | None, gpu_memory: int |
     from ov_bench.reports.mdtable import md_table
     from reference_model.config import preset_config
 
-    lines = ["## Memory per GPU (model split across GPUs)", "",
-             f"Weights in {bytes_per_param}-byte parameters, balanced over the GPUs in module order (layers are "
-             "never split); KV cache and activations for the setting's longest prompt (max visual tokens + "
-             f"mean text tokens); {RESERVE // 2**30} GiB per GPU for the CUDA context. See "
-             "`ov_bench.analysis.memory_planner`.", ""]
+    lines = [
+        "## Memory per GPU (model split across GPUs)",
+        "",
+        f"Weights in {bytes_per_param}-byte parameters, balanced over the GPUs in module order (layers are "
+        "never split); KV cache and activations for the setting's longest prompt (max visual tokens + "
+        f"mean text tokens); {RESERVE // 2**30} GiB per GPU for the CUDA context. See "
+        "`ov_bench.analysis.memory_planner`.",
+        "",
+    ]
     table = []
     for arch in archs:
         cfg = preset_config(f"arch:{arch}")
@@ -199,10 +250,33 @@ def render_gpu_plans(rows, archs: list[str], gpus: int | None, gpu_memory: int |
             else:
                 plan = plan_gpus(cfg, arch, gpus, seq, crops, gpu_memory, bytes_per_param, kv_bytes)
             fits = "-" if gpu_memory is None else ("yes" if plan.fits else "no")
-            table.append([arch, r.task, r.setting, seq, plan.gpus,
-                          " / ".join(_gib(g.weights) for g in plan.loads),
-                          _gib(max(g.kv_cache for g in plan.loads)), _gib(max(g.activations for g in plan.loads)),
-                          f"{_gib(plan.peak)} ({fits})"])
-    lines.append(md_table(["arch", "task", "setting", "longest prompt", "GPUs", "weights GiB per GPU",
-                           "KV GiB max", "activations GiB max", "peak GiB per GPU (fits)"], table))
+            table.append(
+                [
+                    arch,
+                    r.task,
+                    r.setting,
+                    seq,
+                    plan.gpus,
+                    " / ".join(_gib(g.weights) for g in plan.loads),
+                    _gib(max(g.kv_cache for g in plan.loads)),
+                    _gib(max(g.activations for g in plan.loads)),
+                    f"{_gib(plan.peak)} ({fits})",
+                ]
+            )
+    lines.append(
+        md_table(
+            [
+                "arch",
+                "task",
+                "setting",
+                "longest prompt",
+                "GPUs",
+                "weights GiB per GPU",
+                "KV GiB max",
+                "activations GiB max",
+                "peak GiB per GPU (fits)",
+            ],
+            table,
+        )
+    )
     return "\n".join(lines) + "\n"

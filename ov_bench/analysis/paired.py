@@ -46,7 +46,11 @@ class PairedDelta:
 
     @property
     def tokens_delta(self) -> float | None:
-        return None if self.tokens_base is None or self.tokens_new is None else self.tokens_new - self.tokens_base
+        return (
+            None
+            if self.tokens_base is None or self.tokens_new is None
+            else self.tokens_new - self.tokens_base
+        )
 
     def latency_delta(self, stage: str = "end_to_end") -> float | None:
         a, b = self.latency_base_ms.get(stage), self.latency_new_ms.get(stage)
@@ -62,7 +66,9 @@ def _mean(values: Sequence[float]) -> float | None:
     return float(sum(values) / len(values)) if values else None
 
 
-def pair_rows(base: Sequence[SampleRow], new: Sequence[SampleRow]) -> tuple[list[tuple[SampleRow, SampleRow]], int, int]:
+def pair_rows(
+    base: Sequence[SampleRow], new: Sequence[SampleRow]
+) -> tuple[list[tuple[SampleRow, SampleRow]], int, int]:
     """(pairs of rows ok on both sides in base order, docs ok only in base, docs ok only in new)."""
     ok_new = {r.doc_id: r for r in new if r.ok and r.score is not None}
     ok_base = {r.doc_id: r for r in base if r.ok and r.score is not None}
@@ -70,9 +76,16 @@ def pair_rows(base: Sequence[SampleRow], new: Sequence[SampleRow]) -> tuple[list
     return pairs, len(set(ok_base) - set(ok_new)), len(set(ok_new) - set(ok_base))
 
 
-def paired_delta(task: str, base_rows: Sequence[SampleRow], new_rows: Sequence[SampleRow], base_label: str = "base",
-                 new_label: str = "new", confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                 seed: int = 0) -> PairedDelta:
+def paired_delta(
+    task: str,
+    base_rows: Sequence[SampleRow],
+    new_rows: Sequence[SampleRow],
+    base_label: str = "base",
+    new_label: str = "new",
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+) -> PairedDelta:
     pairs, base_only, new_only = pair_rows(base_rows, new_rows)
     a = [p[0].score for p in pairs]
     b = [p[1].score for p in pairs]
@@ -102,9 +115,24 @@ def paired_delta(task: str, base_rows: Sequence[SampleRow], new_rows: Sequence[S
         return _mean(vals) if len(vals) == len(pairs) else None
 
     return PairedDelta(
-        task=task, base=base_label, new=new_label, n_pairs=len(pairs), base_only_docs=base_only,
-        new_only_docs=new_only, score_base=_mean(a), score_new=_mean(b), score_delta=delta, ci_low=ci_low,
-        ci_high=ci_high, confidence=confidence, binary=binary, mcnemar=test, tokens_base=tokens(0),
-        tokens_new=tokens(1), latency_base_ms=latency(0), latency_new_ms=latency(1), memory_base_bytes=memory(0),
+        task=task,
+        base=base_label,
+        new=new_label,
+        n_pairs=len(pairs),
+        base_only_docs=base_only,
+        new_only_docs=new_only,
+        score_base=_mean(a),
+        score_new=_mean(b),
+        score_delta=delta,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        confidence=confidence,
+        binary=binary,
+        mcnemar=test,
+        tokens_base=tokens(0),
+        tokens_new=tokens(1),
+        latency_base_ms=latency(0),
+        latency_new_ms=latency(1),
+        memory_base_bytes=memory(0),
         memory_new_bytes=memory(1),
     )

@@ -64,8 +64,9 @@ def _bootstrap_means(x, n_boot: int, seed: int, chunk: int = 1000):
     return out
 
 
-def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                   seed: int = 0) -> BootstrapResult:
+def bootstrap_mean(
+    values: Sequence[float], confidence: float = 0.95, n_boot: int = DEFAULT_BOOT, seed: int = 0
+) -> BootstrapResult:
     """Percentile bootstrap CI of a mean."""
     import numpy as np
 
@@ -80,8 +81,13 @@ def bootstrap_mean(values: Sequence[float], confidence: float = 0.95, n_boot: in
     return BootstrapResult(float(x.mean()), float(low), float(high), confidence, len(x), n_boot, seed)
 
 
-def paired_bootstrap(base: Sequence[float], new: Sequence[float], confidence: float = 0.95,
-                     n_boot: int = DEFAULT_BOOT, seed: int = 0) -> BootstrapResult:
+def paired_bootstrap(
+    base: Sequence[float],
+    new: Sequence[float],
+    confidence: float = 0.95,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+) -> BootstrapResult:
     """Mean of ``new - base`` over pairs with a percentile bootstrap CI (pairs resampled together)."""
     a, b = _as_array(base), _as_array(new)
     if len(a) != len(b):

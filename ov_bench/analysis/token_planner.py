@@ -49,16 +49,28 @@ CHANNELS = 3
 
 # --------------------------------------------------------------------------- counting
 @lru_cache(maxsize=65536)
-def _count(sizes: tuple[tuple[int, int], ...], frames: tuple[int, ...], tau: int | None, rounding: str,
-           layout: tuple = ()) -> int:
+def _count(
+    sizes: tuple[tuple[int, int], ...],
+    frames: tuple[int, ...],
+    tau: int | None,
+    rounding: str,
+    layout: tuple = (),
+) -> int:
     from reference_model import count_prompt_visual_tokens
 
-    return count_prompt_visual_tokens(list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding,
-                                      **dict(layout))
+    return count_prompt_visual_tokens(
+        list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding, **dict(layout)
+    )
 
 
-def count_visual_tokens(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = (), *,
-                        max_grid_tokens: int | None, unpad_rounding: str = "original", layout: tuple = ()) -> int:
+def count_visual_tokens(
+    image_sizes: Sequence[tuple[int, int]],
+    video_frames: Sequence[int] = (),
+    *,
+    max_grid_tokens: int | None,
+    unpad_rounding: str = "original",
+    layout: tuple = (),
+) -> int:
     """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size).
     ``layout``: (name, value) pairs of its layout keywords (commands.model_options.planner_layout)."""
     sizes = tuple((int(w), int(h)) for w, h in image_sizes)
@@ -74,8 +86,11 @@ def _grid_crops(width: int, height: int, grid_pinpoints: tuple | None = None) ->
     return (best_w // CROP) * (best_h // CROP)
 
 
-def count_crops(image_sizes: Sequence[tuple[int, int]], video_frames: Sequence[int] = (),
-                grid_pinpoints: tuple | None = None) -> int:
+def count_crops(
+    image_sizes: Sequence[tuple[int, int]],
+    video_frames: Sequence[int] = (),
+    grid_pinpoints: tuple | None = None,
+) -> int:
     """384x384 inputs the vision encoder sees for one prompt (independent of tau)."""
     if len(image_sizes) == 1:
         w, h = image_sizes[0]
@@ -93,8 +108,9 @@ def image_size_of_file(path: str | Path) -> tuple[int, int]:
         return img.size
 
 
-def plan_image_files(paths: Iterable[str | Path], thresholds: Sequence[int | None],
-                     unpad_rounding: str = "original") -> dict[int | None, list[int]]:
+def plan_image_files(
+    paths: Iterable[str | Path], thresholds: Sequence[int | None], unpad_rounding: str = "original"
+) -> dict[int | None, list[int]]:
     """Visual tokens of each image file (one image per prompt) at each threshold, from headers only."""
     counts: dict[int | None, list[int]] = {t: [] for t in thresholds}
     for path in paths:
@@ -137,15 +153,30 @@ class Architecture:
 
         cfg = preset_config(spec)
         t, v = cfg.text, cfg.vision
-        return cls(spec.removeprefix("arch:"), t.hidden_size, t.num_hidden_layers, t.intermediate_size,
-                   t.num_attention_heads, t.num_key_value_heads, t.vocab_size, v.hidden_size,
-                   v.num_hidden_layers, v.intermediate_size, v.image_size, v.patch_size)
+        return cls(
+            spec.removeprefix("arch:"),
+            t.hidden_size,
+            t.num_hidden_layers,
+            t.intermediate_size,
+            t.num_attention_heads,
+            t.num_key_value_heads,
+            t.vocab_size,
+            v.hidden_size,
+            v.num_hidden_layers,
+            v.intermediate_size,
+            v.image_size,
+            v.patch_size,
+        )
 
 
 def llm_prefill_flops(arch: Architecture, seq: int) -> float:
     """2*P*s + 2*L*s^2*h + 2*h*V (see the module docstring)."""
     s = float(seq)
-    return 2.0 * arch.nonembedding_params * s + 2.0 * arch.layers * s * s * arch.hidden + 2.0 * arch.hidden * arch.vocab
+    return (
+        2.0 * arch.nonembedding_params * s
+        + 2.0 * arch.layers * s * s * arch.hidden
+        + 2.0 * arch.hidden * arch.vocab
+    )
 
 
 def vision_flops_per_crop(arch: Architecture) -> float:
@@ -179,8 +210,13 @@ class Distribution:
         import numpy as np
 
         arr = np.asarray(values, dtype=np.float64)
-        return cls(len(arr), float(arr.mean()), float(np.percentile(arr, 50)), float(np.percentile(arr, 90)),
-                   float(arr.max()))
+        return cls(
+            len(arr),
+            float(arr.mean()),
+            float(np.percentile(arr, 50)),
+            float(np.percentile(arr, 90)),
+            float(arr.max()),
+        )
 
 
 @dataclass
@@ -239,7 +275,9 @@ class DocShape:
         return frames_for(self.video_header[0], self.video_header[1], cap, sampling)
 
 
-_PIECE_COUNTS: dict[str, int] = {}  # text between special tokens -> Qwen2 tokens (chat-template pieces repeat)
+_PIECE_COUNTS: dict[
+    str, int
+] = {}  # text between special tokens -> Qwen2 tokens (chat-template pieces repeat)
 
 
 def count_text_tokens(prompts: Sequence[str]) -> list[int]:
@@ -282,7 +320,9 @@ def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     return counts
 
 
-def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None, sampling: Any = None) -> list[DocShape]:
+def doc_shapes(
+    task: Any, docs: Sequence[dict], text_tokens: int | None = None, sampling: Any = None
+) -> list[DocShape]:
     """Image sizes (headers only) and the text tokens per doc; unreadable docs become errors.
 
     ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens.
@@ -302,12 +342,19 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None, 
             if video and sampling is not None and sampling.mode != "uniform" and not frame_folder:
                 h = task.video_header(doc)
                 header = (h.total_frames, h.fps)
-            prompt = build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video) if text_tokens is None else ""
+            prompt = (
+                build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
+                if text_tokens is None
+                else ""
+            )
         except Exception as exc:  # a corrupt header: skipped and counted, as a run would record an error
             shapes.append(DocShape(doc_id, [], video, 0, f"{type(exc).__name__}: {exc}"))
             continue
-        shapes.append(DocShape(doc_id, sizes, video, 0 if text_tokens is None else int(text_tokens),
-                               video_header=header))
+        shapes.append(
+            DocShape(
+                doc_id, sizes, video, 0 if text_tokens is None else int(text_tokens), video_header=header
+            )
+        )
         prompts.append(prompt)
     if text_tokens is None:
         ok = [s for s in shapes if s.error is None]
@@ -316,13 +363,24 @@ def doc_shapes(task: Any, docs: Sequence[dict], text_tokens: int | None = None, 
     return shapes
 
 
-def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thresholds: Sequence[int | None],
-                frames: Sequence[int], archs: Sequence[Architecture], unpad_rounding: str = "original",
-                kv_bytes_per_elem: int = 2, layout: tuple = (), sampling: Any = None) -> list[PlanRow]:
+def plan_shapes(
+    task_name: str,
+    modality: str,
+    shapes: Sequence[DocShape],
+    thresholds: Sequence[int | None],
+    frames: Sequence[int],
+    archs: Sequence[Architecture],
+    unpad_rounding: str = "original",
+    kv_bytes_per_elem: int = 2,
+    layout: tuple = (),
+    sampling: Any = None,
+) -> list[PlanRow]:
     """Rows per setting: thresholds for image tasks, frame counts (caps with fps ``sampling``) for video."""
     ok = [s for s in shapes if s.error is None]
     errors = len(shapes) - len(ok)
-    error_docs = [{"doc_id": s.doc_id, "error": s.error} for s in shapes if s.error is not None][:MAX_ERRORS_LISTED]
+    error_docs = [{"doc_id": s.doc_id, "error": s.error} for s in shapes if s.error is not None][
+        :MAX_ERRORS_LISTED
+    ]
     settings: list[tuple[int | None, int | None]]
     if modality == "video":
         settings = [(None, f) for f in frames]
@@ -330,9 +388,16 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
         settings = [(t, None) for t in thresholds]
     rows = []
     for tau, n_frames in settings:
-        vids = {id(s): ([s.frames(n_frames, sampling)] if s.has_video and n_frames is not None else []) for s in ok}
-        visual = [count_visual_tokens(s.image_sizes, vids[id(s)], max_grid_tokens=tau,
-                                      unpad_rounding=unpad_rounding, layout=layout) for s in ok]
+        vids = {
+            id(s): ([s.frames(n_frames, sampling)] if s.has_video and n_frames is not None else [])
+            for s in ok
+        }
+        visual = [
+            count_visual_tokens(
+                s.image_sizes, vids[id(s)], max_grid_tokens=tau, unpad_rounding=unpad_rounding, layout=layout
+            )
+            for s in ok
+        ]
         crops = [count_crops(s.image_sizes, vids[id(s)], dict(layout).get("grid_pinpoints")) for s in ok]
         video_frames = [sum(vids[id(s)]) for s in ok if s.has_video]
         seqs = [v + s.text_tokens for v, s in zip(visual, ok)]
@@ -341,32 +406,65 @@ def plan_shapes(task_name: str, modality: str, shapes: Sequence[DocShape], thres
             if not ok:
                 break
             per_crop = vision_flops_per_crop(arch)
-            costs.append(ArchCost(
-                arch=arch.name,
-                prefill_flops_mean=sum(llm_prefill_flops(arch, s) for s in seqs) / len(seqs),
-                vision_flops_mean=per_crop * sum(crops) / len(crops),
-                kv_cache_bytes_mean=sum(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs) / len(seqs),
-                kv_cache_bytes_max=max(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs),
-            ))
-        rows.append(PlanRow(
-            task=task_name, modality=modality, threshold=tau if modality != "video" else None,
-            frames=n_frames, n=len(ok), errors=errors, visual_tokens=Distribution.of(visual),
-            text_tokens_mean=(sum(s.text_tokens for s in ok) / len(ok)) if ok else None,
-            crops_mean=(sum(crops) / len(crops)) if crops else None, costs=costs, error_docs=error_docs,
-            frame_sampling=(sampling.mode if sampling is not None else "uniform") if modality == "video" else None,
-            frames_mean=(sum(video_frames) / len(video_frames)) if video_frames else None,
-        ))
+            costs.append(
+                ArchCost(
+                    arch=arch.name,
+                    prefill_flops_mean=sum(llm_prefill_flops(arch, s) for s in seqs) / len(seqs),
+                    vision_flops_mean=per_crop * sum(crops) / len(crops),
+                    kv_cache_bytes_mean=sum(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs)
+                    / len(seqs),
+                    kv_cache_bytes_max=max(kv_cache_bytes(arch, s, kv_bytes_per_elem) for s in seqs),
+                )
+            )
+        rows.append(
+            PlanRow(
+                task=task_name,
+                modality=modality,
+                threshold=tau if modality != "video" else None,
+                frames=n_frames,
+                n=len(ok),
+                errors=errors,
+                visual_tokens=Distribution.of(visual),
+                text_tokens_mean=(sum(s.text_tokens for s in ok) / len(ok)) if ok else None,
+                crops_mean=(sum(crops) / len(crops)) if crops else None,
+                costs=costs,
+                error_docs=error_docs,
+                frame_sampling=(sampling.mode if sampling is not None else "uniform")
+                if modality == "video"
+                else None,
+                frames_mean=(sum(video_frames) / len(video_frames)) if video_frames else None,
+            )
+        )
     return rows
 
 
-def plan_task(task: Any, docs: Sequence[dict], thresholds: Sequence[int | None], frames: Sequence[int],
-              archs: Sequence[str] = ARCHS, unpad_rounding: str = "original", text_tokens: int | None = None,
-              kv_bytes_per_elem: int = 2, layout: tuple = (), sampling: Any = None) -> list[PlanRow]:
+def plan_task(
+    task: Any,
+    docs: Sequence[dict],
+    thresholds: Sequence[int | None],
+    frames: Sequence[int],
+    archs: Sequence[str] = ARCHS,
+    unpad_rounding: str = "original",
+    text_tokens: int | None = None,
+    kv_bytes_per_elem: int = 2,
+    layout: tuple = (),
+    sampling: Any = None,
+) -> list[PlanRow]:
     """The planner for one task's docs (see :func:`plan_shapes`)."""
     shapes = doc_shapes(task, docs, text_tokens, sampling if task.modality == "video" else None)
     arch_objs = [Architecture.from_preset(a) for a in archs]
-    return plan_shapes(task.name, task.modality, shapes, thresholds, frames, arch_objs, unpad_rounding,
-                       kv_bytes_per_elem, layout, sampling)
+    return plan_shapes(
+        task.name,
+        task.modality,
+        shapes,
+        thresholds,
+        frames,
+        arch_objs,
+        unpad_rounding,
+        kv_bytes_per_elem,
+        layout,
+        sampling,
+    )
 
 
 def plan_as_dict(rows: Sequence[PlanRow]) -> list[dict[str, Any]]:
@@ -390,17 +488,40 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
     from ov_bench.reports.mdtable import md_table
 
-    dist = [[r.task, r.setting, r.n, r.errors, r.visual_tokens.mean, r.visual_tokens.p50, r.visual_tokens.p90,
-             r.visual_tokens.max, r.crops_mean, r.text_tokens_mean] for r in rows]
-    out = ["## Visual tokens per prompt", "",
-           md_table(["task", "setting", "n", "errors", "mean", "p50", "p90", "max", "crops (mean)",
-                     "text tokens"], dist), ""]
+    dist = [
+        [
+            r.task,
+            r.setting,
+            r.n,
+            r.errors,
+            r.visual_tokens.mean,
+            r.visual_tokens.p50,
+            r.visual_tokens.p90,
+            r.visual_tokens.max,
+            r.crops_mean,
+            r.text_tokens_mean,
+        ]
+        for r in rows
+    ]
+    out = [
+        "## Visual tokens per prompt",
+        "",
+        md_table(
+            ["task", "setting", "n", "errors", "mean", "p50", "p90", "max", "crops (mean)", "text tokens"],
+            dist,
+        ),
+        "",
+    ]
     archs = [c.arch for c in rows[0].costs] if rows and rows[0].costs else []
     if archs:
-        out += ["## Predicted cost per prompt", "",
-                "LLM prefill FLOPs = 2*P*s + 2*L*s^2*h + 2*h*V; vision = SigLIP so400m + projector per crop; "
-                "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.analysis.token_planner`). "
-                "s = visual tokens + text tokens (Qwen2's tokenizer, or --text-tokens).", ""]
+        out += [
+            "## Predicted cost per prompt",
+            "",
+            "LLM prefill FLOPs = 2*P*s + 2*L*s^2*h + 2*h*V; vision = SigLIP so400m + projector per crop; "
+            "KV cache = 2*L*kv_heads*head_dim*s*bytes (see `ov_bench.analysis.token_planner`). "
+            "s = visual tokens + text tokens (Qwen2's tokenizer, or --text-tokens).",
+            "",
+        ]
         header = ["task", "setting"]
         for a in archs:
             header += [f"{a} prefill", f"{a} vision", f"{a} KV MiB mean", f"{a} KV MiB max"]
@@ -408,8 +529,12 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
         for r in rows:
             line: list[Any] = [r.task, r.setting]
             for c in r.costs:
-                line += [_si(c.prefill_flops_mean, "FLOP"), _si(c.vision_flops_mean, "FLOP"),
-                         _mib(c.kv_cache_bytes_mean), _mib(c.kv_cache_bytes_max)]
+                line += [
+                    _si(c.prefill_flops_mean, "FLOP"),
+                    _si(c.vision_flops_mean, "FLOP"),
+                    _mib(c.kv_cache_bytes_mean),
+                    _mib(c.kv_cache_bytes_max),
+                ]
             table.append(line)
         out += [md_table(header, table), ""]
     out += _render_errors(rows)
@@ -428,7 +553,11 @@ def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
 
     total = sum(r.errors for r in failed)
     table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]
-    out = [f"## Errors ({total}: docs left out of the counts)", "", md_table(["task", "doc_id", "error"], table)]
+    out = [
+        f"## Errors ({total}: docs left out of the counts)",
+        "",
+        md_table(["task", "doc_id", "error"], table),
+    ]
     for r in failed:
         if r.errors > len(r.error_docs):
             out.append(f"\n{r.task}: ... and {r.errors - len(r.error_docs)} more")

@@ -44,20 +44,46 @@ def _alpha(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("baseline", metavar="BASELINE", help="results.json, run directory or sweep directory")
     parser.add_argument("new", metavar="NEW", help="results.json, run directory or sweep directory")
-    parser.add_argument("--tolerance", type=_fraction, default=0.0, metavar="F",
-                        help="allowed drop of the main metric beyond noise, as a fraction of its scale (default 0)")
-    parser.add_argument("--alpha", type=_alpha, default=0.05, help="significance level of the score tests (default 0.05)")
-    parser.add_argument("--exact", action="store_true",
-                        help="metrics and per-sample scores, responses and parsed answers must be identical (CI reruns)")
-    parser.add_argument("--latency-tolerance", type=_fraction, default=0.2, metavar="R",
-                        help="flag p50 latency increases above this fraction (default 0.2)")
-    parser.add_argument("--memory-tolerance", type=_fraction, default=0.1, metavar="R",
-                        help="flag peak-memory increases above this fraction (default 0.1)")
+    parser.add_argument(
+        "--tolerance",
+        type=_fraction,
+        default=0.0,
+        metavar="F",
+        help="allowed drop of the main metric beyond noise, as a fraction of its scale (default 0)",
+    )
+    parser.add_argument(
+        "--alpha", type=_alpha, default=0.05, help="significance level of the score tests (default 0.05)"
+    )
+    parser.add_argument(
+        "--exact",
+        action="store_true",
+        help="metrics and per-sample scores, responses and parsed answers must be identical (CI reruns)",
+    )
+    parser.add_argument(
+        "--latency-tolerance",
+        type=_fraction,
+        default=0.2,
+        metavar="R",
+        help="flag p50 latency increases above this fraction (default 0.2)",
+    )
+    parser.add_argument(
+        "--memory-tolerance",
+        type=_fraction,
+        default=0.1,
+        metavar="R",
+        help="flag peak-memory increases above this fraction (default 0.1)",
+    )
     parser.add_argument("--no-timing", action="store_true", help="do not judge latency or memory")
-    parser.add_argument("--fail-on-timing", action="store_true", help="latency/memory flags fail the check (exit 1)")
-    parser.add_argument("--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)")
+    parser.add_argument(
+        "--fail-on-timing", action="store_true", help="latency/memory flags fail the check (exit 1)"
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--output", default=None, metavar="FILE", help="also write the Markdown summary to FILE")
+    parser.add_argument(
+        "--output", default=None, metavar="FILE", help="also write the Markdown summary to FILE"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -67,10 +93,17 @@ def execute(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 100:
         raise ValueError(f"--bootstrap must be >= 100, got {args.bootstrap}")
-    options = CompareOptions(alpha=args.alpha, tolerance=args.tolerance, latency_tolerance=args.latency_tolerance,
-                             memory_tolerance=args.memory_tolerance, timing=not args.no_timing,
-                             fail_on_timing=args.fail_on_timing, exact=args.exact, n_boot=args.bootstrap,
-                             seed=args.seed)
+    options = CompareOptions(
+        alpha=args.alpha,
+        tolerance=args.tolerance,
+        latency_tolerance=args.latency_tolerance,
+        memory_tolerance=args.memory_tolerance,
+        timing=not args.no_timing,
+        fail_on_timing=args.fail_on_timing,
+        exact=args.exact,
+        n_boot=args.bootstrap,
+        seed=args.seed,
+    )
     comparison = compare_paths(args.baseline, args.new, options)
     text = comparison.markdown()
     print(text)

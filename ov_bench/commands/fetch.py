@@ -27,12 +27,24 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2",
-                        help="comma-separated task names (see `ov-bench tasks`)")
-    parser.add_argument("--dest", default=None, metavar="DIR",
-                        help="write DIR/<task> copies that `--data DIR` reads (default: lmms-eval's folders)")
-    parser.add_argument("--include-extra", action="store_true",
-                        help="also fetch files the evaluated split does not need (subtitles, audio)")
+    parser.add_argument(
+        "--tasks",
+        type=task_list,
+        required=True,
+        metavar="T1,T2",
+        help="comma-separated task names (see `ov-bench tasks`)",
+    )
+    parser.add_argument(
+        "--dest",
+        default=None,
+        metavar="DIR",
+        help="write DIR/<task> copies that `--data DIR` reads (default: lmms-eval's folders)",
+    )
+    parser.add_argument(
+        "--include-extra",
+        action="store_true",
+        help="also fetch files the evaluated split does not need (subtitles, audio)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:

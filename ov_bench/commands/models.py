@@ -17,8 +17,13 @@ PRESET_NOTES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", nargs="?", default=None, metavar="DIR",
-                        help="show which family and evaluation defaults this checkpoint directory gets, and why")
+    parser.add_argument(
+        "checkpoint",
+        nargs="?",
+        default=None,
+        metavar="DIR",
+        help="show which family and evaluation defaults this checkpoint directory gets, and why",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:

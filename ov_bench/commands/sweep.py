@@ -7,8 +7,10 @@ import argparse
 from .model_options import add_layout_arguments, layout_options
 
 NAME = "sweep"
-HELP = ("threshold / frame-count / grid-set / video-layout / multi-image-layout ablation on the same samples "
-        "(work a setting does not change is shared)")
+HELP = (
+    "threshold / frame-count / grid-set / video-layout / multi-image-layout ablation on the same samples "
+    "(work a setting does not change is shared)"
+)
 ORDER = 20
 DESCRIPTION = """\
 Run every setting (threshold tau x frame count F x grid set x multi-image layout x video layout) on the
@@ -62,7 +64,9 @@ def grid_set_list(text: str) -> list[str]:
         if custom:
             sets.append(grid_pinpoints_arg(",".join(custom)))
     if not sets:
-        raise argparse.ArgumentTypeError("expected grid sets: ov, next or WxH,... lists (';' between two lists)")
+        raise argparse.ArgumentTypeError(
+            "expected grid sets: ov, next or WxH,... lists (';' between two lists)"
+        )
     return list(dict.fromkeys(sets))
 
 
@@ -76,7 +80,8 @@ def video_layout_list(text: str) -> list[tuple[str, str | None]]:
         if newline not in VIDEO_NEWLINE_POSITIONS or (pool and pool not in VIDEO_POOL_MODES):
             raise argparse.ArgumentTypeError(
                 f"{part!r}: expected NEWLINE[/POOL], NEWLINE one of {', '.join(VIDEO_NEWLINE_POSITIONS)}, "
-                f"POOL one of {', '.join(VIDEO_POOL_MODES)}")
+                f"POOL one of {', '.join(VIDEO_POOL_MODES)}"
+            )
         layouts.append((newline, pool or None))
     if not layouts:
         raise argparse.ArgumentTypeError("expected video layouts NEWLINE/POOL,...")
@@ -98,44 +103,98 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .run import non_negative_int, positive_int, task_list
     from .tokens import frames_list, threshold_list
 
-    parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
-    parser.add_argument("--thresholds", type=threshold_list, default=[729, 2916, 6561, None], metavar="T1,T2",
-                        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)")
-    parser.add_argument("--frames", type=frames_list, default=None, metavar="F1,F2",
-                        help="video frame counts, caps with --frame-sampling fps (default: the checkpoint's: 32, "
-                             "LLaVA-Video 64)")
-    parser.add_argument("--grid-sets", type=grid_set_list, default=None, metavar="G1,G2",
-                        help="AnyRes grid-set axis: ov, next or WxH lists (';' between two custom lists); "
-                             "pixels are shared only within a grid set (default: not swept)")
-    parser.add_argument("--video-layouts", type=video_layout_list, default=None, metavar="N/P,...",
-                        help="video-layout axis, newline position / pool mode, e.g. one_token/bilinear,grid/average "
-                             "(vision features shared across them; default: not swept)")
-    parser.add_argument("--multi-image-layouts", type=multi_image_layout_list, default=None, metavar="eval,train",
-                        help="multi-image layout axis: eval (729 per image), train (730); vision features shared "
-                             "(default: not swept)")
-    parser.add_argument("--model", default="tiny", help="tiny | arch:0.5b[?layers=N] | PATH | hf:PATH (default: tiny)")
+    parser.add_argument(
+        "--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names"
+    )
+    parser.add_argument(
+        "--thresholds",
+        type=threshold_list,
+        default=[729, 2916, 6561, None],
+        metavar="T1,T2",
+        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=frames_list,
+        default=None,
+        metavar="F1,F2",
+        help="video frame counts, caps with --frame-sampling fps (default: the checkpoint's: 32, "
+        "LLaVA-Video 64)",
+    )
+    parser.add_argument(
+        "--grid-sets",
+        type=grid_set_list,
+        default=None,
+        metavar="G1,G2",
+        help="AnyRes grid-set axis: ov, next or WxH lists (';' between two custom lists); "
+        "pixels are shared only within a grid set (default: not swept)",
+    )
+    parser.add_argument(
+        "--video-layouts",
+        type=video_layout_list,
+        default=None,
+        metavar="N/P,...",
+        help="video-layout axis, newline position / pool mode, e.g. one_token/bilinear,grid/average "
+        "(vision features shared across them; default: not swept)",
+    )
+    parser.add_argument(
+        "--multi-image-layouts",
+        type=multi_image_layout_list,
+        default=None,
+        metavar="eval,train",
+        help="multi-image layout axis: eval (729 per image), train (730); vision features shared "
+        "(default: not swept)",
+    )
+    parser.add_argument(
+        "--model", default="tiny", help="tiny | arch:0.5b[?layers=N] | PATH | hf:PATH (default: tiny)"
+    )
     parser.add_argument("--data", default="hub", help="hub | samples | DIR (default: hub)")
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                        help="a seeded, stratified subset of N docs per task")
-    parser.add_argument("--output", default=None, metavar="DIR",
-                        help="output directory (default: runs/sweep-<timestamp>); reuse it to resume")
-    parser.add_argument("--reference", default=None, metavar="LABEL",
-                        help="setting the paired comparisons are made against (default: tau-6561, else the last)")
+    parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="a seeded, stratified subset of N docs per task",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="output directory (default: runs/sweep-<timestamp>); reuse it to resume",
+    )
+    parser.add_argument(
+        "--reference",
+        default=None,
+        metavar="LABEL",
+        help="setting the paired comparisons are made against (default: tau-6561, else the last)",
+    )
     add_dtype_argument(parser)
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     add_placement_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-new-tokens", type=positive_int, default=None, metavar="N",
-                        help="override the tasks' max_new_tokens")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="override the tasks' max_new_tokens",
+    )
     parser.add_argument("--unpad-rounding", choices=("original", "hf"), default="original")
     parser.add_argument("--workers", type=non_negative_int, default=2, help="prefetch threads (0 = inline)")
-    parser.add_argument("--no-reuse", action="store_true",
-                        help="run the LLM for every setting even when two settings give a sample the same input")
+    parser.add_argument(
+        "--no-reuse",
+        action="store_true",
+        help="run the LLM for every setting even when two settings give a sample the same input",
+    )
     parser.add_argument("--no-profile", action="store_true", help="skip per-stage timers and memory probes")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
     parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
-    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
-                        help="one untimed call on a tiny synthetic input before timing (default: on)")
+    parser.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one untimed call on a tiny synthetic input before timing (default: on)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_layout_arguments(parser)
 
@@ -150,15 +209,23 @@ def execute(args: argparse.Namespace) -> int:
         get_task(name)
     from ..errors import UsageError
 
-    axes = {"--grid-sets": (args.grid_sets, args.grid_pinpoints, "--grid-pinpoints"),
-            "--video-layouts": (args.video_layouts, args.video_layout or args.video_pool, "--video-layout/--video-pool"),
-            "--multi-image-layouts": (args.multi_image_layouts, args.multi_image_layout, "--multi-image-layout")}
+    axes = {
+        "--grid-sets": (args.grid_sets, args.grid_pinpoints, "--grid-pinpoints"),
+        "--video-layouts": (
+            args.video_layouts,
+            args.video_layout or args.video_pool,
+            "--video-layout/--video-pool",
+        ),
+        "--multi-image-layouts": (args.multi_image_layouts, args.multi_image_layout, "--multi-image-layout"),
+    }
     for flag, (axis, single, single_flag) in axes.items():
         if axis is not None and single is not None:
             raise UsageError(f"{flag} sweeps what {single_flag} fixes: give one of them")
         if axis is not None and args.model.startswith("hf:"):
-            raise UsageError(f"{flag}: the hf: adapter cannot change layouts in place; sweep the reference model, "
-                             "or make one `ov-bench run` per layout")
+            raise UsageError(
+                f"{flag}: the hf: adapter cannot change layouts in place; sweep the reference model, "
+                "or make one `ov-bench run` per layout"
+            )
     for tau in args.thresholds:  # hf: refuses a tau that is not a multiple of 729 before loading weights
         check_model_spec(args.model, tau)
     from .placement import check_placement
@@ -168,19 +235,40 @@ def execute(args: argparse.Namespace) -> int:
 
     frames = args.frames or [default_frames(args.model)]
     config = SweepConfig(
-        tasks=args.tasks, thresholds=args.thresholds, frames=frames, model=args.model, data=args.data,
-        limit=args.limit, dtype=args.dtype, device=args.device, output=args.output, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, unpad_rounding=args.unpad_rounding, workers=args.workers,
-        profile=not args.no_profile, warmup=args.warmup, reuse=not args.no_reuse, retry_errors=args.retry_errors,
-        progress=not args.no_progress, reference=args.reference, report=not args.no_report,
-        model_options=layout_options(args), grid_sets=args.grid_sets, video_layouts=args.video_layouts,
+        tasks=args.tasks,
+        thresholds=args.thresholds,
+        frames=frames,
+        model=args.model,
+        data=args.data,
+        limit=args.limit,
+        dtype=args.dtype,
+        device=args.device,
+        output=args.output,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        unpad_rounding=args.unpad_rounding,
+        workers=args.workers,
+        profile=not args.no_profile,
+        warmup=args.warmup,
+        reuse=not args.no_reuse,
+        retry_errors=args.retry_errors,
+        progress=not args.no_progress,
+        reference=args.reference,
+        report=not args.no_report,
+        model_options=layout_options(args),
+        grid_sets=args.grid_sets,
+        video_layouts=args.video_layouts,
         multi_image_layouts=args.multi_image_layouts,
-        device_map=args.device_map, max_memory=args.max_memory, offload_folder=args.offload_folder,
+        device_map=args.device_map,
+        max_memory=args.max_memory,
+        offload_folder=args.offload_folder,
     )
     outcome = Sweeper(config).run()
     from ..reports.sweep_report import summary_text
 
     print(summary_text(outcome.sweep, outcome.results))
     out = outcome.output_dir
-    print(f"sweep: {out}/sweep.json, report: {out}/report.md and {out}/report.html, settings: {out}/settings/")
+    print(
+        f"sweep: {out}/sweep.json, report: {out}/report.md and {out}/report.html, settings: {out}/settings/"
+    )
     return 0

@@ -21,8 +21,15 @@ def task_rows() -> list[dict]:
         task = get_task(name)
         ds = task.dataset
         dataset = ds.repo + (f" ({ds.config})" if getattr(ds, "config", None) else "") + f" [{ds.split}]"
-        rows.append({"task": name, "modality": task.modality, "dataset": dataset,
-                     "lmms_eval": getattr(task, "lmms_eval_name", ""), "main_metric": task.main_metric})
+        rows.append(
+            {
+                "task": name,
+                "modality": task.modality,
+                "dataset": dataset,
+                "lmms_eval": getattr(task, "lmms_eval_name", ""),
+                "main_metric": task.main_metric,
+            }
+        )
     return rows
 
 

@@ -61,35 +61,88 @@ def arch_list(text: str) -> list[str]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .run import non_negative_int, positive_int, task_list
 
-    parser.add_argument("--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names")
+    parser.add_argument(
+        "--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names"
+    )
     parser.add_argument("--data", default="hub", help="hub | samples | DIR (default: hub)")
-    parser.add_argument("--thresholds", type=threshold_list, default=[729, 2916, 6561, None], metavar="T1,T2",
-                        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)")
-    parser.add_argument("--frames", type=frames_list, default=None, metavar="F1,F2",
-                        help="video frame counts, caps with --frame-sampling fps (default: the --model "
-                             "checkpoint's: 32, LLaVA-Video 64)")
-    parser.add_argument("--model", default=None, metavar="DIR",
-                        help="a checkpoint directory whose defaults (video layout, frames, frame sampling) the plan "
-                             "follows, read from its config.json only (default: LLaVA-OneVision's)")
-    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
-                        help="plan a seeded, stratified subset of N docs per task (default: all)")
+    parser.add_argument(
+        "--thresholds",
+        type=threshold_list,
+        default=[729, 2916, 6561, None],
+        metavar="T1,T2",
+        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)",
+    )
+    parser.add_argument(
+        "--frames",
+        type=frames_list,
+        default=None,
+        metavar="F1,F2",
+        help="video frame counts, caps with --frame-sampling fps (default: the --model "
+        "checkpoint's: 32, LLaVA-Video 64)",
+    )
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="DIR",
+        help="a checkpoint directory whose defaults (video layout, frames, frame sampling) the plan "
+        "follows, read from its config.json only (default: LLaVA-OneVision's)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="plan a seeded, stratified subset of N docs per task (default: all)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--unpad-rounding", choices=("original", "hf"), default="original",
-                        help="unpad rounding of the original code (reference model) or of transformers")
-    parser.add_argument("--archs", type=arch_list, default=["0.5b", "7b", "72b"], metavar="A1,A2",
-                        help="architectures to cost (default: 0.5b,7b,72b)")
-    parser.add_argument("--text-tokens", type=text_tokens_arg, default=None, metavar="auto|N",
-                        help="text tokens per prompt for the cost estimates (default auto: the prompt's Qwen2 tokens)")
-    parser.add_argument("--kv-bytes", type=non_negative_int, default=2, metavar="B",
-                        help="bytes per KV-cache element (default 2: bf16/fp16)")
+    parser.add_argument(
+        "--unpad-rounding",
+        choices=("original", "hf"),
+        default="original",
+        help="unpad rounding of the original code (reference model) or of transformers",
+    )
+    parser.add_argument(
+        "--archs",
+        type=arch_list,
+        default=["0.5b", "7b", "72b"],
+        metavar="A1,A2",
+        help="architectures to cost (default: 0.5b,7b,72b)",
+    )
+    parser.add_argument(
+        "--text-tokens",
+        type=text_tokens_arg,
+        default=None,
+        metavar="auto|N",
+        help="text tokens per prompt for the cost estimates (default auto: the prompt's Qwen2 tokens)",
+    )
+    parser.add_argument(
+        "--kv-bytes",
+        type=non_negative_int,
+        default=2,
+        metavar="B",
+        help="bytes per KV-cache element (default 2: bf16/fp16)",
+    )
     parser.add_argument("--json", default=None, metavar="PATH", help="also write the plan as JSON")
     add_layout_arguments(parser, generation=False)
-    parser.add_argument("--gpus", type=positive_int, default=None, metavar="N",
-                        help="memory per GPU with the model split over N GPUs (weights, KV cache, activations)")
-    parser.add_argument("--gpu-memory", default=None, metavar="SIZE",
-                        help="GPU size, e.g. 80GiB: with --gpus, whether it fits; alone, how many GPUs are needed")
-    parser.add_argument("--device-map", default=None, metavar="FILE.json",
-                        help="weights per device of this explicit map, for each --archs architecture")
+    parser.add_argument(
+        "--gpus",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="memory per GPU with the model split over N GPUs (weights, KV cache, activations)",
+    )
+    parser.add_argument(
+        "--gpu-memory",
+        default=None,
+        metavar="SIZE",
+        help="GPU size, e.g. 80GiB: with --gpus, whether it fits; alone, how many GPUs are needed",
+    )
+    parser.add_argument(
+        "--device-map",
+        default=None,
+        metavar="FILE.json",
+        help="weights per device of this explicit map, for each --archs architecture",
+    )
 
 
 def _checkpoint_video_defaults(args: argparse.Namespace) -> tuple[list[int], object]:
@@ -144,9 +197,18 @@ def execute(args: argparse.Namespace) -> int:
         if hasattr(task, "lmms_model_name"):  # the checkpoint's task prompts (text tokens): llava_vid's
             task.lmms_model_name = args.prompt_model
         docs = task.load(data=args.data, limit=args.limit, seed=args.seed)
-        rows += plan_task(task, docs, args.thresholds, frames, archs=args.archs,
-                          unpad_rounding=args.unpad_rounding, text_tokens=args.text_tokens,
-                          kv_bytes_per_elem=args.kv_bytes, layout=planner_layout(args), sampling=sampling)
+        rows += plan_task(
+            task,
+            docs,
+            args.thresholds,
+            frames,
+            archs=args.archs,
+            unpad_rounding=args.unpad_rounding,
+            text_tokens=args.text_tokens,
+            kv_bytes_per_elem=args.kv_bytes,
+            layout=planner_layout(args),
+            sampling=sampling,
+        )
     if args.data == "samples":
         print("> SAMPLE DATA: generated by ov-bench for smoke tests; not the benchmark's distribution\n")
     print(render_plan(rows))
@@ -161,14 +223,23 @@ def execute(args: argparse.Namespace) -> int:
         per_arch = {a: map_weights_per_device(a, args.device_map) for a in args.archs}
         devices = sorted({d for m in per_arch.values() for d in m})
         print("## Weights per device of " + str(args.device_map) + " (GiB)\n")
-        print(md_table(["arch", *devices], [[a, *(f"{m.get(d, 0) / 2**30:.1f}" for d in devices)]
-                                            for a, m in per_arch.items()]) + "\n")
+        print(
+            md_table(
+                ["arch", *devices],
+                [[a, *(f"{m.get(d, 0) / 2**30:.1f}" for d in devices)] for a, m in per_arch.items()],
+            )
+            + "\n"
+        )
     if args.json:
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"data": args.data, "unpad_rounding": args.unpad_rounding, "kv_bytes_per_elem": args.kv_bytes,
-                   "frame_sampling": sampling.describe(),
-                   "rows": plan_as_dict(rows)}
+        payload = {
+            "data": args.data,
+            "unpad_rounding": args.unpad_rounding,
+            "kv_bytes_per_elem": args.kv_bytes,
+            "frame_sampling": sampling.describe(),
+            "rows": plan_as_dict(rows),
+        }
         path.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"plan: {path}")
     return 0

@@ -48,53 +48,120 @@ def _threshold(text: str) -> str:
 
 # flag dest -> recipe/options field (None values are not applied)
 _FLAG_FIELDS = {
-    "lr": "lr", "vision_lr": "vision_lr", "batch_size": "per_device_batch_size",
-    "grad_accum": "gradient_accumulation_steps", "epochs": "num_epochs", "max_steps": "max_steps",
-    "max_grid_tokens": "max_grid_tokens", "frames": "video_frames", "max_length": "max_length",
-    "seed": "seed", "mixed_precision": "mixed_precision", "save_every": "save_every", "workers": "num_workers",
-    "overlong": "overlong", "trainable": "trainable", "dtype": "dtype", "device_map": "device_map",
-    "max_memory": "max_memory", "offload_folder": "offload_folder",
+    "lr": "lr",
+    "vision_lr": "vision_lr",
+    "batch_size": "per_device_batch_size",
+    "grad_accum": "gradient_accumulation_steps",
+    "epochs": "num_epochs",
+    "max_steps": "max_steps",
+    "max_grid_tokens": "max_grid_tokens",
+    "frames": "video_frames",
+    "max_length": "max_length",
+    "seed": "seed",
+    "mixed_precision": "mixed_precision",
+    "save_every": "save_every",
+    "workers": "num_workers",
+    "overlong": "overlong",
+    "trainable": "trainable",
+    "dtype": "dtype",
+    "device_map": "device_map",
+    "max_memory": "max_memory",
+    "offload_folder": "offload_folder",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from_stage = "(default: the stage's)"
-    parser.add_argument("--stage", default=None, help="1 | 1.5 | 2-si | 2-ov (aliases: 2, si, ov, 2-onevision)")
-    parser.add_argument("--model", default="tiny", help="starting model: tiny | arch:0.5b[?layers=N] | PATH (default: tiny)")
-    parser.add_argument("--data", default="samples",
-                        help="LLaVA conversation JSON/JSONL (or its directory) | samples (a synthetic set; default)")
-    parser.add_argument("--media-dir", default=None, metavar="DIR",
-                        help="where image/video paths resolve (default: the JSON's directory)")
-    parser.add_argument("--output", default=None, metavar="DIR", help="output directory (default: runs/train-<stage>-<time>)")
-    parser.add_argument("--config", default=None, metavar="YAML", help="recipe/option overrides as a YAML mapping")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override any recipe or option field (repeatable), e.g. --set warmup_ratio=0.1")
+    parser.add_argument(
+        "--stage", default=None, help="1 | 1.5 | 2-si | 2-ov (aliases: 2, si, ov, 2-onevision)"
+    )
+    parser.add_argument(
+        "--model", default="tiny", help="starting model: tiny | arch:0.5b[?layers=N] | PATH (default: tiny)"
+    )
+    parser.add_argument(
+        "--data",
+        default="samples",
+        help="LLaVA conversation JSON/JSONL (or its directory) | samples (a synthetic set; default)",
+    )
+    parser.add_argument(
+        "--media-dir",
+        default=None,
+        metavar="DIR",
+        help="where image/video paths resolve (default: the JSON's directory)",
+    )
+    parser.add_argument(
+        "--output", default=None, metavar="DIR", help="output directory (default: runs/train-<stage>-<time>)"
+    )
+    parser.add_argument(
+        "--config", default=None, metavar="YAML", help="recipe/option overrides as a YAML mapping"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any recipe or option field (repeatable), e.g. --set warmup_ratio=0.1",
+    )
     parser.add_argument("--lr", type=_non_negative_float, help=f"LLM + projector learning rate {from_stage}")
-    parser.add_argument("--vision-lr", type=_non_negative_float, help=f"vision tower learning rate {from_stage}")
-    parser.add_argument("--trainable", help="comma-separated parts: vision_tower,projector,newline,language_model")
-    parser.add_argument("--batch-size", type=positive_int, help="samples per device per micro-batch (default 4)")
-    parser.add_argument("--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)")
+    parser.add_argument(
+        "--vision-lr", type=_non_negative_float, help=f"vision tower learning rate {from_stage}"
+    )
+    parser.add_argument(
+        "--trainable", help="comma-separated parts: vision_tower,projector,newline,language_model"
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, help="samples per device per micro-batch (default 4)"
+    )
+    parser.add_argument(
+        "--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)"
+    )
     parser.add_argument("--epochs", type=positive_int, help="passes over the data (default 1)")
-    parser.add_argument("--max-steps", type=positive_int, help="stop after N optimizer steps (sets the schedule's length)")
-    parser.add_argument("--max-grid-tokens", type=_threshold, metavar="TAU|none", help=f"AnyRes threshold tau {from_stage}")
+    parser.add_argument(
+        "--max-steps", type=positive_int, help="stop after N optimizer steps (sets the schedule's length)"
+    )
+    parser.add_argument(
+        "--max-grid-tokens", type=_threshold, metavar="TAU|none", help=f"AnyRes threshold tau {from_stage}"
+    )
     parser.add_argument("--frames", type=positive_int, help="video frames per sample (default 32)")
     parser.add_argument("--max-length", type=positive_int, help=f"longest sequence in tokens {from_stage}")
-    parser.add_argument("--overlong", choices=("skip", "truncate"), help="what to do with longer samples (default skip)")
+    parser.add_argument(
+        "--overlong", choices=("skip", "truncate"), help="what to do with longer samples (default skip)"
+    )
     parser.add_argument("--seed", type=int, help="seed for data order and initialisation (default 0)")
-    parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"),
-                        help="autocast precision (default no; an accelerate config's value is used when launched with one)")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
-    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"), default=None,
-                        help="weights' dtype (default auto: float32 master weights; autocast follows --mixed-precision)")
+    parser.add_argument(
+        "--mixed-precision",
+        choices=("no", "bf16", "fp16"),
+        help="autocast precision (default no; an accelerate config's value is used when launched with one)",
+    )
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute activations in backward"
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default=None,
+        help="weights' dtype (default auto: float32 master weights; autocast follows --mixed-precision)",
+    )
     from .placement import add_placement_arguments
 
     add_placement_arguments(parser)
-    parser.add_argument("--save-every", type=positive_int, metavar="N", help="checkpoint every N steps (default: at the end only)")
+    parser.add_argument(
+        "--save-every",
+        type=positive_int,
+        metavar="N",
+        help="checkpoint every N steps (default: at the end only)",
+    )
     parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
-    parser.add_argument("--resume", default=None, metavar="auto|DIR",
-                        help="resume from a checkpoint dir, a run dir's latest checkpoint, or auto (OUTPUT's latest, if any)")
+    parser.add_argument(
+        "--resume",
+        default=None,
+        metavar="auto|DIR",
+        help="resume from a checkpoint dir, a run dir's latest checkpoint, or auto (OUTPUT's latest, if any)",
+    )
     parser.add_argument("--cpu", action="store_true", help="train on the CPU even if a GPU is present")
-    parser.add_argument("--show-recipe", action="store_true", help="print the resolved recipe and options, then exit")
+    parser.add_argument(
+        "--show-recipe", action="store_true", help="print the resolved recipe and options, then exit"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -107,11 +174,15 @@ def resolve(args: argparse.Namespace):
     stage = args.stage or yaml_overrides.pop("stage", None)
     yaml_overrides.pop("stage", None)
     if stage is None:
-        raise ValueError("no stage given: pass --stage (1, 1.5, 2-si, 2-ov) or put 'stage:' in the --config YAML")
+        raise ValueError(
+            "no stage given: pass --stage (1, 1.5, 2-si, 2-ov) or put 'stage:' in the --config YAML"
+        )
     from reference_model.training.recipes import apply_model_defaults
 
     recipe, options = apply_model_defaults(get_stage(str(stage)), args.model), TrainOptions()
-    flags = {field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None}
+    flags = {
+        field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None
+    }
     if args.gradient_checkpointing:
         flags["gradient_checkpointing"] = True
     if args.no_progress:
@@ -127,8 +198,10 @@ def loss_summary(losses: list[float]) -> str:
     k = max(1, min(5, len(losses) // 2))
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     change = f" ({(last - first) / first:+.0%})" if first else ""
-    return (f"mean loss of the first {k} / last {k} of {len(losses)} steps: {first:.4f} -> {last:.4f}{change} "
-            f"(per step: {losses[0]:.4f} -> {losses[-1]:.4f})")
+    return (
+        f"mean loss of the first {k} / last {k} of {len(losses)} steps: {first:.4f} -> {last:.4f}{change} "
+        f"(per step: {losses[0]:.4f} -> {losses[-1]:.4f})"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -137,12 +210,21 @@ def execute(args: argparse.Namespace) -> int:
 
     recipe, options = resolve(args)
     if args.show_recipe:
-        print(json.dumps({"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}, indent=2))
+        print(
+            json.dumps(
+                {"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}, indent=2
+            )
+        )
         return 0
     from .placement import check_placement
 
-    check_placement(args.model, options.device_map, options.max_memory, options.offload_folder,
-                    "float32" if options.dtype == "auto" else options.dtype)
+    check_placement(
+        args.model,
+        options.device_map,
+        options.max_memory,
+        options.offload_folder,
+        "float32" if options.dtype == "auto" else options.dtype,
+    )
     output = args.output
     if output is None:
         import time
@@ -151,23 +233,38 @@ def execute(args: argparse.Namespace) -> int:
     from reference_model.training import train
 
     try:
-        result = train(args.model, args.data, output, recipe, options, media_dir=args.media_dir,
-                       resume=args.resume, cpu=args.cpu)
+        result = train(
+            args.model,
+            args.data,
+            output,
+            recipe,
+            options,
+            media_dir=args.media_dir,
+            resume=args.resume,
+            cpu=args.cpu,
+        )
     except KeyboardInterrupt:
         import sys
 
-        print(f"ov-bench: interrupted; continue from the latest checkpoint in {output} with --resume auto "
-              "(checkpoints are written every --save-every steps)", file=sys.stderr)
+        print(
+            f"ov-bench: interrupted; continue from the latest checkpoint in {output} with --resume auto "
+            "(checkpoints are written every --save-every steps)",
+            file=sys.stderr,
+        )
         return 130
     from accelerate import PartialState
 
     if PartialState().is_main_process:
         stats = result.data_stats
         skipped = {k: v for k, v in stats.items() if (k.startswith("skipped") or k == "truncated") and v}
-        print(f"stage {recipe.name}: {result.global_step} steps on {stats['kept']} samples {stats['by_modality']}"
-              + (f", {skipped}" if skipped else ""))
+        print(
+            f"stage {recipe.name}: {result.global_step} steps on {stats['kept']} samples {stats['by_modality']}"
+            + (f", {skipped}" if skipped else "")
+        )
         if result.losses:
             print(loss_summary(result.losses))
-        print(f"model: {result.final_dir} (ov-bench run --model {result.final_dir} --tasks ...), "
-              f"log: {result.output_dir}/train_log.jsonl")
+        print(
+            f"model: {result.final_dir} (ov-bench run --model {result.final_dir} --tasks ...), "
+            f"log: {result.output_dir}/train_log.jsonl"
+        )
     return 0

@@ -22,7 +22,9 @@ class Prefetcher(Generic[T, R]):
     does, the exception is re-raised when its item is reached. ``workers=0`` runs inline.
     """
 
-    def __init__(self, items: Sequence[T], fn: Callable[[T], R], workers: int = 2, lookahead: int = 4) -> None:
+    def __init__(
+        self, items: Sequence[T], fn: Callable[[T], R], workers: int = 2, lookahead: int = 4
+    ) -> None:
         if workers < 0 or lookahead < 1:
             raise ValueError("workers must be >= 0 and lookahead >= 1")
         self.items = items

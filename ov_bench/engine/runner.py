@@ -135,7 +135,9 @@ def data_source_label(data: str) -> str:
 def check_output_arg(output: str | None) -> None:
     """--output must be a directory (new or existing), not a file."""
     if output is not None and Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
-        raise UsageError(f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)")
+        raise UsageError(
+            f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)"
+        )
 
 
 def check_data_arg(data: str) -> None:
@@ -143,7 +145,9 @@ def check_data_arg(data: str) -> None:
         return
     path = Path(data).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"--data {data}: not a directory (use hub, samples or a local dataset directory)")
+        raise FileNotFoundError(
+            f"--data {data}: not a directory (use hub, samples or a local dataset directory)"
+        )
     if not os.access(path, os.R_OK | os.X_OK):
         raise PermissionError(f"--data {data}: directory is not readable")
 
@@ -158,9 +162,16 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_plans(names: list[str], data: str, limit: int | None, seed: int, max_new_tokens: int | None,
-               frames: int | None, task_factory: Callable[[str], Any] | None = None,
-               fetch: bool = True) -> list[TaskPlan]:
+def load_plans(
+    names: list[str],
+    data: str,
+    limit: int | None,
+    seed: int,
+    max_new_tokens: int | None,
+    frames: int | None,
+    task_factory: Callable[[str], Any] | None = None,
+    fetch: bool = True,
+) -> list[TaskPlan]:
     """The docs of each task (seeded, stratified ``limit``), their ids and generation budget. ``fetch``:
     with ``--data hub``, a video task's missing media are fetched first (False: refused)."""
     if task_factory is None:
@@ -184,8 +195,13 @@ def load_plans(names: list[str], data: str, limit: int | None, seed: int, max_ne
 class Runner:
     """One `ov-bench run`. Construct, then :meth:`run`. Tests may inject an adapter."""
 
-    def __init__(self, config: RunConfig, adapter: ModelAdapter | None = None,
-                 dist: DistContext | None = None, task_factory: Callable[[str], Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        adapter: ModelAdapter | None = None,
+        dist: DistContext | None = None,
+        task_factory: Callable[[str], Any] | None = None,
+    ) -> None:
         if config.batch_size < 1:
             raise UsageError("--batch-size must be >= 1")
         # None: the checkpoint's frame count (read from its config.json now; set again from the loaded
@@ -213,8 +229,16 @@ class Runner:
     # ----------------------------------------------------------------- setup
     def _load_tasks(self) -> list[TaskPlan]:
         cfg = self.config
-        plans = load_plans(cfg.tasks, cfg.data, cfg.limit, cfg.seed, cfg.max_new_tokens, cfg.frames, self.task_factory,
-                           fetch=cfg.fetch)
+        plans = load_plans(
+            cfg.tasks,
+            cfg.data,
+            cfg.limit,
+            cfg.seed,
+            cfg.max_new_tokens,
+            cfg.frames,
+            self.task_factory,
+            fetch=cfg.fetch,
+        )
         for plan in plans:
             plan.missing = self._preflight(plan)
         return plans
@@ -227,15 +251,19 @@ class Runner:
         found = missing_media(plan.task, plan.docs)
         missing = {m.doc_id: m.reason for m in found}
         if plan.docs and len(missing) == len(plan.docs):
-            raise UsageError(f"{plan.name}: {summarize(found, len(plan.docs))}; fetch them with "
-                             f"`ov-bench fetch --tasks {plan.name}` (or `--dest DIR` then `--data DIR`)")
+            raise UsageError(
+                f"{plan.name}: {summarize(found, len(plan.docs))}; fetch them with "
+                f"`ov-bench fetch --tasks {plan.name}` (or `--dest DIR` then `--data DIR`)"
+            )
         if missing:
             note = f"{plan.name}: {summarize(found, len(plan.docs))}; those docs are error rows"
             self.notes.append(note)
             log.warning(note)
         return missing
 
-    def _check_resume(self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str) -> None:
+    def _check_resume(
+        self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str
+    ) -> None:
         by_task = {p.name: p for p in plans}
         for task, data_source, frames, max_new in store.settings_in_use(key, tau):
             plan = by_task.get(task)
@@ -304,10 +332,17 @@ class Runner:
             from ov_bench.adapters import load_adapter
 
             t0 = time.perf_counter()
-            self.adapter = load_adapter(cfg.model, max_grid_tokens=cfg.max_grid_tokens, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
-                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder,
-                                        **cfg.model_options)
+            self.adapter = load_adapter(
+                cfg.model,
+                max_grid_tokens=cfg.max_grid_tokens,
+                dtype=cfg.dtype,
+                device=device,
+                unpad_rounding=cfg.unpad_rounding,
+                device_map=cfg.device_map,
+                max_memory=cfg.max_memory,
+                offload_folder=cfg.offload_folder,
+                **cfg.model_options,
+            )
             self.throughput.model_load_s = time.perf_counter() - t0
         device = getattr(self.adapter, "device", device)
         if self._frames_from_model and getattr(self.adapter, "default_frames", cfg.frames) != cfg.frames:
@@ -315,18 +350,33 @@ class Runner:
             for plan in plans:
                 plan.frames = cfg.frames if plan.frames is not None else None
         if cfg.batch_size > self.adapter.max_batch_size:
-            log.warning("--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
-                        cfg.batch_size, self.adapter.kind, self.adapter.max_batch_size, self._batch_size())
-        self._identity = RowIdentity(self.adapter.key, threshold_key(self.adapter.threshold),
-                                     data_source_label(cfg.data), dist.rank)
+            log.warning(
+                "--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
+                cfg.batch_size,
+                self.adapter.kind,
+                self.adapter.max_batch_size,
+                self._batch_size(),
+            )
+        self._identity = RowIdentity(
+            self.adapter.key, threshold_key(self.adapter.threshold), data_source_label(cfg.data), dist.rank
+        )
 
         main_db = out / SAMPLES_DB
         with ResultsStore(main_db) as main_store:
-            self._check_resume(main_store, plans, self._identity.model_key, self._identity.threshold,
-                               self._identity.data_source)
+            self._check_resume(
+                main_store,
+                plans,
+                self._identity.model_key,
+                self._identity.threshold,
+                self._identity.data_source,
+            )
             for plan in plans:
-                done = main_store.finished(plan.name, self._identity.model_key, self._identity.threshold,
-                                           include_errors=not cfg.retry_errors)
+                done = main_store.finished(
+                    plan.name,
+                    self._identity.model_key,
+                    self._identity.threshold,
+                    include_errors=not cfg.retry_errors,
+                )
                 remaining = [(i, d) for i, d in enumerate(plan.docs) if plan.doc_ids[i] not in done]
                 plan.remaining = len(remaining)
                 plan.todo = remaining[dist.rank :: dist.world_size]
@@ -366,12 +416,16 @@ class Runner:
         try:
             self.adapter.warmup()
         except Exception as exc:  # a real failure shows on the first sample's row
-            log.warning("warm-up failed (%s); the first sample's latency may include start-up costs",
-                        one_line(exc))
+            log.warning(
+                "warm-up failed (%s); the first sample's latency may include start-up costs", one_line(exc)
+            )
         self.throughput.warmup_s = time.perf_counter() - t0
         if self.dist.is_main:
-            print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
-                  "--no-warmup skips it)", file=sys.stderr)
+            print(
+                f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
+                "--no-warmup skips it)",
+                file=sys.stderr,
+            )
 
     def _environment(self, device: str) -> dict[str, Any]:
         from ov_bench.engine.profiling import environment
@@ -405,8 +459,12 @@ class Runner:
         if cfg.progress and self.dist.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(items), unit="sample", dynamic_ncols=True,
-                       desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval")
+            bar = tqdm(
+                total=len(items),
+                unit="sample",
+                dynamic_ncols=True,
+                desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval",
+            )
         # Task code may swap sys.stdout (contextlib.redirect_stdout around lmms-eval calls); from
         # several threads at once that can leave a StringIO installed. Put the real one back after.
         saved_stdout = sys.stdout
@@ -450,8 +508,9 @@ class Runner:
                     pending.clear()
 
             # The prefetcher keeps at least the next batch preparing while this one runs.
-            prefetch = Prefetcher(items, self._prepare, workers=self.config.workers,
-                                  lookahead=max(self.config.lookahead, size))
+            prefetch = Prefetcher(
+                items, self._prepare, workers=self.config.workers, lookahead=max(self.config.lookahead, size)
+            )
             for sample in prefetch:
                 if sample.error:  # never reaches the model: its row is final now
                     commit([base_row(sample, self._identity)])
@@ -465,7 +524,8 @@ class Runner:
         return done
 
 
-def run_evaluation(config: RunConfig, adapter: ModelAdapter | None = None,
-                   task_factory: Callable[[str], Any] | None = None) -> RunOutcome:
+def run_evaluation(
+    config: RunConfig, adapter: ModelAdapter | None = None, task_factory: Callable[[str], Any] | None = None
+) -> RunOutcome:
     """Run the evaluation described by ``config`` (see :class:`RunConfig`)."""
     return Runner(config, adapter=adapter, task_factory=task_factory).run()

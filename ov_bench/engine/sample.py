@@ -56,7 +56,9 @@ class Sample:
     media_decode_ms: float | None = None
     preprocess_ms: float | None = None
     frame_indices: list[int] | None = None  # video: the decoded frame indices (the adapter's frame sampling)
-    frame_times: list[float] | None = None  # video: their times in seconds (as LLaVA-Video's path computes them)
+    frame_times: list[float] | None = (
+        None  # video: their times in seconds (as LLaVA-Video's path computes them)
+    )
     error: str | None = None  # "<stage>: <reason>" when preparation failed
     media_warning: str | None = None  # media decoded, but not cleanly (a truncated image, as lmms-eval)
     extra: dict[str, Any] = field(default_factory=dict)  # the caller's own bookkeeping
@@ -109,7 +111,9 @@ class Encoded:
     peak_bytes: int | None
 
 
-def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, strict_media: bool = False) -> Sample:
+def prepare(
+    sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, strict_media: bool = False
+) -> Sample:
     """Media decode + preprocess of one sample, timed, into the sample; errors become ``sample.error``.
 
     ``decode_visuals(sample) -> (question, images, video)`` overrides how media are read (the lmms-eval
@@ -121,7 +125,9 @@ def prepare(sample: Sample, adapter: ModelAdapter, decode_visuals: Any = None, s
             question, images, video = decode_visuals(sample)
         else:
             visuals = _load_visuals(sample, adapter)
-            if hasattr(sample.task, "lmms_model_name"):  # the model's task prompts (llava_vid for LLaVA-Video)
+            if hasattr(
+                sample.task, "lmms_model_name"
+            ):  # the model's task prompts (llava_vid for LLaVA-Video)
                 sample.task.lmms_model_name = getattr(adapter, "prompt_model", None)
             question, images, video = sample.task.doc_to_text(sample.doc), list(visuals.images), visuals.video
             sample.media_warning = getattr(visuals, "media_warning", None)
@@ -165,16 +171,24 @@ def with_time_instruction(question: str, video: Any) -> str:
     from reference_model.families import time_instruction
 
     if getattr(video, "times", None) is None or getattr(video, "duration", None) is None:
-        raise ValueError("the time instruction needs the video's frame rate, which its container does not declare")
+        raise ValueError(
+            "the time instruction needs the video's frame rate, which its container does not declare"
+        )
     return time_instruction(video.duration, video.times) + "\n" + question
 
 
 def base_row(sample: Sample, identity: RowIdentity) -> SampleRow:
     """The row's identity and the sample's own (unbatched) stages; the error if it never got ready."""
     row = SampleRow(
-        task=sample.task_name, doc_id=sample.doc_id, model_key=identity.model_key, threshold=identity.threshold,
-        seq=sample.seq, data_source=identity.data_source, frames=sample.frames,
-        max_new_tokens=sample.max_new_tokens, rank=identity.rank,
+        task=sample.task_name,
+        doc_id=sample.doc_id,
+        model_key=identity.model_key,
+        threshold=identity.threshold,
+        seq=sample.seq,
+        data_source=identity.data_source,
+        frames=sample.frames,
+        max_new_tokens=sample.max_new_tokens,
+        rank=identity.rank,
         frame_indices=None if sample.frame_indices is None else list(sample.frame_indices),
         frame_times=None if sample.frame_times is None else list(sample.frame_times),
     )
@@ -219,8 +233,16 @@ def _model_failed(row: SampleRow, exc: BaseException, cuda: bool) -> SampleRow:
     return row
 
 
-def _finish(row: SampleRow, sample: Sample, gen: Generation, model_ms: float, stages: dict[str, float] | None,
-            peak: int | None, measure: Measure, decode_steps: int) -> SampleRow:
+def _finish(
+    row: SampleRow,
+    sample: Sample,
+    gen: Generation,
+    model_ms: float,
+    stages: dict[str, float] | None,
+    peak: int | None,
+    measure: Measure,
+    decode_steps: int,
+) -> SampleRow:
     """Model outputs, timings and the score into ``row``. ``stages`` and ``model_ms`` are the model call's:
     one sample's, or with batching the whole batch's."""
     latency = row.latency_ms
@@ -261,8 +283,14 @@ def _with_encoder(stages: dict[str, float], encoded: Encoded) -> dict[str, float
     return out
 
 
-def _run_one(adapter: ModelAdapter, sample: Sample, row: SampleRow, measure: Measure,
-             encoded: Encoded | None, encoder: EncodeOnce | None) -> SampleRow:
+def _run_one(
+    adapter: ModelAdapter,
+    sample: Sample,
+    row: SampleRow,
+    measure: Measure,
+    encoded: Encoded | None,
+    encoder: EncodeOnce | None,
+) -> SampleRow:
     timer = measure.timer()
     measure.reset()
     t0 = time.perf_counter_ns()
@@ -284,8 +312,13 @@ def _run_one(adapter: ModelAdapter, sample: Sample, row: SampleRow, measure: Mea
     return _finish(row, sample, gen, model_ms, stages, peak, measure, gen.new_tokens - 1)
 
 
-def run_model(adapter: ModelAdapter, samples: list[Sample], identity: RowIdentity, measure: Measure,
-              encoded: Encoded | None = None) -> list[SampleRow]:
+def run_model(
+    adapter: ModelAdapter,
+    samples: list[Sample],
+    identity: RowIdentity,
+    measure: Measure,
+    encoded: Encoded | None = None,
+) -> list[SampleRow]:
     """Rows for prepared samples of one task: one ``generate`` (one sample), one ``generate_batch`` (several;
     every row gets the batch's stage latencies and peak memory, ``batch_size`` says so; a batch that fails
     as a whole runs again one sample at a time, so only a sample that fails alone is an error), or, with
@@ -309,8 +342,12 @@ def run_model(adapter: ModelAdapter, samples: list[Sample], identity: RowIdentit
         if len(gens) != len(samples):
             raise RuntimeError(f"generate_batch returned {len(gens)} results for {len(samples)} samples")
     except Exception as exc:
-        log.warning("a batch of %d %s samples failed (%s); running them one at a time", len(samples),
-                    samples[0].task_name, one_line(exc))
+        log.warning(
+            "a batch of %d %s samples failed (%s); running them one at a time",
+            len(samples),
+            samples[0].task_name,
+            one_line(exc),
+        )
         if measure.cuda:
             import torch
 
@@ -323,8 +360,18 @@ def run_model(adapter: ModelAdapter, samples: list[Sample], identity: RowIdentit
     out = []
     for sample, row, gen in zip(samples, rows, gens):
         row.batch_size = len(samples)
-        out.append(_finish(row, sample, gen, model_ms, dict(stages) if stages is not None else None, peak,
-                           measure, decode_steps))
+        out.append(
+            _finish(
+                row,
+                sample,
+                gen,
+                model_ms,
+                dict(stages) if stages is not None else None,
+                peak,
+                measure,
+                decode_steps,
+            )
+        )
     return out
 
 

@@ -111,7 +111,9 @@ class Setting:
     label: str
     db: Path
     results_dir: Path
-    options: dict[str, str] = field(default_factory=dict)  # this setting's layout options (load_adapter names)
+    options: dict[str, str] = field(
+        default_factory=dict
+    )  # this setting's layout options (load_adapter names)
     model_key: str = ""  # the store key a plain run with these options writes under (set by the Sweeper)
 
     @property
@@ -126,9 +128,17 @@ class Setting:
         """The setting's value on every axis (None: not swept), as sweep.json records it."""
         video = None
         if "video_layout" in self.options or "video_pool" in self.options:
-            video = {"newline_position": self.options.get("video_layout"), "pool_mode": self.options.get("video_pool")}
-        return {"threshold": self.threshold, "frames": self.frames, "grid_pinpoints": self.grid_set,
-                "multi_image_layout": self.options.get("multi_image_layout"), "video_layout": video}
+            video = {
+                "newline_position": self.options.get("video_layout"),
+                "pool_mode": self.options.get("video_pool"),
+            }
+        return {
+            "threshold": self.threshold,
+            "frames": self.frames,
+            "grid_pinpoints": self.grid_set,
+            "multi_image_layout": self.options.get("multi_image_layout"),
+            "video_layout": video,
+        }
 
 
 @dataclass
@@ -174,11 +184,16 @@ def _axis_values(config: SweepConfig) -> dict[str, list[dict[str, str]]]:
     if config.grid_sets is not None:
         axes["grid_pinpoints"] = [{"grid_pinpoints": g} for g in dict.fromkeys(config.grid_sets)]
     if config.multi_image_layouts is not None:
-        axes["multi_image_layout"] = [{"multi_image_layout": m} for m in dict.fromkeys(config.multi_image_layouts)]
+        axes["multi_image_layout"] = [
+            {"multi_image_layout": m} for m in dict.fromkeys(config.multi_image_layouts)
+        ]
     if config.video_layouts is not None:
-        pairs = [tuple(v.partition("/")[::2]) if isinstance(v, str) else tuple(v) for v in config.video_layouts]
-        axes["video_layout"] = [{"video_layout": n, **({"video_pool": p} if p else {})}
-                                for n, p in dict.fromkeys(pairs)]
+        pairs = [
+            tuple(v.partition("/")[::2]) if isinstance(v, str) else tuple(v) for v in config.video_layouts
+        ]
+        axes["video_layout"] = [
+            {"video_layout": n, **({"video_pool": p} if p else {})} for n, p in dict.fromkeys(pairs)
+        ]
     for name, values in axes.items():
         if not values:
             raise UsageError(f"the {name} axis needs at least one value")
@@ -193,12 +208,18 @@ def _axis_label(options: dict[str, str], axes: dict[str, list[dict[str, str]]]) 
     if len(axes.get("multi_image_layout", ())) > 1:
         parts.append("mi-" + options["multi_image_layout"])
     if len(axes.get("video_layout", ())) > 1:
-        parts.append("video-" + "-".join(v for v in (options["video_layout"], options.get("video_pool")) if v))
+        parts.append(
+            "video-" + "-".join(v for v in (options["video_layout"], options.get("video_pool")) if v)
+        )
     return parts
 
 
-def make_settings(output: Path, thresholds: Sequence[int | None], frames: Sequence[int],
-                  axes: dict[str, list[dict[str, str]]] | None = None) -> list[Setting]:
+def make_settings(
+    output: Path,
+    thresholds: Sequence[int | None],
+    frames: Sequence[int],
+    axes: dict[str, list[dict[str, str]]] | None = None,
+) -> list[Setting]:
     """Every combination of the axes: frame count (outermost: one store per count), grid set,
     multi-image layout, video layout, threshold (innermost)."""
     import itertools
@@ -210,8 +231,10 @@ def make_settings(output: Path, thresholds: Sequence[int | None], frames: Sequen
     axes = axes or {}
     thresholds = list(dict.fromkeys(thresholds))
     frames = list(dict.fromkeys(frames))
-    combos = [dict(kv for part in combo for kv in part.items())
-              for combo in itertools.product(*(axes.get(a, [{}]) for a in AXES))]
+    combos = [
+        dict(kv for part in combo for kv in part.items())
+        for combo in itertools.product(*(axes.get(a, [{}]) for a in AXES))
+    ]
     settings = []
     for f in frames:
         db = output / SAMPLES_DB if len(frames) == 1 else output / f"frames-{f}" / SAMPLES_DB
@@ -241,12 +264,16 @@ class Sweeper:
         check_output_arg(config.output)
         self.config = config
         self.adapter = adapter
-        self.output_dir = Path(config.output) if config.output else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
+        self.output_dir = (
+            Path(config.output) if config.output else Path("runs") / time.strftime("sweep-%Y%m%d-%H%M%S")
+        )
         self.axes = _axis_values(config)
         self.settings = make_settings(self.output_dir, config.thresholds, config.frames, self.axes)
         if config.reference is not None and config.reference not in {s.label for s in self.settings}:
-            raise UsageError(f"--reference {config.reference}: not one of the settings "
-                             f"({', '.join(s.label for s in self.settings)})")
+            raise UsageError(
+                f"--reference {config.reference}: not one of the settings "
+                f"({', '.join(s.label for s in self.settings)})"
+            )
         self.work = SweepWork()
 
     # ----------------------------------------------------------------- setup
@@ -259,13 +286,31 @@ class Sweeper:
         from ov_bench.engine.runner import RunConfig
 
         c = self.config
-        return RunConfig(tasks=list(c.tasks), model=c.model, data=c.data, limit=c.limit,
-                         max_grid_tokens=setting.threshold, frames=setting.frames, dtype=c.dtype, device=c.device,
-                         output=str(output or setting.db.parent), seed=c.seed, max_new_tokens=c.max_new_tokens,
-                         unpad_rounding=c.unpad_rounding, workers=c.workers, lookahead=c.lookahead,
-                         profile=c.profile, warmup=c.warmup, retry_errors=c.retry_errors, progress=c.progress,
-                         write_outputs=write_outputs, model_options={**c.model_options, **setting.options},
-                         device_map=c.device_map, max_memory=c.max_memory, offload_folder=c.offload_folder)
+        return RunConfig(
+            tasks=list(c.tasks),
+            model=c.model,
+            data=c.data,
+            limit=c.limit,
+            max_grid_tokens=setting.threshold,
+            frames=setting.frames,
+            dtype=c.dtype,
+            device=c.device,
+            output=str(output or setting.db.parent),
+            seed=c.seed,
+            max_new_tokens=c.max_new_tokens,
+            unpad_rounding=c.unpad_rounding,
+            workers=c.workers,
+            lookahead=c.lookahead,
+            profile=c.profile,
+            warmup=c.warmup,
+            retry_errors=c.retry_errors,
+            progress=c.progress,
+            write_outputs=write_outputs,
+            model_options={**c.model_options, **setting.options},
+            device_map=c.device_map,
+            max_memory=c.max_memory,
+            offload_folder=c.offload_folder,
+        )
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
@@ -281,16 +326,25 @@ class Sweeper:
         if self.adapter is None:
             from ov_bench.adapters import load_adapter
 
-            self.adapter = load_adapter(cfg.model, max_grid_tokens=self.settings[0].threshold, dtype=cfg.dtype,
-                                        device=device, unpad_rounding=cfg.unpad_rounding, device_map=cfg.device_map,
-                                        max_memory=cfg.max_memory, offload_folder=cfg.offload_folder,
-                                        **cfg.model_options)
+            self.adapter = load_adapter(
+                cfg.model,
+                max_grid_tokens=self.settings[0].threshold,
+                dtype=cfg.dtype,
+                device=device,
+                unpad_rounding=cfg.unpad_rounding,
+                device_map=cfg.device_map,
+                max_memory=cfg.max_memory,
+                offload_folder=cfg.offload_folder,
+                **cfg.model_options,
+            )
         device = getattr(self.adapter, "device", device)
         encoder = self.adapter.encode_once()
         shared = encoder is not None
         if not shared and any(s.options for s in self.settings):
-            raise UsageError(f"the {self.adapter.kind} adapter cannot sweep grid sets, video layouts or multi-image "
-                             "layouts (only the reference model changes them in place); drop those axes")
+            raise UsageError(
+                f"the {self.adapter.kind} adapter cannot sweep grid sets, video layouts or multi-image "
+                "layouts (only the reference model changes them in place); drop those axes"
+            )
         state = encoder.layout_state() if shared else None
         try:
             for s in self.settings:  # a setting the adapter cannot honour fails before any work
@@ -312,8 +366,11 @@ class Sweeper:
                 encoder.restore_layout(state)
         else:
             mode = "separate-runs"
-            print(f"ov-bench sweep: the {self.adapter.kind} adapter cannot encode visuals once for all "
-                  f"thresholds; running {len(self.settings)} separate runs", file=sys.stderr)
+            print(
+                f"ov-bench sweep: the {self.adapter.kind} adapter cannot encode visuals once for all "
+                f"thresholds; running {len(self.settings)} separate runs",
+                file=sys.stderr,
+            )
             results, rows = self._run_separate()
         self.work.wall_s = time.perf_counter() - t0
         sweep = self._sweep_json(mode, plans, results, rows)
@@ -345,7 +402,9 @@ class Sweeper:
     def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], source: str) -> None:
         by_task = {p.name: p for p in plans}
         for s in self.settings:
-            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(s.model_key, s.tau_key):
+            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(
+                s.model_key, s.tau_key
+            ):
                 plan = by_task.get(task)
                 if plan is None:
                     continue
@@ -354,7 +413,8 @@ class Sweeper:
                     raise ResumeMismatchError(
                         f"{s.db.parent} already holds {task} results for this model at tau={s.tau_key} made with "
                         f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
-                        "use another --output")
+                        "use another --output"
+                    )
 
     def _units(self, plans: list[Any], stores: dict[int, ResultsStore]) -> list[Sample]:
         """One sample per (doc, frame count) with the settings still to do for it (``extra["targets"]``)."""
@@ -362,23 +422,39 @@ class Sweeper:
         for s in self.settings:
             for plan in plans:
                 done[(s.label, plan.name)] = stores[s.frames].finished(
-                    plan.name, s.model_key, s.tau_key, include_errors=not self.config.retry_errors)
+                    plan.name, s.model_key, s.tau_key, include_errors=not self.config.retry_errors
+                )
         units = []
         for plan in plans:
             video = plan.task.modality == "video"
-            groups = [[s for s in self.settings if s.frames == f] for f in self.config.frames] if video \
+            groups = (
+                [[s for s in self.settings if s.frames == f] for f in self.config.frames]
+                if video
                 else [list(self.settings)]
+            )
             for seq, doc in enumerate(plan.docs):
                 doc_id = plan.doc_ids[seq]
                 for group in groups:
                     targets = [s for s in group if doc_id not in done[(s.label, plan.name)]]
                     if targets:
                         frames = targets[0].frames if video else None
-                        units.append(Sample(plan.name, plan.task, doc, doc_id, seq, frames, plan.max_new_tokens,
-                                            extra={"targets": targets}))
+                        units.append(
+                            Sample(
+                                plan.name,
+                                plan.task,
+                                doc,
+                                doc_id,
+                                seq,
+                                frames,
+                                plan.max_new_tokens,
+                                extra={"targets": targets},
+                            )
+                        )
         return units
 
-    def _run_shared(self, plans: list[Any], device: str) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
+    def _run_shared(
+        self, plans: list[Any], device: str
+    ) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
         from contextlib import ExitStack
 
         from ov_bench.engine.prefetch import Prefetcher
@@ -414,8 +490,9 @@ class Sweeper:
                     self.work.grid_passes += 1
                     taken = {id(u) for u in todo}
                     deferred = [u for u in pending if id(u) not in taken]
-                    for unit in Prefetcher(todo, lambda u: prepare(u, self.adapter), workers=cfg.workers,
-                                           lookahead=cfg.lookahead):
+                    for unit in Prefetcher(
+                        todo, lambda u: prepare(u, self.adapter), workers=cfg.workers, lookahead=cfg.lookahead
+                    ):
                         self.work.units += 1
                         now, later = self._split_by_grid(unit, grid)
                         unit.extra["targets"] = now
@@ -423,8 +500,18 @@ class Sweeper:
                             stores[setting.frames].write(row)
                             self.work.rows += 1
                         if later:  # its pixels follow the grid set: prepared again in a later pass
-                            deferred.append(Sample(unit.task_name, unit.task, unit.doc, unit.doc_id, unit.seq,
-                                                   unit.frames, unit.max_new_tokens, extra={"targets": later}))
+                            deferred.append(
+                                Sample(
+                                    unit.task_name,
+                                    unit.task,
+                                    unit.doc,
+                                    unit.doc_id,
+                                    unit.seq,
+                                    unit.frames,
+                                    unit.max_new_tokens,
+                                    extra={"targets": later},
+                                )
+                            )
                             if bar is not None:
                                 bar.total += 1
                         if bar is not None:
@@ -457,7 +544,10 @@ class Sweeper:
         except Exception as exc:
             log.warning("warm-up failed (%s)", one_line(exc))
         self.warmup_s = time.perf_counter() - t0
-        print(f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)", file=sys.stderr)
+        print(
+            f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)",
+            file=sys.stderr,
+        )
 
     def _db_for(self, frames: int) -> Path:
         return next(s.db for s in self.settings if s.frames == frames)
@@ -473,14 +563,18 @@ class Sweeper:
             rows += sorted(task_rows, key=lambda r: r.seq)
         return rows
 
-    def _finish_setting(self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
-                        ) -> tuple[dict[str, Any], list[SampleRow]]:
+    def _finish_setting(
+        self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
+    ) -> tuple[dict[str, Any], list[SampleRow]]:
         """Write the setting's results.json (+ report.md) the way a run does, pointing at the store."""
         from ov_bench.reports.report import write_outputs
 
         results["samples_db"] = os.path.relpath(s.db, s.results_dir)
-        results["sweep"] = {"label": s.label, **s.axes(),
-                            "sweep_dir": os.path.relpath(self.output_dir, s.results_dir)}
+        results["sweep"] = {
+            "label": s.label,
+            **s.axes(),
+            "sweep_dir": os.path.relpath(self.output_dir, s.results_dir),
+        }
         s.results_dir.mkdir(parents=True, exist_ok=True)
         write_outputs(s.results_dir, results, rows)
         return results, rows
@@ -492,7 +586,9 @@ class Sweeper:
         targets: list[Setting] = unit.extra["targets"]
         if unit.error is not None and unit.error.startswith("media_decode"):
             return targets, []
-        if unit.prepared is not None and not self.adapter.encode_once().pixels_depend_on_grid_set(unit.prepared):
+        if unit.prepared is not None and not self.adapter.encode_once().pixels_depend_on_grid_set(
+            unit.prepared
+        ):
             return targets, []
         return [s for s in targets if s.grid_set == grid], [s for s in targets if s.grid_set != grid]
 
@@ -542,21 +638,31 @@ class Sweeper:
         return out
 
     # ----------------------------------------------------------------- sweep.json
-    def _sweep_json(self, mode: str, plans: list[Any], results: dict[str, dict],
-                    rows: dict[str, list[SampleRow]]) -> dict[str, Any]:
+    def _sweep_json(
+        self, mode: str, plans: list[Any], results: dict[str, dict], rows: dict[str, list[SampleRow]]
+    ) -> dict[str, Any]:
         from ov_bench import __version__
         from ov_bench.analysis.paired import paired_delta
 
         cfg = self.config
-        ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(self.settings)
+        ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(
+            self.settings
+        )
         comparisons = []
         for plan in plans:
             ref_rows = [r for r in rows[ref.label] if r.task == plan.name]
             for s in self.settings:
                 if s is ref:
                     continue
-                d = paired_delta(plan.name, ref_rows, [r for r in rows[s.label] if r.task == plan.name],
-                                 base_label=ref.label, new_label=s.label, n_boot=cfg.n_boot, seed=cfg.seed)
+                d = paired_delta(
+                    plan.name,
+                    ref_rows,
+                    [r for r in rows[s.label] if r.task == plan.name],
+                    base_label=ref.label,
+                    new_label=s.label,
+                    n_boot=cfg.n_boot,
+                    seed=cfg.seed,
+                )
                 comparisons.append(_delta_dict(d))
         first = results[self.settings[0].label]
         model = {k: v for k, v in first["model"].items() if k not in ("config", "threshold")}
@@ -580,20 +686,28 @@ class Sweeper:
             "reference": ref.label,
             "reuse": cfg.reuse,
             "axes": self._axes_json(),
-            "settings": [{"label": s.label, **s.axes(), "model_key": s.model_key,
-                          "results": os.path.relpath(s.results_dir / "results.json", self.output_dir),
-                          "samples_db": os.path.relpath(s.db, self.output_dir)} for s in self.settings],
+            "settings": [
+                {
+                    "label": s.label,
+                    **s.axes(),
+                    "model_key": s.model_key,
+                    "results": os.path.relpath(s.results_dir / "results.json", self.output_dir),
+                    "samples_db": os.path.relpath(s.db, self.output_dir),
+                }
+                for s in self.settings
+            ],
             "work": asdict(self.work),
             "shared": shared_work_lines(mode, asdict(self.work), self._axes_json()),
             "comparisons": comparisons,
         }
 
-
     def _axes_json(self) -> dict[str, list]:
         """The swept axes and their values in order (threshold and frames always; the others when given)."""
         cfg = self.config
-        axes: dict[str, list] = {"threshold": [threshold_key(t) for t in dict.fromkeys(cfg.thresholds)],
-                                 "frames": list(dict.fromkeys(cfg.frames))}
+        axes: dict[str, list] = {
+            "threshold": [threshold_key(t) for t in dict.fromkeys(cfg.thresholds)],
+            "frames": list(dict.fromkeys(cfg.frames)),
+        }
         for name, values in self.axes.items():
             axes[name] = [Setting(None, 0, "", Path(), Path(), v).axes()[name] for v in values]
         return axes
@@ -604,7 +718,7 @@ AXIS_SHARES = {
     "threshold": "changes only the re-tokenization and packing of single images",
     "frames": "changes the decoded frames (one decode + vision pass per frame count)",
     "grid_pinpoints": "changes the AnyRes crops of single images (their pixels and vision features are shared "
-                      "only within a grid set; videos and multi-image prompts are shared across grid sets)",
+    "only within a grid set; videos and multi-image prompts are shared across grid sets)",
     "multi_image_layout": "changes only the packing of multi-image prompts (vision features shared)",
     "video_layout": "changes only pooling and newlines of videos (vision features shared)",
 }
@@ -623,7 +737,8 @@ def shared_work_lines(mode: str, work: dict[str, Any], axes: dict[str, list]) ->
     lines = [
         f"{n} settings, {rows} rows",
         f"media decode + preprocess: {units} (sample, frame count"
-        + (", grid set" if "grid_pinpoints" in axes else "") + f") units for {rows} rows"
+        + (", grid set" if "grid_pinpoints" in axes else "")
+        + f") units for {rows} rows"
         + (f" in {work.get('grid_passes')} grid-set passes" if "grid_pinpoints" in axes else ""),
         f"vision encoder + projector: {encoded} passes, each shared by {per_pass:.1f} settings on average",
         f"LLM: {work.get('llm_runs', 0)} generations run, {work.get('reused', 0)} of {generated} rows reused "
@@ -644,9 +759,21 @@ def _delta_dict(d: Any) -> dict[str, Any]:
     return out
 
 
-_OUTCOME_FIELDS = ("response", "parsed", "score", "parse_failed", "record", "visual_tokens_counted",
-                   "visual_tokens_measured", "text_tokens", "prompt_tokens", "new_tokens", "peak_memory_bytes",
-                   "memory_kind", "error")
+_OUTCOME_FIELDS = (
+    "response",
+    "parsed",
+    "score",
+    "parse_failed",
+    "record",
+    "visual_tokens_counted",
+    "visual_tokens_measured",
+    "text_tokens",
+    "prompt_tokens",
+    "new_tokens",
+    "peak_memory_bytes",
+    "memory_kind",
+    "error",
+)
 
 
 def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:

@@ -218,13 +218,17 @@ class OvBenchReference(lmms):
     ) -> None:
         super().__init__()
         if unknown:
-            known = ("pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
-                     "device_map, max_memory, offload_folder, multi_image_layout, video_layout, video_pool, "
-                     "grid_pinpoints, use_generation_config, frame_sampling, force_sample, time_instruction")
+            known = (
+                "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
+                "device_map, max_memory, offload_folder, multi_image_layout, video_layout, video_pool, "
+                "grid_pinpoints, use_generation_config, frame_sampling, force_sample, time_instruction"
+            )
             raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
         if pretrained is None or str(pretrained).strip() == "":
-            raise ValueError(f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
-                             "arch:0.5b?layers=2 or a checkpoint directory)")
+            raise ValueError(
+                f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
+                "arch:0.5b?layers=2 or a checkpoint directory)"
+            )
         _check_batch_size(batch_size)
         from ov_bench.threshold import parse_threshold
 
@@ -232,7 +236,9 @@ class OvBenchReference(lmms):
             tau = parse_threshold(max_grid_tokens)
         except ValueError as e:
             raise ValueError(f"{MODEL_NAME}: max_grid_tokens: {e}") from None
-        frames_given = None if frames is None else _parse_positive_int("frames", frames)  # None: the checkpoint's
+        frames_given = (
+            None if frames is None else _parse_positive_int("frames", frames)
+        )  # None: the checkpoint's
         device_name = _resolve_device(device)
         self._init_distributed(device_name)
 
@@ -242,11 +248,18 @@ class OvBenchReference(lmms):
 
         try:
             self.adapter = ReferenceAdapter(
-                str(pretrained), max_grid_tokens=tau, dtype=str(dtype), device=self.device_name,
-                unpad_rounding=str(unpad_rounding), device_map=device_map, offload_folder=offload_folder,
+                str(pretrained),
+                max_grid_tokens=tau,
+                dtype=str(dtype),
+                device=self.device_name,
+                unpad_rounding=str(unpad_rounding),
+                device_map=device_map,
+                offload_folder=offload_folder,
                 max_memory=None if max_memory is None else str(max_memory).replace(";", ","),
-                multi_image_layout=multi_image_layout, video_layout=video_layout,
-                video_pool=video_pool, grid_pinpoints=grid_pinpoints,
+                multi_image_layout=multi_image_layout,
+                video_layout=video_layout,
+                video_pool=video_pool,
+                grid_pinpoints=grid_pinpoints,
                 use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
                 frame_sampling=None if frame_sampling is None else str(frame_sampling),
                 force_sample=_parse_bool("force_sample", force_sample),
@@ -319,10 +332,14 @@ class OvBenchReference(lmms):
                 else:
                     videos.append(str(v))
             else:
-                raise ValueError(f"{MODEL_NAME}: unsupported visual of type {type(v).__name__} "
-                                 "(expected PIL images, an image path or a video path)")
+                raise ValueError(
+                    f"{MODEL_NAME}: unsupported visual of type {type(v).__name__} "
+                    "(expected PIL images, an image path or a video path)"
+                )
         if len(videos) > 1:
-            raise ValueError(f"{MODEL_NAME}: {len(videos)} videos in one request; one video per request is supported")
+            raise ValueError(
+                f"{MODEL_NAME}: {len(videos)} videos in one request; one video per request is supported"
+            )
         if videos and images:
             raise ValueError(f"{MODEL_NAME}: a request mixing images and a video is not supported")
         if not videos:
@@ -343,8 +360,16 @@ class OvBenchReference(lmms):
         except (OSError, ValueError) as e:
             raise MediaError(f"{path}: cannot decode image ({e.__class__.__name__})") from None
 
-    def _prepare(self, request_type: str, task: str, doc_id: Any, doc: dict, context: str, visuals: Any,
-                 max_new_tokens: int = 1):
+    def _prepare(
+        self,
+        request_type: str,
+        task: str,
+        doc_id: Any,
+        doc: dict,
+        context: str,
+        visuals: Any,
+        max_new_tokens: int = 1,
+    ):
         """One request through the shared prepare step; media errors come back in ``sample.error``."""
         from ov_bench.engine.sample import Sample, prepare
 
@@ -377,10 +402,14 @@ class OvBenchReference(lmms):
     @staticmethod
     def _max_new_tokens(gen_kwargs: dict) -> int:
         if gen_kwargs.get("do_sample") or float(gen_kwargs.get("temperature") or 0) > 0:
-            raise ValueError(f"{MODEL_NAME}: only greedy decoding is supported; got do_sample="
-                             f"{gen_kwargs.get('do_sample')!r}, temperature={gen_kwargs.get('temperature')!r}")
+            raise ValueError(
+                f"{MODEL_NAME}: only greedy decoding is supported; got do_sample="
+                f"{gen_kwargs.get('do_sample')!r}, temperature={gen_kwargs.get('temperature')!r}"
+            )
         if int(gen_kwargs.get("num_beams") or 1) != 1:
-            raise ValueError(f"{MODEL_NAME}: beam search is not supported (num_beams={gen_kwargs['num_beams']})")
+            raise ValueError(
+                f"{MODEL_NAME}: beam search is not supported (num_beams={gen_kwargs['num_beams']})"
+            )
         value = gen_kwargs.get("max_new_tokens")
         if value is None:
             value = gen_kwargs.get("max_gen_toks") or _DEFAULT_MAX_NEW_TOKENS
@@ -402,7 +431,9 @@ class OvBenchReference(lmms):
             sample = self._prepare("generate_until", task, doc_id, doc, context, doc_to_visual(doc), max_new)
             if sample.error:
                 stats.error = sample.error.removeprefix("media_decode: MediaError: ")
-                eval_logger.error(f"{MODEL_NAME}: {task} doc {doc_id}: {stats.error}; answering with an empty string")
+                eval_logger.error(
+                    f"{MODEL_NAME}: {task} doc {doc_id}: {stats.error}; answering with an empty string"
+                )
                 self.request_stats.append(stats)
                 results.append(GenerationResult(text="", token_counts=None))
                 continue
@@ -418,10 +449,17 @@ class OvBenchReference(lmms):
             text = row.response
             self._record(stats)
             batch_stats.append(stats)
-            results.append(GenerationResult(text=text, token_counts=OvBenchTokenCounts(
-                input_tokens=stats.input_tokens, output_tokens=stats.output_tokens,
-                visual_tokens=stats.visual_tokens, latency_ms=round(stats.latency_ms.get("end_to_end", 0.0), 3),
-            )))
+            results.append(
+                GenerationResult(
+                    text=text,
+                    token_counts=OvBenchTokenCounts(
+                        input_tokens=stats.input_tokens,
+                        output_tokens=stats.output_tokens,
+                        visual_tokens=stats.visual_tokens,
+                        latency_ms=round(stats.latency_ms.get("end_to_end", 0.0), 3),
+                    ),
+                )
+            )
             self.cache_hook.add_partial("generate_until", (context, gen_kwargs), text)
         self._log_throughput(batch_stats)
         return results
@@ -484,7 +522,9 @@ class OvBenchReference(lmms):
             if not cont_ids:
                 results.append((0.0, True))
                 continue
-            batch["input_ids"] = torch.cat([batch["input_ids"], torch.tensor([cont_ids], dtype=torch.long)], dim=1)
+            batch["input_ids"] = torch.cat(
+                [batch["input_ids"], torch.tensor([cont_ids], dtype=torch.long)], dim=1
+            )
             batch["attention_mask"] = torch.ones_like(batch["input_ids"])
             batch = self.model.to_device(batch)
             with torch.inference_mode(), timer("forward"):
@@ -497,7 +537,11 @@ class OvBenchReference(lmms):
             stats.num_images, stats.num_frames = sample.prepared.num_images, sample.prepared.num_frames
             stats.visual_tokens = sample.prepared.visual_tokens_counted
             stats.input_tokens = int(batch["input_ids"].shape[1])
-            latency = {"media_decode": sample.media_decode_ms, "preprocess": sample.preprocess_ms, **timer.results_ms()}
+            latency = {
+                "media_decode": sample.media_decode_ms,
+                "preprocess": sample.preprocess_ms,
+                **timer.results_ms(),
+            }
             latency["end_to_end"] = latency["media_decode"] + latency["preprocess"] + latency.pop("model")
             stats.latency_ms = latency
             self._record(stats)
@@ -506,7 +550,9 @@ class OvBenchReference(lmms):
         return results
 
     def generate_until_multi_round(self, requests: list[Instance]) -> list[str]:
-        raise NotImplementedError(f"{MODEL_NAME}: multi-round generation is not supported; use generate_until tasks")
+        raise NotImplementedError(
+            f"{MODEL_NAME}: multi-round generation is not supported; use generate_until tasks"
+        )
 
     def stats_dicts(self) -> list[dict[str, Any]]:
         """request_stats as plain dicts (JSON-serialisable)."""

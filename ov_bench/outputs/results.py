@@ -35,8 +35,12 @@ def _finite(value: Any) -> Any:
 def _stats(values: Sequence[float]) -> dict[str, float | None]:
     if not values:
         return {"mean": None, "p50": None, "p90": None, "max": None}
-    return {"mean": float(sum(values) / len(values)), "p50": percentile(values, 50),
-            "p90": percentile(values, 90), "max": float(max(values))}
+    return {
+        "mean": float(sum(values) / len(values)),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "max": float(max(values)),
+    }
 
 
 def _latency(rows: Sequence[SampleRow]) -> dict[str, dict[str, float | None]]:
@@ -44,8 +48,11 @@ def _latency(rows: Sequence[SampleRow]) -> dict[str, dict[str, float | None]]:
     for stage in LATENCY_STAGES:
         values = [r.latency_ms[stage] for r in rows if stage in r.latency_ms]
         if values:
-            out[stage] = {"p50": percentile(values, 50), "p90": percentile(values, 90),
-                          "mean": float(sum(values) / len(values))}
+            out[stage] = {
+                "p50": percentile(values, 50),
+                "p90": percentile(values, 90),
+                "mean": float(sum(values) / len(values)),
+            }
     return out
 
 
@@ -104,12 +111,24 @@ def _rate(samples: int, seconds: float | None) -> float | None:
 def throughput_block(throughput: Any) -> dict[str, Any]:
     """results.json's run timing: the loop's wall time and samples/s (no model load, no warm-up)."""
     samples = sum(throughput.task_samples.values())
-    return {"wall_s": throughput.loop_s, "samples": samples, "samples_per_s": _rate(samples, throughput.loop_s),
-            "model_load_s": throughput.model_load_s, "warmup_s": throughput.warmup_s}
+    return {
+        "wall_s": throughput.loop_s,
+        "samples": samples,
+        "samples_per_s": _rate(samples, throughput.loop_s),
+        "model_load_s": throughput.model_load_s,
+        "warmup_s": throughput.warmup_s,
+    }
 
 
-def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any, env: dict[str, Any],
-                  config: Any, processes: int = 1, throughput: Any = None) -> dict[str, Any]:
+def build_results(
+    plans: Sequence[Any],
+    rows: Sequence[SampleRow],
+    adapter: Any,
+    env: dict[str, Any],
+    config: Any,
+    processes: int = 1,
+    throughput: Any = None,
+) -> dict[str, Any]:
     by_task: dict[str, list[SampleRow]] = {p.name: [] for p in plans}
     for row in rows:
         by_task.setdefault(row.task, []).append(row)
@@ -121,12 +140,20 @@ def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "env": env,
         "model": model,
-        "data": {"source": source or config.data, "samples": samples,
-                 **({"note": SAMPLES_NOTE} if samples else {})},
+        "data": {
+            "source": source or config.data,
+            "samples": samples,
+            **({"note": SAMPLES_NOTE} if samples else {}),
+        },
         "run": {
-            "seed": config.seed, "limit": config.limit, "frames": config.frames, "processes": processes,
-            "profile": config.profile, "max_new_tokens": {p.name: p.max_new_tokens for p in plans},
-            "prefetch_workers": config.workers, "batch_size": config.batch_size,
+            "seed": config.seed,
+            "limit": config.limit,
+            "frames": config.frames,
+            "processes": processes,
+            "profile": config.profile,
+            "max_new_tokens": {p.name: p.max_new_tokens for p in plans},
+            "prefetch_workers": config.workers,
+            "batch_size": config.batch_size,
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
@@ -137,8 +164,9 @@ def build_results(plans: Sequence[Any], rows: Sequence[SampleRow], adapter: Any,
         results["run"].update(throughput_block(throughput))
         for p in plans:
             n, secs = throughput.task_samples.get(p.name, 0), throughput.task_s.get(p.name)
-            results["tasks"][p.name].update({"samples_evaluated": n, "wall_s": secs,
-                                              "samples_per_s": _rate(n, secs)})
+            results["tasks"][p.name].update(
+                {"samples_evaluated": n, "wall_s": secs, "samples_per_s": _rate(n, secs)}
+            )
     return results
 
 

@@ -97,8 +97,9 @@ def _connect_ro(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None = None,
-              task: str | None = None) -> list[SampleRow]:
+def read_rows(
+    db_path: Path, model_key: str | None = None, threshold: str | None = None, task: str | None = None
+) -> list[SampleRow]:
     """Rows of a samples.sqlite, read-only, as the store's SampleRow records."""
     try:
         conn = _connect_ro(Path(db_path))
@@ -106,7 +107,13 @@ def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None
         raise OutputsError(f"{db_path}: not a readable ov-bench samples database ({exc})") from None
     conn.row_factory = sqlite3.Row
     where, params = where_clause(model_key, threshold, task)
-    structured = ("record", "latency_ms", "parse_failed", "frame_indices", "frame_times")  # JSON / flags / columns
+    structured = (
+        "record",
+        "latency_ms",
+        "parse_failed",
+        "frame_indices",
+        "frame_times",
+    )  # JSON / flags / columns
     scalars = [f.name for f in fields(SampleRow) if f.name not in structured]
     try:
         records = conn.execute(f"SELECT * FROM samples{where} ORDER BY task, seq, doc_id", params).fetchall()
@@ -124,8 +131,9 @@ def read_rows(db_path: Path, model_key: str | None = None, threshold: str | None
             kwargs["frame_indices"] = json.loads(rec["frame_indices_json"])
         if "frame_times_json" in keys and rec["frame_times_json"] is not None:  # older stores lack the column
             kwargs["frame_times"] = json.loads(rec["frame_times_json"])
-        kwargs["latency_ms"] = {s: rec[f"{s}_ms"] for s in LATENCY_STAGES
-                                if f"{s}_ms" in keys and rec[f"{s}_ms"] is not None}
+        kwargs["latency_ms"] = {
+            s: rec[f"{s}_ms"] for s in LATENCY_STAGES if f"{s}_ms" in keys and rec[f"{s}_ms"] is not None
+        }
         rows.append(SampleRow(**kwargs))
     return rows
 

@@ -79,8 +79,11 @@ class SampleRow:
 
 _STRUCTURED = ("record", "latency_ms", "parse_failed", "frame_indices", "frame_times")
 _SCALARS = [f.name for f in fields(SampleRow) if f.name not in _STRUCTURED]
-_COLUMNS = (_SCALARS + ["parse_failed", "record_json", "frame_indices_json", "frame_times_json"]
-            + [f"{s}_ms" for s in LATENCY_STAGES])
+_COLUMNS = (
+    _SCALARS
+    + ["parse_failed", "record_json", "frame_indices_json", "frame_times_json"]
+    + [f"{s}_ms" for s in LATENCY_STAGES]
+)
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS samples (
@@ -144,7 +147,9 @@ def _from_record(rec: sqlite3.Row) -> SampleRow:
     kwargs = {name: rec[name] for name in _SCALARS}
     kwargs["parse_failed"] = None if rec["parse_failed"] is None else bool(rec["parse_failed"])
     kwargs["record"] = None if rec["record_json"] is None else json.loads(rec["record_json"])
-    kwargs["frame_indices"] = None if rec["frame_indices_json"] is None else json.loads(rec["frame_indices_json"])
+    kwargs["frame_indices"] = (
+        None if rec["frame_indices_json"] is None else json.loads(rec["frame_indices_json"])
+    )
     kwargs["frame_times"] = None if rec["frame_times_json"] is None else json.loads(rec["frame_times_json"])
     kwargs["latency_ms"] = {s: rec[f"{s}_ms"] for s in LATENCY_STAGES if rec[f"{s}_ms"] is not None}
     return SampleRow(**kwargs)
@@ -158,9 +163,7 @@ class ResultsStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = _connect(self.path)
         self._conn.row_factory = sqlite3.Row
-        self._insert = (
-            f"INSERT OR REPLACE INTO samples ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
-        )
+        self._insert = f"INSERT OR REPLACE INTO samples ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
     def close(self) -> None:
         self._conn.close()
@@ -199,8 +202,9 @@ class ResultsStore:
             sql += " AND error IS NULL"
         return {r[0] for r in self._conn.execute(sql, (task, model_key, threshold))}
 
-    def rows(self, model_key: str | None = None, threshold: str | None = None,
-             task: str | None = None) -> list[SampleRow]:
+    def rows(
+        self, model_key: str | None = None, threshold: str | None = None, task: str | None = None
+    ) -> list[SampleRow]:
         where, params = where_clause(model_key, threshold, task)
         cur = self._conn.execute(f"SELECT * FROM samples{where} ORDER BY task, seq, doc_id", params)
         return [_from_record(r) for r in cur]
@@ -214,8 +218,10 @@ class ResultsStore:
         return [tuple(r) for r in cur]
 
     def set_meta(self, key: str, value: Any) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                           (key, json.dumps(value, sort_keys=True, default=str)))
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            (key, json.dumps(value, sort_keys=True, default=str)),
+        )
 
     def merge_from(self, other: str | os.PathLike) -> int:
         """Copy every row of another store into this one (replacing same keys); returns the count."""

@@ -49,9 +49,12 @@ def table_html(df: Any) -> str:
 
 
 def render_html(title: str, sections: Sequence[Section], notes: Sequence[str] = ()) -> str:
-    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
     parts += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
     for section in sections:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
@@ -61,7 +64,9 @@ def render_html(title: str, sections: Sequence[Section], notes: Sequence[str] = 
                 parts.append(f"<p><strong>{html.escape(caption)}</strong></p>")
             parts.append(table_html(df))
         for image in section.images:
-            parts.append(f'<figure><img alt="{html.escape(image.caption or image.name)}" '
-                         f'src="{data_uri(image.png)}"><figcaption>{html.escape(image.caption)}</figcaption></figure>')
+            parts.append(
+                f'<figure><img alt="{html.escape(image.caption or image.name)}" '
+                f'src="{data_uri(image.png)}"><figcaption>{html.escape(image.caption)}</figcaption></figure>'
+            )
     parts.append("</body></html>")
     return "\n".join(parts)

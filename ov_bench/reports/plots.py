@@ -172,8 +172,10 @@ def check_figure(fig: Any, xlabel: str, ylabel: str) -> None:
         raise ValueError("figure has no axes")
     for ax in fig.axes:
         if ax.get_xlabel() != xlabel or ax.get_ylabel() != ylabel:
-            raise ValueError(f"axes labels are ({ax.get_xlabel()!r}, {ax.get_ylabel()!r}), "
-                             f"expected ({xlabel!r}, {ylabel!r})")
+            raise ValueError(
+                f"axes labels are ({ax.get_xlabel()!r}, {ax.get_ylabel()!r}), "
+                f"expected ({xlabel!r}, {ylabel!r})"
+            )
         if not axes_have_data(ax):
             raise ValueError(f"axes {ax.get_title()!r} has no data")
 

@@ -25,34 +25,60 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 def summary_table(results: dict[str, Any]) -> str:
     """A fixed-width table: per task n, errors, main metric, mean visual tokens, p50 latency, peak memory,
     samples/s; then the run's wall time, throughput, model load and warm-up, and any task that wholly failed."""
-    header = ("task", "n", "errors", "main metric", "vis tok (mean)", "p50 e2e ms", "peak mem MiB", "samples/s")
+    header = (
+        "task",
+        "n",
+        "errors",
+        "main metric",
+        "vis tok (mean)",
+        "p50 e2e ms",
+        "peak mem MiB",
+        "samples/s",
+    )
     lines = [header]
     for name, t in results["tasks"].items():
         metric = t["metrics"].get(t["main_metric"])
-        metric_s = f"{t['main_metric']}={metric:.4g}" if isinstance(metric, (int, float)) else f"{t['main_metric']}=n/a"
+        metric_s = (
+            f"{t['main_metric']}={metric:.4g}"
+            if isinstance(metric, (int, float))
+            else f"{t['main_metric']}=n/a"
+        )
         vis = t["visual_tokens"]["mean"]
         e2e = t["latency_ms"].get("end_to_end", {}).get("p50")
         peak = t["peak_memory_bytes"]
-        lines.append((
-            name + (" [samples]" if t.get("samples_data") else ""),
-            str(t["n"]), str(t["errors"]), metric_s,
-            "-" if vis is None else f"{vis:.1f}",
-            "-" if e2e is None else f"{e2e:.1f}",
-            "-" if peak is None else f"{peak / 2**20:.1f}",
-            fmt_number(t.get("samples_per_s"), ".3g"),
-        ))
+        lines.append(
+            (
+                name + (" [samples]" if t.get("samples_data") else ""),
+                str(t["n"]),
+                str(t["errors"]),
+                metric_s,
+                "-" if vis is None else f"{vis:.1f}",
+                "-" if e2e is None else f"{e2e:.1f}",
+                "-" if peak is None else f"{peak / 2**20:.1f}",
+                fmt_number(t.get("samples_per_s"), ".3g"),
+            )
+        )
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    fmt = lambda row: "  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))  # noqa: E731
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(
+            c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))
+        )
+
     out = [fmt(lines[0]), "  ".join("-" * w for w in widths)] + [fmt(r) for r in lines[1:]]
     run = results.get("run", {})
     if "wall_s" in run:
-        out.append(f"run: {run['samples']} sample(s) in {fmt_number(run['wall_s'], '.2f')} s "
-                   f"({fmt_number(run['samples_per_s'], '.3g')} samples/s, model load and warm-up excluded); "
-                   f"model load {fmt_number(run['model_load_s'], '.2f')} s, warm-up {fmt_number(run['warmup_s'], '.2f')} s")
+        out.append(
+            f"run: {run['samples']} sample(s) in {fmt_number(run['wall_s'], '.2f')} s "
+            f"({fmt_number(run['samples_per_s'], '.3g')} samples/s, model load and warm-up excluded); "
+            f"model load {fmt_number(run['model_load_s'], '.2f')} s, warm-up {fmt_number(run['warmup_s'], '.2f')} s"
+        )
     for name in failed_tasks(results):
         top = results["tasks"][name].get("top_error") or {}
-        out.append(f"FAILED: every sample of {name} ended in an error; top reason: {top.get('stage')} "
-                   f"({top.get('count')} of {results['tasks'][name]['n']}), e.g. {top.get('example')}")
+        out.append(
+            f"FAILED: every sample of {name} ended in an error; top reason: {top.get('stage')} "
+            f"({top.get('count')} of {results['tasks'][name]['n']}), e.g. {top.get('example')}"
+        )
     if results["data"].get("samples"):
         out.append(f"note: {SAMPLES_NOTE}")
     return "\n".join(out)
@@ -75,8 +101,11 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
     if data.get("samples"):
         out += [f"> **{data.get('note')}**", ""]
     if model.get("random_weights"):
-        out += ["> **RANDOM WEIGHTS** (`random_weights: true`): a preset architecture, not a trained checkpoint; "
-                "scores mean nothing, latency, memory and token counts are real.", ""]
+        out += [
+            "> **RANDOM WEIGHTS** (`random_weights: true`): a preset architecture, not a trained checkpoint; "
+            "scores mean nothing, latency, memory and token counts are real.",
+            "",
+        ]
     out += [
         f"- created: {results['created']} (ov-bench {results['ov_bench_version']})",
         f"- model: `{model.get('key')}`, adapter {model.get('adapter')}, threshold tau = {model.get('threshold')}, "
@@ -121,15 +150,37 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
     for name, t in results["tasks"].items():
         v, x = t["visual_tokens"], t["text_tokens"]
         peak = t["peak_memory_bytes"]
-        tok_rows.append([name, v["mean"], v["p50"], v["p90"], v["max"], x["mean"],
-                         None if peak is None else f"{peak / 2**20:.1f}", t.get("memory_kind")])
-    out += _table(["task", "visual mean", "visual p50", "visual p90", "visual max", "text mean",
-                   "peak MiB", "memory measured as"], tok_rows)
+        tok_rows.append(
+            [
+                name,
+                v["mean"],
+                v["p50"],
+                v["p90"],
+                v["max"],
+                x["mean"],
+                None if peak is None else f"{peak / 2**20:.1f}",
+                t.get("memory_kind"),
+            ]
+        )
+    out += _table(
+        [
+            "task",
+            "visual mean",
+            "visual p50",
+            "visual p90",
+            "visual max",
+            "text mean",
+            "peak MiB",
+            "memory measured as",
+        ],
+        tok_rows,
+    )
     errors = [r for r in rows if r.error]
     out += ["", f"## Errors ({len(errors)})", ""]
     if errors:
-        out += _table(["task", "doc_id", "error"],
-                      [[r.task, r.doc_id, r.error] for r in errors[:MAX_ERRORS_LISTED]])
+        out += _table(
+            ["task", "doc_id", "error"], [[r.task, r.doc_id, r.error] for r in errors[:MAX_ERRORS_LISTED]]
+        )
         if len(errors) > MAX_ERRORS_LISTED:
             out.append(f"\n... and {len(errors) - MAX_ERRORS_LISTED} more (see samples.sqlite)")
     else:

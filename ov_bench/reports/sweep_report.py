@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 FIGURES = {
-    "accuracy_vs_tokens.png": ("Accuracy against mean visual tokens (bootstrap 95% CI per setting)",
-                               plots.ACCURACY_X, plots.ACCURACY_Y),
+    "accuracy_vs_tokens.png": (
+        "Accuracy against mean visual tokens (bootstrap 95% CI per setting)",
+        plots.ACCURACY_X,
+        plots.ACCURACY_Y,
+    ),
     "latency_by_stage.png": ("Mean latency per sample by stage", plots.SETTING_X, plots.LATENCY_Y),
     "peak_memory.png": ("Peak memory per setting", plots.SETTING_X, plots.MEMORY_Y),
     "visual_token_histograms.png": ("Visual tokens per sample", plots.HIST_X, plots.HIST_Y),
@@ -52,8 +55,13 @@ def _mib(value: float | None) -> float | None:
     return None if value is None else value / 2**20
 
 
-def collect(sweep: dict[str, Any], results: dict[str, dict[str, Any]], rows: dict[str, list[SampleRow]],
-            n_boot: int = 2000, seed: int = 0) -> ReportData:
+def collect(
+    sweep: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    rows: dict[str, list[SampleRow]],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> ReportData:
     settings = [s["label"] for s in sweep["settings"]]
     data = ReportData(settings, list(sweep["tasks"]))
     for task in data.tasks:
@@ -67,16 +75,25 @@ def collect(sweep: dict[str, Any], results: dict[str, dict[str, Any]], rows: dic
             ci = bootstrap_mean(scores, n_boot=n_boot, seed=seed) if scores else None
             vis = t["visual_tokens"]
             metric = t.get("main_metric")
-            data.summary.append({
-                "task": task, "setting": label, "n": t["n"], "errors": t["errors"],
-                "main metric": metric, "value": (t.get("metrics") or {}).get(metric),
-                "mean score": None if ci is None else ci.estimate,
-                "CI low": None if ci is None else ci.low, "CI high": None if ci is None else ci.high,
-                "visual mean": vis.get("mean"), "visual p50": vis.get("p50"), "visual p90": vis.get("p90"),
-                "visual max": vis.get("max"),
-                "e2e p50 ms": (t.get("latency_ms") or {}).get("end_to_end", {}).get("p50"),
-                "peak MiB": _mib(t.get("peak_memory_bytes")),
-            })
+            data.summary.append(
+                {
+                    "task": task,
+                    "setting": label,
+                    "n": t["n"],
+                    "errors": t["errors"],
+                    "main metric": metric,
+                    "value": (t.get("metrics") or {}).get(metric),
+                    "mean score": None if ci is None else ci.estimate,
+                    "CI low": None if ci is None else ci.low,
+                    "CI high": None if ci is None else ci.high,
+                    "visual mean": vis.get("mean"),
+                    "visual p50": vis.get("p50"),
+                    "visual p90": vis.get("p90"),
+                    "visual max": vis.get("max"),
+                    "e2e p50 ms": (t.get("latency_ms") or {}).get("end_to_end", {}).get("p50"),
+                    "peak MiB": _mib(t.get("peak_memory_bytes")),
+                }
+            )
             if ci is not None and vis.get("mean") is not None:
                 data.points[task].append(plots.Point(label, vis["mean"], ci.estimate, ci.low, ci.high))
             stage_means = {}
@@ -86,22 +103,37 @@ def collect(sweep: dict[str, Any], results: dict[str, dict[str, Any]], rows: dic
                     stage_means[stage] = sum(values) / len(values)
             if stage_means:
                 data.latency[task][label] = stage_means
-                data.latency_rows.append({"task": task, "setting": label, **{s: stage_means.get(s) for s in
-                                                                               plots.STAGES + ("ttft", "end_to_end")}})
+                data.latency_rows.append(
+                    {
+                        "task": task,
+                        "setting": label,
+                        **{s: stage_means.get(s) for s in plots.STAGES + ("ttft", "end_to_end")},
+                    }
+                )
             if t.get("peak_memory_bytes"):
                 data.memory[task][label] = float(t["peak_memory_bytes"])
             toks = [r.visual_tokens_measured for r in ok if r.visual_tokens_measured is not None]
             if toks:
                 data.tokens[task][label] = toks
     for d in sweep.get("comparisons", []):
-        data.deltas.append({
-            "task": d["task"], "setting": d["new"], "vs": d["base"], "pairs": d["n_pairs"],
-            "score delta": d["score_delta"], "CI low": d["ci_low"], "CI high": d["ci_high"],
-            "McNemar p": d["p_value"], "test": (d.get("mcnemar") or {}).get("method") if d.get("mcnemar") else
-            ("bootstrap" if d["score_delta"] is not None else None),
-            "tokens delta": d["tokens_delta"], "e2e delta ms": d["latency_delta_ms"],
-            "memory delta MiB": _mib(d["memory_delta_bytes"]),
-        })
+        data.deltas.append(
+            {
+                "task": d["task"],
+                "setting": d["new"],
+                "vs": d["base"],
+                "pairs": d["n_pairs"],
+                "score delta": d["score_delta"],
+                "CI low": d["ci_low"],
+                "CI high": d["ci_high"],
+                "McNemar p": d["p_value"],
+                "test": (d.get("mcnemar") or {}).get("method")
+                if d.get("mcnemar")
+                else ("bootstrap" if d["score_delta"] is not None else None),
+                "tokens delta": d["tokens_delta"],
+                "e2e delta ms": d["latency_delta_ms"],
+                "memory delta MiB": _mib(d["memory_delta_bytes"]),
+            }
+        )
     return data
 
 
@@ -149,27 +181,39 @@ def _header_lines(sweep: dict[str, Any]) -> list[str]:
         f"{sweep.get('reference')}",
     ]
     if sweep.get("shared"):
-        lines.append("shared work: " + "; ".join(sweep["shared"]) + f"; wall time {work.get('wall_s', 0):.1f} s")
+        lines.append(
+            "shared work: " + "; ".join(sweep["shared"]) + f"; wall time {work.get('wall_s', 0):.1f} s"
+        )
     elif sweep.get("mode") == "shared-vision":
         lines.append(
             f"shared work: {work.get('units')} sample decodes, {work.get('encoded')} vision-encoder passes, "
             f"{work.get('llm_runs')} LLM runs, {work.get('reused')} rows reused from an identical input under "
-            f"another setting; wall time {work.get('wall_s', 0):.1f} s")
+            f"another setting; wall time {work.get('wall_s', 0):.1f} s"
+        )
     else:
-        lines.append(f"separate runs per setting ({model.get('adapter')} adapter); wall time {work.get('wall_s', 0):.1f} s")
+        lines.append(
+            f"separate runs per setting ({model.get('adapter')} adapter); wall time {work.get('wall_s', 0):.1f} s"
+        )
     return lines
 
 
-def render_markdown(sweep: dict[str, Any], data: ReportData, images: Sequence[str], notes: Sequence[str]) -> str:
+def render_markdown(
+    sweep: dict[str, Any], data: ReportData, images: Sequence[str], notes: Sequence[str]
+) -> str:
     out = ["# ov-bench sweep", ""]
     if (sweep.get("data") or {}).get("samples"):
         out += [f"> **{sweep['data'].get('note')}**", ""]
     out += [f"- {line}" for line in _header_lines(sweep)] + [""]
     out += ["## Per setting", "", _md_records(data.summary), ""]
-    out += [f"## Paired deltas against {sweep.get('reference')}", "",
-            "score delta = mean(setting - reference) over samples finished in both, 95% paired bootstrap CI; "
-            "McNemar p for right/wrong scores; tokens / latency (end to end, mean) / memory deltas over the same pairs.",
-            "", _md_records(data.deltas), ""]
+    out += [
+        f"## Paired deltas against {sweep.get('reference')}",
+        "",
+        "score delta = mean(setting - reference) over samples finished in both, 95% paired bootstrap CI; "
+        "McNemar p for right/wrong scores; tokens / latency (end to end, mean) / memory deltas over the same pairs.",
+        "",
+        _md_records(data.deltas),
+        "",
+    ]
     out += ["## Mean latency per stage (ms)", "", _md_records(data.latency_rows), ""]
     out += ["## Figures", ""]
     for name in images:
@@ -178,8 +222,12 @@ def render_markdown(sweep: dict[str, Any], data: ReportData, images: Sequence[st
     return "\n".join(out) + "\n"
 
 
-def write_sweep_report(output_dir: Path, sweep: dict[str, Any], results: dict[str, dict[str, Any]],
-                       rows: dict[str, list[SampleRow]]) -> tuple[Path, Path]:
+def write_sweep_report(
+    output_dir: Path,
+    sweep: dict[str, Any],
+    results: dict[str, dict[str, Any]],
+    rows: dict[str, list[SampleRow]],
+) -> tuple[Path, Path]:
     output_dir = Path(output_dir)
     data = collect(sweep, results, rows)
     figures, notes = build_figures(data)
@@ -197,11 +245,18 @@ def write_sweep_report(output_dir: Path, sweep: dict[str, Any], results: dict[st
     sections = [
         Section("Run", paragraphs=_header_lines(sweep) + notes),
         Section("Per setting", tables=[("", _frame(data.summary))] if data.summary else []),
-        Section(f"Paired deltas against {sweep.get('reference')}",
-                paragraphs=["score delta = mean(setting - reference) over samples finished in both settings, with a "
-                            "95% paired bootstrap CI; McNemar p-value for right/wrong scores."],
-                tables=[("", _frame(data.deltas))] if data.deltas else []),
-        Section("Mean latency per stage (ms)", tables=[("", _frame(data.latency_rows))] if data.latency_rows else []),
+        Section(
+            f"Paired deltas against {sweep.get('reference')}",
+            paragraphs=[
+                "score delta = mean(setting - reference) over samples finished in both settings, with a "
+                "95% paired bootstrap CI; McNemar p-value for right/wrong scores."
+            ],
+            tables=[("", _frame(data.deltas))] if data.deltas else [],
+        ),
+        Section(
+            "Mean latency per stage (ms)",
+            tables=[("", _frame(data.latency_rows))] if data.latency_rows else [],
+        ),
         Section("Figures", images=images),
     ]
     html_path = output_dir / REPORT_HTML
@@ -216,10 +271,24 @@ def summary_text(sweep: dict[str, Any], results: dict[str, dict[str, Any]]) -> s
         for task, t in results[s["label"]]["tasks"].items():
             metric = t.get("main_metric")
             e2e = (t.get("latency_ms") or {}).get("end_to_end", {}).get("p50")
-            table.append([task, s["label"], t["n"], t["errors"], f"{metric}={(t.get('metrics') or {}).get(metric)}",
-                          t["visual_tokens"].get("mean"), e2e, _mib(t.get("peak_memory_bytes"))])
-    lines = _header_lines(sweep) + ["", md_table(["task", "setting", "n", "errors", "main metric", "visual mean",
-                                                  "e2e p50 ms", "peak MiB"], table)]
+            table.append(
+                [
+                    task,
+                    s["label"],
+                    t["n"],
+                    t["errors"],
+                    f"{metric}={(t.get('metrics') or {}).get(metric)}",
+                    t["visual_tokens"].get("mean"),
+                    e2e,
+                    _mib(t.get("peak_memory_bytes")),
+                ]
+            )
+    lines = _header_lines(sweep) + [
+        "",
+        md_table(
+            ["task", "setting", "n", "errors", "main metric", "visual mean", "e2e p50 ms", "peak MiB"], table
+        ),
+    ]
     if (sweep.get("data") or {}).get("samples"):
         lines.append(f"note: {sweep['data'].get('note')}")
     return "\n".join(lines)

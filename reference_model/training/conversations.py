@@ -38,7 +38,9 @@ class Turn:
 class ConversationRecord:
     id: str
     turns: list[Turn]
-    images: list[str] = field(default_factory=list)  # paths as written in the JSON (relative to the media dir)
+    images: list[str] = field(
+        default_factory=list
+    )  # paths as written in the JSON (relative to the media dir)
     video: str | None = None
     system: str = SYSTEM_PROMPT
 
@@ -64,7 +66,9 @@ def parse_record(raw: dict, index: int = 0) -> ConversationRecord:
     video = raw.get("video")
     if images and video:
         raise RecordError(f"record {rid}: has both image and video")
-    if not all(isinstance(p, str) and p for p in images) or (video is not None and not isinstance(video, str)):
+    if not all(isinstance(p, str) and p for p in images) or (
+        video is not None and not isinstance(video, str)
+    ):
         raise RecordError(f"record {rid}: media paths must be strings")
 
     system, turns = SYSTEM_PROMPT, []
@@ -98,7 +102,9 @@ def parse_record(raw: dict, index: int = 0) -> ConversationRecord:
         # lmms-eval's rule (Processor.build_prompt): placeholders first, space-joined, then a newline.
         user_turns[0].text = " ".join([placeholder] * n_media) + "\n" + user_turns[0].text
     elif n_found != n_media or (video is None and VIDEO_PLACEHOLDER in "".join(t.text for t in user_turns)):
-        raise RecordError(f"record {rid}: {n_found} placeholders for {n_media} {'video' if video else 'image'}(s)")
+        raise RecordError(
+            f"record {rid}: {n_found} placeholders for {n_media} {'video' if video else 'image'}(s)"
+        )
     return ConversationRecord(rid, turns, images, video, system)
 
 
@@ -152,18 +158,29 @@ class ConversationTokenizer:
         return ids
 
     def __call__(
-        self, record: ConversationRecord, image_token_counts: Sequence[int] = (), video_token_counts: Sequence[int] = ()
+        self,
+        record: ConversationRecord,
+        image_token_counts: Sequence[int] = (),
+        video_token_counts: Sequence[int] = (),
     ) -> TokenizedConversation:
         images, videos = iter(image_token_counts), iter(video_token_counts)
         ids = list(self._ids(f"<|im_start|>system\n{record.system}<|im_end|>\n"))
         labels = [IGNORE_INDEX] * len(ids)
         for turn in record.turns:
             if turn.role == "user":
-                seg = self._ids("<|im_start|>user\n") + self._user_ids(turn.text, images, videos) + self._ids("<|im_end|>\n")
+                seg = (
+                    self._ids("<|im_start|>user\n")
+                    + self._user_ids(turn.text, images, videos)
+                    + self._ids("<|im_end|>\n")
+                )
                 ids += seg
                 labels += [IGNORE_INDEX] * len(seg)
             else:
-                header, body, tail = self._ids("<|im_start|>assistant\n"), self._ids(turn.text + "<|im_end|>"), self._ids("\n")
+                header, body, tail = (
+                    self._ids("<|im_start|>assistant\n"),
+                    self._ids(turn.text + "<|im_end|>"),
+                    self._ids("\n"),
+                )
                 ids += header + body + tail
                 labels += [IGNORE_INDEX] * len(header) + body + [IGNORE_INDEX] * len(tail)
         return TokenizedConversation(ids, labels)

@@ -80,8 +80,15 @@ class IndexedSample:
 class TrainDataset(torch.utils.data.Dataset):
     """Samples as dicts: input_ids, labels (1-D), uint8 pixels and the layout tensors of their visuals."""
 
-    def __init__(self, records: list[dict], media_dir: str | Path, processor, recipe: StageRecipe,
-                 overlong: str = "skip", progress: bool = False):
+    def __init__(
+        self,
+        records: list[dict],
+        media_dir: str | Path,
+        processor,
+        recipe: StageRecipe,
+        overlong: str = "skip",
+        progress: bool = False,
+    ):
         self.media_dir = Path(media_dir).expanduser()
         self.processor = processor
         self.config = processor.config
@@ -115,12 +122,17 @@ class TrainDataset(torch.utils.data.Dataset):
                 self._error("skipped_invalid", str(exc))
                 continue
             except MediaError as exc:
-                self._error("skipped_media", f"record {raw.get('id', i) if isinstance(raw, dict) else i}: {exc}")
+                self._error(
+                    "skipped_media", f"record {raw.get('id', i) if isinstance(raw, dict) else i}: {exc}"
+                )
                 continue
             length = len(tokens.input_ids)
             if length > self.recipe.max_length:
                 if self.overlong == "skip" or not self._truncatable(tokens.input_ids, tokens.labels):
-                    self._error("skipped_overlong", f"record {record.id}: {length} tokens > max_length {self.recipe.max_length}")
+                    self._error(
+                        "skipped_overlong",
+                        f"record {record.id}: {length} tokens > max_length {self.recipe.max_length}",
+                    )
                     continue
                 self.stats.truncated += 1
                 length = self.recipe.max_length
@@ -128,9 +140,16 @@ class TrainDataset(torch.utils.data.Dataset):
         self.stats.kept = len(self.samples)
         self.stats.by_modality = dict(Counter(s.record.modality for s in self.samples))
         if self.stats.kept < self.stats.records:
-            log.warning("training data: kept %d of %d records (%s)", self.stats.kept, self.stats.records,
-                        ", ".join(f"{k} {v}" for k, v in self.stats.to_dict().items()
-                                  if k.startswith(("skipped", "truncated")) and v))
+            log.warning(
+                "training data: kept %d of %d records (%s)",
+                self.stats.kept,
+                self.stats.records,
+                ", ".join(
+                    f"{k} {v}"
+                    for k, v in self.stats.to_dict().items()
+                    if k.startswith(("skipped", "truncated")) and v
+                ),
+            )
 
     @property
     def sampling(self):
@@ -149,7 +168,9 @@ class TrainDataset(torch.utils.data.Dataset):
         from ov_media.video import sampled_indices, video_header
 
         header = video_header(path)
-        indices, times = sampled_indices(header.total_frames, header.fps, self.recipe.video_frames, self.sampling)
+        indices, times = sampled_indices(
+            header.total_frames, header.fps, self.recipe.video_frames, self.sampling
+        )
         if self.recipe.time_instruction:
             if times is None or header.duration is None:
                 raise MediaError(f"{path}: no frame rate declared, so the time instruction cannot be written")
@@ -169,9 +190,20 @@ class TrainDataset(torch.utils.data.Dataset):
             image_counts = [TOKENS_PER_CROP] * len(sizes)
         else:
             # Training packs several images with a newline each (TrainingModule), whatever the eval layout.
-            image_counts = self.processor.image_token_counts(sizes, multi_image_layout="train") if sizes else []
-        video_counts = [count_video_tokens(frames, newline_position=self.config.video_newline_position,
-                                           pool_mode=self.config.video_pool_mode)] if record.video is not None else []
+            image_counts = (
+                self.processor.image_token_counts(sizes, multi_image_layout="train") if sizes else []
+            )
+        video_counts = (
+            [
+                count_video_tokens(
+                    frames,
+                    newline_position=self.config.video_newline_position,
+                    pool_mode=self.config.video_pool_mode,
+                )
+            ]
+            if record.video is not None
+            else []
+        )
         return image_counts, video_counts
 
     def _tokenize(self, record: ConversationRecord, sizes, frames: int):
@@ -201,8 +233,12 @@ class TrainDataset(torch.utils.data.Dataset):
 
             if self.recipe.image_mode == "base":
                 # Stage 1: a plain resize of the whole image, one crop, no AnyRes grid and no newline.
-                crops = [torch.from_numpy(np.asarray(im.resize((CROP, CROP), Image.BICUBIC)).copy()).permute(2, 0, 1)[None]
-                         for im in images]
+                crops = [
+                    torch.from_numpy(np.asarray(im.resize((CROP, CROP), Image.BICUBIC)).copy()).permute(
+                        2, 0, 1
+                    )[None]
+                    for im in images
+                ]
             elif len(images) > 1 and self.config.multi_image_pad_to_square:
                 crops = [multi_image_crop(im) for im in images]
             else:
@@ -211,9 +247,13 @@ class TrainDataset(torch.utils.data.Dataset):
             out["image_sizes"] = torch.tensor(sample.image_sizes, dtype=torch.long)
             out["image_num_crops"] = torch.tensor([len(c) for c in crops], dtype=torch.long)
         if record.video is not None:
-            frames = video_frames(load_video_frames(self.media_dir / record.video, self.recipe.video_frames, self.sampling))
+            frames = video_frames(
+                load_video_frames(self.media_dir / record.video, self.recipe.video_frames, self.sampling)
+            )
             if len(frames) != sample.video_frames:
-                raise MediaError(f"record {record.id}: decoded {len(frames)} frames, indexed {sample.video_frames}")
+                raise MediaError(
+                    f"record {record.id}: decoded {len(frames)} frames, indexed {sample.video_frames}"
+                )
             out["pixel_values_videos"] = frames
             out["video_num_frames"] = torch.tensor([len(frames)], dtype=torch.long)
         return out
@@ -223,8 +263,13 @@ class TrainDataset(torch.utils.data.Dataset):
         tokens = self._tokenize(sample.record, sample.image_sizes, sample.video_frames)
         input_ids = torch.tensor(tokens.input_ids[: sample.length], dtype=torch.long)
         labels = torch.tensor(tokens.labels[: sample.length], dtype=torch.long)
-        return {"input_ids": input_ids, "labels": labels, "index": index, "modality": sample.record.modality,
-                **self._pixels(sample)}
+        return {
+            "input_ids": input_ids,
+            "labels": labels,
+            "index": index,
+            "modality": sample.record.modality,
+            **self._pixels(sample),
+        }
 
 
 def collate(samples: list[dict], pad_id: int) -> dict:
@@ -237,8 +282,12 @@ def collate(samples: list[dict], pad_id: int) -> dict:
     for row, s in enumerate(samples):
         n = len(s["input_ids"])
         input_ids[row, :n], labels[row, :n], attention_mask[row, :n] = s["input_ids"], s["labels"], 1
-    batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask,
-             "indices": torch.tensor([s["index"] for s in samples], dtype=torch.long)}
+    batch = {
+        "input_ids": input_ids,
+        "labels": labels,
+        "attention_mask": attention_mask,
+        "indices": torch.tensor([s["index"] for s in samples], dtype=torch.long),
+    }
     for key, count_key in (("image_sizes", "images_per_sample"), ("video_num_frames", "videos_per_sample")):
         batch[count_key] = torch.tensor([len(s[key]) if key in s else 0 for s in samples], dtype=torch.long)
     for key in ("pixel_values", "image_sizes", "image_num_crops", "pixel_values_videos", "video_num_frames"):
@@ -248,8 +297,15 @@ def collate(samples: list[dict], pad_id: int) -> dict:
     return batch
 
 
-def global_batches(lengths: list[int], modalities: list[str], global_batch: int, seed: int, epoch: int,
-                   group_by_length: bool = True, group_size: int = 8) -> list[list[int]]:
+def global_batches(
+    lengths: list[int],
+    modalities: list[str],
+    global_batch: int,
+    seed: int,
+    epoch: int,
+    group_by_length: bool = True,
+    group_size: int = 8,
+) -> list[list[int]]:
     """One epoch's batches of ``global_batch`` sample indices, a pure function of (seed, epoch).
 
     Every batch holds one modality. Within a modality, samples are shuffled, then sorted by length

@@ -57,7 +57,9 @@ class TrainingModule(nn.Module):
             else:
                 crops_per_sample = _sum_by_sample(batch["image_num_crops"], batch["images_per_sample"])
                 pieces, start_image = [], 0
-                for feats_s, n_images in zip(torch.split(feats, crops_per_sample), batch["images_per_sample"].tolist()):
+                for feats_s, n_images in zip(
+                    torch.split(feats, crops_per_sample), batch["images_per_sample"].tolist()
+                ):
                     if n_images == 0:
                         continue
                     end_image = start_image + n_images
@@ -75,7 +77,9 @@ class TrainingModule(nn.Module):
             feats = model.encode(normalize(batch["pixel_values_videos"]).to(dtype))
             used |= {"vision_tower", "projector", "newline"}
             # pool_video is per video (frames of one clip), so one split per video suffices.
-            video_tokens = torch.cat([model.pool_video(f) for f in torch.split(feats, batch["video_num_frames"].tolist())])
+            video_tokens = torch.cat(
+                [model.pool_video(f) for f in torch.split(feats, batch["video_num_frames"].tolist())]
+            )
         return image_tokens, video_tokens, used
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,7 +91,9 @@ class TrainingModule(nn.Module):
         flat = input_ids.reshape(1, -1)
         embeds, _ = model.fill(flat, [image_tokens], [video_tokens])
         embeds = embeds.view(*input_ids.shape, -1)
-        hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=batch["attention_mask"]).last_hidden_state
+        hidden = model.model.language_model(
+            inputs_embeds=embeds, attention_mask=batch["attention_mask"]
+        ).last_hidden_state
         # Logits only where there is a target: the full [B, S, vocab] tensor would dwarf the rest at 150K vocab.
         targets = labels[:, 1:]
         selected = targets != IGNORE_INDEX
@@ -95,8 +101,11 @@ class TrainingModule(nn.Module):
         loss_sum = nn.functional.cross_entropy(logits, targets[selected], reduction="sum")
         # Trainable parameters this batch did not touch (e.g. the newline in a text-only batch) get a zero
         # gradient, so DDP's reducer sees every parameter every step without find_unused_parameters.
-        unused = [p for name, p in model.named_parameters()
-                  if p.requires_grad and part_of(name) not in used and part_of(name) != "language_model"]
+        unused = [
+            p
+            for name, p in model.named_parameters()
+            if p.requires_grad and part_of(name) not in used and part_of(name) != "language_model"
+        ]
         if unused:
             loss_sum = loss_sum + sum(p.sum() for p in unused) * 0.0
         return loss_sum, selected.sum()

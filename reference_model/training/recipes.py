@@ -24,7 +24,13 @@ IMAGE_MODES = ("anyres", "base")  # base: plain 384 resize per image, 729 tokens
 OVERLONG = ("skip", "truncate")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 SCHEDULERS = ("cosine", "linear", "constant")
-MODALITIES = ("single_image", "multi_image", "video", "long_video", "text")  # long_video: --data samples' 16 s clips
+MODALITIES = (
+    "single_image",
+    "multi_image",
+    "video",
+    "long_video",
+    "text",
+)  # long_video: --data samples' 16 s clips
 FRAME_SAMPLING = ("uniform", "fps")
 
 
@@ -140,7 +146,7 @@ STAGES: dict[str, StageRecipe] = {
         video_pool_mode="average",
         modalities=("single_image", "video", "long_video"),
         description="LLaVA-Video: from a single-image (2-si) checkpoint, video + image data; 1 fps capped at 64 "
-                    "frames (uniform above the cap), grid + average (182 tokens per frame), time instruction on",
+        "frames (uniform above the cap), grid + average (182 tokens per frame), time instruction on",
     ),
 }
 # The tiny preset (random weights, a 64-wide LLM) barely moves at stage 1's 1e-3 within the quick
@@ -156,8 +162,14 @@ def apply_model_defaults(recipe: StageRecipe, model: str) -> StageRecipe:
     return recipe
 
 
-ALIASES = {"2": "2-si", "2-single-image": "2-si", "2-onevision": "2-ov", "ov": "2-ov", "si": "2-si",
-           "llava-video": "video"}
+ALIASES = {
+    "2": "2-si",
+    "2-single-image": "2-si",
+    "2-onevision": "2-ov",
+    "ov": "2-ov",
+    "si": "2-si",
+    "llava-video": "video",
+}
 
 
 def stage_names() -> list[str]:
@@ -251,7 +263,9 @@ def load_yaml_overrides(path: str | Path) -> dict[str, Any]:
 def validate(recipe: StageRecipe, options: TrainOptions) -> None:
     bad_parts = [p for p in recipe.trainable if p not in PARTS]
     if bad_parts or not recipe.trainable:
-        raise ValueError(f"trainable must be a non-empty subset of {', '.join(PARTS)}, got {recipe.trainable}")
+        raise ValueError(
+            f"trainable must be a non-empty subset of {', '.join(PARTS)}, got {recipe.trainable}"
+        )
     if "vision_tower" in recipe.trainable and recipe.vision_lr is None:
         raise ValueError("the vision tower is trainable but vision_lr is not set")
     for name in ("lr", "vision_lr"):
@@ -270,16 +284,25 @@ def validate(recipe: StageRecipe, options: TrainOptions) -> None:
     if recipe.video_newline_position is not None or recipe.video_pool_mode is not None:
         from ..config import validate_video_layout
 
-        validate_video_layout(recipe.video_newline_position or "one_token", recipe.video_pool_mode or "bilinear")
+        validate_video_layout(
+            recipe.video_newline_position or "one_token", recipe.video_pool_mode or "bilinear"
+        )
     if not 0 <= recipe.warmup_ratio < 1:
         raise ValueError(f"warmup_ratio must be in [0, 1), got {recipe.warmup_ratio}")
-    if recipe.max_grid_tokens is not None and (not isinstance(recipe.max_grid_tokens, int) or recipe.max_grid_tokens < 1):
-        raise ValueError(f"max_grid_tokens must be a positive integer or none, got {recipe.max_grid_tokens!r}")
+    if recipe.max_grid_tokens is not None and (
+        not isinstance(recipe.max_grid_tokens, int) or recipe.max_grid_tokens < 1
+    ):
+        raise ValueError(
+            f"max_grid_tokens must be a positive integer or none, got {recipe.max_grid_tokens!r}"
+        )
     positive = {
-        "video_frames": recipe.video_frames, "max_length": recipe.max_length, "num_epochs": recipe.num_epochs,
+        "video_frames": recipe.video_frames,
+        "max_length": recipe.max_length,
+        "num_epochs": recipe.num_epochs,
         "per_device_batch_size": options.per_device_batch_size,
         "gradient_accumulation_steps": options.gradient_accumulation_steps,
-        "log_every": options.log_every, "group_size": options.group_size,
+        "log_every": options.log_every,
+        "group_size": options.group_size,
     }
     for name in ("max_steps", "save_every"):
         if getattr(options, name) is not None:

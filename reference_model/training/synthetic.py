@@ -70,7 +70,11 @@ def _single(i: int, rng: np.random.Generator, media: Path, style: str) -> dict:
         question, answer = "What colour is the shape?", colour
     else:
         question, answer = "What shape is shown?", shape
-    return {"id": f"single_{i:04d}", "image": name, "conversations": _conversation(question, answer, "<image>", style)}
+    return {
+        "id": f"single_{i:04d}",
+        "image": name,
+        "conversations": _conversation(question, answer, "<image>", style),
+    }
 
 
 def _multi(i: int, rng: np.random.Generator, media: Path, style: str) -> dict:
@@ -79,16 +83,29 @@ def _multi(i: int, rng: np.random.Generator, media: Path, style: str) -> dict:
     names = []
     for k, colour in enumerate(colours):
         name = f"images/multi_{i:04d}_{k}.png"
-        _draw(SHAPES[rng.integers(len(SHAPES))], colour, SIZES[rng.integers(len(SIZES))], rng).save(media / name)
+        _draw(SHAPES[rng.integers(len(SHAPES))], colour, SIZES[rng.integers(len(SIZES))], rng).save(
+            media / name
+        )
         names.append(name)
     which = int(rng.integers(n))
     question = f"What colour is the shape in the {ORDINALS[which]} image?"
-    return {"id": f"multi_{i:04d}", "image": names,
-            "conversations": _conversation(question, colours[which], " ".join(["<image>"] * n), style)}
+    return {
+        "id": f"multi_{i:04d}",
+        "image": names,
+        "conversations": _conversation(question, colours[which], " ".join(["<image>"] * n), style),
+    }
 
 
-def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: int = 4, size: int = 64,
-           fps: int = 4, prefix: str = "video") -> dict:
+def _video(
+    i: int,
+    rng: np.random.Generator,
+    media: Path,
+    style: str,
+    frames: int = 4,
+    size: int = 64,
+    fps: int = 4,
+    prefix: str = "video",
+) -> dict:
     from .media import write_video
 
     colour = list(COLOURS)[rng.integers(len(COLOURS))]
@@ -108,11 +125,16 @@ def _video(i: int, rng: np.random.Generator, media: Path, style: str, frames: in
     else:
         question, answer = "What colour is the square?", colour
     # LLaVA's video records write <image> as the placeholder; the loader maps it to <video>.
-    return {"id": f"{prefix}_{i:04d}", "video": name, "conversations": _conversation(question, answer, "<image>", style)}
+    return {
+        "id": f"{prefix}_{i:04d}",
+        "video": name,
+        "conversations": _conversation(question, answer, "<image>", style),
+    }
 
 
-def make_synthetic_set(directory: str | Path, counts: dict[str, int] | None = None, seed: int = 0,
-                       answer_style: str = "word") -> Path:
+def make_synthetic_set(
+    directory: str | Path, counts: dict[str, int] | None = None, seed: int = 0, answer_style: str = "word"
+) -> Path:
     """Write ``train.json`` and its media under ``directory``; returns the JSON's path.
     ``counts``: records per modality (single_image, multi_image, video, long_video)."""
     if answer_style not in ANSWER_STYLES:
@@ -128,8 +150,18 @@ def make_synthetic_set(directory: str | Path, counts: dict[str, int] | None = No
     records = [_single(i, rng, media, answer_style) for i in range(counts["single_image"])]
     records += [_multi(i, rng, media, answer_style) for i in range(counts["multi_image"])]
     records += [_video(i, rng, media, answer_style) for i in range(counts["video"])]
-    records += [_video(i, rng, media, answer_style, frames=LONG_VIDEO_SECONDS * LONG_VIDEO_FPS, fps=LONG_VIDEO_FPS,
-                       prefix="long_video") for i in range(counts["long_video"])]
+    records += [
+        _video(
+            i,
+            rng,
+            media,
+            answer_style,
+            frames=LONG_VIDEO_SECONDS * LONG_VIDEO_FPS,
+            fps=LONG_VIDEO_FPS,
+            prefix="long_video",
+        )
+        for i in range(counts["long_video"])
+    ]
     path = media / "train.json"
     path.write_text(json.dumps(records, indent=1))
     return path

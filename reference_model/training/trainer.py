@@ -52,7 +52,9 @@ class TrainResult:
     param_groups: list[dict] = field(default_factory=list)  # name, lr (last), initial_lr, num_parameters
 
 
-def resolve_data(data: str | Path, recipe: StageRecipe, media_dir: str | Path | None = None) -> tuple[Path, Path]:
+def resolve_data(
+    data: str | Path, recipe: StageRecipe, media_dir: str | Path | None = None
+) -> tuple[Path, Path]:
     """``samples`` (the synthetic set for the stage's modalities) or a LLaVA JSON path -> (json, media dir)."""
     if str(data) == "samples":
         from .synthetic import ensure_synthetic_set
@@ -63,10 +65,14 @@ def resolve_data(data: str | Path, recipe: StageRecipe, media_dir: str | Path | 
         if path.is_dir():
             candidates = sorted(path.glob("*.json")) + sorted(path.glob("*.jsonl"))
             if len(candidates) != 1:
-                raise ValueError(f"{path}: expected one .json/.jsonl file in the directory, found {len(candidates)}")
+                raise ValueError(
+                    f"{path}: expected one .json/.jsonl file in the directory, found {len(candidates)}"
+                )
             path = candidates[0]
         if not path.is_file():
-            raise FileNotFoundError(f"{data}: no such training data (a LLaVA JSON file, its directory, or 'samples')")
+            raise FileNotFoundError(
+                f"{data}: no such training data (a LLaVA JSON file, its directory, or 'samples')"
+            )
     media = Path(media_dir).expanduser() if media_dir is not None else path.parent
     if not media.is_dir():
         raise FileNotFoundError(f"{media}: no such media directory")
@@ -92,7 +98,9 @@ def _resolve_resume(resume: str | Path | None, output_dir: Path) -> Path | None:
     if not (path / STATE_FILE).is_file():
         latest = latest_checkpoint(path) if path.is_dir() else None
         if latest is None:
-            raise FileNotFoundError(f"{resume}: not a checkpoint directory (no {STATE_FILE}) nor a run holding one")
+            raise FileNotFoundError(
+                f"{resume}: not a checkpoint directory (no {STATE_FILE}) nor a run holding one"
+            )
         path = latest
     return path
 
@@ -117,15 +125,24 @@ def build_optimizer(model, recipe: StageRecipe, options: TrainOptions):
     for key, group in groups.items():
         lr = recipe.vision_lr if key == "vision_tower" else recipe.lr
         name = "+".join(sorted(group["parts"], key=PARTS.index))
-        param_groups.append({"params": group["params"], "lr": lr, "name": name,
-                             "weight_decay": recipe.weight_decay})
+        param_groups.append(
+            {"params": group["params"], "lr": lr, "name": name, "weight_decay": recipe.weight_decay}
+        )
     if not param_groups:
         raise ValueError("no trainable parameters")
     # The fused kernel updates all tensors in one pass: ~5x faster than foreach on the CPU at 0.5B width,
     # where the 136M-parameter embedding dominates the update.
-    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in param_groups for p in g["params"])
-    return torch.optim.AdamW(param_groups, lr=recipe.lr, betas=(options.adam_beta1, options.adam_beta2),
-                             eps=options.adam_epsilon, weight_decay=recipe.weight_decay, fused=fused or None)
+    fused = all(
+        p.device.type in ("cpu", "cuda") and p.is_floating_point() for g in param_groups for p in g["params"]
+    )
+    return torch.optim.AdamW(
+        param_groups,
+        lr=recipe.lr,
+        betas=(options.adam_beta1, options.adam_beta2),
+        eps=options.adam_epsilon,
+        weight_decay=recipe.weight_decay,
+        fused=fused or None,
+    )
 
 
 def build_scheduler(optimizer, recipe: StageRecipe, total_steps: int):
@@ -173,7 +190,11 @@ def _save_sharded_hf(model, state: dict, path: Path) -> None:
 
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(hf_config_dict(model.config), indent=2))
-    weights = {k.removeprefix("model."): v.detach().contiguous().cpu() for k, v in state.items() if k.startswith("model.")}
+    weights = {
+        k.removeprefix("model."): v.detach().contiguous().cpu()
+        for k, v in state.items()
+        if k.startswith("model.")
+    }
     if model.config.text.tie_word_embeddings:
         weights.pop("lm_head.weight", None)
     save_file(weights, str(path / "model.safetensors"), metadata={"format": "pt"})
@@ -274,15 +295,23 @@ def train(
     records = read_records(json_path)
     resume_dir = _resolve_resume(resume, output_dir)
     if resume is None and latest_checkpoint(output_dir) is not None:
-        raise ValueError(f"{output_dir} holds checkpoints of an earlier run: pass --resume auto to continue it, "
-                         "or choose another output directory")
+        raise ValueError(
+            f"{output_dir} holds checkpoints of an earlier run: pass --resume auto to continue it, "
+            "or choose another output directory"
+        )
 
     accelerator = _make_accelerator(options, cpu)
     set_seed(options.seed)
     jsonl = _open_log(output_dir, accelerator.is_main_process, fresh=resume_dir is None)
     model, trainable = _load_model(model_spec, recipe, options)
-    dataset = TrainDataset(records, media, model.processor, recipe, options.overlong,
-                           progress=options.progress and accelerator.is_main_process)
+    dataset = TrainDataset(
+        records,
+        media,
+        model.processor,
+        recipe,
+        options.overlong,
+        progress=options.progress and accelerator.is_main_process,
+    )
     if len(dataset) == 0:
         raise ValueError(f"{json_path}: no trainable records ({dataset.stats.to_dict()})")
     run = _prepare_run(accelerator, model, dataset, recipe, options, model_spec, output_dir, jsonl)
@@ -325,8 +354,10 @@ def apply_video_layout(model, recipe: StageRecipe) -> None:
     if recipe.video_sampling == "fps" or recipe.time_instruction:
         # Recorded as LLaVA-Video's config.json records them, so the saved checkpoint is detected as
         # LLaVA-Video and gets its evaluated defaults (families.py).
-        model.config.training_switches = {"add_time_instruction": recipe.time_instruction,
-                                          "force_sample": recipe.video_force_sample}
+        model.config.training_switches = {
+            "add_time_instruction": recipe.time_instruction,
+            "force_sample": recipe.video_force_sample,
+        }
 
 
 def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
@@ -335,8 +366,13 @@ def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
     from .forward import enable_gradient_checkpointing, set_trainable
 
     model = LlavaOneVision.from_pretrained(
-        model_spec, dtype="float32" if options.dtype == "auto" else options.dtype, device="cpu",
-        device_map=options.device_map, max_memory=options.max_memory, offload_folder=options.offload_folder)
+        model_spec,
+        dtype="float32" if options.dtype == "auto" else options.dtype,
+        device="cpu",
+        device_map=options.device_map,
+        max_memory=options.max_memory,
+        offload_folder=options.offload_folder,
+    )
     if model.processor is None:
         raise ValueError(f"{model_spec}: the model has no tokenizer, so conversations cannot be tokenized")
     if recipe.image_mode == "anyres":
@@ -349,8 +385,16 @@ def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
     return model, trainable
 
 
-def _prepare_run(accelerator, model, dataset, recipe: StageRecipe, options: TrainOptions, model_spec: str,
-                 output_dir: Path, jsonl: _JsonlLog) -> _Run:
+def _prepare_run(
+    accelerator,
+    model,
+    dataset,
+    recipe: StageRecipe,
+    options: TrainOptions,
+    model_spec: str,
+    output_dir: Path,
+    jsonl: _JsonlLog,
+) -> _Run:
     """Batch layout, schedule length, optimizer and scheduler, all prepared by accelerate."""
     from .dataset import global_batches
     from .forward import TrainingModule
@@ -358,21 +402,51 @@ def _prepare_run(accelerator, model, dataset, recipe: StageRecipe, options: Trai
     world, accum = accelerator.num_processes, options.gradient_accumulation_steps
     micro_size = options.per_device_batch_size * world
     global_batch = micro_size * accum  # one optimizer step
-    batch_args = dict(global_batch=global_batch, seed=options.seed, group_by_length=options.group_by_length,
-                      group_size=options.group_size)
+    batch_args = dict(
+        global_batch=global_batch,
+        seed=options.seed,
+        group_by_length=options.group_by_length,
+        group_size=options.group_size,
+    )
     steps_per_epoch = len(global_batches(dataset.lengths, dataset.modalities, epoch=0, **batch_args))
     total_steps = options.max_steps or steps_per_epoch * recipe.num_epochs
 
     optimizer = build_optimizer(model, recipe, options)
     scheduler = build_scheduler(optimizer, recipe, total_steps)
-    wrapper, optimizer, scheduler = accelerator.prepare(TrainingModule(model, recipe.image_mode), optimizer, scheduler)
-    run_info = {"seed": options.seed, "global_batch": global_batch, "per_device_batch_size": options.per_device_batch_size,
-                "world_size": world, "gradient_accumulation_steps": accum, "num_samples": len(dataset), "total_steps": total_steps, "group_by_length": options.group_by_length,
-                "group_size": options.group_size}
+    wrapper, optimizer, scheduler = accelerator.prepare(
+        TrainingModule(model, recipe.image_mode), optimizer, scheduler
+    )
+    run_info = {
+        "seed": options.seed,
+        "global_batch": global_batch,
+        "per_device_batch_size": options.per_device_batch_size,
+        "world_size": world,
+        "gradient_accumulation_steps": accum,
+        "num_samples": len(dataset),
+        "total_steps": total_steps,
+        "group_by_length": options.group_by_length,
+        "group_size": options.group_size,
+    }
     result = TrainResult(output_dir, output_dir / "final", 0, data_stats=dataset.stats.to_dict())
-    return _Run(accelerator, wrapper, optimizer, scheduler, [p for p in wrapper.parameters() if p.requires_grad],
-                dataset, recipe, options, model_spec, output_dir, jsonl, result, run_info, batch_args, micro_size,
-                total_steps, model.config.token_ids.pad)
+    return _Run(
+        accelerator,
+        wrapper,
+        optimizer,
+        scheduler,
+        [p for p in wrapper.parameters() if p.requires_grad],
+        dataset,
+        recipe,
+        options,
+        model_spec,
+        output_dir,
+        jsonl,
+        result,
+        run_info,
+        batch_args,
+        micro_size,
+        total_steps,
+        model.config.token_ids.pad,
+    )
 
 
 def _resume(run: _Run, resume_dir: Path) -> None:
@@ -380,24 +454,48 @@ def _resume(run: _Run, resume_dir: Path) -> None:
     saved = json.loads((resume_dir / STATE_FILE).read_text())
     diff = [k for k in _RESUME_KEYS if saved.get("run", {}).get(k) != run.run_info[k]]
     if diff:
-        pairs = ", ".join(f"{k}: checkpoint {saved.get('run', {}).get(k)} vs now {run.run_info[k]}" for k in diff)
+        pairs = ", ".join(
+            f"{k}: checkpoint {saved.get('run', {}).get(k)} vs now {run.run_info[k]}" for k in diff
+        )
         raise ValueError(f"{resume_dir}: cannot resume exactly, settings differ ({pairs})")
     run.accelerator.load_state(str(resume_dir / "training_state"))
     run.step, run.epoch, run.batch_pos = saved["global_step"], saved["epoch"], saved["batch_in_epoch"]
     run.jsonl.keep_until(run.step)
-    log.info("resumed from %s at step %d (epoch %d, batch %d)", resume_dir, run.step, run.epoch, run.batch_pos)
+    log.info(
+        "resumed from %s at step %d (epoch %d, batch %d)", resume_dir, run.step, run.epoch, run.batch_pos
+    )
 
 
 def _log_start(run: _Run, json_path: Path, trainable: Any, resume_dir: Path | None) -> None:
     accelerator, dataset, options = run.accelerator, run.dataset, run.options
-    run.jsonl.write({"event": "start", "step": run.step, "model": run.model_spec, "data": str(json_path),
-                     "stage": run.recipe.name, "world_size": run.world,
-                     "distributed_type": str(accelerator.distributed_type).split(".")[-1],
-                     "device": str(accelerator.device), "mixed_precision": str(accelerator.mixed_precision),
-                     "run": run.run_info, "trainable_parameters": trainable, "data_stats": dataset.stats.to_dict(),
-                     "resumed_from": str(resume_dir) if resume_dir else None, **to_dict(run.recipe, options)})
-    log.info("stage %s: %d samples (%s), %d steps of %d x %d x %d processes", run.recipe.name, len(dataset),
-             dataset.stats.by_modality, run.total_steps, options.per_device_batch_size, run.accum, run.world)
+    run.jsonl.write(
+        {
+            "event": "start",
+            "step": run.step,
+            "model": run.model_spec,
+            "data": str(json_path),
+            "stage": run.recipe.name,
+            "world_size": run.world,
+            "distributed_type": str(accelerator.distributed_type).split(".")[-1],
+            "device": str(accelerator.device),
+            "mixed_precision": str(accelerator.mixed_precision),
+            "run": run.run_info,
+            "trainable_parameters": trainable,
+            "data_stats": dataset.stats.to_dict(),
+            "resumed_from": str(resume_dir) if resume_dir else None,
+            **to_dict(run.recipe, options),
+        }
+    )
+    log.info(
+        "stage %s: %d samples (%s), %d steps of %d x %d x %d processes",
+        run.recipe.name,
+        len(dataset),
+        dataset.stats.by_modality,
+        run.total_steps,
+        options.per_device_batch_size,
+        run.accum,
+        run.world,
+    )
 
 
 def _micro_batches(run: _Run, step_batches: list[list[int]]):
@@ -409,11 +507,17 @@ def _micro_batches(run: _Run, step_batches: list[list[int]]):
     from .dataset import collate, shard
 
     rank, size = run.accelerator.process_index, run.micro_size
-    mine = [shard(b[k * size : (k + 1) * size], rank, run.world) for b in step_batches for k in range(run.accum)]
-    return iter(torch.utils.data.DataLoader(
-        run.dataset, batch_sampler=mine,
-        collate_fn=functools.partial(collate, pad_id=run.pad_id), num_workers=run.options.num_workers,
-    ))
+    mine = [
+        shard(b[k * size : (k + 1) * size], rank, run.world) for b in step_batches for k in range(run.accum)
+    ]
+    return iter(
+        torch.utils.data.DataLoader(
+            run.dataset,
+            batch_sampler=mine,
+            collate_fn=functools.partial(collate, pad_id=run.pad_id),
+            num_workers=run.options.num_workers,
+        )
+    )
 
 
 def _epoch_batches(run: _Run) -> list[list[int]]:
@@ -428,8 +532,13 @@ def _optimizer_step(run: _Run, micro: list[dict], start: float) -> dict:
     import torch
 
     accelerator, wrapper, optimizer = run.accelerator, run.wrapper, run.optimizer
-    counts = torch.tensor([sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro),
-                           sum(int(b["attention_mask"].sum()) for b in micro)], device=accelerator.device)
+    counts = torch.tensor(
+        [
+            sum(int((b["labels"][:, 1:] != -100).sum()) for b in micro),
+            sum(int(b["attention_mask"].sum()) for b in micro),
+        ],
+        device=accelerator.device,
+    )
     targets, tokens = (int(x) for x in accelerator.reduce(counts, "sum"))
     loss_sum = torch.zeros((), device=accelerator.device)
     for i, batch in enumerate(micro):
@@ -448,9 +557,18 @@ def _optimizer_step(run: _Run, micro: list[dict], start: float) -> dict:
     optimizer.zero_grad(set_to_none=True)
     loss = float(accelerator.reduce(loss_sum, "sum")) / targets
     elapsed = time.perf_counter() - start
-    return {"event": "step", "step": run.step + 1, "epoch": run.epoch, "loss": loss, "lr": lrs,
-            "grad_norm": grad_norm, "tokens": tokens, "target_tokens": targets, "step_time_s": elapsed,
-            "tokens_per_s": tokens / elapsed}
+    return {
+        "event": "step",
+        "step": run.step + 1,
+        "epoch": run.epoch,
+        "loss": loss,
+        "lr": lrs,
+        "grad_norm": grad_norm,
+        "tokens": tokens,
+        "target_tokens": targets,
+        "step_time_s": elapsed,
+        "tokens_per_s": tokens / elapsed,
+    }
 
 
 def _save_checkpoint(run: _Run) -> Path:
@@ -458,8 +576,15 @@ def _save_checkpoint(run: _Run) -> Path:
     run.accelerator.save_state(str(ckpt / "training_state"))
     export_model(run.accelerator, run.wrapper, ckpt)
     if run.main:
-        state = {"global_step": run.step, "epoch": run.epoch, "batch_in_epoch": run.batch_pos, "run": run.run_info,
-                 "stage": run.recipe.name, "model": run.model_spec, **to_dict(run.recipe, run.options)}
+        state = {
+            "global_step": run.step,
+            "epoch": run.epoch,
+            "batch_in_epoch": run.batch_pos,
+            "run": run.run_info,
+            "stage": run.recipe.name,
+            "model": run.model_spec,
+            **to_dict(run.recipe, run.options),
+        }
         (ckpt / STATE_FILE).write_text(json.dumps(state, indent=2))  # written last: marks it complete
     run.accelerator.wait_for_everyone()
     run.jsonl.write({"event": "checkpoint", "step": run.step, "path": str(ckpt)})
@@ -473,10 +598,16 @@ def _train_steps(run: _Run) -> None:
     from tqdm.auto import tqdm
 
     options = run.options
-    bar = tqdm(total=run.total_steps, initial=run.step, desc=f"stage {run.recipe.name}", unit="step",
-               disable=not (options.progress and run.main), dynamic_ncols=True)
+    bar = tqdm(
+        total=run.total_steps,
+        initial=run.step,
+        desc=f"stage {run.recipe.name}",
+        unit="step",
+        disable=not (options.progress and run.main),
+        dynamic_ncols=True,
+    )
     batches = _epoch_batches(run)
-    micro_batches = _micro_batches(run, batches[run.batch_pos:])
+    micro_batches = _micro_batches(run, batches[run.batch_pos :])
     while run.step < run.total_steps:
         if run.batch_pos >= len(batches):
             run.epoch, run.batch_pos = run.epoch + 1, 0
@@ -491,10 +622,18 @@ def _train_steps(run: _Run) -> None:
         run.result.steps.append(run.step)
         lrs, tokens_per_s = record["lr"], record["tokens_per_s"]
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{max(lrs.values()):.2e}", tok_s=f"{tokens_per_s:.0f}")
+        bar.set_postfix(
+            loss=f"{record['loss']:.4f}", lr=f"{max(lrs.values()):.2e}", tok_s=f"{tokens_per_s:.0f}"
+        )
         if run.step % options.log_every == 0:
-            log.info("step %d/%d loss %.4f lr %s tokens/s %.0f", run.step, run.total_steps, record["loss"],
-                     " ".join(f"{k}={v:.3g}" for k, v in lrs.items()), tokens_per_s)
+            log.info(
+                "step %d/%d loss %.4f lr %s tokens/s %.0f",
+                run.step,
+                run.total_steps,
+                record["loss"],
+                " ".join(f"{k}={v:.3g}" for k, v in lrs.items()),
+                tokens_per_s,
+            )
         if options.save_every and run.step % options.save_every == 0:
             _save_checkpoint(run)
     bar.close()
@@ -505,16 +644,36 @@ def _finish(run: _Run) -> TrainResult:
     result = run.result
     export_model(run.accelerator, run.wrapper, result.final_dir)
     result.global_step = run.step
-    result.param_groups = [{"name": g["name"], "lr": g["lr"], "initial_lr": g.get("initial_lr", g["lr"]),
-                            "num_parameters": sum(p.numel() for p in g["params"])} for g in run.optimizer.param_groups]
-    run.jsonl.write({"event": "end", "step": run.step, "final": str(result.final_dir),
-                     "checkpoints": [str(c) for c in result.checkpoints]})
+    result.param_groups = [
+        {
+            "name": g["name"],
+            "lr": g["lr"],
+            "initial_lr": g.get("initial_lr", g["lr"]),
+            "num_parameters": sum(p.numel() for p in g["params"]),
+        }
+        for g in run.optimizer.param_groups
+    ]
+    run.jsonl.write(
+        {
+            "event": "end",
+            "step": run.step,
+            "final": str(result.final_dir),
+            "checkpoints": [str(c) for c in result.checkpoints],
+        }
+    )
     run.accelerator.wait_for_everyone()
     return result
 
 
-def evaluate_loss(model_spec: str, data: str | Path, recipe: StageRecipe, *, media_dir: str | Path | None = None,
-                  batch_size: int = 4, overlong: str = "skip") -> float:
+def evaluate_loss(
+    model_spec: str,
+    data: str | Path,
+    recipe: StageRecipe,
+    *,
+    media_dir: str | Path | None = None,
+    batch_size: int = 4,
+    overlong: str = "skip",
+) -> float:
     """Mean loss per target token of a model (preset or checkpoint) over a data set, with the
     recipe's visual layout (tau, image mode, frames)."""
     from .. import LlavaOneVision
@@ -537,8 +696,21 @@ def read_log(output_dir: str | Path, event: str = "step") -> list[dict]:
     path = Path(output_dir) / LOG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training log")
-    return [r for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip()) if r.get("event") == event]
+    return [
+        r
+        for r in (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+        if r.get("event") == event
+    ]
 
 
-__all__ = ["TrainResult", "build_optimizer", "build_scheduler", "evaluate_loss", "export_model", "latest_checkpoint", "read_log",
-           "resolve_data", "train"]
+__all__ = [
+    "TrainResult",
+    "build_optimizer",
+    "build_scheduler",
+    "evaluate_loss",
+    "export_model",
+    "latest_checkpoint",
+    "read_log",
+    "resolve_data",
+    "train",
+]

@@ -79,7 +79,9 @@ def shapes_image(rng: random.Random, size: tuple[int, int], items: list[tuple[st
     return img
 
 
-def bar_chart(rng: random.Random, size: tuple[int, int], labels: list[str], values: list[float]) -> Image.Image:
+def bar_chart(
+    rng: random.Random, size: tuple[int, int], labels: list[str], values: list[float]
+) -> Image.Image:
     from PIL import Image, ImageDraw
 
     w, h = size

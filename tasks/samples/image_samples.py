@@ -25,7 +25,16 @@ def _items(rng: random.Random, n: int) -> list[tuple[str, str]]:
 
 # ---- MMMU (lmms-lab-encoder/MMMU, validation) -------------------------------------------------
 
-MMMU_SUBJECTS = ["Accounting", "Art", "Biology", "Clinical_Medicine", "Computer_Science", "History", "Math", "Physics"]
+MMMU_SUBJECTS = [
+    "Accounting",
+    "Art",
+    "Biology",
+    "Clinical_Medicine",
+    "Computer_Science",
+    "History",
+    "Math",
+    "Physics",
+]
 
 
 def mmmu(out: Path, seed: int) -> None:
@@ -130,8 +139,20 @@ def ai2d(out: Path, seed: int) -> None:
             options = [str(v) for v in sorted({n, n + 1, max(0, n - 1), n + 2})]
             question = "How many shapes does the diagram contain?"
             answer = options.index(str(n))
-        rows.append({"question": question, "options": options, "answer": str(answer), "image": encode(image, f"ai2d_{i}.png")})
-    features = {"question": Value("string"), "options": Sequence(Value("string")), "answer": Value("string"), "image": Image()}
+        rows.append(
+            {
+                "question": question,
+                "options": options,
+                "answer": str(answer),
+                "image": encode(image, f"ai2d_{i}.png"),
+            }
+        )
+    features = {
+        "question": Value("string"),
+        "options": Sequence(Value("string")),
+        "answer": Value("string"),
+        "image": Image(),
+    }
     write_parquet(rows, features, out / "data" / "test-00000-of-00001.parquet")
 
 
@@ -183,8 +204,22 @@ def mme(out: Path, seed: int) -> None:
         if rng.random() < 0.5:
             pair.reverse()
         for question, answer in pair:
-            rows.append({"question_id": qid, "image": cell, "question": question, "answer": answer, "category": category})
-    features = {"question_id": Value("string"), "image": Image(), "question": Value("string"), "answer": Value("string"), "category": Value("string")}
+            rows.append(
+                {
+                    "question_id": qid,
+                    "image": cell,
+                    "question": question,
+                    "answer": answer,
+                    "category": category,
+                }
+            )
+    features = {
+        "question_id": Value("string"),
+        "image": Image(),
+        "question": Value("string"),
+        "answer": Value("string"),
+        "category": Value("string"),
+    }
     write_parquet(rows, features, out / "data" / "test-00000-of-00001.parquet")
 
 
@@ -208,11 +243,29 @@ def chartqa(out: Path, seed: int) -> None:
         elif kind == 1:
             question, answer = "Which year has the highest value?", labels[values.index(max(values))]
         elif kind == 2:
-            question, answer = "What is the difference between the highest and the lowest value?", f"{round(max(values) - min(values), 1):g}"
+            question, answer = (
+                "What is the difference between the highest and the lowest value?",
+                f"{round(max(values) - min(values), 1):g}",
+            )
         else:
-            question, answer = f"What percentage of the total is the value for {labels[j]}?", f"{round(100 * values[j] / sum(values), 1):g}%"
-        rows.append({"type": "human_test" if i % 2 == 0 else "augmented_test", "question": question, "answer": answer, "image": encode(image, f"chart_{i}.png")})
-    features = {"type": Value("string"), "question": Value("string"), "answer": Value("string"), "image": Image()}
+            question, answer = (
+                f"What percentage of the total is the value for {labels[j]}?",
+                f"{round(100 * values[j] / sum(values), 1):g}%",
+            )
+        rows.append(
+            {
+                "type": "human_test" if i % 2 == 0 else "augmented_test",
+                "question": question,
+                "answer": answer,
+                "image": encode(image, f"chart_{i}.png"),
+            }
+        )
+    features = {
+        "type": Value("string"),
+        "question": Value("string"),
+        "answer": Value("string"),
+        "image": Image(),
+    }
     write_parquet(rows, features, out / "data" / "test-00000-of-00001.parquet")
 
 
@@ -232,7 +285,9 @@ def docvqa(out: Path, seed: int) -> None:
         date = f"{rng.choice(months)} {rng.randint(1, 28)}, {rng.randint(1970, 1999)}"
         company = rng.choice(names)
         lines = ["INVOICE", f"Invoice No: {invoice}", f"Date: {date}", f"From: {company}", f"Total: {total}"]
-        cell = encode(text_page(rng, size_at(doc + 5), lines), f"doc_{doc}.png", fmt="JPEG" if doc % 2 else "PNG")
+        cell = encode(
+            text_page(rng, size_at(doc + 5), lines), f"doc_{doc}.png", fmt="JPEG" if doc % 2 else "PNG"
+        )
         qas = [
             ("What is the invoice number?", [invoice], ["form"]),
             ("What is the total amount?", [total, total.lstrip("$")], ["form"]),

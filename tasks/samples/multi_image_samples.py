@@ -55,7 +55,9 @@ def muirbench(out: Path, seed: int) -> None:
             answer = letters(len(options))[options.index(f"a {color} {shape}")]
         else:  # options are images, as in MuirBench's retrieval tasks
             target = rng.randrange(k)
-            question = f"Which image contains a {scenes[target][0][0]} {scenes[target][0][1]} first? {markers}"
+            question = (
+                f"Which image contains a {scenes[target][0][0]} {scenes[target][0][1]} first? {markers}"
+            )
             options = [f"Image {j + 1}" for j in range(k)]
             answer = letters(k)[target]
         rows.append(
@@ -85,17 +87,30 @@ def muirbench(out: Path, seed: int) -> None:
 
 # ---- LLaVA-NeXT-Interleave-Bench (lmms-lab-encoder/LLaVA-NeXT-Interleave-Bench, test) -----------
 
-IN_DOMAIN_SUBTASKS = ["Spot-the-Diff", "IEdit", "AESOP", "COMICS_Dialogue", "WebQA", "MIT-States_StateCoherence", "RAVEN", "QBench"]
+IN_DOMAIN_SUBTASKS = [
+    "Spot-the-Diff",
+    "IEdit",
+    "AESOP",
+    "COMICS_Dialogue",
+    "WebQA",
+    "MIT-States_StateCoherence",
+    "RAVEN",
+    "QBench",
+]
 OUT_DOMAIN_SUBTASKS = ["BLINK", "MathVerse", "SciVerse", "Mantis", "NLVR2_Mantis"]
 
 
-def _interleave_row(rng: random.Random, i: int, sub_task: str, n_max: int, counter: list[int]) -> tuple[dict, dict]:
+def _interleave_row(
+    rng: random.Random, i: int, sub_task: str, n_max: int, counter: list[int]
+) -> tuple[dict, dict]:
     k = rng.randint(2, min(4, n_max))
     scenes = [_scene(rng, rng.randint(1, 3)) for _ in range(k)]
     images: dict[str, dict | None] = {f"image_{j}": None for j in range(n_max)}
     for j, scene in enumerate(scenes):
         counter[0] += 1
-        images[f"image_{j}"] = encode(shapes_image(rng, size_at(counter[0]), scene), f"interleave_{counter[0]}.png")
+        images[f"image_{j}"] = encode(
+            shapes_image(rng, size_at(counter[0]), scene), f"interleave_{counter[0]}.png"
+        )
     markers = "".join(f"Image {j + 1}: <image>\n" for j in range(k))
     if i % 3 == 2:  # open-ended, scored with ROUGE-L
         color, shape = scenes[0][0]
@@ -157,7 +172,19 @@ def llava_interleave_bench(out: Path, seed: int) -> None:
             }
         )
     # column order as on the hub: question, answer, choice_list, question_type, dataset, ...
-    order = ["sample_id", "sub_task", *[f"image_{j}" for j in range(5)], "question", "answer", "choice_list", "question_type", "dataset", "split", "num_sample", "task_instruction"]
+    order = [
+        "sample_id",
+        "sub_task",
+        *[f"image_{j}" for j in range(5)],
+        "question",
+        "answer",
+        "choice_list",
+        "question_type",
+        "dataset",
+        "split",
+        "num_sample",
+        "task_instruction",
+    ]
     rows = [{k: r[k] for k in order} for r in rows]
     features = {
         "sample_id": Value("int64"),

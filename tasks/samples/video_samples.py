@@ -168,16 +168,28 @@ def _qa(rng: random.Random, spec: ClipSpec, k: int, n_options: int) -> tuple[str
 
 # Video-MME's domains and the sub-categories under each (the pairs its hub rows use).
 VIDEOMME_DOMAINS = {
-    "Knowledge": ["Humanity & History", "Literature & Art", "Biology & Medicine", "Finance & Commerce", "Astronomy",
-                  "Geography", "Law", "Life Tip", "Technology"],
+    "Knowledge": [
+        "Humanity & History",
+        "Literature & Art",
+        "Biology & Medicine",
+        "Finance & Commerce",
+        "Astronomy",
+        "Geography",
+        "Law",
+        "Life Tip",
+        "Technology",
+    ],
     "Film & Television": ["Animation", "Movie & TV Show", "Documentary", "News Report"],
     "Sports Competition": ["Esports", "Basketball", "Football", "Athletics", "Other Sports"],
     "Artistic Performance": ["Stage Play", "Magic Show", "Variety Show", "Acrobatics"],
     "Life Record": ["Handicraft", "Food", "Fashion", "Daily Life", "Travel", "Pet & Animal", "Exercise"],
     "Multilingual": ["Multilingual"],
 }
-VIDEOMME_TASK_TYPES = {0: ["Attribute Perception", "Object Recognition"], 1: ["Temporal Perception", "Spatial Perception",
-                       "Action Recognition"], 2: ["Counting Problem"]}
+VIDEOMME_TASK_TYPES = {
+    0: ["Attribute Perception", "Object Recognition"],
+    1: ["Temporal Perception", "Spatial Perception", "Action Recognition"],
+    2: ["Counting Problem"],
+}
 
 
 def videomme(out_dir: Path, n_videos: int = 12) -> None:
@@ -210,22 +222,38 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
                     "answer": letters(4)[right],
                 }
             )
-    string_cols = ["video_id", "duration", "domain", "sub_category", "url", "videoID", "question_id", "task_type",
-                   "question"]
+    string_cols = [
+        "video_id",
+        "duration",
+        "domain",
+        "sub_category",
+        "url",
+        "videoID",
+        "question_id",
+        "task_type",
+        "question",
+    ]
     features = {c: _value("string") for c in string_cols}
     features["options"] = _sequence("string")
     features["answer"] = _value("string")
     write_parquet(rows, _ordered(features, rows[0]), out_dir / "videomme" / "test-00000-of-00001.parquet")
     archives.close()
-    subtitles = {f"subtitle/{r['videoID']}.srt": b"1\n00:00:00,000 --> 00:00:01,000\n(sample)\n" for r in rows[::3]}
+    subtitles = {
+        f"subtitle/{r['videoID']}.srt": b"1\n00:00:00,000 --> 00:00:01,000\n(sample)\n" for r in rows[::3]
+    }
     write_zip(out_dir / "subtitle.zip", subtitles)
 
 
 # ---- MVBench -------------------------------------------------------------------------------------
 
 
-def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2,
-            frame_configs: tuple[str, ...] = ("episodic_reasoning",), alternative: tuple[str, ...] = ("moving_count",)) -> None:
+def mvbench(
+    out_dir: Path,
+    data_list: dict[str, str],
+    per_config: int = 2,
+    frame_configs: tuple[str, ...] = ("episodic_reasoning",),
+    alternative: tuple[str, ...] = ("moving_count",),
+) -> None:
     """data_list: lmms-eval's mvbench DATA_LIST (config -> video folder). frame_configs: configs whose
     videos are folders of JPEG frames (3 fps); alternative: configs whose folder sits under data0613/."""
     import json
@@ -253,7 +281,9 @@ def mvbench(out_dir: Path, data_list: dict[str, str], per_config: int = 2,
                 video = f"{config}_{k:02d}.mp4"
                 write_clip(out_dir / folder / video, spec)
             question, options, right = _qa(rng, spec, v, rng.choice([2, 3, 4, 5]))
-            rows.append({"video": video, "question": question, "candidates": options, "answer": options[right]})
+            rows.append(
+                {"video": video, "question": question, "candidates": options, "answer": options[right]}
+            )
         (out_dir / "json" / f"{config}.json").write_text(json.dumps(rows, indent=1))
 
 
@@ -280,8 +310,13 @@ def egoschema(out_dir: Path, n: int = 24) -> None:
                 "answer": str(right),
             }
         )
-    features = {"question_idx": _value("string"), "question": _value("string"), "video_idx": _value("string"),
-                "option": _sequence("string"), "answer": _value("string")}
+    features = {
+        "question_idx": _value("string"),
+        "question": _value("string"),
+        "video_idx": _value("string"),
+        "option": _sequence("string"),
+        "answer": _value("string"),
+    }
     write_parquet(rows, features, out_dir / "Subset" / "test-00000-of-00001.parquet")
     archives.close()
 
@@ -315,9 +350,16 @@ def nextqa(out_dir: Path, n_videos: int = 10) -> None:
             }
             row.update({f"a{i}": text for i, text in enumerate(options)})
             rows.append(row)
-    features = {"video": _value("int64"), "frame_count": _value("int64"), "width": _value("int64"),
-                "height": _value("int64"), "question": _value("string"), "answer": _value("int64"),
-                "qid": _value("int64"), "type": _value("string")}
+    features = {
+        "video": _value("int64"),
+        "frame_count": _value("int64"),
+        "width": _value("int64"),
+        "height": _value("int64"),
+        "question": _value("string"),
+        "answer": _value("int64"),
+        "qid": _value("int64"),
+        "type": _value("string"),
+    }
     features.update({f"a{i}": _value("string") for i in range(5)})
     write_parquet(rows, features, out_dir / "MC" / "test-00000-of-00001.parquet")
     archives.close()
@@ -352,12 +394,21 @@ def perceptiontest(out_dir: Path, n_videos: int = 10) -> None:
                     "tag": sorted(rng.sample(PT_TAGS, rng.choice([1, 2]))),
                 }
             )
-    features = {"video_name": _value("string"), "question": _value("string"), "question_id": _value("string"),
-                "options": _sequence("string"), "answer_id": _value("string"), "area": _value("string"),
-                "reasoning": _value("string"), "tag": _sequence("string")}
+    features = {
+        "video_name": _value("string"),
+        "question": _value("string"),
+        "question_id": _value("string"),
+        "options": _sequence("string"),
+        "answer_id": _value("string"),
+        "area": _value("string"),
+        "reasoning": _value("string"),
+        "tag": _sequence("string"),
+    }
     write_parquet(rows, features, out_dir / "mc_question_val" / "validation-00000-of-00001.parquet")
     archives.close()
-    write_zip(out_dir / "valid_audios.zip", {f"audios/{r['video_name']}.wav": b"RIFF(sample)" for r in rows[::3]})
+    write_zip(
+        out_dir / "valid_audios.zip", {f"audios/{r['video_name']}.wav": b"RIFF(sample)" for r in rows[::3]}
+    )
 
 
 # ---- datasets Features helpers ------------------------------------------------------------------------

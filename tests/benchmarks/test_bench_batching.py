@@ -52,9 +52,16 @@ def test_bench_batch4_vs_batch1(benchmark, tmp_path, max_new_tokens):
     get_task(TASK).load(data="samples", limit=LIMIT)  # generate the sample data outside the timed runs
 
     def run(batch_size: int):
-        cfg = RunConfig(tasks=[TASK], data="samples", limit=LIMIT, batch_size=batch_size, progress=False,
-                        output=str(tmp_path / f"bs{batch_size}-{time.perf_counter_ns()}"), warmup=False,
-                        max_new_tokens=max_new_tokens)
+        cfg = RunConfig(
+            tasks=[TASK],
+            data="samples",
+            limit=LIMIT,
+            batch_size=batch_size,
+            progress=False,
+            output=str(tmp_path / f"bs{batch_size}-{time.perf_counter_ns()}"),
+            warmup=False,
+            max_new_tokens=max_new_tokens,
+        )
         start = time.perf_counter()
         rows = Runner(cfg, adapter=adapter).run().rows
         return time.perf_counter() - start, rows
@@ -72,13 +79,20 @@ def test_bench_batch4_vs_batch1(benchmark, tmp_path, max_new_tokens):
     ratio = per_s[BATCH] / per_s[1]
     stages = {size: _stage_totals(rows[size]) for size in rows}
     benchmark.extra_info.update(
-        max_new_tokens=max_new_tokens, samples_per_s_batch1=per_s[1], samples_per_s_batch4=per_s[BATCH], ratio=ratio,
-        run_s_batch1=times[1], run_s_batch4=times[BATCH],
-        stages_s_batch1=stages[1], stages_s_batch4=stages[BATCH],
+        max_new_tokens=max_new_tokens,
+        samples_per_s_batch1=per_s[1],
+        samples_per_s_batch4=per_s[BATCH],
+        ratio=ratio,
+        run_s_batch1=times[1],
+        run_s_batch4=times[BATCH],
+        stages_s_batch1=stages[1],
+        stages_s_batch4=stages[BATCH],
     )
-    print(f"\n{TASK} x{LIMIT} at {MODEL}, {max_new_tokens} new tokens: batch 1 {per_s[1]:.3f} samples/s, batch {BATCH} {per_s[BATCH]:.3f} "
-          f"samples/s, ratio {ratio:.2f} (median of runs, s: batch 1 {[round(t, 1) for t in times[1]]}, batch "
-          f"{BATCH} {[round(t, 1) for t in times[BATCH]]})\n  model stages (s) batch 1 {stages[1]}\n  model stages (s) batch "
-          f"{BATCH} {stages[BATCH]}")
+    print(
+        f"\n{TASK} x{LIMIT} at {MODEL}, {max_new_tokens} new tokens: batch 1 {per_s[1]:.3f} samples/s, batch {BATCH} {per_s[BATCH]:.3f} "
+        f"samples/s, ratio {ratio:.2f} (median of runs, s: batch 1 {[round(t, 1) for t in times[1]]}, batch "
+        f"{BATCH} {[round(t, 1) for t in times[BATCH]]})\n  model stages (s) batch 1 {stages[1]}\n  model stages (s) batch "
+        f"{BATCH} {stages[BATCH]}"
+    )
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     assert ratio >= GOAL * 0.9, f"batch {BATCH} / batch 1 throughput {ratio:.2f} below {GOAL}"

@@ -49,22 +49,42 @@ def _write_split(task_dir: Path) -> None:
     images = []
     for _ in range(16):  # 16 distinct noise images, reused: parquet stores each cell's bytes anyway
         buf = io.BytesIO()
-        Image.fromarray(rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)).save(buf, format="PNG", compress_level=1)
+        Image.fromarray(rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)).save(
+            buf, format="PNG", compress_level=1
+        )
         images.append(buf.getvalue())
-    rows = [{"questionId": str(60000 + i), "question": f"What is written in box {i}?",
-             "question_types": [("form", "layout", "table/list")[i % 3]],
-             "image": {"bytes": images[i % 16] + bytes([i % 251]), "path": f"doc_{i}.png"}, "docId": 2000 + i // 3,
-             "ucsf_document_id": f"{10000000 + i}", "ucsf_document_page_no": "1", "answers": [str(i)],
-             "data_split": "val"} for i in range(ROWS)]
-    features = datasets.Features({
-        "questionId": datasets.Value("string"), "question": datasets.Value("string"),
-        "question_types": datasets.Sequence(datasets.Value("string")), "image": datasets.Image(),
-        "docId": datasets.Value("int64"), "ucsf_document_id": datasets.Value("string"),
-        "ucsf_document_page_no": datasets.Value("string"), "answers": datasets.Sequence(datasets.Value("string")),
-        "data_split": datasets.Value("string")})
+    rows = [
+        {
+            "questionId": str(60000 + i),
+            "question": f"What is written in box {i}?",
+            "question_types": [("form", "layout", "table/list")[i % 3]],
+            "image": {"bytes": images[i % 16] + bytes([i % 251]), "path": f"doc_{i}.png"},
+            "docId": 2000 + i // 3,
+            "ucsf_document_id": f"{10000000 + i}",
+            "ucsf_document_page_no": "1",
+            "answers": [str(i)],
+            "data_split": "val",
+        }
+        for i in range(ROWS)
+    ]
+    features = datasets.Features(
+        {
+            "questionId": datasets.Value("string"),
+            "question": datasets.Value("string"),
+            "question_types": datasets.Sequence(datasets.Value("string")),
+            "image": datasets.Image(),
+            "docId": datasets.Value("int64"),
+            "ucsf_document_id": datasets.Value("string"),
+            "ucsf_document_page_no": datasets.Value("string"),
+            "answers": datasets.Sequence(datasets.Value("string")),
+            "data_split": datasets.Value("string"),
+        }
+    )
     tmp = task_dir.with_name(task_dir.name + ".tmp")
     (tmp / "DocVQA").mkdir(parents=True, exist_ok=True)
-    datasets.Dataset.from_list(rows, features=features).to_parquet(str(tmp / "DocVQA" / "validation-00000-of-00001.parquet"))
+    datasets.Dataset.from_list(rows, features=features).to_parquet(
+        str(tmp / "DocVQA" / "validation-00000-of-00001.parquet")
+    )
     write_readme(get_task("docvqa"), tmp, note="ov-bench memory benchmark")
     tmp.rename(task_dir)
 
@@ -82,8 +102,14 @@ def big_split() -> Path:
 
 def _child(root: Path, limit: str, hf_home: Path) -> dict:
     env = dict(os.environ, HF_HOME=str(hf_home), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(root), limit], env=env, capture_output=True, text=True,
-                         timeout=900, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(root), limit],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -94,10 +120,16 @@ def test_limited_load_peak_rss_vs_full_split(benchmark, big_split, tmp_path_fact
     limited = benchmark.pedantic(_child, args=(big_split, str(LIMIT), hf_home), rounds=1, iterations=1)
     full = _child(big_split, "all", hf_home)
     ratio = limited["peak_rss_kb"] / full["peak_rss_kb"]
-    benchmark.extra_info.update(parquet_mb=parquet_bytes / 1e6, limited_peak_rss_mb=limited["peak_rss_kb"] / 1024,
-                                full_peak_rss_mb=full["peak_rss_kb"] / 1024, ratio=ratio)
-    print(f"\nsplit {parquet_bytes / 1e6:.0f} MB parquet; --limit {LIMIT}: peak RSS {limited['peak_rss_kb'] / 1024:.0f} MiB "
-          f"({limited['image_bytes'] / 1e6:.1f} MB of image cells); whole split: {full['peak_rss_kb'] / 1024:.0f} MiB "
-          f"({full['image_bytes'] / 1e6:.0f} MB); ratio {ratio:.3f}")
+    benchmark.extra_info.update(
+        parquet_mb=parquet_bytes / 1e6,
+        limited_peak_rss_mb=limited["peak_rss_kb"] / 1024,
+        full_peak_rss_mb=full["peak_rss_kb"] / 1024,
+        ratio=ratio,
+    )
+    print(
+        f"\nsplit {parquet_bytes / 1e6:.0f} MB parquet; --limit {LIMIT}: peak RSS {limited['peak_rss_kb'] / 1024:.0f} MiB "
+        f"({limited['image_bytes'] / 1e6:.1f} MB of image cells); whole split: {full['peak_rss_kb'] / 1024:.0f} MiB "
+        f"({full['image_bytes'] / 1e6:.0f} MB); ratio {ratio:.3f}"
+    )
     assert limited["docs"] == LIMIT and full["docs"] == ROWS
     assert ratio < MAX_RATIO

@@ -81,8 +81,13 @@ def checkpoint(tmp_path_factory):
 
 def _load(which: str, path, dtype: str = "bfloat16") -> dict:
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    proc = subprocess.run([sys.executable, "-c", _SCRIPT, which, str(path), dtype], capture_output=True, text=True,
-                          env=env, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, which, str(path), dtype],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -122,4 +127,6 @@ def test_load_reference_vs_transformers(benchmark, checkpoint, dtype):
     summary = _summary(runs)
     benchmark.extra_info.update(summary)
     print(dtype, json.dumps(summary, indent=1))
-    assert summary["rss_ratio_touched"] <= RSS_GOAL, f"peak RSS {summary['rss_ratio_touched']:.2f}x the model's bytes"
+    assert summary["rss_ratio_touched"] <= RSS_GOAL, (
+        f"peak RSS {summary['rss_ratio_touched']:.2f}x the model's bytes"
+    )

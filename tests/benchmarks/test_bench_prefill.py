@@ -36,15 +36,28 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     config = LlavaOnevisionConfig(
         vision_config=SiglipVisionConfig(
-            hidden_size=1152, intermediate_size=4304, num_hidden_layers=2, num_attention_heads=16,
-            image_size=384, patch_size=14, vision_use_head=False,
+            hidden_size=1152,
+            intermediate_size=4304,
+            num_hidden_layers=2,
+            num_attention_heads=16,
+            image_size=384,
+            patch_size=14,
+            vision_use_head=False,
         ).to_dict(),
         text_config=Qwen2Config(
-            hidden_size=896, intermediate_size=4864, num_hidden_layers=2, num_attention_heads=14,
-            num_key_value_heads=2, vocab_size=151936, tie_word_embeddings=True, rope_theta=1_000_000.0,
-            rms_norm_eps=1e-6, eos_token_id=TINY_SPECIAL_IDS["eos"],
+            hidden_size=896,
+            intermediate_size=4864,
+            num_hidden_layers=2,
+            num_attention_heads=14,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            tie_word_embeddings=True,
+            rope_theta=1_000_000.0,
+            rms_norm_eps=1e-6,
+            eos_token_id=TINY_SPECIAL_IDS["eos"],
         ).to_dict(),
-        image_token_index=TINY_SPECIAL_IDS["image"], video_token_index=TINY_SPECIAL_IDS["video"],
+        image_token_index=TINY_SPECIAL_IDS["image"],
+        video_token_index=TINY_SPECIAL_IDS["video"],
         tie_word_embeddings=True,
     )
     path = tmp_path_factory.mktemp("prefill_ckpt")
@@ -62,12 +75,16 @@ def test_prefill_reference_vs_transformers(benchmark, checkpoint):
     ours = LlavaOneVision.from_pretrained(str(checkpoint), unpad_rounding="hf")
     theirs = LlavaOnevisionForConditionalGeneration.from_pretrained(checkpoint, dtype=torch.float32).eval()
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (768, 1024, 3), dtype=np.uint8))
-    batch = ours.processor(text=ours.processor.build_prompt("Describe the image.", num_images=1), images=[image])
+    batch = ours.processor(
+        text=ours.processor.build_prompt("Describe the image.", num_images=1), images=[image]
+    )
     assert batch["num_visual_tokens"] == 4725
     # The same pixels and ids for transformers: [1, crops, 3, 384, 384], image_sizes as (height, width).
     hf_batch = {
-        "input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"],
-        "pixel_values": batch["pixel_values"][None], "image_sizes": torch.tensor([[768, 1024]]),
+        "input_ids": batch["input_ids"],
+        "attention_mask": batch["attention_mask"],
+        "pixel_values": batch["pixel_values"][None],
+        "image_sizes": torch.tensor([[768, 1024]]),
     }
 
     def ours_prefill():
@@ -89,7 +106,9 @@ def test_prefill_reference_vs_transformers(benchmark, checkpoint):
     benchmark.extra_info.update(
         reference_s=statistics.median(ours_times), transformers_s=statistics.median(theirs_times), ratio=ratio
     )
-    print(f"\nprefill reference {statistics.median(ours_times):.3f}s  transformers "
-          f"{statistics.median(theirs_times):.3f}s  ratio {ratio:.3f} (goal <= {GOAL})")
+    print(
+        f"\nprefill reference {statistics.median(ours_times):.3f}s  transformers "
+        f"{statistics.median(theirs_times):.3f}s  ratio {ratio:.3f} (goal <= {GOAL})"
+    )
     benchmark.pedantic(ours_prefill, rounds=1, iterations=1)
     assert ratio <= GOAL * 1.05, f"reference/transformers prefill ratio {ratio:.3f} above goal {GOAL}"

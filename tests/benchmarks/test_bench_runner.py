@@ -43,8 +43,12 @@ class _TimedRunner(Runner):
         return self.evaluated
 
 
-def _loop_ms_per_sample(tmp_path: Path, tag: str, tasks: list[str], adapter, task_factory=None, **kw) -> float:
-    cfg = RunConfig(tasks=tasks, data="samples", output=str(tmp_path / tag), progress=False, write_outputs=False, **kw)
+def _loop_ms_per_sample(
+    tmp_path: Path, tag: str, tasks: list[str], adapter, task_factory=None, **kw
+) -> float:
+    cfg = RunConfig(
+        tasks=tasks, data="samples", output=str(tmp_path / tag), progress=False, write_outputs=False, **kw
+    )
     runner = _TimedRunner(cfg, adapter=adapter, task_factory=task_factory)
     runner.run()
     assert runner.evaluated > 0
@@ -80,10 +84,16 @@ def test_runner_overhead_per_sample(benchmark, tmp_path):
 
     def measure():
         for name in ("mmmu", "videomme"):
-            results[f"{name}_ms"] = _loop_ms_per_sample(tmp_path, f"{name}{time.perf_counter_ns()}", [name], adapter)
+            results[f"{name}_ms"] = _loop_ms_per_sample(
+                tmp_path, f"{name}{time.perf_counter_ns()}", [name], adapter
+            )
             results[f"{name}_bookkeeping_only_ms"] = _loop_ms_per_sample(
-                tmp_path, f"b{name}{time.perf_counter_ns()}", [name], adapter,
-                task_factory=lambda n: _PreDecoded(get_task(n), 32))
+                tmp_path,
+                f"b{name}{time.perf_counter_ns()}",
+                [name],
+                adapter,
+                task_factory=lambda n: _PreDecoded(get_task(n), 32),
+            )
             # Attribution: the task's own scoring call per sample (lmms-eval functions), main thread.
             task = get_task(name)
             docs = task.load(data="samples")
@@ -95,8 +105,11 @@ def test_runner_overhead_per_sample(benchmark, tmp_path):
     benchmark.pedantic(measure, rounds=1, iterations=1)
     benchmark.extra_info.update({k: round(v, 3) for k, v in results.items()})
     benchmark.extra_info["goal_ms"] = RUNNER_GOAL_MS
-    print("\nrunner overhead per sample (instant model, 32 frames): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in results.items()) + f" (goal {RUNNER_GOAL_MS} ms)")
+    print(
+        "\nrunner overhead per sample (instant model, 32 frames): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in results.items())
+        + f" (goal {RUNNER_GOAL_MS} ms)"
+    )
 
 
 def test_profiling_overhead_ratio(benchmark, tmp_path):
@@ -108,9 +121,10 @@ def test_profiling_overhead_ratio(benchmark, tmp_path):
     _loop_ms_per_sample(tmp_path, "warm", ["mmmu"], adapter, **common)
     timings = {True: [], False: []}
     for i in range(ROUNDS):
-        for profile in ((True, False) if i % 2 == 0 else (False, True)):
+        for profile in (True, False) if i % 2 == 0 else (False, True):
             timings[profile].append(
-                _loop_ms_per_sample(tmp_path, f"r{i}{profile}", ["mmmu"], adapter, profile=profile, **common))
+                _loop_ms_per_sample(tmp_path, f"r{i}{profile}", ["mmmu"], adapter, profile=profile, **common)
+            )
     profiled, plain = statistics.median(timings[True]), statistics.median(timings[False])
     ratio = profiled / plain - 1
 
@@ -129,12 +143,19 @@ def test_profiling_overhead_ratio(benchmark, tmp_path):
 
     benchmark(probes)
     probe_ms = benchmark.stats.stats.median * 1000
-    benchmark.extra_info.update({
-        "profiled_ms_per_sample": round(profiled, 3), "unprofiled_ms_per_sample": round(plain, 3),
-        "overhead_ratio_end_to_end": round(ratio, 4), "probe_ms_per_sample": round(probe_ms, 4),
-        "overhead_ratio_probes": round(probe_ms / plain, 5), "goal": PROFILING_GOAL,
-    })
-    print(f"\nprofiling overhead: end to end {100 * ratio:+.2f}% ({profiled:.1f} vs {plain:.1f} ms/sample, "
-          f"median of {ROUNDS} alternated runs each); probes alone {probe_ms * 1000:.1f} us/sample = "
-          f"{100 * probe_ms / plain:.3f}% (goal {100 * PROFILING_GOAL:.0f}%)")
+    benchmark.extra_info.update(
+        {
+            "profiled_ms_per_sample": round(profiled, 3),
+            "unprofiled_ms_per_sample": round(plain, 3),
+            "overhead_ratio_end_to_end": round(ratio, 4),
+            "probe_ms_per_sample": round(probe_ms, 4),
+            "overhead_ratio_probes": round(probe_ms / plain, 5),
+            "goal": PROFILING_GOAL,
+        }
+    )
+    print(
+        f"\nprofiling overhead: end to end {100 * ratio:+.2f}% ({profiled:.1f} vs {plain:.1f} ms/sample, "
+        f"median of {ROUNDS} alternated runs each); probes alone {probe_ms * 1000:.1f} us/sample = "
+        f"{100 * probe_ms / plain:.3f}% (goal {100 * PROFILING_GOAL:.0f}%)"
+    )
     assert probe_ms / plain < PROFILING_GOAL

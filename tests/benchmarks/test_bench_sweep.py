@@ -19,7 +19,15 @@ LIMIT = 3
 THRESHOLDS = [729, 2916, 6561, None]
 MAX_NEW_TOKENS = 8
 GOAL = 0.5
-FIELDS = ("response", "score", "visual_tokens_counted", "visual_tokens_measured", "text_tokens", "new_tokens", "error")
+FIELDS = (
+    "response",
+    "score",
+    "visual_tokens_counted",
+    "visual_tokens_measured",
+    "text_tokens",
+    "new_tokens",
+    "error",
+)
 
 
 def _key(rows):
@@ -41,16 +49,31 @@ def test_bench_sweep_vs_separate_runs(benchmark, tmp_path):
         out = {}
         for tau in THRESHOLDS:
             adapter.set_threshold(tau)
-            cfg = RunConfig(tasks=TASKS, data="samples", limit=LIMIT, max_grid_tokens=tau, progress=False,
-                            output=str(tmp_path / f"run-{tau}-{time.perf_counter_ns()}"), warmup=False,
-                            max_new_tokens=MAX_NEW_TOKENS)
+            cfg = RunConfig(
+                tasks=TASKS,
+                data="samples",
+                limit=LIMIT,
+                max_grid_tokens=tau,
+                progress=False,
+                output=str(tmp_path / f"run-{tau}-{time.perf_counter_ns()}"),
+                warmup=False,
+                max_new_tokens=MAX_NEW_TOKENS,
+            )
             out[tau] = Runner(cfg, adapter=adapter).run().rows
         return out
 
     def sweep(reuse: bool = True):
-        cfg = SweepConfig(tasks=TASKS, thresholds=THRESHOLDS, data="samples", limit=LIMIT, progress=False,
-                          output=str(tmp_path / f"sweep-{reuse}-{time.perf_counter_ns()}"), warmup=False,
-                          max_new_tokens=MAX_NEW_TOKENS, reuse=reuse)
+        cfg = SweepConfig(
+            tasks=TASKS,
+            thresholds=THRESHOLDS,
+            data="samples",
+            limit=LIMIT,
+            progress=False,
+            output=str(tmp_path / f"sweep-{reuse}-{time.perf_counter_ns()}"),
+            warmup=False,
+            max_new_tokens=MAX_NEW_TOKENS,
+            reuse=reuse,
+        )
         return Sweeper(cfg, adapter=adapter).run()
 
     t0 = time.perf_counter()
@@ -66,9 +89,18 @@ def test_bench_sweep_vs_separate_runs(benchmark, tmp_path):
         assert _key(outcome.rows[s.label]) == _key(runs[s.threshold]), s.label
         assert _key(no_reuse.rows[s.label]) == _key(runs[s.threshold]), s.label
     ratio = sweep_s / separate_s
-    benchmark.extra_info.update({"separate_runs_s": separate_s, "sweep_s": sweep_s, "ratio": ratio,
-                                 "sweep_no_reuse_s": no_reuse_s, "ratio_no_reuse": no_reuse_s / separate_s,
-                                 "work": vars(outcome.work)})
-    print(f"\n4 separate runs: {separate_s:.1f} s; sweep: {sweep_s:.1f} s (ratio {ratio:.2f}); "
-          f"sweep --no-reuse: {no_reuse_s:.1f} s (ratio {no_reuse_s / separate_s:.2f}); work {vars(outcome.work)}")
+    benchmark.extra_info.update(
+        {
+            "separate_runs_s": separate_s,
+            "sweep_s": sweep_s,
+            "ratio": ratio,
+            "sweep_no_reuse_s": no_reuse_s,
+            "ratio_no_reuse": no_reuse_s / separate_s,
+            "work": vars(outcome.work),
+        }
+    )
+    print(
+        f"\n4 separate runs: {separate_s:.1f} s; sweep: {sweep_s:.1f} s (ratio {ratio:.2f}); "
+        f"sweep --no-reuse: {no_reuse_s:.1f} s (ratio {no_reuse_s / separate_s:.2f}); work {vars(outcome.work)}"
+    )
     assert ratio <= GOAL

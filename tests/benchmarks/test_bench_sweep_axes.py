@@ -19,8 +19,16 @@ GRID_SETS = ["ov", "next"]
 THRESHOLDS = [729, 6561]
 FRAMES = 8
 MAX_NEW_TOKENS = 4
-FIELDS = ("model_key", "response", "score", "visual_tokens_counted", "visual_tokens_measured", "text_tokens",
-          "new_tokens", "error")
+FIELDS = (
+    "model_key",
+    "response",
+    "score",
+    "visual_tokens_counted",
+    "visual_tokens_measured",
+    "text_tokens",
+    "new_tokens",
+    "error",
+)
 
 
 def _key(rows):
@@ -44,16 +52,34 @@ def test_bench_grid_set_sweep_vs_plain_runs(benchmark, tmp_path):
             for tau in THRESHOLDS:
                 adapter = plain_adapters[g]
                 adapter.set_threshold(tau)
-                cfg = RunConfig(tasks=TASKS, data="samples", limit=LIMIT, max_grid_tokens=tau, frames=FRAMES,
-                                progress=False, output=str(tmp_path / f"run-{g}-{tau}-{time.perf_counter_ns()}"),
-                                warmup=False, max_new_tokens=MAX_NEW_TOKENS, model_options={"grid_pinpoints": g})
+                cfg = RunConfig(
+                    tasks=TASKS,
+                    data="samples",
+                    limit=LIMIT,
+                    max_grid_tokens=tau,
+                    frames=FRAMES,
+                    progress=False,
+                    output=str(tmp_path / f"run-{g}-{tau}-{time.perf_counter_ns()}"),
+                    warmup=False,
+                    max_new_tokens=MAX_NEW_TOKENS,
+                    model_options={"grid_pinpoints": g},
+                )
                 out[(g, tau)] = Runner(cfg, adapter=adapter).run().rows
         return out
 
     def sweep():
-        cfg = SweepConfig(tasks=TASKS, thresholds=THRESHOLDS, frames=[FRAMES], grid_sets=GRID_SETS, data="samples",
-                          limit=LIMIT, progress=False, output=str(tmp_path / f"sweep-{time.perf_counter_ns()}"),
-                          warmup=False, max_new_tokens=MAX_NEW_TOKENS)
+        cfg = SweepConfig(
+            tasks=TASKS,
+            thresholds=THRESHOLDS,
+            frames=[FRAMES],
+            grid_sets=GRID_SETS,
+            data="samples",
+            limit=LIMIT,
+            progress=False,
+            output=str(tmp_path / f"sweep-{time.perf_counter_ns()}"),
+            warmup=False,
+            max_new_tokens=MAX_NEW_TOKENS,
+        )
         return Sweeper(cfg, adapter=sweep_adapter).run()
 
     t0 = time.perf_counter()
@@ -64,7 +90,16 @@ def test_bench_grid_set_sweep_vs_plain_runs(benchmark, tmp_path):
     for s in outcome.settings:
         assert _key(outcome.rows[s.label]) == _key(runs[(s.grid_set, s.threshold)]), s.label
     work = vars(outcome.work)
-    benchmark.extra_info.update({"plain_runs_s": plain_s, "sweep_s": sweep_s, "ratio": sweep_s / plain_s,
-                                 "work": work, "shared": outcome.sweep["shared"]})
-    print(f"\n4 plain runs: {plain_s:.1f} s; sweep: {sweep_s:.1f} s (ratio {sweep_s / plain_s:.2f}); work {work}")
+    benchmark.extra_info.update(
+        {
+            "plain_runs_s": plain_s,
+            "sweep_s": sweep_s,
+            "ratio": sweep_s / plain_s,
+            "work": work,
+            "shared": outcome.sweep["shared"],
+        }
+    )
+    print(
+        f"\n4 plain runs: {plain_s:.1f} s; sweep: {sweep_s:.1f} s (ratio {sweep_s / plain_s:.2f}); work {work}"
+    )
     print("\n".join(outcome.sweep["shared"]))

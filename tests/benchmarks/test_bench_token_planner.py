@@ -69,8 +69,15 @@ def test_bench_planner_images_per_second(benchmark, image_files):
 
     assert counts[6561] == [count_image_tokens(w, h, max_grid_tokens=6561) for w, h in sizes]
     rate = N_IMAGES / planner_s
-    benchmark.extra_info.update({"images_per_s": rate, "full_decode_images_per_s": N_IMAGES / decode_s,
-                                 "speedup_vs_full_decode": decode_s / planner_s})
-    print(f"\nplanner: {rate:.0f} images/s (4 thresholds); full decode: {N_IMAGES / decode_s:.0f} images/s; "
-          f"planner is {decode_s / planner_s:.1f}x faster")
+    benchmark.extra_info.update(
+        {
+            "images_per_s": rate,
+            "full_decode_images_per_s": N_IMAGES / decode_s,
+            "speedup_vs_full_decode": decode_s / planner_s,
+        }
+    )
+    print(
+        f"\nplanner: {rate:.0f} images/s (4 thresholds); full decode: {N_IMAGES / decode_s:.0f} images/s; "
+        f"planner is {decode_s / planner_s:.1f}x faster"
+    )
     assert rate >= GOAL_IMAGES_PER_S

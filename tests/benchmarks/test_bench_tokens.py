@@ -26,8 +26,10 @@ def task_docs():
     task = get_task("mmmu")
     docs = task.load(data="samples")
     # Every question made unique (as in a real benchmark), so no count is shared across docs.
-    return task, [{**docs[i % len(docs)], "question": f"{docs[i % len(docs)]['question']} (#{i})"}
-                  for i in range(N_DOCS)]
+    return task, [
+        {**docs[i % len(docs)], "question": f"{docs[i % len(docs)]['question']} (#{i})"}
+        for i in range(N_DOCS)
+    ]
 
 
 def _previous_doc_shapes(task, docs):
@@ -46,7 +48,9 @@ def _previous_doc_shapes(task, docs):
 def _plan(task, shapes):
     from ov_bench.analysis.token_planner import ARCHS, Architecture, plan_shapes
 
-    return plan_shapes(task.name, task.modality, shapes, THRESHOLDS, [32], [Architecture.from_preset(a) for a in ARCHS])
+    return plan_shapes(
+        task.name, task.modality, shapes, THRESHOLDS, [32], [Architecture.from_preset(a) for a in ARCHS]
+    )
 
 
 def test_bench_tokens_exact_vs_estimate(benchmark, task_docs):
@@ -74,12 +78,22 @@ def test_bench_tokens_exact_vs_estimate(benchmark, task_docs):
         previous.append(time.perf_counter() - t0)
     previous_s = min(previous)
 
-    assert [r.visual_tokens for r in rows] == [r.visual_tokens for r in old_rows]  # only the text count changed
+    assert [r.visual_tokens for r in rows] == [
+        r.visual_tokens for r in old_rows
+    ]  # only the text count changed
     exact_mean, old_mean = rows[0].text_tokens_mean, old_rows[0].text_tokens_mean
-    benchmark.extra_info.update({
-        "images_per_s_exact": n_images / exact_s, "images_per_s_chars_over_4": n_images / previous_s,
-        "ratio_exact_over_previous_time": exact_s / previous_s, "tokenizer_load_s": load_s,
-        "text_tokens_mean_exact": exact_mean, "text_tokens_mean_chars_over_4": old_mean})
-    print(f"\n{n_images} images / {N_DOCS} docs, 4 thresholds x 3 archs: exact text tokens {n_images / exact_s:.0f} "
-          f"images/s, chars/4 estimate {n_images / previous_s:.0f} images/s (time ratio {exact_s / previous_s:.2f}); "
-          f"tokenizer load {load_s:.2f} s once; mean text tokens exact {exact_mean:.1f} vs estimate {old_mean:.1f}")
+    benchmark.extra_info.update(
+        {
+            "images_per_s_exact": n_images / exact_s,
+            "images_per_s_chars_over_4": n_images / previous_s,
+            "ratio_exact_over_previous_time": exact_s / previous_s,
+            "tokenizer_load_s": load_s,
+            "text_tokens_mean_exact": exact_mean,
+            "text_tokens_mean_chars_over_4": old_mean,
+        }
+    )
+    print(
+        f"\n{n_images} images / {N_DOCS} docs, 4 thresholds x 3 archs: exact text tokens {n_images / exact_s:.0f} "
+        f"images/s, chars/4 estimate {n_images / previous_s:.0f} images/s (time ratio {exact_s / previous_s:.2f}); "
+        f"tokenizer load {load_s:.2f} s once; mean text tokens exact {exact_mean:.1f} vs estimate {old_mean:.1f}"
+    )

@@ -67,7 +67,9 @@ def test_sample_32_frames_vs_full_decode(benchmark, long_video):
         assert (stream.width, stream.height, stream.frames) == (WIDTH, HEIGHT, FPS * SECONDS)
         assert stream.codec_context.name == "h264"
 
-    clip = benchmark.pedantic(sample_frames, args=(long_video, NUM_FRAMES), rounds=5, iterations=1, warmup_rounds=1)
+    clip = benchmark.pedantic(
+        sample_frames, args=(long_video, NUM_FRAMES), rounds=5, iterations=1, warmup_rounds=1
+    )
     assert clip.indices == uniform_indices(FPS * SECONDS, NUM_FRAMES)
 
     baseline_times = []
@@ -83,5 +85,7 @@ def test_sample_32_frames_vs_full_decode(benchmark, long_video):
     baseline = min(baseline_times)
     ratio = sampling / baseline
     benchmark.extra_info.update({"full_decode_s": baseline, "sample_frames_s": sampling, "ratio": ratio})
-    print(f"\nsample_frames(32): {sampling * 1e3:.1f} ms  full decode: {baseline * 1e3:.1f} ms  ratio: {ratio:.3f}")
+    print(
+        f"\nsample_frames(32): {sampling * 1e3:.1f} ms  full decode: {baseline * 1e3:.1f} ms  ratio: {ratio:.3f}"
+    )
     assert ratio <= MAX_RATIO
