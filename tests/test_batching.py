@@ -82,7 +82,7 @@ def test_collate_left_pads_and_keeps_visuals_in_row_order(tiny, samples):
 PREFILLS = ["per_row", "padded"]
 
 
-@pytest.mark.parametrize("prefill", PREFILLS)
+@pytest.mark.parametrize("prefill", ["per_row", pytest.param("padded", marks=pytest.mark.slow)])
 def test_batched_tokens_equal_single_prompt_generation(tiny, samples, singles, prefill):
     names = list(samples)
     results = tiny.generate_batch(

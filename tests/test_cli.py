@@ -78,10 +78,9 @@ def test_tasks_and_models_listings():
         (["--tasks", "nosuchtask"], "unknown task 'nosuchtask'"),
         (["--tasks", "mmmu", "--data", "/nonexistent/dir"], "--data /nonexistent/dir"),
         (["--tasks", "mmmu", "--data", __file__], "not a directory"),
-        (
-            ["--tasks", "mmmu", "--data", "hub"],
-            "--data samples",
-        ),  # offline: fails fast, names the alternatives
+        pytest.param(  # offline: fails fast, names the alternatives (imports datasets: slow tier)
+            ["--tasks", "mmmu", "--data", "hub"], "--data samples", marks=pytest.mark.slow
+        ),
         (["--tasks", "mmmu", "--max-grid-tokens", "0"], "--max-grid-tokens"),
         (["--tasks", "mmmu", "--max-grid-tokens", "-5"], "--max-grid-tokens"),
         (["--tasks", "mmmu", "--max-grid-tokens", "lots"], "--max-grid-tokens"),

@@ -339,6 +339,7 @@ def test_matches_tiktoken_on_random_strings(tok, tiktoken_encoding):
         assert ids(tok, text) == expected, repr(text)
 
 
+@pytest.mark.slow
 def test_cached_once_and_read_back(cache, tok):
     from transformers import PreTrainedTokenizerFast
 

@@ -112,6 +112,7 @@ def test_visual_tokens_match_independent_arithmetic(baseline):
         assert r.visual_tokens_counted == r.visual_tokens_measured
 
 
+@pytest.mark.slow
 def test_deterministic(tiny_adapter, baseline, tmp_path):
     again = _run(tmp_path, tiny_adapter)
     assert _key(again.rows) == _key(baseline.rows)
@@ -138,6 +139,7 @@ def test_resume_completes_missing_rows_only(tiny_adapter, baseline, tmp_path):
     assert _run(tmp_path, tiny_adapter).evaluated == 0
 
 
+@pytest.mark.slow
 def test_retry_errors_reruns_error_rows(tiny_adapter, tmp_path):
     _run(tmp_path, tiny_adapter, tasks=["fake_image"])
     fixed = _run(tmp_path, tiny_adapter, tasks=["fake_image"], overrides={}, retry_errors=True)

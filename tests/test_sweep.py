@@ -109,6 +109,7 @@ def test_sweep_shares_vision_work_and_reuses_identical_inputs(sweep_ai2d):
     assert c729["n_pairs"] == 4 and c729["tokens_delta"] == pytest.approx(expected) and expected < 0
 
 
+@pytest.mark.slow
 def test_each_setting_compares_exactly_with_its_plain_run(sweep_ai2d, plain_runs, capsys):
     from ov_bench.cli import main
 

@@ -79,6 +79,7 @@ def test_auto_resume_rewrites_the_log(data, full, tmp_path):
     assert read_log(tmp_path, "start")[-1]["resumed_from"].endswith("checkpoint-3")
 
 
+@pytest.mark.slow
 def test_resume_refuses_other_batch_settings(data, full, tmp_path):
     _, out = full
     with pytest.raises(ValueError, match="cannot resume exactly.*global_batch: checkpoint 4 vs now 6"):
