@@ -125,9 +125,8 @@ def prepare(
             question, images, video = decode_visuals(sample)
         else:
             visuals = _load_visuals(sample, adapter)
-            if hasattr(
-                sample.task, "lmms_model_name"
-            ):  # the model's task prompts (llava_vid for LLaVA-Video)
+            # The model's own task prompts (lmms-eval's llava_vid entry for LLaVA-Video checkpoints).
+            if hasattr(sample.task, "lmms_model_name"):
                 sample.task.lmms_model_name = getattr(adapter, "prompt_model", None)
             question, images, video = sample.task.doc_to_text(sample.doc), list(visuals.images), visuals.video
             sample.media_warning = getattr(visuals, "media_warning", None)
