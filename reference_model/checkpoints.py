@@ -427,30 +427,9 @@ def hf_config_dict(config: ModelConfig) -> dict:
 
     v, t, tau = config.vision, config.text, config.anyres.max_grid_tokens
     hf = LlavaOnevisionConfig(
-        vision_config=SiglipVisionConfig(
-            hidden_size=v.hidden_size,
-            intermediate_size=v.intermediate_size,
-            num_hidden_layers=v.num_hidden_layers,
-            num_attention_heads=v.num_attention_heads,
-            image_size=v.image_size,
-            patch_size=v.patch_size,
-            layer_norm_eps=v.layer_norm_eps,
-            hidden_act=v.hidden_act,
-            vision_use_head=False,
-        ).to_dict(),
+        vision_config=SiglipVisionConfig(**v.siglip_kwargs()).to_dict(),
         text_config=Qwen2Config(
-            hidden_size=t.hidden_size,
-            intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.num_hidden_layers,
-            num_attention_heads=t.num_attention_heads,
-            num_key_value_heads=t.num_key_value_heads,
-            vocab_size=t.vocab_size,
-            rms_norm_eps=t.rms_norm_eps,
-            rope_theta=t.rope_theta,
-            max_position_embeddings=t.max_position_embeddings,
-            tie_word_embeddings=t.tie_word_embeddings,
-            eos_token_id=config.token_ids.eos,
-            pad_token_id=config.token_ids.pad,
+            **t.qwen2_kwargs(), eos_token_id=config.token_ids.eos, pad_token_id=config.token_ids.pad
         ).to_dict(),
         image_token_index=config.token_ids.image,
         video_token_index=config.token_ids.video,

@@ -49,6 +49,21 @@ class VisionConfig:
     layer_norm_eps: float = 1e-6
     hidden_act: str = "gelu_pytorch_tanh"
 
+    def siglip_kwargs(self) -> dict:
+        """transformers' SiglipVisionConfig keywords for this tower (no pooling head), as the model
+        builds it and as save_pretrained writes it."""
+        return dict(
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            layer_norm_eps=self.layer_norm_eps,
+            hidden_act=self.hidden_act,
+            vision_use_head=False,
+        )
+
 
 @dataclass
 class TextConfig:
@@ -63,6 +78,22 @@ class TextConfig:
     max_position_embeddings: int = 32768
     tie_word_embeddings: bool = True
     hidden_act: str = "silu"
+
+    def qwen2_kwargs(self) -> dict:
+        """transformers' Qwen2Config keywords for this LLM, as the model builds it and as
+        save_pretrained writes it."""
+        return dict(
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers,
+            num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads,
+            vocab_size=self.vocab_size,
+            rms_norm_eps=self.rms_norm_eps,
+            rope_theta=self.rope_theta,
+            max_position_embeddings=self.max_position_embeddings,
+            tie_word_embeddings=self.tie_word_embeddings,
+        )
 
 
 @dataclass

@@ -81,18 +81,7 @@ class VisionTower(nn.Module):
         from transformers import SiglipVisionConfig, SiglipVisionModel
 
         v = config.vision
-        hf_config = SiglipVisionConfig(
-            hidden_size=v.hidden_size,
-            intermediate_size=v.intermediate_size,
-            num_hidden_layers=v.num_hidden_layers,
-            num_attention_heads=v.num_attention_heads,
-            image_size=v.image_size,
-            patch_size=v.patch_size,
-            num_channels=v.num_channels,
-            layer_norm_eps=v.layer_norm_eps,
-            hidden_act=v.hidden_act,
-            vision_use_head=False,
-        )
+        hf_config = SiglipVisionConfig(**v.siglip_kwargs(), num_channels=v.num_channels)
         hf_config._attn_implementation = "sdpa"
         siglip = SiglipVisionModel(hf_config)
         core = getattr(siglip, "vision_model", siglip)  # transformers < 5 wraps the tower once more
@@ -115,20 +104,7 @@ class _Backbone(nn.Module):
         self.vision_tower = VisionTower(config)
         self.multi_modal_projector = Projector(config.vision.hidden_size, t.hidden_size)
         self.image_newline = nn.Parameter(torch.randn(t.hidden_size) / math.sqrt(t.hidden_size))
-        qwen = Qwen2Config(
-            hidden_size=t.hidden_size,
-            intermediate_size=t.intermediate_size,
-            num_hidden_layers=t.num_hidden_layers,
-            num_attention_heads=t.num_attention_heads,
-            num_key_value_heads=t.num_key_value_heads,
-            vocab_size=t.vocab_size,
-            rms_norm_eps=t.rms_norm_eps,
-            rope_theta=t.rope_theta,
-            max_position_embeddings=t.max_position_embeddings,
-            tie_word_embeddings=t.tie_word_embeddings,
-            hidden_act=t.hidden_act,
-            use_sliding_window=False,
-        )
+        qwen = Qwen2Config(**t.qwen2_kwargs(), hidden_act=t.hidden_act, use_sliding_window=False)
         qwen._attn_implementation = "sdpa"
         self.language_model = Qwen2Model(qwen)
 
