@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
+from ov_bench.mdtable import fmt_number, md_table
 from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
 from ov_bench.outputs.store import SampleRow
-from ov_bench.reports.mdtable import fmt_number, md_table
+from ov_bench.profiling import SEQUENTIAL_STAGES, STAGES
 
 log = logging.getLogger(__name__)
 
