@@ -100,7 +100,10 @@ class Task:
 
     # ---- prompt, media, scoring ---------------------------------------------------------
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
+        """The question text. ``prompt_model``: the lmms-eval model whose lmms_eval_specific_kwargs entry
+        the prompt uses where the task's YAML has one (llava_vid for LLaVA-Video checkpoints: Video-MME's
+        post-prompt "The best answer is:"); None: the default entry."""
         raise NotImplementedError
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:

@@ -253,7 +253,8 @@ class MVBench(VideoTask):
         kwargs.update(kwargs.get("default", {}))
         return kwargs
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
+        # MVBench's YAMLs have no model-specific entries: every model gets the default prompt
         return call(self.lmms_fn("doc_to_text"), doc, self.kwargs_for(doc))
 
     @property

@@ -59,7 +59,7 @@ from ov_bench.engine.sample import (
 )
 from ov_bench.errors import ResumeMismatchError, UsageError
 from ov_bench.model_spec import ModelSpec
-from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
+from ov_bench.outputs.run_outputs import setting_label, write_sweep_json
 from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 from ov_bench.threshold import parse_threshold
 
@@ -366,7 +366,7 @@ class Sweeper:
             results, rows = self._run_separate()
         self.work.wall_s = time.perf_counter() - t0
         sweep = self._sweep_json(mode, plans, results, rows)
-        _write_json(self.output_dir / SWEEP_JSON, sweep)
+        write_sweep_json(self.output_dir, sweep)
         if cfg.report:
             from ov_bench.reports.sweep_report import write_sweep_report
 
@@ -774,11 +774,3 @@ def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
         value = getattr(src, name)
         setattr(dst, name, dict(value) if isinstance(value, dict) else value)
     dst.latency_ms = dict(src.latency_ms)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
