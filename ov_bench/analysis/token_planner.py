@@ -43,7 +43,6 @@ from typing import Any
 
 ARCHS = ("0.5b", "7b", "72b")
 MAX_ERRORS_LISTED = 5  # unreadable docs named per task in the plan (all are counted)
-PATCH = 14
 CHANNELS = 3
 
 
