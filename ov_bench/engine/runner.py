@@ -113,10 +113,22 @@ def data_source_label(data: str) -> str:
 
 
 def check_output_arg(output: str | None) -> None:
-    """--output must be a directory (new or existing), not a file."""
-    if output is not None and Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
+    """--output must be usable before anything is loaded: a directory (new or existing, not a file) that
+    can be created or written, and not in use by another live ov-bench process."""
+    if output is None:
+        return
+    path = Path(output).expanduser()
+    if path.exists() and not path.is_dir():
         raise UsageError(
             f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)"
+        )
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: {existing} is not a writable directory")
+    holder = OutputLock.holder(path)
+    if holder is not None:
+        raise UsageError(
+            f"--output {output}: in use by another ov-bench run (pid {holder}); wait for it or pass another --output"
         )
 
 
