@@ -137,6 +137,13 @@ class MLVUDev(VideoTask):
         pred = results[self.main_metric]["pred_answer"]  # lmms-eval's extract_mcq_answer
         return (pred or None), not pred
 
+    def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
+        # lmms-eval's aggregation of one record would divide by the 6 absent types too: the per-sample score
+        # is the record's accuracy on the metric's 0-100 scale (the comparison that aggregation counts)
+        result = results[self.main_metric]
+        parsed, failed = self.parse(doc, filtered, results)
+        return 100.0 * (result["pred_answer"] == result["answer"]), parsed, failed
+
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         out = super().aggregate(records)
         results = [r["lmms"][self.main_metric] for r in records if self.main_metric in r.get("lmms", {})]
