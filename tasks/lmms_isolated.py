@@ -13,6 +13,10 @@ nltk/pywsd hidden (their `try: import` blocks then skip the downloads), and stdo
 private copy the module global `random` is replaced by SEEDED_RANDOM, which draws from the RNG of the
 enclosing `seeded_fallback(seed)` block and counts the draws, so a caller can seed the fallback per doc
 and record the response as unparsed. Every function is lmms-eval's own code; only its globals differ.
+
+with_globals(fn, **overrides) runs one lmms-eval function against a copy of its module's globals (Video-MME's
+import-time cache folder, EgoSchema's HTTP client) without touching the module, so concurrent calls with
+different values never race.
 """
 
 from __future__ import annotations
@@ -152,7 +156,11 @@ def with_globals(fn: Any, **overrides: Any) -> Any:
     namespace = dict(module_globals)
     namespace.update(overrides)
     for name, value in module_globals.items():
-        if name not in overrides and isinstance(value, types.FunctionType) and value.__globals__ is module_globals:
+        if (
+            name not in overrides
+            and isinstance(value, types.FunctionType)
+            and value.__globals__ is module_globals
+        ):
             namespace[name] = _rebound(value, namespace)
     bound = namespace.get(fn.__name__)
     if getattr(bound, "__code__", None) is fn.__code__:

@@ -84,7 +84,11 @@ class ServerScored:
         folder = run_dir / "submissions"
         before = _mtimes(folder)
         try:
-            call(with_globals(aggregation, requests=_NoUploads), entries, args=SimpleNamespace(output_path=str(run_dir)))
+            call(
+                with_globals(aggregation, requests=_NoUploads),
+                entries,
+                args=SimpleNamespace(output_path=str(run_dir)),
+            )
         except UploadRefused:
             pass  # EgoSchema: the file is written before the upload is tried
         written = [p for p, t in _mtimes(folder).items() if before.get(p) != t]
@@ -146,7 +150,9 @@ class EgoSchemaTest(ServerScored, EgoSchema):
     paper_row = "EgoSchema (test)"
     real_docs = 5031
     layout_verified = False  # GENERATION/test-*.parquet and the zip members inferred, as for egoschema
-    server = "EgoSchema's validation server, https://validation-server.onrender.com/api/upload/ (POST the JSON)"
+    server = (
+        "EgoSchema's validation server, https://validation-server.onrender.com/api/upload/ (POST the JSON)"
+    )
 
     def generate_samples(self, out_dir: Path) -> None:
         from tasks.samples import video_samples

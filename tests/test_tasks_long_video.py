@@ -56,7 +56,9 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 def parquet_rows(files: list[Path]) -> list[dict]:
     import datasets
 
-    return [dict(r) for r in datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")]
+    return [
+        dict(r) for r in datasets.load_dataset("parquet", data_files=[str(f) for f in files], split="train")
+    ]
 
 
 class ReplayRandom:
@@ -163,7 +165,11 @@ def test_mlvu_m_avg_divides_by_all_seven_types_even_when_one_is_missing(env):
     metrics = task.aggregate(records)
     assert metrics["mlvu_percetion_score"] == pytest.approx(expected)
     assert metrics["mlvu_task_types_missing"] == 1
-    logged = {m.group(1): float(m.group(2)) for m in map(re.compile(r"Categories: (\w+): ([\d.]+)%").search, lines) if m}
+    logged = {
+        m.group(1): float(m.group(2))
+        for m in map(re.compile(r"Categories: (\w+): ([\d.]+)%").search, lines)
+        if m
+    }
     assert set(logged) == set(task.TASK_TYPES)  # the types lmms-eval averages over
     assert logged["ego"] == 0.0 and "mlvu_percetion_score/ego" not in metrics
     present = {t: v for t, v in logged.items() if t != "ego"}
@@ -201,7 +207,9 @@ def test_longvideobench_prompts_scores_and_aggregate_equal_lmms_eval(env):
     rows = parquet_rows([Path(docs[0][MEDIA_ROOT_KEY]) / "validation-00000-of-00001.parquet"])
     cfg = lmms_config("longvideobench", "longvideobench_val_v.yaml")
     records, reference = check_task(task, docs, rows, cfg, "lvb_acc")
-    assert any(r.get("fallback_choice") for r in records), "the responses should reach lmms-eval's random fallback"
+    assert any(r.get("fallback_choice") for r in records), (
+        "the responses should reach lmms-eval's random fallback"
+    )
     agg = cfg["metric_list"][0]["aggregation"]
     metrics = task.aggregate(records)
     assert metrics["lvb_acc"] == pytest.approx(agg(reference))
@@ -277,7 +285,10 @@ def test_subtitle_prompt_equals_lmms_eval_for_both_prompt_sets(vmme, monkeypatch
     cfg = lmms_config("videomme", "videomme_w_subtitle.yaml")
     fn = _reference_prompt(cfg, vmme["full"] / task.name, monkeypatch)
     prompts = {}
-    for model, kwargs in ((None, lmms_kwargs(cfg)), ("llava_vid", cfg["lmms_eval_specific_kwargs"]["llava_vid"])):
+    for model, kwargs in (
+        (None, lmms_kwargs(cfg)),
+        ("llava_vid", cfg["lmms_eval_specific_kwargs"]["llava_vid"]),
+    ):
         task.lmms_model_name = model
         assert kwargs["frame_num"] == (768 if model else 32)
         for doc, row in zip(vmme["docs"], vmme["rows"]):
@@ -310,11 +321,18 @@ def test_subtitle_lines_are_those_at_the_sampled_frames(env, tmp_path):
     srt = []
     for i, (start, end, text, tagged) in enumerate(cues):
         line = f'<font color="white" size=".72c">{text}</font>' if tagged else text
-        srt.append(f"{i + 1}\n00:00:{int(start):02d},{round(start % 1 * 1000):03d} --> "
-                   f"00:00:{int(end):02d},{round(end % 1 * 1000):03d}\n{line}\n")
+        srt.append(
+            f"{i + 1}\n00:00:{int(start):02d},{round(start % 1 * 1000):03d} --> "
+            f"00:00:{int(end):02d},{round(end % 1 * 1000):03d}\n{line}\n"
+        )
     (tmp_path / "subtitle").mkdir()
     (tmp_path / "subtitle" / "vid00000001.srt").write_text("\n".join(srt))
-    doc = {"videoID": "vid00000001", "question": "Q?", "options": ["A. x", "B. y"], MEDIA_ROOT_KEY: str(tmp_path)}
+    doc = {
+        "videoID": "vid00000001",
+        "question": "Q?",
+        "options": ["A. x", "B. y"],
+        MEDIA_ROOT_KEY: str(tmp_path),
+    }
 
     def expected(frames: int) -> set[str]:
         picked = set(np.linspace(0, 79, frames, dtype=int).tolist())
@@ -373,7 +391,11 @@ def test_fetch_patterns_follow_lmms_eval_layouts(env):
     lvb = fetch_spec(get_task("longvideobench_val_v"))
     assert lvb.allow_patterns() == ["README.md", "validation-*.parquet", "videos.tar.part.*"]
     assert lvb.cache_dir == "datasets/longvideobench" and lvb.allow_patterns(True)[-1] == "subtitles.tar"
-    assert fetch_spec(get_task("mlvu_dev")).allow_patterns() == ["README.md", "data/test-*", "video_part_*.zip"]
+    assert fetch_spec(get_task("mlvu_dev")).allow_patterns() == [
+        "README.md",
+        "data/test-*",
+        "video_part_*.zip",
+    ]
     for name in ("mlvu_dev", "longvideobench_val_v"):
         samples = Path(env["docs"][name][0][MEDIA_ROOT_KEY])
         missing, n = check_fetched(get_task(name), samples, samples)
@@ -387,4 +409,7 @@ def test_lmms_eval_task_files_exist():
         ("longvideobench", "longvideobench_val_v.yaml"),
     ):
         assert (LMMS_TASKS / folder / yaml_name).is_file()
-        assert get_task(yaml_name.removesuffix(".yaml")).dataset.repo == lmms_config(folder, yaml_name)["dataset_path"]
+        assert (
+            get_task(yaml_name.removesuffix(".yaml")).dataset.repo
+            == lmms_config(folder, yaml_name)["dataset_path"]
+        )

@@ -23,7 +23,11 @@ def infovqa_test(out: Path, seed: int) -> None:
         title = rng.choice(["Internet users (%)", "Renewable energy share", "Urban population"])
         cell = encode(bar_chart(rng, size_at(doc), labels, values), f"infographic_{doc}.png")
         for q_i, question in enumerate(
-            [f"What is the value for {labels[0]}?", "Which region has the highest value?", f"What is {title}?"]
+            [
+                f"What is the value for {labels[0]}?",
+                "Which region has the highest value?",
+                f"What is {title}?",
+            ]
         ):
             rows.append(
                 {

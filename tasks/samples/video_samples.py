@@ -12,13 +12,18 @@ Layouts: each task's hub repo as `huggingface-cli download` leaves it (README.md
 YAML is written by tasks.data.ensure_samples), videos packed in archives with the real member paths,
 so that unpacking them gives lmms-eval's cache layout under $HF_HOME/<cache_dir>:
     videomme        videomme/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (members
-                    data/<videoID>.mp4); subtitle.zip (not needed, skipped by fetch)
+                    data/<videoID>.mp4); subtitle.zip (members subtitle/<videoID>.srt in Video-MME's format,
+                    for all but every fourth video; needed by videomme_w_subtitle only)
     mvbench         json/<config>.json; videos unpacked in <DATA_LIST[config]>/<video> (revision `video`),
                     one clevrer config under data0613/; episodic_reasoning: folders of 3 fps JPEG frames
-    egoschema       Subset/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (videos/<video_idx>.mp4)
+    egoschema       Subset/ and GENERATION/test-00000-of-00001.parquet (the full test, answers withheld);
+                    videos_chunked_01.zip, _02.zip (videos/<video_idx>.mp4)
     nextqa          MC/test-00000-of-00001.parquet; videos.zip (NExTVideo/<video>.mp4)
     perceptiontest  mc_question_val/validation-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip
                     (videos/<video_name>.mp4); valid_audios.zip (not needed, skipped by fetch)
+    mlvu_dev        data/test-00000-of-00001.parquet; video_part_1.zip, _2.zip (<video_name> at the root)
+    longvideobench  validation-00000-of-00001.parquet; videos.tar.part.aa, .ab (one split tar, members
+                    videos/<video_path>); subtitles.tar
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.hub_layout import FetchSpec, readme_text
 from tasks.samples.draw import COLORS, letters, write_parquet
 
 CLIP_SIZES = [(64, 48), (96, 64), (128, 96), (160, 120), (224, 160), (320, 240), (112, 200)]
@@ -251,7 +257,19 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
     write_zip(out_dir / "subtitle.zip", subtitles)
 
 
-SUBTITLE_WORDS = ["the", "square", "moves", "slowly", "across", "a", "bright", "field", "now", "again", "look"]
+SUBTITLE_WORDS = [
+    "the",
+    "square",
+    "moves",
+    "slowly",
+    "across",
+    "a",
+    "bright",
+    "field",
+    "now",
+    "again",
+    "look",
+]
 
 
 def _srt_time(seconds: float) -> str:
@@ -356,6 +374,17 @@ def egoschema(out_dir: Path, n: int = 24, n_test_only: int = 6) -> None:
     write_parquet(rows, features, out_dir / "Subset" / "test-00000-of-00001.parquet")
     write_parquet(full, features, out_dir / "GENERATION" / "test-00000-of-00001.parquet")
     archives.close()
+    # the card declares both configs, as the hub's does (egoschema and egoschema_test read one each)
+    spec = FetchSpec(
+        task="egoschema",
+        repo="lmms-eval/egoschema",
+        revision=None,
+        metadata_patterns=(),
+        configs={c: {"test": f"{c}/test-*"} for c in ("GENERATION", "Subset")},
+    )
+    (out_dir / "README.md").write_text(
+        readme_text(spec, "lmms-eval/egoschema (ov-bench generated sample set)")
+    )
 
 
 # ---- NExT-QA (MC) ----------------------------------------------------------------------------------
