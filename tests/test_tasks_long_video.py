@@ -302,6 +302,40 @@ def test_subtitle_prompt_equals_lmms_eval_for_both_prompt_sets(vmme, monkeypatch
     assert differ, "32 and 768 sampled frames should keep different subtitle lines for the 40 s clip"
 
 
+def test_subtitle_task_scores_and_aggregate_equal_lmms_eval(vmme):
+    task = get_task("videomme_w_subtitle")
+    cfg = lmms_config("videomme", "videomme_w_subtitle.yaml")
+    agg = cfg["metric_list"][0]["aggregation"]
+    records, reference = [], []
+    for doc, row in zip(vmme["docs"], vmme["rows"]):
+        for response in RESPONSES:
+            record = task.score(doc, response)
+            expected = cfg["process_results"](row, [response.strip()])
+            assert record["lmms"] == expected
+            assert record["score"] == pytest.approx(100.0 * expected["videomme_perception_score"]["score"])
+            records.append(record)
+            reference.append(expected["videomme_perception_score"])
+    assert task.aggregate(records)["videomme_perception_score"] == pytest.approx(agg(reference))
+
+
+@pytest.mark.slow
+def test_subtitle_prompts_on_the_full_sample_set(env, monkeypatch):
+    """Every doc of the Video-MME sample set (with its 40 s clip), both prompt sets."""
+    task = get_task("videomme_w_subtitle")
+    docs = task.load("samples")
+    root = Path(docs[0][MEDIA_ROOT_KEY])
+    rows = parquet_rows(sorted((root / "videomme").glob("test-*.parquet")))
+    cfg = lmms_config("videomme", "videomme_w_subtitle.yaml")
+    fn = _reference_prompt(cfg, root, monkeypatch)
+    for model, kwargs in (
+        (None, lmms_kwargs(cfg)),
+        ("llava_vid", cfg["lmms_eval_specific_kwargs"]["llava_vid"]),
+    ):
+        task.lmms_model_name = model
+        for doc, row in zip(docs, rows):
+            assert task.doc_to_text(doc) == fn(row, dict(kwargs))
+
+
 def test_subtitle_lines_are_those_at_the_sampled_frames(env, tmp_path):
     """A hand-written .srt on a real encoded clip (40 s at 2 fps, 80 frames): a cue is kept when one of
     the int(linspace(0, 79, F)) frames lies in [int(start * 2), int(end * 2)) and its text is in the

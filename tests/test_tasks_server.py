@@ -56,6 +56,10 @@ def test_image_submission_file_equals_lmms_evals(name, samples_cache, tmp_path):
     config["metric_list"][0]["aggregation"](reference, SimpleNamespace(output_path=str(tmp_path / "lmms")))
     (expected,) = (tmp_path / "lmms" / "submissions").iterdir()
 
+    own = {"questionId": "990001", "question": "What is written at the top?", "answers": None}
+    assert task.doc_to_text(own) == config["doc_to_text"](own, lmms_kwargs(config))
+    assert task.score(own, " TOTAL ")["lmms"] == config["process_results"](own, ["TOTAL"])
+
     task.submission_dir = tmp_path / "run"
     metrics = task.aggregate(json.loads(json.dumps(records)))
     written = Path(metrics["submission_file"])
