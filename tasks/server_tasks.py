@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
+from tasks.base import TaskError
 from tasks.lmms import call
 from tasks.lmms_isolated import with_globals
 from tasks.lmms_task import LmmsTask
@@ -79,28 +80,33 @@ class ServerScored:
 
     def write_submission(self, entries: list[Any], run_dir: Path) -> Path:
         """lmms-eval's aggregation of the `submission` metric, writing into run_dir/submissions/; the path
-        of the file it wrote."""
+        of the file it wrote (recorded from lmms-eval's generate_submission_file, which the task modules
+        call by name or as file_utils.generate_submission_file)."""
+        from lmms_eval.tasks._task_utils import file_utils
+
         (_, _, aggregation, _) = next(m for m in self._metrics if m[0] == SUBMISSION_METRIC)  # type: ignore[attr-defined]
-        folder = run_dir / "submissions"
-        before = _mtimes(folder)
+        paths: list[str] = []
+
+        def recorded(file_name: str, args: Any, subpath: str = "submissions") -> str:
+            paths.append(file_utils.generate_submission_file(file_name, args, subpath))
+            return paths[-1]
+
+        overrides = {
+            "requests": _NoUploads,
+            "generate_submission_file": recorded,
+            "file_utils": SimpleNamespace(generate_submission_file=recorded),
+        }
         try:
             call(
-                with_globals(aggregation, requests=_NoUploads),
+                with_globals(aggregation, **overrides),
                 entries,
                 args=SimpleNamespace(output_path=str(run_dir)),
             )
         except UploadRefused:
             pass  # EgoSchema: the file is written before the upload is tried
-        written = [p for p, t in _mtimes(folder).items() if before.get(p) != t]
-        if len(written) != 1:
-            raise RuntimeError(f"{self.name}: lmms-eval's aggregation wrote {len(written)} files in {folder}")  # type: ignore[attr-defined]
-        return written[0]
-
-
-def _mtimes(folder: Path) -> dict[Path, int]:
-    if not folder.is_dir():
-        return {}
-    return {p: p.stat().st_mtime_ns for p in folder.iterdir() if p.is_file()}
+        if len(paths) != 1 or not Path(paths[0]).is_file():
+            raise TaskError(f"{self.name}: lmms-eval's aggregation wrote no single submission file ({paths})")  # type: ignore[attr-defined]
+        return Path(paths[0])
 
 
 @register
