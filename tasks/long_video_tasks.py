@@ -61,11 +61,11 @@ class VideoMMEWithSubtitles(VideoMME):
     extra_patterns = ()
     SUBTITLE_DIR = "subtitle"
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
         root = self.media_root(doc)
         # lmms-eval joins base_cache_dir and cache_name (HF_HOME and "videomme" at import): the doc's root
         fn = with_globals(self.lmms_fn("doc_to_text"), base_cache_dir=str(root.parent), cache_name=root.name)
-        return call(fn, doc, self.lmms_eval_kwargs)
+        return call(fn, doc, self.lmms_eval_kwargs(prompt_model))
 
     def subtitle_warning(self, doc: dict) -> str | None:
         """Why the prompt may lack subtitles the benchmark has (None: it has what the data holds)."""

@@ -17,7 +17,7 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
   ov_media.video.sample_frames picks: F uniformly spaced ones, or with LLaVA-Video's fps sampling one a
   second capped at F (MVBench's episodic_reasoning: a folder of frames read as a 3 fps video, always the
   linspace, tasks/video_sources.py). video_header(doc) reads N and the fps without decoding (the planner).
-- Prompts: ``lmms_model_name`` (set per sample from the model, e.g. llava_vid for LLaVA-Video) picks
+- Prompts: ``doc_to_text(doc, prompt_model)`` (the model's lmms-eval name, e.g. llava_vid for LLaVA-Video) picks
   the task YAML's lmms_eval_specific_kwargs entry of that model where there is one, as lmms-eval does. A missing or undecodable video is a MediaError for that doc;
   media_present() is the same lookup without decoding (the preflight).
 - Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's

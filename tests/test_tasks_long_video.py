@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ov_bench.model_spec import ModelSpec
 from tasks import MediaError, TaskError, get_task
 from tasks.base import MEDIA_ROOT_KEY
 from tests.tasks_support import LMMS_TASKS, lmms_config, lmms_kwargs
@@ -289,11 +290,10 @@ def test_subtitle_prompt_equals_lmms_eval_for_both_prompt_sets(vmme, monkeypatch
         (None, lmms_kwargs(cfg)),
         ("llava_vid", cfg["lmms_eval_specific_kwargs"]["llava_vid"]),
     ):
-        task.lmms_model_name = model
         assert kwargs["frame_num"] == (768 if model else 32)
         for doc, row in zip(vmme["docs"], vmme["rows"]):
-            assert task.doc_to_text(doc) == fn(row, dict(kwargs))
-            prompts[(model, doc["question_id"])] = task.doc_to_text(doc)
+            assert task.doc_to_text(doc, model) == fn(row, dict(kwargs))
+            prompts[(model, doc["question_id"])] = task.doc_to_text(doc, model)
             assert task.load_visuals(doc, frames=2).media_warning is None
     texts = list(prompts.values())
     assert any("No subtitles available" in t for t in texts)  # a video without subtitles: normal
@@ -331,9 +331,8 @@ def test_subtitle_prompts_on_the_full_sample_set(env, monkeypatch):
         (None, lmms_kwargs(cfg)),
         ("llava_vid", cfg["lmms_eval_specific_kwargs"]["llava_vid"]),
     ):
-        task.lmms_model_name = model
         for doc, row in zip(docs, rows):
-            assert task.doc_to_text(doc) == fn(row, dict(kwargs))
+            assert task.doc_to_text(doc, model) == fn(row, dict(kwargs))
 
 
 def test_subtitle_lines_are_those_at_the_sampled_frames(env, tmp_path):
@@ -373,8 +372,7 @@ def test_subtitle_lines_are_those_at_the_sampled_frames(env, tmp_path):
         return {t for s, e, t, tag in cues if tag and picked & set(range(int(s * 2), int(e * 2)))}
 
     for model, frames in ((None, 32), ("llava_vid", 768)):
-        task.lmms_model_name = model
-        prompt = task.doc_to_text(doc)
+        prompt = task.doc_to_text(doc, model)
         lines = prompt.split("listed below: \n")[1].split("\nSelect the best answer")[0].split("\n")
         assert set(lines) == expected(frames)
     assert expected(32) != expected(768)
@@ -401,7 +399,7 @@ def test_missing_subtitle_archive_is_a_warning_on_the_record(vmme, monkeypatch, 
             tasks=["videomme_w_subtitle"],
             data=str(vmme["bare"]),
             limit=2,
-            frames=2,
+            model=ModelSpec(model="tiny", frames=2),
             output=str(tmp_path / out),
             workers=0,
             progress=False,
