@@ -48,6 +48,9 @@ class Task:
     samples_version: ClassVar[int] = 1
     # doc ids chosen by the last load() (all rows when no limit)
     selected_ids: list[str] | None = None
+    # Where aggregate() may write files lmms-eval's aggregations write (a test server's submission file,
+    # under <submission_dir>/submissions/): the run directory, set by the runner; None writes nothing.
+    submission_dir: Path | None = None
 
     def __repr__(self) -> str:
         return f"<Task {self.name} ({self.lmms_eval_name}, {self.modality})>"

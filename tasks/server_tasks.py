@@ -54,8 +54,6 @@ class ServerScored:
     scoring = "server"
     main_metric = SUBMISSION_METRIC
     server: ClassVar[str]  # where the user uploads the file
-    # the run directory; lmms-eval's aggregation writes <submission_dir>/submissions/<file>
-    submission_dir: Path | None = None
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         parse = getattr(self, "parse", None)

@@ -365,6 +365,8 @@ class Runner:
             from ov_bench.outputs.results import build_results
             from ov_bench.reports.report import write_outputs
 
+            for plan in plans:  # a server-scored task's aggregation writes its submission file here
+                plan.task.submission_dir = out
             with ResultsStore(main_db) as store:
                 rows = rows_in_doc_order(store, plans, self._identity.model_key, self._identity.threshold)
                 env = self._environment(device)

@@ -514,6 +514,8 @@ class Sweeper:
 
             env = environment(device, getattr(self.adapter, "dtype", cfg.model.dtype))  # auto resolved
             env["processes"] = 1
+            for plan in plans:  # a server-scored task's submission file goes with the setting's results
+                plan.task.submission_dir = s.results_dir
             built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), s.frames, 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
         return results, rows
