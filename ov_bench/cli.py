@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ov-bench {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="store_true", help="ov-bench's debug lines (other libraries stay at warnings)"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="ov-bench's debug lines (other libraries stay at warnings)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in discover_commands():
