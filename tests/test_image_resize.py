@@ -125,7 +125,7 @@ def test_reference_adapter_follows_the_setting():
 
 
 def test_hf_hub_id_gets_the_download_command(tmp_path):
-    """hf: takes local directories only (README); a hub id is answered with how to fetch it."""
+    """hf: takes local directories only (docs/running.md); a hub id is answered with how to fetch it."""
     from ov_bench.adapters import check_model_spec
 
     with pytest.raises(

@@ -26,7 +26,7 @@ def _cli(capsys, *args):
 
 @pytest.fixture(scope="module")
 def quick_start(cache, tmp_path_factory):
-    """The README's command: stage 1, tiny, the synthetic samples, default settings."""
+    """docs/training.md's quick start: stage 1, tiny, the synthetic samples, default settings."""
     mp = pytest.MonkeyPatch()
     mp.setenv("OV_BENCH_CACHE", str(cache))
     out = tmp_path_factory.mktemp("stage1")
