@@ -190,3 +190,19 @@ def test_links_between_pages_resolve():
             if not path.exists() and relative not in PENDING_PAGES:
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_blocks_are_found_by_their_marker(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(
+        "text\n```bash offline\nov-bench tasks\n```\n```bash\nhf download x\n```\n"
+        "```python offline\nprint(1)\n```\n```text\nplain\n```\n"
+    )
+    found = [(b.language, b.marked, b.text, b.line) for b in blocks_of(page)]
+    assert found == [
+        ("bash", True, "ov-bench tasks\n", 2),
+        ("bash", False, "hf download x\n", 5),
+        ("python", True, "print(1)\n", 8),
+        ("text", False, "plain\n", 11),
+    ]
+    assert [b.text for b in offline_blocks(page)] == ["ov-bench tasks\n", "print(1)\n"]
