@@ -71,7 +71,7 @@ def count_visual_tokens(
     layout: tuple = (),
 ) -> int:
     """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size).
-    ``layout``: (name, value) pairs of its layout keywords (commands.model_options.planner_layout)."""
+    ``layout``: (name, value) pairs of its layout keywords (ModelSpec.planner_layout)."""
     sizes = tuple((int(w), int(h)) for w, h in image_sizes)
     return _count(sizes, tuple(int(f) for f in video_frames), max_grid_tokens, unpad_rounding, tuple(layout))
 
