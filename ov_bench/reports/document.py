@@ -28,6 +28,7 @@ class Block(Protocol):
     def html(self) -> str: ...
 
 
+SHORT_CELL = 32  # characters: a text cell up to this long stays on one line in HTML
 _CODE = re.compile(r"`([^`]+)`")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
 
@@ -109,9 +110,11 @@ class Table:
         for row in self.rows:
             cells = []
             for value, unit in zip(row, units):
+                text = fmt(value, unit)
                 numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-                cls = ' class="num"' if numeric else ""
-                cells.append(f"<td{cls}>{html.escape(fmt(value, unit))}</td>")
+                # numbers right-aligned; short labels (tau-2916) never broken over lines
+                cls = ' class="num"' if numeric else (' class="short"' if len(text) <= SHORT_CELL else "")
+                cells.append(f"<td{cls}>{html.escape(text)}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         return (
             f'{caption}<div class="scroll"><table><thead><tr>{head}</tr></thead>'

@@ -17,7 +17,7 @@ h3 { font-size: 1.05rem; margin-top: 1.4rem; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.6rem 0 1.2rem; font-size: 0.85rem; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; white-space: nowrap; } td.num { text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td.num { text-align: right; white-space: nowrap; } td.short { white-space: nowrap; }
 figure { margin: 1rem 0; } figcaption { font-size: 0.85rem; color: #555; }
 img { max-width: 100%; height: auto; border: 1px solid #eee; }
 code { background: #f3f3f3; padding: 0 0.2rem; border-radius: 3px; font-size: 0.9em; }
