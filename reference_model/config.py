@@ -23,6 +23,8 @@ MULTI_IMAGE_LAYOUTS = ("eval", "train")
 # The original code's video layouts (``mm_newline_position``, ``mm_spatial_pool_mode``).
 VIDEO_NEWLINE_POSITIONS = ("grid", "frame", "one_token", "no_token")
 VIDEO_POOL_MODES = ("average", "bilinear", "max")
+# bicubic resize backend of image preprocessing: PIL as the original code, or torchvision
+RESIZE_BACKENDS = ("pil", "torchvision")
 VIDEO_POOL_STRIDE = 2  # the original video path pools with stride 2 whatever mm_spatial_pool_stride says
 FAMILIES = ("onevision", "llava-video")
 VIDEO_SAMPLINGS = ("uniform", "fps")

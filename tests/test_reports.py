@@ -17,8 +17,8 @@ import re
 
 import pytest
 
+from ov_bench.mdtable import BYTES, MS, SECONDS, SHARE, TOKENS, fmt, md_table
 from ov_bench.outputs.store import SampleRow
-from ov_bench.reports.mdtable import BYTES, MS, SECONDS, SHARE, TOKENS, fmt, md_table
 from tests.headless_chromium import needs_chromium, probe, screenshot
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 from tests.test_runner_fakes import InstantAdapter

@@ -486,7 +486,7 @@ def _mib(value: float | None) -> str:
 
 def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
-    from ov_bench.reports.mdtable import md_table
+    from ov_bench.mdtable import md_table
 
     dist = [
         [
@@ -549,7 +549,7 @@ def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
     failed = [r for r in first.values() if r.errors]
     if not failed:
         return []
-    from ov_bench.reports.mdtable import md_table
+    from ov_bench.mdtable import md_table
 
     total = sum(r.errors for r in failed)
     table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]

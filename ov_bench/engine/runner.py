@@ -23,6 +23,7 @@ from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
 from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import (
     SAMPLES_DB,
     OutputLock,
@@ -32,33 +33,26 @@ from ov_bench.outputs.store import (
     shard_path,
     threshold_key,
 )
-from ov_bench.threshold import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_GRID_TOKENS = DEFAULT_THRESHOLD
 DEFAULT_MAX_NEW_TOKENS = 1024  # when a task declares no max_new_tokens: lmms-eval's llava_onevision default
 
 
 @dataclass
 class RunConfig:
+    """One evaluation: which tasks and docs, the model's settings (one ModelSpec; a --model string is
+    taken as ``ModelSpec(model=...)``), and how the samples are run and kept."""
+
     tasks: list[str]
-    model: str = "tiny"
+    model: ModelSpec = field(default_factory=ModelSpec)
     data: str = "hub"
     limit: int | None = None
-    max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
-    frames: int | None = None  # None: the checkpoint's (32; LLaVA-Video 64), resolved by the Runner
-    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
-    device: str = "auto"
-    device_map: str | dict | None = None  # auto | balanced | sequential | FILE.json | dict (accelerate)
-    max_memory: str | dict | None = None  # "0=70GiB,cpu=200GiB"
-    offload_folder: str | None = None
     batch_size: int = 1
     output: str | None = None  # default: runs/<timestamp>
     seed: int = 0
     strict: bool = False
     max_new_tokens: int | None = None  # override the tasks' generation_kwargs
-    unpad_rounding: str = "original"
     workers: int = 2  # prefetch threads; 0 = decode inline
     lookahead: int = 4
     profile: bool = True
@@ -66,12 +60,12 @@ class RunConfig:
     retry_errors: bool = False
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
-    # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
-    # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize, frame_sampling,
-    # force_sample, time_instruction. Empty = the checkpoint's own.
-    model_options: dict = field(default_factory=dict)
     fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            self.model = ModelSpec(model=self.model)
 
 
 @dataclass
@@ -109,21 +103,6 @@ class RunOutcome:
 
 def default_output_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-
-
-def resolve_device(device: str, local_rank: int = 0) -> str:
-    if device != "auto":
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UsageError(f"--device {device}: CUDA is not available on this machine")
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{local_rank % torch.cuda.device_count()}"
-    return "cpu"
 
 
 def data_source_label(data: str) -> str:
@@ -206,13 +185,12 @@ class Runner:
             raise UsageError("--batch-size must be >= 1")
         # None: the checkpoint's frame count (read from its config.json now; set again from the loaded
         # adapter, which also knows a hub id's, before any sample is made)
-        self._frames_from_model = config.frames is None
-        if config.frames is None:
-            from ov_bench.adapters import default_frames
-
-            config.frames = adapter.default_frames if adapter is not None else default_frames(config.model)
-        if config.frames < 1:
-            raise UsageError("--frames must be >= 1")
+        spec = config.model
+        self._frames_from_model = spec.frames is None
+        if spec.frames is None:
+            self.frames = adapter.default_frames if adapter is not None else spec.checkpoint_frames()
+        else:
+            self.frames = spec.frames
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be >= 1")
         if config.max_new_tokens is not None and config.max_new_tokens < 1:
@@ -235,7 +213,7 @@ class Runner:
             cfg.limit,
             cfg.seed,
             cfg.max_new_tokens,
-            cfg.frames,
+            self.frames,
             self.task_factory,
             fetch=cfg.fetch,
         )
@@ -326,29 +304,19 @@ class Runner:
     def _run_locked(self) -> RunOutcome:
         cfg, dist, out = self.config, self.dist, self.output_dir
         plans = self._plans
-        device = resolve_device(cfg.device, dist.local_rank)
+        device = cfg.model.resolve_device(dist.local_rank)
         self.throughput = Throughput()
         if self.adapter is None:
             from ov_bench.adapters import load_adapter
 
             t0 = time.perf_counter()
-            self.adapter = load_adapter(
-                cfg.model,
-                max_grid_tokens=cfg.max_grid_tokens,
-                dtype=cfg.dtype,
-                device=device,
-                unpad_rounding=cfg.unpad_rounding,
-                device_map=cfg.device_map,
-                max_memory=cfg.max_memory,
-                offload_folder=cfg.offload_folder,
-                **cfg.model_options,
-            )
+            self.adapter = load_adapter(cfg.model.replace(device=device))
             self.throughput.model_load_s = time.perf_counter() - t0
         device = getattr(self.adapter, "device", device)
-        if self._frames_from_model and getattr(self.adapter, "default_frames", cfg.frames) != cfg.frames:
-            cfg.frames = self.adapter.default_frames
+        if self._frames_from_model and getattr(self.adapter, "default_frames", self.frames) != self.frames:
+            self.frames = self.adapter.default_frames
             for plan in plans:
-                plan.frames = cfg.frames if plan.frames is not None else None
+                plan.frames = self.frames if plan.frames is not None else None
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning(
                 "--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
@@ -401,7 +369,9 @@ class Runner:
             with ResultsStore(main_db) as store:
                 rows = self._rows_of_this_run(store, plans)
                 env = self._environment(device)
-                results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size, self.throughput)
+                results = build_results(
+                    plans, rows, self.adapter, env, cfg, self.frames, dist.world_size, self.throughput
+                )
                 store.set_meta("last_run", {"config": asdict(cfg), "created": results["created"]})
             if cfg.write_outputs:
                 write_outputs(out, results, rows)
@@ -428,9 +398,9 @@ class Runner:
             )
 
     def _environment(self, device: str) -> dict[str, Any]:
-        from ov_bench.engine.profiling import environment
+        from ov_bench.profiling import environment
 
-        env = environment(device, getattr(self.adapter, "dtype", self.config.dtype))  # auto resolved
+        env = environment(device, getattr(self.adapter, "dtype", self.config.model.dtype))  # auto resolved
         devices = getattr(self.adapter, "devices", None)
         if devices and len(devices) > 1:
             env["devices"] = list(devices)

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
-from ov_bench.engine.profiling import (
+from ov_bench.outputs.store import SampleRow
+from ov_bench.profiling import (
     NullTimer,
     StageTimer,
     attach_per_device_peaks,
     memory_tracker_for,
     stage_timer_for,
 )
-from ov_bench.outputs.store import SampleRow
 
 log = logging.getLogger(__name__)
 

@@ -58,6 +58,7 @@ from ov_bench.engine.sample import (
     run_model,
 )
 from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
 from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 from ov_bench.threshold import parse_threshold
@@ -69,21 +70,19 @@ DEFAULT_THRESHOLDS: tuple[int | None, ...] = (729, 2916, 6561, None)
 
 @dataclass
 class SweepConfig:
+    """A sweep: the model's settings (one ModelSpec; a --model string is taken as ``ModelSpec(model=...)``)
+    with the swept axes over them: thresholds, frame counts (None: the checkpoint's), grid sets, video
+    and multi-image layouts. The spec's own threshold and frame count are replaced by the axes'."""
+
     tasks: list[str]
     thresholds: list[int | None] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
-    frames: list[int] = field(default_factory=lambda: [32])
-    model: str = "tiny"
+    frames: list[int] | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
     data: str = "hub"
     limit: int | None = None
-    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
-    device: str = "auto"
-    device_map: str | dict | None = None  # accelerate: auto | balanced | sequential | FILE.json | dict
-    max_memory: str | dict | None = None
-    offload_folder: str | None = None
     output: str | None = None  # default: runs/sweep-<timestamp>
     seed: int = 0
     max_new_tokens: int | None = None
-    unpad_rounding: str = "original"
     workers: int = 2
     lookahead: int = 4
     profile: bool = True
@@ -94,11 +93,16 @@ class SweepConfig:
     reference: str | None = None  # label of the reference setting for paired comparisons
     report: bool = True
     n_boot: int = 10_000
-    model_options: dict = field(default_factory=dict)  # reference-model layout overrides (see RunConfig)
-    # Further axes (None: not swept, the model_options / checkpoint value holds for every setting).
+    # Further axes (None: not swept, the model spec's / checkpoint's value holds for every setting).
     grid_sets: list[str] | None = None  # grid_pinpoints values: "ov", "next", "WxH,..."
     video_layouts: list[tuple[str, str | None]] | None = None  # (newline, pool or None), or "newline/pool"
     multi_image_layouts: list[str] | None = None  # "eval" | "train"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            self.model = ModelSpec(model=self.model)
+        if self.frames is None:
+            self.frames = [self.model.frames or self.model.checkpoint_frames()]
 
 
 AXES = ("grid_pinpoints", "multi_image_layout", "video_layout")  # the axes beside threshold and frames
@@ -288,17 +292,12 @@ class Sweeper:
         c = self.config
         return RunConfig(
             tasks=list(c.tasks),
-            model=c.model,
+            model=self._spec(setting),
             data=c.data,
             limit=c.limit,
-            max_grid_tokens=setting.threshold,
-            frames=setting.frames,
-            dtype=c.dtype,
-            device=c.device,
             output=str(output or setting.db.parent),
             seed=c.seed,
             max_new_tokens=c.max_new_tokens,
-            unpad_rounding=c.unpad_rounding,
             workers=c.workers,
             lookahead=c.lookahead,
             profile=c.profile,
@@ -306,36 +305,29 @@ class Sweeper:
             retry_errors=c.retry_errors,
             progress=c.progress,
             write_outputs=write_outputs,
-            model_options={**c.model_options, **setting.options},
-            device_map=c.device_map,
-            max_memory=c.max_memory,
-            offload_folder=c.offload_folder,
+        )
+
+    def _spec(self, setting: Setting) -> ModelSpec:
+        """The model's settings a plain run of this setting has (its axes over the sweep's own)."""
+        return self.config.model.replace(
+            max_grid_tokens=setting.threshold, frames=setting.frames, **setting.options
         )
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
         from ov_bench.engine.distributed import DistContext
-        from ov_bench.engine.runner import resolve_device
 
         if DistContext.from_env().distributed:
             raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
         cfg = self.config
         seed_everything(cfg.seed)
         plans = self._load_plans()  # a bad task or --data fails before the model loads
-        device = resolve_device(cfg.device)
+        device = cfg.model.resolve_device()
         if self.adapter is None:
             from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(
-                cfg.model,
-                max_grid_tokens=self.settings[0].threshold,
-                dtype=cfg.dtype,
-                device=device,
-                unpad_rounding=cfg.unpad_rounding,
-                device_map=cfg.device_map,
-                max_memory=cfg.max_memory,
-                offload_folder=cfg.offload_folder,
-                **cfg.model_options,
+                cfg.model.replace(device=device, max_grid_tokens=self.settings[0].threshold)
             )
         device = getattr(self.adapter, "device", device)
         encoder = self.adapter.encode_once()
@@ -528,12 +520,12 @@ class Sweeper:
             encoder.apply_setting(s.options)  # results.json's model block is this setting's
             with ResultsStore(s.db) as store:
                 setting_rows = self._rows_of_sweep(store, plans, s.model_key, s)
-            from ov_bench.engine.profiling import environment
             from ov_bench.outputs.results import build_results
+            from ov_bench.profiling import environment
 
-            env = environment(device, getattr(self.adapter, "dtype", cfg.dtype))  # auto resolved
+            env = environment(device, getattr(self.adapter, "dtype", cfg.model.dtype))  # auto resolved
             env["processes"] = 1
-            built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
+            built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), s.frames, 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
         return results, rows
 

@@ -131,9 +131,12 @@ def build_results(
     adapter: Any,
     env: dict[str, Any],
     config: Any,
+    frames: int,
     processes: int = 1,
     throughput: Any = None,
 ) -> dict[str, Any]:
+    """results.json's content. ``frames``: the video frame count (cap) the run used, the checkpoint's
+    when the model's settings left it open."""
     by_task: dict[str, list[SampleRow]] = {p.name: [] for p in plans}
     for row in rows:
         by_task.setdefault(row.task, []).append(row)
@@ -153,7 +156,7 @@ def build_results(
         "run": {
             "seed": config.seed,
             "limit": config.limit,
-            "frames": config.frames,
+            "frames": frames,
             "processes": processes,
             "profile": config.profile,
             "max_new_tokens": {p.name: p.max_new_tokens for p in plans},
@@ -163,7 +166,7 @@ def build_results(
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
     if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)
-        results["run"]["video"] = {**adapter.video_settings(), "frames": config.frames}
+        results["run"]["video"] = {**adapter.video_settings(), "frames": frames}
     if throughput is not None:
         # wall_s and samples/s cover this invocation's evaluation loop (resumed rows are not re-timed).
         results["run"].update(throughput_block(throughput))

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import STAGES as LATENCY_STAGES
 from ov_bench.errors import OutputInUseError
+from ov_bench.profiling import STAGES as LATENCY_STAGES
 from ov_bench.threshold import threshold_key as threshold_key  # re-exported: the store's threshold column
 
 SAMPLES_DB = "samples.sqlite"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ov_bench.reports.mdtable import fmt, md_table
+from ov_bench.mdtable import fmt, md_table
 
 
 class Block(Protocol):

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ov_bench.mdtable import fmt
 from ov_bench.reports.document import fence, inline_html
-from ov_bench.reports.mdtable import fmt
 
 KINDS = ("right", "wrong", "unparseable")
 PER_KIND = 2

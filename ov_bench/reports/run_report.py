@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import STAGES
+from ov_bench.mdtable import BYTES, SHARE, fmt
 from ov_bench.outputs.store import SampleRow
+from ov_bench.profiling import STAGES
 from ov_bench.reports import plots
 from ov_bench.reports.document import (
     Bullets,
@@ -31,7 +32,6 @@ from ov_bench.reports.document import (
     write_report_files,
 )
 from ov_bench.reports.examples import PER_KIND, example_blocks
-from ov_bench.reports.mdtable import BYTES, SHARE, fmt
 from ov_bench.reports.notices import banners
 from ov_bench.reports.summary import summary_table
 

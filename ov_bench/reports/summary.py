@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ov_bench.mdtable import BYTES, SECONDS, SHARE, fmt
 from ov_bench.outputs.results import failed_tasks
-from ov_bench.reports.mdtable import BYTES, SECONDS, SHARE, fmt
 from ov_bench.reports.notices import notice_lines
 
 HEADER = (

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ov_bench.analysis.stats import bootstrap_mean
+from ov_bench.mdtable import BYTES, SECONDS, SHARE, fmt, md_table
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports import plots
 from ov_bench.reports.document import Bullets, Figure, Report, Section, Table, Text, write_report_files
-from ov_bench.reports.mdtable import BYTES, SECONDS, SHARE, fmt, md_table
 from ov_bench.reports.notices import banners, notice_lines
 
 log = logging.getLogger(__name__)

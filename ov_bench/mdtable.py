@@ -2,8 +2,8 @@
 
 :func:`fmt` is the one number formatter of every report, summary and plot axis: thousands separators,
 no scientific notation above 1e-4, and units (``ms``, ``s`` with two decimals, ``bytes`` as
-KiB/MiB/GiB, ``tokens``, ``share`` as a percentage). Tables name their unit in the header and pass ``unit`` only where the
-cell itself must carry it (bytes, whose unit changes with the size).
+KiB/MiB/GiB, ``tokens``, ``share`` as a percentage). Tables name their unit in the header and pass
+``unit`` only where the cell itself must carry it (bytes, whose unit changes with the size).
 """
 
 from __future__ import annotations
