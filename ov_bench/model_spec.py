@@ -151,10 +151,6 @@ class ModelSpec:
             return DEFAULT_FRAMES  # not an OV config: loading reports it in one line
 
     # ---- views of the settings ------------------------------------------------------------
-    def layout_overrides(self) -> dict[str, str]:
-        """The explicit layout settings (multi-image, video, grid set): what a sweep setting changes."""
-        return {name: getattr(self, name) for name, _ in _LAYOUT_TAGS if getattr(self, name) is not None}
-
     def planner_layout(self) -> tuple:
         """The layout as ``count_prompt_visual_tokens`` keywords, hashable for the planner's cache."""
         layout: dict[str, Any] = {

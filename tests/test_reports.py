@@ -58,21 +58,25 @@ def test_caveats_count_warning_rows_and_parse_failures():
     from ov_bench.outputs.caveats import media_warnings, parse_failures
 
     truncated = "t doc {} image: truncated image decoded with grey filler (as lmms-eval decodes it)"
-    rows = [_row(str(i), record={"score": 0.0, "media_warning": truncated.format(i)}) for i in range(6)]
-    rows.append(  # two warnings on one sample: one sample, two kinds
-        _row("6", record={"media_warning": truncated.format(6) + "; t doc 6 video: fewer frames than asked"})
+    # a real subtitle warning's own text holds "; " (tasks/long_video_tasks.py): one warning, not two
+    subtitles = (
+        "t doc 6: no subtitle/ folder in /x (subtitle.zip not fetched or not unpacked), so the prompt says "
+        "'No subtitles available'; run `ov-bench fetch --tasks t`"
     )
+    rows = [_row(str(i), record={"score": 0.0, "media_warning": truncated.format(i)}) for i in range(6)]
+    rows.append(_row("6", record={"media_warning": truncated.format(6) + "; " + subtitles}))  # 2 kinds
+    rows.append(_row("9", record={"media_warning": "t doc 9 video: odd container"}))
     rows += [_row("7", record={"score": 1.0}), _row("8", record=None, error="media_decode: MediaError: x")]
-    for row, failed in zip(rows, [True, False, True, False, False, False, False, True, True]):
+    for row, failed in zip(rows, [True, False, True, False, False, False, False, False, True, True]):
         row.parse_failed = failed
     media = media_warnings(rows)
     assert media == {
-        "count": 7,
+        "count": 8,
         "doc_ids": ["0", "1", "2", "3", "4"],
-        "kinds": {"truncated_image": 7, "short_video": 1},
+        "kinds": {"truncated_image": 7, "missing_subtitles": 1, "other": 1},
     }
     # the error row (doc 8) is not scored, so neither counted nor in the denominator
-    assert parse_failures(rows) == {"count": 3, "scored": 8, "share": 3 / 8, "doc_ids": ["0", "2", "7"]}
+    assert parse_failures(rows) == {"count": 3, "scored": 9, "share": 3 / 9, "doc_ids": ["0", "2", "7"]}
     assert parse_failures([])["share"] is None
 
 

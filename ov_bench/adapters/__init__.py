@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,32 @@ def load_adapter(spec: ModelSpec | str, **fields: Any) -> ModelAdapter:
     return ReferenceAdapter(spec)
 
 
+def check_hub_checkpoint(repo: str) -> None:
+    """A hub id (or a mistyped local path that looks like one) must be loadable under the current
+    offline settings: in the local hub cache when HF_HUB_OFFLINE is set, else the hub must answer.
+    Checked in seconds, before anything is written, instead of failing after the download attempt."""
+    from huggingface_hub import snapshot_download
+
+    from reference_model.checkpoints import HUB_ALLOW_PATTERNS
+    from tasks.data import hub_unreachable_reason
+
+    hint = (
+        f"--model {repo}: not a local directory; as a hub id it {{}}. Download it first: "
+        f"`hf download {repo} --local-dir DIR`, then --model DIR"
+    )
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        try:
+            snapshot_download(repo, allow_patterns=list(HUB_ALLOW_PATTERNS), local_files_only=True)
+        except Exception:  # not cached (or only partly): the loader would fail the same way, later
+            raise FileNotFoundError(
+                hint.format("is not in the local hub cache (HF_HUB_OFFLINE is set)")
+            ) from None
+        return
+    reason = hub_unreachable_reason()
+    if reason:
+        raise FileNotFoundError(hint.format(f"cannot be fetched: the hub is unreachable ({reason})"))
+
+
 def check_model_spec(spec: ModelSpec | str) -> None:
     """Cheap validation of a model's settings against the machine before anything is loaded or written:
     presets parse, directories hold weights, hf: gets a tau it can express, the device exists, a device
@@ -94,12 +122,13 @@ def check_model_spec(spec: ModelSpec | str) -> None:
             raise FileNotFoundError(
                 f"--model {target}: no weights in the directory (*.safetensors or pytorch_model*.bin)"
             )
-    elif not ("/" in target and not target.startswith((".", "/", "~")) and target.count("/") == 1):
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", target) and not target.startswith("."):
+        check_hub_checkpoint(target)
+    else:
         raise FileNotFoundError(
             f"--model {target}: no such preset or checkpoint directory (presets: tiny, "
             "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)"
         )
-    # a hub id: the loader tries the hub and fails with its own one-line message offline
     if spec.device_map is not None or spec.max_memory is not None:
         LlavaOneVision.check_device_map(
             target, spec.device_map, spec.max_memory, spec.offload_folder, spec.dtype

@@ -21,8 +21,9 @@ from typing import Any
 from ov_bench.adapters.base import ModelAdapter
 from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.prefetch import Prefetcher
-from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
-from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, prepare, run_model
+from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
+from ov_bench.errors import UsageError
 from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import (
     SAMPLES_DB,
@@ -112,10 +113,22 @@ def data_source_label(data: str) -> str:
 
 
 def check_output_arg(output: str | None) -> None:
-    """--output must be a directory (new or existing), not a file."""
-    if output is not None and Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
+    """--output must be usable before anything is loaded: a directory (new or existing, not a file) that
+    can be created or written, and not in use by another live ov-bench process."""
+    if output is None:
+        return
+    path = Path(output).expanduser()
+    if path.exists() and not path.is_dir():
         raise UsageError(
             f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)"
+        )
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: {existing} is not a writable directory")
+    holder = OutputLock.holder(path)
+    if holder is not None:
+        raise UsageError(
+            f"--output {output}: in use by another ov-bench run (pid {holder}); wait for it or pass another --output"
         )
 
 
@@ -239,22 +252,6 @@ class Runner:
             log.warning(note)
         return missing
 
-    def _check_resume(
-        self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str
-    ) -> None:
-        by_task = {p.name: p for p in plans}
-        for task, data_source, frames, max_new in store.settings_in_use(key, tau):
-            plan = by_task.get(task)
-            if plan is None:
-                continue
-            ours = (source, plan.frames, plan.max_new_tokens)
-            theirs = (data_source, frames, max_new)
-            if ours != theirs:
-                raise ResumeMismatchError(
-                    f"{self.output_dir} already holds {task} results for this model made with different settings "
-                    f"(data={data_source}, frames={frames}, max_new_tokens={max_new}); use another --output"
-                )
-
     # ----------------------------------------------------------------- per sample
     def _sample(self, plan: TaskPlan, seq: int, doc: dict) -> Sample:
         return Sample(plan.name, plan.task, doc, plan.doc_ids[seq], seq, plan.frames, plan.max_new_tokens)
@@ -331,12 +328,14 @@ class Runner:
 
         main_db = out / SAMPLES_DB
         with ResultsStore(main_db) as main_store:
-            self._check_resume(
+            check_resume(
                 main_store,
                 plans,
                 self._identity.model_key,
                 self._identity.threshold,
                 self._identity.data_source,
+                frames_of=lambda plan: plan.frames,
+                where=self.output_dir,
             )
             for plan in plans:
                 done = main_store.finished(
@@ -352,7 +351,7 @@ class Runner:
 
         store_path = shard_path(out, dist.rank) if dist.distributed else main_db
         if cfg.warmup and any(p.todo for p in plans):
-            self._warmup()
+            self.throughput.warmup_s = warm_up(self.adapter, announce=dist.is_main)
         evaluated = self._evaluate_all(plans, store_path, device)
         self.throughput.task_samples = {p.name: p.remaining for p in plans}
 
@@ -366,8 +365,10 @@ class Runner:
             from ov_bench.outputs.results import build_results
             from ov_bench.reports.report import write_outputs
 
+            for plan in plans:  # a server-scored task's aggregation writes its submission file here
+                plan.task.submission_dir = out
             with ResultsStore(main_db) as store:
-                rows = self._rows_of_this_run(store, plans)
+                rows = rows_in_doc_order(store, plans, self._identity.model_key, self._identity.threshold)
                 env = self._environment(device)
                 results = build_results(
                     plans, rows, self.adapter, env, cfg, self.frames, dist.world_size, self.throughput
@@ -380,23 +381,6 @@ class Runner:
         dist.barrier()
         return RunOutcome(out, results, rows, errors_total, evaluated)
 
-    def _warmup(self) -> None:
-        """Kernel and allocator warm-up on a tiny synthetic input, untimed; its cost is recorded."""
-        t0 = time.perf_counter()
-        try:
-            self.adapter.warmup()
-        except Exception as exc:  # a real failure shows on the first sample's row
-            log.warning(
-                "warm-up failed (%s); the first sample's latency may include start-up costs", one_line(exc)
-            )
-        self.throughput.warmup_s = time.perf_counter() - t0
-        if self.dist.is_main:
-            print(
-                f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
-                "--no-warmup skips it)",
-                file=sys.stderr,
-            )
-
     def _environment(self, device: str) -> dict[str, Any]:
         from ov_bench.profiling import environment
 
@@ -407,34 +391,17 @@ class Runner:
         env["processes"] = self.dist.world_size
         return env
 
-    def _rows_of_this_run(self, store: ResultsStore, plans: list[TaskPlan]) -> list[SampleRow]:
-        rows = []
-        for plan in plans:
-            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
-            for row in store.rows(self._identity.model_key, self._identity.threshold, plan.name):
-                if row.doc_id in wanted:
-                    row.seq = wanted[row.doc_id]
-                    rows.append(row)
-        order = {p.name: i for i, p in enumerate(plans)}
-        rows.sort(key=lambda r: (order[r.task], r.seq))
-        return rows
-
     def _evaluate_all(self, plans: list[TaskPlan], store_path: Path, device: str) -> int:
         cfg = self.config
         items = [(plan, seq, doc) for plan in plans for seq, doc in plan.todo]
         if not items:
             return 0
         measure = Measure.for_adapter(cfg.profile, self.adapter, device)
-        bar = None
-        if cfg.progress and self.dist.is_main:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=len(items),
-                unit="sample",
-                dynamic_ncols=True,
-                desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval",
-            )
+        bar = progress_bar(
+            cfg.progress and self.dist.is_main,
+            len(items),
+            f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval",
+        )
         # Task code may swap sys.stdout (contextlib.redirect_stdout around lmms-eval calls); from
         # several threads at once that can leave a StringIO installed. Put the real one back after.
         saved_stdout = sys.stdout

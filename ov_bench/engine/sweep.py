@@ -57,9 +57,10 @@ from ov_bench.engine.sample import (
     prepare,
     run_model,
 )
-from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
+from ov_bench.errors import UsageError
 from ov_bench.model_spec import ModelSpec
-from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
+from ov_bench.outputs.run_outputs import setting_label, write_sweep_json
 from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 from ov_bench.threshold import parse_threshold
 
@@ -366,7 +367,7 @@ class Sweeper:
             results, rows = self._run_separate()
         self.work.wall_s = time.perf_counter() - t0
         sweep = self._sweep_json(mode, plans, results, rows)
-        _write_json(self.output_dir / SWEEP_JSON, sweep)
+        write_sweep_json(self.output_dir, sweep)
         if cfg.report:
             from ov_bench.reports.sweep_report import write_sweep_report
 
@@ -391,23 +392,6 @@ class Sweeper:
         return results, rows
 
     # ----------------------------------------------------------------- shared vision work
-    def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], source: str) -> None:
-        by_task = {p.name: p for p in plans}
-        for s in self.settings:
-            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(
-                s.model_key, s.tau_key
-            ):
-                plan = by_task.get(task)
-                if plan is None:
-                    continue
-                ours = (source, s.frames if plan.task.modality == "video" else None, plan.max_new_tokens)
-                if ours != (data_source, frames, max_new):
-                    raise ResumeMismatchError(
-                        f"{s.db.parent} already holds {task} results for this model at tau={s.tau_key} made with "
-                        f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
-                        "use another --output"
-                    )
-
     def _units(self, plans: list[Any], stores: dict[int, ResultsStore]) -> list[Sample]:
         """One sample per (doc, frame count) with the settings still to do for it (``extra["targets"]``)."""
         done: dict[tuple[str, str], set[str]] = {}
@@ -457,16 +441,21 @@ class Sweeper:
         source = data_source_label(cfg.data)
         with ExitStack() as stack:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
-            self._check_resume(stores, plans, source)
+            for s in self.settings:
+                check_resume(
+                    stores[s.frames],
+                    plans,
+                    s.model_key,
+                    s.tau_key,
+                    source,
+                    frames_of=lambda plan, s=s: s.frames if plan.task.modality == "video" else None,
+                    where=s.db.parent,
+                )
             units = self._units(plans, stores)
             measure = Measure.for_adapter(cfg.profile, self.adapter, device)
             if cfg.warmup and units:
-                self._warmup()
-            bar = None
-            if cfg.progress and units:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(units), unit="sample", dynamic_ncols=True, desc="sweep")
+                self.warmup_s = warm_up(self.adapter)
+            bar = progress_bar(cfg.progress, len(units), "sweep")
             saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
             # One pass per grid set: the prefetch threads preprocess under the grid set of their pass,
             # which changes only between passes (when no thread is running).
@@ -519,41 +508,20 @@ class Sweeper:
             self.adapter.set_threshold(s.threshold)
             encoder.apply_setting(s.options)  # results.json's model block is this setting's
             with ResultsStore(s.db) as store:
-                setting_rows = self._rows_of_sweep(store, plans, s.model_key, s)
+                setting_rows = rows_in_doc_order(store, plans, s.model_key, s.tau_key)
             from ov_bench.outputs.results import build_results
             from ov_bench.profiling import environment
 
             env = environment(device, getattr(self.adapter, "dtype", cfg.model.dtype))  # auto resolved
             env["processes"] = 1
+            for plan in plans:  # a server-scored task's submission file goes with the setting's results
+                plan.task.submission_dir = s.results_dir
             built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), s.frames, 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
         return results, rows
 
-    def _warmup(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            self.adapter.warmup()
-        except Exception as exc:
-            log.warning("warm-up failed (%s)", one_line(exc))
-        self.warmup_s = time.perf_counter() - t0
-        print(
-            f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)",
-            file=sys.stderr,
-        )
-
     def _db_for(self, frames: int) -> Path:
         return next(s.db for s in self.settings if s.frames == frames)
-
-    @staticmethod
-    def _rows_of_sweep(store: ResultsStore, plans: list[Any], key: str, setting: Setting) -> list[SampleRow]:
-        rows = []
-        for plan in plans:
-            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
-            task_rows = [r for r in store.rows(key, setting.tau_key, plan.name) if r.doc_id in wanted]
-            for r in task_rows:
-                r.seq = wanted[r.doc_id]
-            rows += sorted(task_rows, key=lambda r: r.seq)
-        return rows
 
     def _finish_setting(
         self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
@@ -774,11 +742,3 @@ def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
         value = getattr(src, name)
         setattr(dst, name, dict(value) if isinstance(value, dict) else value)
     dst.latency_ms = dict(src.latency_ms)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)

@@ -297,8 +297,7 @@ class OvBenchReference(lmms):
         kwargs = (getattr(ours, "lmms_eval_config", None) or {}).get("lmms_eval_specific_kwargs") or {}
         if ours is None or model_name not in kwargs:
             return context
-        ours.lmms_model_name = model_name
-        return ours.doc_to_text(doc)
+        return ours.doc_to_text(doc, model_name)
 
     def _timer(self):
         from ov_bench.profiling import StageTimer

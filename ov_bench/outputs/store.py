@@ -285,6 +285,21 @@ class OutputLock:
         self._fh = fh
         return self
 
+    @staticmethod
+    def holder(output_dir: str | os.PathLike) -> str | None:
+        """The pid holding ``output_dir``'s lock, or None when no live process holds it (nothing is
+        created or changed: a check before a run starts)."""
+        path = Path(output_dir) / LOCK_FILE
+        if not path.is_file():
+            return None
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return fh.read().strip() or "unknown"
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
+
     def release(self) -> None:
         if self._fh is not None:
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)

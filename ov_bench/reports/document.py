@@ -1,7 +1,7 @@
 """A report as data: a title, banners and sections of blocks, each block able to write itself as Markdown
 and as HTML. The run's and the sweep's reports build one :class:`Report` and render it twice
-(``render_markdown`` here, ``html_report.render_html`` for the page), so report.md and report.html never
-say different things.
+(``render_markdown`` here, ``html_report.render_html`` for the page; ``html_report.write_report_files``
+writes both with the figures), so report.md and report.html never say different things.
 
 A block is anything with ``markdown() -> str`` and ``html() -> str``: :class:`Text` (inline Markdown:
 ```code``` and ``**bold**``), :class:`Heading`, :class:`Bullets`, :class:`Table` (cells through ``mdtable.fmt``),
@@ -16,7 +16,6 @@ import html
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from ov_bench.mdtable import fmt, md_table
@@ -202,17 +201,3 @@ def render_markdown(report: Report) -> str:
         for block in section.blocks:
             out += [block.markdown(), ""]
     return "\n".join(out)
-
-
-def write_report_files(output_dir: Path, report: Report) -> tuple[Path, Path]:
-    """report.md, report.html and the figures' PNGs into ``output_dir`` (a run's and a sweep's report)."""
-    from ov_bench.outputs.results import REPORT_HTML, REPORT_MD
-    from ov_bench.reports.html_report import render_html
-
-    output_dir = Path(output_dir)
-    for figure in report.figures():
-        (output_dir / figure.name).write_bytes(figure.png)
-    md_path, html_path = output_dir / REPORT_MD, output_dir / REPORT_HTML
-    md_path.write_text(render_markdown(report))
-    html_path.write_text(render_html(report))
-    return md_path, html_path

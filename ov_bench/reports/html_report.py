@@ -1,13 +1,16 @@
 """A :class:`~ov_bench.reports.document.Report` as one self-contained HTML page (the run's report.html and
 the sweep's): CSS inline, PNGs embedded as base64 data URIs, no script and no external URL, so the file
-opens from disk in a browser, can be attached to a CI run or mailed as it is.
+opens from disk in a browser, can be attached to a CI run or mailed as it is. :func:`write_report_files`
+writes a report's two files and its PNGs.
 """
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
-from ov_bench.reports.document import Report, inline_html
+from ov_bench.outputs.results import REPORT_HTML, REPORT_MD
+from ov_bench.reports.document import Report, inline_html, render_markdown
 
 _CSS = """
 body { font-family: system-ui, -apple-system, Segoe UI, Roboto, sans-serif; margin: 2rem auto; max-width: 1200px;
@@ -44,3 +47,14 @@ def render_html(report: Report) -> str:
         parts += [block.html() for block in section.blocks]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def write_report_files(output_dir: Path, report: Report) -> tuple[Path, Path]:
+    """report.md, report.html and the figures' PNGs into ``output_dir`` (a run's and a sweep's report)."""
+    output_dir = Path(output_dir)
+    for figure in report.figures():
+        (output_dir / figure.name).write_bytes(figure.png)
+    md_path, html_path = output_dir / REPORT_MD, output_dir / REPORT_HTML
+    md_path.write_text(render_markdown(report))
+    html_path.write_text(render_html(report))
+    return md_path, html_path

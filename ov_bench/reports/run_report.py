@@ -29,9 +29,9 @@ from ov_bench.reports.document import (
     Section,
     Table,
     Text,
-    write_report_files,
 )
 from ov_bench.reports.examples import PER_KIND, example_blocks
+from ov_bench.reports.html_report import write_report_files
 from ov_bench.reports.notices import banners
 from ov_bench.reports.summary import summary_table
 

@@ -22,7 +22,8 @@ from ov_bench.analysis.stats import bootstrap_mean
 from ov_bench.mdtable import BYTES, SECONDS, SHARE, fmt, md_table
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports import plots
-from ov_bench.reports.document import Bullets, Figure, Report, Section, Table, Text, write_report_files
+from ov_bench.reports.document import Bullets, Figure, Report, Section, Table, Text
+from ov_bench.reports.html_report import write_report_files
 from ov_bench.reports.notices import banners, notice_lines
 
 log = logging.getLogger(__name__)
