@@ -12,12 +12,16 @@ function over the records of both members.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import inspect
 import string
 from pathlib import Path
 from typing import Any
 
 from tasks.base import HubDataset, parse_failure_rate
+from tasks.estimators import MetricEstimator
 from tasks.lmms import call
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
@@ -42,6 +46,9 @@ class MuirBench(LmmsTask):
 
     def generate_samples(self, out_dir: Path) -> None:
         multi_image_samples.muirbench(out_dir, seed=0)
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"task": str(record["lmms"]["muirbench_score_overall"]["task"])}
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         utils = importlib.import_module("lmms_eval.tasks.muirbench.utils")
@@ -95,6 +102,24 @@ class LlavaInterleaveBench(LmmsTask):
         record["config"] = doc[CONFIG_KEY]
         return record
 
+    def subscores(self, record: dict) -> dict[str, str]:
+        category = interleave_categories().get(record["lmms"]["overall_score"]["sub_task"])
+        return {"category": category} if category else {}
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """lmms-eval's overall_score: the unweighted mean over its categories of the per-sample scores
+        (records of a sub-task in no category are not counted)."""
+        configs = {"overall_score": None, "overall_score_in_domain": "in_domain"}
+        configs["overall_score_out_domain"] = "out_of_domain"
+        if metric not in configs:
+            return None
+        config, table = configs[metric], interleave_categories()
+
+        def include(r: dict) -> bool:
+            return r["lmms"]["overall_score"]["sub_task"] in table and config in (None, r.get("config"))
+
+        return MetricEstimator(include=include, group=lambda r: table[r["lmms"]["overall_score"]["sub_task"]])
+
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         utils = importlib.import_module("lmms_eval.tasks.llava_interleave_bench.utils")
         out: dict[str, float] = {}
@@ -108,3 +133,22 @@ class LlavaInterleaveBench(LmmsTask):
                 out[key] = float(call(utils.overall_score, [r["lmms"]["overall_score"] for r in group]))
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
+
+
+@functools.cache
+def interleave_categories() -> dict[str, str]:
+    """sub_task -> category of the LLaVA-Interleave bench, read from the ``categories`` table inside
+    lmms-eval's own ``overall_score`` (a local dict of category name -> the module's sub-task list)."""
+    utils = importlib.import_module("lmms_eval.tasks.llava_interleave_bench.utils")
+    tree = ast.parse(inspect.getsource(utils.overall_score))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "categories" for t in node.targets):
+            table = node.value
+            break
+    else:  # pragma: no cover - only if lmms-eval rewrites the function
+        raise RuntimeError("lmms-eval's llava_interleave_bench overall_score has no categories table")
+    out: dict[str, str] = {}
+    for key, value in zip(table.keys, table.values):
+        for sub_task in getattr(utils, value.id):
+            out.setdefault(sub_task, key.value)
+    return out

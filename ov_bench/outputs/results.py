@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ov_bench import __version__
+from ov_bench.analysis.published import published_block
 from ov_bench.outputs.store import LATENCY_STAGES, SampleRow
+from ov_bench.outputs.subscores import subscore_block
 
 RESULTS_JSON = "results.json"
 REPORT_MD = "report.md"
@@ -70,6 +72,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
             stage = r.error.split(":", 1)[0]
             reasons[stage] = reasons.get(stage, 0) + 1
     sources = sorted({r.data_source for r in rows})
+    subscores = subscore_block(task, ok) if ok else None
     return {
         "n": len(rows),
         "errors": len(rows) - len(ok),
@@ -87,6 +90,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "memory_kind": next((r.memory_kind for r in rows if r.memory_kind), None),
         "error_reasons": reasons,
         "top_error": top_error(rows),
+        **({"subscores": subscores} if subscores else {}),
     }
 
 
@@ -157,6 +161,8 @@ def build_results(
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    # The paper's numbers beside this run's when its checkpoint is a published one (else why not).
+    results["published"] = published_block(results, rows, getattr(config, "published", None))
     if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)
         results["run"]["video"] = {**adapter.video_settings(), "frames": config.frames}
     if throughput is not None:

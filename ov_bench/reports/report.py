@@ -11,6 +11,8 @@ from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
 from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports.mdtable import fmt_number, md_table
+from ov_bench.reports.published_report import report_section
+from ov_bench.reports.subscores_report import subscores_markdown
 
 log = logging.getLogger(__name__)
 
@@ -121,14 +123,15 @@ def render_report(results: dict[str, Any], rows: Sequence[SampleRow], plot: str 
         summary_table(results),
         "```",
         "",
-        "## Metrics",
-        "",
     ]
+    out += report_section(results)  # the published numbers beside this run's (or why there are none)
+    out += ["## Metrics", ""]
     for name, t in results["tasks"].items():
         metrics = sorted(t["metrics"].items())
         out += [f"### {name} ({t['modality']}, lmms-eval `{t.get('lmms_eval_name')}`)", ""]
         out += _table(["metric", "value"], metrics) if metrics else ["no successful samples"]
         out.append("")
+        out += subscores_markdown(t)
     out += ["## Latency per stage (ms, successful samples)", ""]
     header = ["task", "stat"] + [s for s in STAGES]
     table_rows = []

@@ -1,0 +1,535 @@
+"""Did a run reproduce the published numbers? ``ov-bench compare published:<checkpoint> RUN``.
+
+One row per published number whose task the run has, with the value measured on the printed scale,
+the difference, at least how many documents' answers would have to change to close the gap, and a
+verdict:
+
+- full split (no ``--limit`` and every document of the real split scored): the measured value is
+  exact for those documents, so only settings or numeric drift can explain a gap. Reproduced when
+  ``|measured - published| <= rounding + tolerance``: rounding is half a unit of the last printed
+  digit, tolerance ``--tolerance`` percent of the metric's full scale (default 1: 1 point of a
+  percentage, 20 points of MME perception's 2000, 0.05 of a judge's 5); else below or above.
+- a subset: the 95% interval of the FULL split's value estimated from the subset's per-sample scores
+  (samples.sqlite), by a stratified bootstrap with finite-population correction (ov_bench.analysis.
+  intervals; macro averages resample within their groups). Reproduced when the published value lies
+  inside; else below (the interval is under it) or above.
+- not comparable, with every reason that applies: sample data, a sub-task set other than the row's, a
+  model setting other than the evaluated path's, a judge model other than the published number's, a
+  task whose definition changed since the paper, a number only the benchmark's server computes, or
+  failures (error rows and unparseable answers) above ``--max-failure-share``.
+
+The run is a ``results`` dict (results.json) and a function giving a task's per-sample rows (None
+without samples.sqlite), so the same code serves ``compare`` and the run's own report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ov_bench.analysis.intervals import DEFAULT_BOOT, design_replicates, docs_to_reach, percentile_interval
+from ov_bench.outputs.store import SampleRow
+from ov_bench.published.catalog import UNKNOWN, Family, PublishedValue, resolve_checkpoint
+
+log = logging.getLogger(__name__)
+
+REPRODUCED, BELOW, ABOVE, NOT_COMPARABLE = "reproduced", "below", "above", "not comparable"
+ESTIMATE_AGREEMENT = 1e-4  # |estimator - results.json| allowed, as a share of the metric's full scale
+
+RowsFor = Callable[[str], "Sequence[SampleRow] | None"]
+
+
+@dataclass
+class PublishedOptions:
+    tolerance: float = 1.0  # percent of the metric's full scale (full-split verdicts)
+    max_failure_share: float = 0.05
+    confidence: float = 0.95
+    n_boot: int = DEFAULT_BOOT
+    seed: int = 0
+    ignore_settings: tuple[str, ...] = ()  # evaluated-path settings whose difference is only noted
+
+    def __post_init__(self) -> None:
+        if self.tolerance < 0 or not math.isfinite(self.tolerance):
+            raise ValueError(f"--tolerance must be a number >= 0, got {self.tolerance}")
+        if not 0 <= self.max_failure_share <= 1:
+            raise ValueError(f"--max-failure-share must be in [0, 1], got {self.max_failure_share}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence}")
+        if self.n_boot < 100:
+            raise ValueError(f"--bootstrap must be >= 100, got {self.n_boot}")
+
+
+@dataclass
+class RowResult:
+    row: str
+    task: str
+    metric: str
+    tables: tuple[str, ...]
+    published: str  # as printed
+    table2: str | None  # Table 2's value where it prints another one
+    full_scale: float
+    measured: float | None = None  # on the printed scale
+    n: int | None = None  # documents scored (of the row's tasks)
+    split_docs: int | None = None
+    mode: str | None = None  # "full" | "subset"
+    interval: tuple[float, float] | None = None  # printed scale
+    allowed: float | None = None  # full split: rounding + tolerance
+    docs_to_close: int | None = None
+    verdict: str = NOT_COMPARABLE
+    reason: str = ""
+    judge: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def published_value(self) -> float:
+        return float(self.published)
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.measured is None else self.measured - self.published_value
+
+    @property
+    def comparable(self) -> bool:
+        return self.verdict != NOT_COMPARABLE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "metric": self.metric,
+            "row": self.row,
+            "tables": list(self.tables),
+            "published": self.published_value,
+            "published_printed": self.published,
+            "table2": None if self.table2 is None else float(self.table2),
+            "measured": self.measured,
+            "difference": self.difference,
+            "docs_to_close": self.docs_to_close,
+            "n": self.n,
+            "split_docs": self.split_docs,
+            "mode": self.mode,
+            "interval": None if self.interval is None else list(self.interval),
+            "allowed": self.allowed,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "judge": self.judge,
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class PublishedComparison:
+    checkpoint: str
+    family: Family
+    run: str
+    options: PublishedOptions
+    rows: list[RowResult] = field(default_factory=list)
+    absent: list[PublishedValue] = field(default_factory=list)  # published rows the run has no task for
+    notes: list[str] = field(default_factory=list)
+    recognised: str = ""
+
+    @property
+    def failed(self) -> list[RowResult]:
+        return [r for r in self.rows if r.verdict in (BELOW, ABOVE)]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [r.to_json() for r in self.rows]
+
+
+# ----------------------------------------------------------------------------- the run's facts
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _task(name: str) -> Any:
+    """The task object (None when this ov-bench does not know it)."""
+    try:
+        from tasks.registry import get_task
+
+        return get_task(name)
+    except (KeyError, ValueError):
+        return None
+
+
+def split_docs(name: str, block: dict[str, Any]) -> int | None:
+    """Documents in the task's real split: results.json's record of it, else the task's ``real_docs``."""
+    for key in ("real_docs", "split_docs"):
+        if isinstance(block.get(key), int):
+            return block[key]
+    task = _task(name)
+    value = getattr(task, "real_docs", None) if task is not None else None
+    return value if isinstance(value, int) else None
+
+
+def generation_setting(model: dict[str, Any]) -> tuple[Any, str | None]:
+    """(whether the checkpoint's generation_config.json applied, a note) from the model block."""
+    source = (model.get("generation") or {}).get("source")
+    if source is None:
+        return None, None
+    if str(source).startswith("ignored"):
+        return False, None
+    if source == "none":
+        return True, "the checkpoint has no generation_config.json (the released repos have one)"
+    return True, None
+
+
+def run_settings(results: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The evaluated-path settings as the run recorded them (None: not recorded), and notes."""
+    model, run = results.get("model") or {}, results.get("run") or {}
+    generation, note = generation_setting(model)
+    frames = run.get("frames") or (model.get("video") or {}).get("default_frames")
+    settings = {
+        "frames": frames,
+        "multi_image_layout": model.get("multi_image_layout"),
+        "dtype": model.get("dtype"),
+        "generation_config": generation,
+        "grid_pinpoints": model.get("grid_pinpoints"),
+        "threshold": model.get("threshold"),
+        "prompts": (model.get("video") or {}).get(
+            "prompts", "default" if model.get("adapter") == "hf" else None
+        ),
+    }
+    return settings, [note] if note else []
+
+
+# Which settings can change a task's inputs: AnyRes only touches single images, the multi-image
+# layout only multi-image prompts, frames only videos; dtype, decoding and prompts touch everything.
+SETTING_MODALITIES = {
+    "frames": ("video",),
+    "multi_image_layout": ("multi_image",),
+    "grid_pinpoints": ("single_image",),
+    "threshold": ("single_image",),
+}
+
+
+def setting_differences(
+    settings: dict[str, Any], evaluated: dict[str, Any], modalities: set[str]
+) -> tuple[list[str], list[str]]:
+    """(differences, unrecorded settings) that touch a task of these modalities."""
+    diffs, unrecorded = [], []
+    for name, expected in evaluated.items():
+        applies = SETTING_MODALITIES.get(name)
+        if applies is not None and not (modalities & set(applies)):
+            continue
+        value = settings.get(name)
+        if value is None:
+            unrecorded.append(name)
+        elif str(value).lower() != str(expected).lower():
+            diffs.append(f"{name} {value} (evaluated path: {expected})")
+    return diffs, unrecorded
+
+
+def judge_of(results: dict[str, Any], block: dict[str, Any]) -> str | None:
+    """The judge model a judged task of the run used, wherever the run recorded it."""
+    for source in (block, results):
+        judge = source.get("judge")
+        if isinstance(judge, dict) and judge.get("model"):
+            return str(judge["model"])
+        if isinstance(source.get("judge_model"), str):
+            return source["judge_model"]
+    return None
+
+
+def failure_share(block: dict[str, Any]) -> tuple[float, int, int]:
+    """(share of the task's documents that errored or could not be parsed, errors, unparseable)."""
+    n = int(block.get("n") or 0)
+    errors = int(block.get("errors") or 0)
+    rate = _num((block.get("metrics") or {}).get("parse_failure_rate")) or 0.0
+    unparsed = round(rate * (n - errors))
+    return ((errors + unparsed) / n if n else 0.0), errors, unparsed
+
+
+# ----------------------------------------------------------------------------- one row
+@dataclass
+class _Part:
+    """One task (and metric) a row reads, with its per-sample design when there is one."""
+
+    task: str
+    metric: str
+    block: dict[str, Any]
+    value: float | None  # results.json scale
+    design: Any = None
+    why_no_design: str = ""
+
+
+def _measured(block: dict[str, Any], metric: str, subscore: tuple[str, str] | None) -> float | None:
+    if subscore is None:
+        return _num((block.get("metrics") or {}).get(metric))
+    sub = block.get("subscores") or {}
+    if sub.get("metric") not in (None, metric):
+        return None
+    entry = ((sub.get("groups") or {}).get(subscore[0]) or {}).get(subscore[1]) or {}
+    return _num(entry.get("value"))
+
+
+def _part_design(
+    part: _Part, subscore: tuple[str, str] | None, rows: Sequence[SampleRow] | None, full: float
+):
+    """Attach the per-sample design of a part, or say why there is none."""
+    from ov_bench.outputs.subscores import scored_pairs, subscore_design
+    from tasks.estimators import design
+
+    if rows is None:
+        part.why_no_design = f"{part.task}: no samples.sqlite (per-sample scores) beside results.json"
+        return
+    task = _task(part.task)
+    if task is None:
+        part.why_no_design = f"{part.task}: not a task this ov-bench knows"
+        return
+    pairs = scored_pairs(rows)
+    if subscore is not None:
+        d = subscore_design(task, pairs, *subscore)
+    else:
+        estimator = task.estimator(part.metric)
+        d = None if estimator is None else design(estimator, pairs)
+    if d is None:
+        part.why_no_design = f"{part.task}: {part.metric} is not a function of the per-sample scores"
+        return
+    if not d.units:
+        part.why_no_design = f"{part.task}: no scored documents for {part.metric}"
+        return
+    if part.value is None:
+        part.value = d.value()
+    elif abs(d.value() - part.value) > ESTIMATE_AGREEMENT * full:
+        part.why_no_design = (
+            f"{part.task}: the per-sample scores give {d.value():.6g}, results.json {part.value:.6g} "
+            "(rows and results disagree)"
+        )
+        return
+    part.design = d
+
+
+def compare_value(
+    pv: PublishedValue,
+    results: dict[str, Any],
+    rows_for: RowsFor,
+    family: Family,
+    options: PublishedOptions,
+) -> RowResult | None:
+    """The comparison of one published number with the run (None: the run has none of its tasks)."""
+    row = pv.row
+    tasks = results.get("tasks") or {}
+    out = RowResult(
+        row=row.row,
+        task=row.task,
+        metric=row.metric_label,
+        tables=row.tables,
+        published=pv.printed,
+        table2=pv.table2,
+        full_scale=row.full_scale,
+        judge=row.judge,
+    )
+    present = [t for t in row.tasks if t in tasks]
+    lookalike = [t for t in row.other_splits if t in tasks]
+    if not present:
+        if not lookalike:
+            return None
+        out.task = lookalike[0]
+        out.reason = f"another split or set: {row.other_splits[lookalike[0]]}"
+        return out
+    reasons: list[str] = []
+    if row.not_scorable:
+        reasons.append(f"not scorable: {row.not_scorable}")
+    if row.definition_changed:
+        reasons.append(f"task definition changed: {row.definition_changed}")
+    members = row.members or ()
+    if members and len(present) < len(row.tasks):
+        missing = [t for t in row.tasks if t not in tasks]
+        reasons.append(
+            f"another sub-task set: {len(present)} of {len(row.tasks)} member tasks in the run "
+            f"(missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''})"
+        )
+    blocks = {t: tasks[t] for t in present}
+    # sample data
+    data = results.get("data") or {}
+    if data.get("samples") or any(b.get("samples_data") for b in blocks.values()):
+        reasons.append("sample data: ov-bench's generated sample sets, not the benchmark's documents")
+    # settings
+    settings, setting_notes = run_settings(results)
+    out.notes += setting_notes
+    modalities = {str(b.get("modality")) for b in blocks.values()}
+    diffs, unrecorded = setting_differences(settings, family.evaluated_path, modalities)
+    ignored = [d for d in diffs if d.split(" ", 1)[0] in options.ignore_settings]
+    diffs = [d for d in diffs if d not in ignored]
+    if diffs:
+        reasons.append("model setting other than the evaluated path's: " + "; ".join(diffs))
+    if ignored:
+        out.notes.append("setting difference ignored on request: " + "; ".join(ignored))
+    if unrecorded:
+        out.notes.append("not recorded by the run: " + ", ".join(unrecorded))
+    # judge
+    if row.judged:
+        used = {judge_of(results, b) for b in blocks.values()}
+        used_s = ", ".join(sorted(str(u) for u in used))
+        if row.judge == UNKNOWN:
+            out.notes.append(f"the published number's judge model is unknown (this run: {used_s})")
+        elif used == {None}:
+            reasons.append(f"judge model not recorded by the run (published with {row.judge})")
+        elif used != {row.judge}:
+            reasons.append(f"judge model {used_s}, published with {row.judge}")
+    # failures
+    for name, b in blocks.items():
+        share, errors, unparsed = failure_share(b)
+        if share > options.max_failure_share:
+            reasons.append(
+                f"{name}: {errors + unparsed} of {b.get('n')} documents failed ({errors} errors, {unparsed} "
+                f"unparseable), above the {options.max_failure_share:g} share allowed"
+            )
+    # the measured value
+    specs = [(m.task, m.metric) for m in members if m.task in tasks] if members else [(row.task, row.metric)]
+    parts = [_Part(t, metric, tasks[t], _measured(tasks[t], metric, row.subscore)) for t, metric in specs]
+    if row.scored_by == "server" and any(p.value is None for p in parts):
+        reasons.append("scored by the benchmark's evaluation server: submit the run's submission file there")
+    for p in parts:
+        _part_design(p, row.subscore, rows_for(p.task), row.full_scale / row.factor)
+    values = [p.value for p in parts]
+    if all(v is not None for v in values) and values:
+        out.measured = sum(values) / len(values) * row.factor
+    elif not reasons:
+        reasons.append("the run has no value for " + row.metric_label)
+    out.n = sum(int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts)
+    splits = [split_docs(p.task, p.block) for p in parts]
+    out.split_docs = sum(splits) if all(s is not None for s in splits) else None
+    limit = (results.get("run") or {}).get("limit")
+    scored = [int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts]
+    full = limit is None and all(s is None or k >= s for k, s in zip(scored, splits))
+    if limit is None and any(s is None for s in splits):
+        out.notes.append("the real split's size is unknown: no --limit, so taken as the full split")
+    out.mode = "full" if full else "subset"
+    if limit is None and not full:
+        out.notes.append("no --limit, but not every document was scored (error rows): treated as a subset")
+    # docs to close the gap (to the published value's rounding interval)
+    designs = [(p.design, 1.0 / len(parts)) for p in parts if p.design is not None]
+    if out.measured is not None and len(designs) == len(parts):
+        target = pv.value - math.copysign(pv.rounding, pv.value - out.measured)
+        gap = (target - out.measured) / row.factor
+        if abs(out.measured - pv.value) <= pv.rounding:
+            out.docs_to_close = 0
+        else:
+            out.docs_to_close = docs_to_reach(designs, gap)
+    if reasons:
+        out.reason = "; ".join(reasons)
+        return out
+    if full:
+        out.allowed = pv.rounding + options.tolerance / 100.0 * row.full_scale
+        diff = out.measured - pv.value
+        if abs(diff) <= out.allowed + 1e-9:
+            out.verdict = REPRODUCED
+            out.reason = (
+                f"full split: |difference| {abs(diff):.4g} <= {out.allowed:.4g} (rounding + tolerance)"
+            )
+        else:
+            out.verdict = BELOW if diff < 0 else ABOVE
+            out.reason = (
+                f"full split: |difference| {abs(diff):.4g} > {out.allowed:.4g} (rounding + tolerance)"
+            )
+        return out
+    # a subset: the interval of the full split's value
+    lacking = [p.why_no_design for p in parts if p.design is None]
+    if lacking:
+        out.reason = "subset without an interval: " + "; ".join(lacking)
+        return out
+    missing_groups = [f"{p.task}: {', '.join(p.design.missing)}" for p in parts if p.design.missing]
+    if missing_groups:
+        out.reason = "the subset has no documents of group(s) " + "; ".join(missing_groups)
+        return out
+    import numpy as np
+
+    rng = np.random.default_rng(options.seed)  # per row: members drawn in order from one stream
+    reps = None
+    for p, k, s in zip(parts, scored, splits):
+        fraction = min(1.0, k / s) if s else 0.0  # the task's share of its split
+        r = design_replicates(p.design, fraction, options.n_boot, rng=rng)
+        reps = r if reps is None else reps + r
+    reps = reps / len(parts) * row.factor
+    iv = percentile_interval(reps, out.measured, options.confidence, options.n_boot, options.seed, 0.0)
+    out.interval = (iv.low, iv.high)
+    fpc = (
+        "with finite-population correction"
+        if all(splits)
+        else "split size unknown: no finite-population correction"
+    )
+    where = f"{options.confidence:.0%} interval of the full split [{iv.low:.4g}, {iv.high:.4g}] ({fpc})"
+    if iv.low <= pv.value <= iv.high:
+        out.verdict = REPRODUCED
+        out.reason = f"subset: published value inside the {where}"
+    else:
+        out.verdict = BELOW if iv.high < pv.value else ABOVE
+        out.reason = f"subset: published value outside the {where}"
+    return out
+
+
+def compare_run(
+    checkpoint: str,
+    results: dict[str, Any],
+    rows_for: RowsFor,
+    options: PublishedOptions | None = None,
+    run_label: str = "",
+    recognised: str = "",
+) -> PublishedComparison:
+    """Every published number of ``checkpoint`` (any accepted spelling) against one run."""
+    opts = options or PublishedOptions()
+    family, key = resolve_checkpoint(checkpoint)
+    unknown = [s for s in opts.ignore_settings if s not in family.evaluated_path]
+    if unknown:
+        raise ValueError(
+            f"--ignore-setting {', '.join(unknown)}: not a setting of the evaluated path "
+            f"(known: {', '.join(family.evaluated_path)})"
+        )
+    comp = PublishedComparison(key, family, run_label, opts, recognised=recognised)
+    for pv in family.values(key):
+        result = compare_value(pv, results, rows_for, family, opts)
+        if result is None:
+            comp.absent.append(pv)
+        else:
+            comp.rows.append(result)
+    return comp
+
+
+def published_block(
+    results: dict[str, Any],
+    rows: Sequence[SampleRow],
+    explicit: str | None = None,
+    options: PublishedOptions | None = None,
+) -> dict[str, Any]:
+    """results.json's ``published`` block: the comparison when the run's checkpoint is a published one
+    (recognised from the model block, or ``explicit``), else the reason there is none."""
+    from ov_bench.published.catalog import recognise
+
+    rec = recognise(results.get("model") or {}, explicit)
+    if rec.key is None:
+        return {"checkpoint": None, "reason": rec.why}
+    by_task: dict[str, list[SampleRow]] = {}
+    for r in rows:
+        by_task.setdefault(r.task, []).append(r)
+    opts = options or PublishedOptions()
+    try:
+        comp = compare_run(rec.key, results, lambda t: by_task.get(t, []), opts, recognised=rec.why)
+    except Exception as exc:  # the run's outputs must be written whatever happens here
+        log.warning("published comparison skipped: %s", exc)
+        return {
+            "checkpoint": rec.key,
+            "recognised": rec.why,
+            "error": f"{type(exc).__name__}: {exc}",
+            "rows": [],
+        }
+    return {
+        "checkpoint": comp.checkpoint,
+        "family": comp.family.name,
+        "paper": comp.family.paper,
+        "recognised": rec.why,
+        "tolerance": opts.tolerance,
+        "max_failure_share": opts.max_failure_share,
+        "reproduced": sum(r.verdict == REPRODUCED for r in comp.rows),
+        "not_reproduced": len(comp.failed),
+        "not_comparable": sum(not r.comparable for r in comp.rows),
+        "rows": comp.to_json(),
+    }
