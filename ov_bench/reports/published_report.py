@@ -79,7 +79,10 @@ def rows_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The table, the reasons, and the notes (each note once, with the tasks it concerns)."""
     out = [md_table(HEADER, [_cells(r) for r in rows]), ""]
     out += ["Reasons:", ""]
-    out += [f"- {r['row']} ({r['task']} {r['metric']}): {r['verdict']}: {r['reason']}" for r in rows]
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for r in rows:  # rows sharing a verdict and reason are listed together
+        by_reason.setdefault((r["verdict"], r["reason"]), []).append(r["row"])
+    out += [f"- {', '.join(names)}: {verdict}: {reason}" for (verdict, reason), names in by_reason.items()]
     notes: dict[str, list[str]] = {}
     for r in rows:
         for note in r.get("notes") or []:
