@@ -307,6 +307,24 @@ def _part_design(
     part.design = d
 
 
+def _docs_to_close(pv: PublishedValue, measured: float, parts: list[_Part], n: int) -> int | None:
+    """At least how many answers must change for the measured value to reach the published one's
+    rounding interval: from the per-sample scores where there are some; else, for a plain mean on a
+    percent scale, assuming each answer can move it by the whole range (n docs: range / n each)."""
+    row = pv.row
+    if abs(measured - pv.value) <= pv.rounding:
+        return 0
+    target = pv.value - math.copysign(pv.rounding, pv.value - measured)
+    gap = (target - measured) / row.factor  # on the results.json scale
+    designs = [(p.design, 1.0 / len(parts)) for p in parts if p.design is not None]
+    if len(designs) == len(parts):
+        return docs_to_reach(designs, gap)
+    if row.members or row.subscore or row.scale == "points" or not n:
+        return None
+    docs = math.ceil(abs(gap) / (row.full_scale / row.factor / n) - 1e-9)
+    return docs if docs <= n else None
+
+
 def compare_value(
     pv: PublishedValue,
     results: dict[str, Any],
@@ -407,14 +425,8 @@ def compare_value(
     if limit is None and not full:
         out.notes.append("no --limit, but not every document was scored (error rows): treated as a subset")
     # docs to close the gap (to the published value's rounding interval)
-    designs = [(p.design, 1.0 / len(parts)) for p in parts if p.design is not None]
-    if out.measured is not None and len(designs) == len(parts):
-        target = pv.value - math.copysign(pv.rounding, pv.value - out.measured)
-        gap = (target - out.measured) / row.factor
-        if abs(out.measured - pv.value) <= pv.rounding:
-            out.docs_to_close = 0
-        else:
-            out.docs_to_close = docs_to_reach(designs, gap)
+    if out.measured is not None:
+        out.docs_to_close = _docs_to_close(pv, out.measured, parts, out.n)
     if reasons:
         out.reason = "; ".join(reasons)
         return out
