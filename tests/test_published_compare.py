@@ -411,3 +411,23 @@ def test_other_models_say_why(model, explicit, expected):
         assert got["checkpoint"] == "0.5b-ov" and "given explicitly" in got["recognised"]
     else:
         assert got["checkpoint"] is None and expected in got["reason"]
+
+
+def test_a_limit_above_the_split_is_the_full_split():
+    results = results_of({"mmmu": block({"mmmu_acc": 0.488}, 900, real_docs=900)}, limit=5000)
+    assert row_of(compare(results), "mmmu", "mmmu_acc").mode == "full"
+
+
+def test_cli_sweep_compares_every_setting(tmp_path, capsys):
+    low = results_of({"mmmu": block({"mmmu_acc": 0.43}, 900)}, **{"model.threshold": 2916})
+    write_run(tmp_path / "sweep" / "tau-2916", low)
+    write_run(tmp_path / "sweep" / "tau-6561", results_of({"mmmu": block({"mmmu_acc": 0.488}, 900)}))
+    settings = [{"label": f"tau-{t}", "results": f"tau-{t}/results.json"} for t in (2916, 6561)]
+    (tmp_path / "sweep" / "sweep.json").write_text(json.dumps({"settings": settings}))
+    rc, out, _ = _cli(capsys, "published:7b-ov", tmp_path / "sweep", "--json", tmp_path / "v.json")
+    rows = json.loads((tmp_path / "v.json").read_text())
+    assert rc == 0 and [(r["setting"], r["verdict"]) for r in rows] == [
+        ("tau-2916", "not comparable"),
+        ("tau-6561", "reproduced"),
+    ]
+    assert "threshold 2916 (evaluated path: 6561)" in out

@@ -418,12 +418,17 @@ def compare_value(
     out.split_docs = sum(splits) if all(s is not None for s in splits) else None
     limit = (results.get("run") or {}).get("limit")
     scored = [int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts]
-    full = limit is None and all(s is None or k >= s for k, s in zip(scored, splits))
-    if limit is None and any(s is None for s in splits):
-        out.notes.append("the real split's size is unknown: no --limit, so taken as the full split")
+    if all(s is not None for s in splits):  # full: every document of the real split scored
+        full = all(k >= s for k, s in zip(scored, splits))
+        if limit is None and not full:
+            out.notes.append(
+                "no --limit, but not every document was scored (error rows): treated as a subset"
+            )
+    else:
+        full = limit is None
+        if full:
+            out.notes.append("the real split's size is unknown: no --limit, so taken as the full split")
     out.mode = "full" if full else "subset"
-    if limit is None and not full:
-        out.notes.append("no --limit, but not every document was scored (error rows): treated as a subset")
     # docs to close the gap (to the published value's rounding interval)
     if out.measured is not None:
         out.docs_to_close = _docs_to_close(pv, out.measured, parts, out.n)
