@@ -325,6 +325,125 @@ def _docs_to_close(pv: PublishedValue, measured: float, parts: list[_Part], n: i
     return docs if docs <= n else None
 
 
+def _reasons(
+    pv: PublishedValue,
+    results: dict[str, Any],
+    blocks: dict[str, dict],
+    family: Family,
+    options: PublishedOptions,
+    out: RowResult,
+) -> list[str]:
+    """Why the row is not comparable (empty: it is); notes that do not block it go to ``out.notes``."""
+    row = pv.row
+    reasons: list[str] = []
+    if row.not_scorable:
+        reasons.append(f"not scorable: {row.not_scorable}")
+    if row.definition_changed:
+        reasons.append(f"task definition changed: {row.definition_changed}")
+    missing = [t for t in row.tasks if t not in blocks]
+    if row.members and missing:
+        reasons.append(
+            f"another sub-task set: {len(blocks)} of {len(row.tasks)} member tasks in the run "
+            f"(missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''})"
+        )
+    if (results.get("data") or {}).get("samples") or any(b.get("samples_data") for b in blocks.values()):
+        reasons.append("sample data: ov-bench's generated sample sets, not the benchmark's documents")
+    settings, notes = run_settings(results)
+    out.notes += notes
+    modalities = {str(b.get("modality")) for b in blocks.values()}
+    diffs, unrecorded = setting_differences(settings, family.evaluated_path, modalities)
+    ignored = [d for d in diffs if d.split(" ", 1)[0] in options.ignore_settings]
+    if len(ignored) < len(diffs):
+        kept = [d for d in diffs if d not in ignored]
+        reasons.append("model setting other than the evaluated path's: " + "; ".join(kept))
+    if ignored:
+        out.notes.append("setting difference ignored on request: " + "; ".join(ignored))
+    if unrecorded:
+        out.notes.append("not recorded by the run: " + ", ".join(unrecorded))
+    if row.judged:
+        used = {judge_of(results, b) for b in blocks.values()}
+        used_s = ", ".join(sorted(str(u) for u in used))
+        if row.judge == UNKNOWN:
+            out.notes.append(f"the published number's judge model is unknown (this run: {used_s})")
+        elif used == {None}:
+            reasons.append(f"judge model not recorded by the run (published with {row.judge})")
+        elif used != {row.judge}:
+            reasons.append(f"judge model {used_s}, published with {row.judge}")
+    for name, b in blocks.items():
+        share, errors, unparsed = failure_share(b)
+        if share > options.max_failure_share:
+            reasons.append(
+                f"{name}: {errors + unparsed} of {b.get('n')} documents failed ({errors} errors, {unparsed} "
+                f"unparseable), above the {options.max_failure_share:g} share allowed"
+            )
+    return reasons
+
+
+def _coverage(parts: list[_Part], limit: Any, out: RowResult) -> tuple[bool, list[int], list[int | None]]:
+    """(full split or not, documents scored and real split size per part); sets out.n and split_docs."""
+    scored = [int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts]
+    splits = [split_docs(p.task, p.block) for p in parts]
+    out.n = sum(scored)
+    if all(s is not None for s in splits):  # full: every document of the real split scored
+        out.split_docs = sum(splits)
+        full = all(k >= s for k, s in zip(scored, splits))
+        if limit is None and not full:
+            out.notes.append(
+                "no --limit, but not every document was scored (error rows): treated as a subset"
+            )
+    else:
+        full = limit is None
+        if full:
+            out.notes.append("the real split's size is unknown: no --limit, so taken as the full split")
+    out.mode = "full" if full else "subset"
+    return full, scored, splits
+
+
+def _full_verdict(pv: PublishedValue, out: RowResult, options: PublishedOptions) -> None:
+    out.allowed = pv.rounding + options.tolerance / 100.0 * pv.row.full_scale
+    diff = out.measured - pv.value
+    within = abs(diff) <= out.allowed + 1e-9
+    out.verdict = REPRODUCED if within else (BELOW if diff < 0 else ABOVE)
+    sign = "<=" if within else ">"
+    out.reason = f"full split: |difference| {abs(diff):.4g} {sign} {out.allowed:.4g} (rounding + tolerance)"
+
+
+def _subset_verdict(
+    pv: PublishedValue,
+    out: RowResult,
+    parts: list[_Part],
+    scored: list[int],
+    splits: list,
+    options: PublishedOptions,
+) -> None:
+    import numpy as np
+
+    lacking = [p.why_no_design for p in parts if p.design is None]
+    if lacking:
+        out.reason = "subset without an interval: " + "; ".join(lacking)
+        return
+    missing = [f"{p.task}: {', '.join(p.design.missing)}" for p in parts if p.design.missing]
+    if missing:
+        out.reason = "the subset has no documents of group(s) " + "; ".join(missing)
+        return
+    rng = np.random.default_rng(options.seed)  # per row; a group row's members draw in order from it
+    reps = sum(
+        design_replicates(p.design, min(1.0, k / s) if s else 0.0, options.n_boot, rng=rng)
+        for p, k, s in zip(parts, scored, splits)
+    )
+    reps = reps / len(parts) * pv.row.factor
+    iv = percentile_interval(reps, out.measured, options.confidence, options.n_boot, options.seed, 0.0)
+    out.interval = (iv.low, iv.high)
+    fpc = "with" if all(splits) else "split size unknown: no"
+    where = (
+        f"{options.confidence:.0%} interval of the full split [{iv.low:.4g}, {iv.high:.4g}] "
+        f"({fpc} finite-population correction)"
+    )
+    inside = iv.low <= pv.value <= iv.high
+    out.verdict = REPRODUCED if inside else (BELOW if iv.high < pv.value else ABOVE)
+    out.reason = f"subset: published value {'inside' if inside else 'outside'} the {where}"
+
+
 def compare_value(
     pv: PublishedValue,
     results: dict[str, Any],
@@ -345,142 +464,34 @@ def compare_value(
         full_scale=row.full_scale,
         judge=row.judge,
     )
-    present = [t for t in row.tasks if t in tasks]
-    lookalike = [t for t in row.other_splits if t in tasks]
-    if not present:
+    blocks = {t: tasks[t] for t in row.tasks if t in tasks}
+    if not blocks:
+        lookalike = [t for t in row.other_splits if t in tasks]
         if not lookalike:
             return None
         out.task = lookalike[0]
         out.reason = f"another split or set: {row.other_splits[lookalike[0]]}"
         return out
-    reasons: list[str] = []
-    if row.not_scorable:
-        reasons.append(f"not scorable: {row.not_scorable}")
-    if row.definition_changed:
-        reasons.append(f"task definition changed: {row.definition_changed}")
-    members = row.members or ()
-    if members and len(present) < len(row.tasks):
-        missing = [t for t in row.tasks if t not in tasks]
-        reasons.append(
-            f"another sub-task set: {len(present)} of {len(row.tasks)} member tasks in the run "
-            f"(missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''})"
-        )
-    blocks = {t: tasks[t] for t in present}
-    # sample data
-    data = results.get("data") or {}
-    if data.get("samples") or any(b.get("samples_data") for b in blocks.values()):
-        reasons.append("sample data: ov-bench's generated sample sets, not the benchmark's documents")
-    # settings
-    settings, setting_notes = run_settings(results)
-    out.notes += setting_notes
-    modalities = {str(b.get("modality")) for b in blocks.values()}
-    diffs, unrecorded = setting_differences(settings, family.evaluated_path, modalities)
-    ignored = [d for d in diffs if d.split(" ", 1)[0] in options.ignore_settings]
-    diffs = [d for d in diffs if d not in ignored]
-    if diffs:
-        reasons.append("model setting other than the evaluated path's: " + "; ".join(diffs))
-    if ignored:
-        out.notes.append("setting difference ignored on request: " + "; ".join(ignored))
-    if unrecorded:
-        out.notes.append("not recorded by the run: " + ", ".join(unrecorded))
-    # judge
-    if row.judged:
-        used = {judge_of(results, b) for b in blocks.values()}
-        used_s = ", ".join(sorted(str(u) for u in used))
-        if row.judge == UNKNOWN:
-            out.notes.append(f"the published number's judge model is unknown (this run: {used_s})")
-        elif used == {None}:
-            reasons.append(f"judge model not recorded by the run (published with {row.judge})")
-        elif used != {row.judge}:
-            reasons.append(f"judge model {used_s}, published with {row.judge}")
-    # failures
-    for name, b in blocks.items():
-        share, errors, unparsed = failure_share(b)
-        if share > options.max_failure_share:
-            reasons.append(
-                f"{name}: {errors + unparsed} of {b.get('n')} documents failed ({errors} errors, {unparsed} "
-                f"unparseable), above the {options.max_failure_share:g} share allowed"
-            )
-    # the measured value
-    specs = [(m.task, m.metric) for m in members if m.task in tasks] if members else [(row.task, row.metric)]
+    reasons = _reasons(pv, results, blocks, family, options, out)
+    specs = [(m.task, m.metric) for m in row.members if m.task in tasks] or [(row.task, row.metric)]
     parts = [_Part(t, metric, tasks[t], _measured(tasks[t], metric, row.subscore)) for t, metric in specs]
     if row.scored_by == "server" and any(p.value is None for p in parts):
         reasons.append("scored by the benchmark's evaluation server: submit the run's submission file there")
     for p in parts:
         _part_design(p, row.subscore, rows_for(p.task), row.full_scale / row.factor)
+    full, scored, splits = _coverage(parts, (results.get("run") or {}).get("limit"), out)
     values = [p.value for p in parts]
-    if all(v is not None for v in values) and values:
+    if all(v is not None for v in values):
         out.measured = sum(values) / len(values) * row.factor
+        out.docs_to_close = _docs_to_close(pv, out.measured, parts, out.n)
     elif not reasons:
         reasons.append("the run has no value for " + row.metric_label)
-    out.n = sum(int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts)
-    splits = [split_docs(p.task, p.block) for p in parts]
-    out.split_docs = sum(splits) if all(s is not None for s in splits) else None
-    limit = (results.get("run") or {}).get("limit")
-    scored = [int(p.block.get("n") or 0) - int(p.block.get("errors") or 0) for p in parts]
-    if all(s is not None for s in splits):  # full: every document of the real split scored
-        full = all(k >= s for k, s in zip(scored, splits))
-        if limit is None and not full:
-            out.notes.append(
-                "no --limit, but not every document was scored (error rows): treated as a subset"
-            )
-    else:
-        full = limit is None
-        if full:
-            out.notes.append("the real split's size is unknown: no --limit, so taken as the full split")
-    out.mode = "full" if full else "subset"
-    # docs to close the gap (to the published value's rounding interval)
-    if out.measured is not None:
-        out.docs_to_close = _docs_to_close(pv, out.measured, parts, out.n)
     if reasons:
         out.reason = "; ".join(reasons)
-        return out
-    if full:
-        out.allowed = pv.rounding + options.tolerance / 100.0 * row.full_scale
-        diff = out.measured - pv.value
-        if abs(diff) <= out.allowed + 1e-9:
-            out.verdict = REPRODUCED
-            out.reason = (
-                f"full split: |difference| {abs(diff):.4g} <= {out.allowed:.4g} (rounding + tolerance)"
-            )
-        else:
-            out.verdict = BELOW if diff < 0 else ABOVE
-            out.reason = (
-                f"full split: |difference| {abs(diff):.4g} > {out.allowed:.4g} (rounding + tolerance)"
-            )
-        return out
-    # a subset: the interval of the full split's value
-    lacking = [p.why_no_design for p in parts if p.design is None]
-    if lacking:
-        out.reason = "subset without an interval: " + "; ".join(lacking)
-        return out
-    missing_groups = [f"{p.task}: {', '.join(p.design.missing)}" for p in parts if p.design.missing]
-    if missing_groups:
-        out.reason = "the subset has no documents of group(s) " + "; ".join(missing_groups)
-        return out
-    import numpy as np
-
-    rng = np.random.default_rng(options.seed)  # per row: members drawn in order from one stream
-    reps = None
-    for p, k, s in zip(parts, scored, splits):
-        fraction = min(1.0, k / s) if s else 0.0  # the task's share of its split
-        r = design_replicates(p.design, fraction, options.n_boot, rng=rng)
-        reps = r if reps is None else reps + r
-    reps = reps / len(parts) * row.factor
-    iv = percentile_interval(reps, out.measured, options.confidence, options.n_boot, options.seed, 0.0)
-    out.interval = (iv.low, iv.high)
-    fpc = (
-        "with finite-population correction"
-        if all(splits)
-        else "split size unknown: no finite-population correction"
-    )
-    where = f"{options.confidence:.0%} interval of the full split [{iv.low:.4g}, {iv.high:.4g}] ({fpc})"
-    if iv.low <= pv.value <= iv.high:
-        out.verdict = REPRODUCED
-        out.reason = f"subset: published value inside the {where}"
+    elif full:
+        _full_verdict(pv, out, options)
     else:
-        out.verdict = BELOW if iv.high < pv.value else ABOVE
-        out.reason = f"subset: published value outside the {where}"
+        _subset_verdict(pv, out, parts, scored, splits, options)
     return out
 
 
