@@ -280,6 +280,9 @@ def _part_design(
     if rows is None:
         part.why_no_design = f"{part.task}: no samples.sqlite (per-sample scores) beside results.json"
         return
+    if not rows:
+        part.why_no_design = f"{part.task}: samples.sqlite holds no rows of this task and model"
+        return
     task = _task(part.task)
     if task is None:
         part.why_no_design = f"{part.task}: not a task this ov-bench knows"
