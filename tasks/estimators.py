@@ -15,7 +15,7 @@ says which, in four steps over (score, record) pairs:
    group values, times ``multiplier``.
 
 A task returns one from ``Task.estimator(metric)``; ``design`` builds the groups and units, which is
-what the bootstrap in ``ov_bench.analysis.intervals`` resamples (units within groups).
+what the bootstrap in ``ov_bench.outputs.intervals`` resamples (units within groups).
 """
 
 from __future__ import annotations

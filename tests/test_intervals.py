@@ -1,4 +1,4 @@
-"""Intervals of a metric from per-sample scores (ov_bench.analysis.intervals) and the metric structures
+"""Intervals of a metric from per-sample scores (ov_bench.outputs.intervals) and the metric structures
 tasks declare (tasks/estimators.py), against independent computations: a numpy re-implementation of
 the documented draws, analytic limits, coverage on simulated finite populations, and lmms-eval's own
 aggregations for MME and the LLaVA-Interleave bench."""
@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from ov_bench.analysis.intervals import bootstrap_design, design_replicates, docs_to_reach
+from ov_bench.outputs.intervals import bootstrap_design, design_replicates, docs_to_reach
 from tasks.estimators import MetricEstimator, design
 
 
@@ -161,13 +161,17 @@ def test_mme_estimator_equals_lmms_eval(metric):
     d = design(task.estimator(metric), pairs)
     assert d.value() == pytest.approx(expected) and not d.missing
     assert task.aggregate(records)[metric] == pytest.approx(expected)
-    # a sub-score: one category's score, as lmms-eval computes it on that category alone
-    category = "count" if metric == "mme_perception_score" else "code_reasoning"
-    from ov_bench.outputs.subscores import subscore_design
+    # a sub-score: each category's score in results.json, as lmms-eval computes it on that category alone
+    from ov_bench.outputs.store import SampleRow
+    from ov_bench.outputs.subscores import subscore_block
 
+    rows = [
+        SampleRow("mme", str(i), "k", "6561", score=score, record=rec) for i, (score, rec) in enumerate(pairs)
+    ]
+    groups = subscore_block(task, rows, n_boot=200)["groups"]["category"]
+    category = "count" if metric == "mme_perception_score" else "code_reasoning"
     only = [r[metric] for r in results if metric in r and r[metric]["category"] == category]
-    sub = subscore_design(task, pairs, "category", category)
-    assert sub.value() == pytest.approx(utils.mme_aggregate_results(only))
+    assert groups[category]["value"] == pytest.approx(utils.mme_aggregate_results(only))
 
 
 def test_interleave_estimator_equals_lmms_eval():
@@ -203,7 +207,29 @@ def test_interleave_estimator_equals_lmms_eval():
         ("overall_score_out_domain", utils.overall_score(by_config["out_of_domain"])),
     ):
         assert design(task.estimator(metric), pairs).value() == pytest.approx(expected), metric
-    # every sub-task lmms-eval's overall_score counts has a category sub-score
-    from tasks.multi_image_tasks import interleave_categories
+    # the Table-4 columns aggregate() reports (lmms-eval's overall_score on one category's records) and
+    # the column sub-scores
+    records = [r for _, r in pairs]
+    aggregate = task.aggregate(records)
+    for column in ("TR-VQA", "NLVR2", "MathVerse-mv", "Puzzle"):
+        assert design(task.estimator(column), pairs).value() == pytest.approx(aggregate[column]), column
+    assert {task.subscores(r)["column"] for r in records} <= set(task.INTERLEAVE_COLUMNS)
 
-    assert {task.subscores(r)["category"] for _, r in pairs} <= set(interleave_categories().values())
+
+def test_mlvu_estimator_equals_lmms_eval_with_a_missing_type():
+    from tasks.registry import get_task
+
+    task = get_task("mlvu_dev")
+    utils = task.utils()  # ov-bench's private copy of lmms-eval's module (it reads HF_HOME at import)
+    rnd = random.Random(9)
+    pairs, results = [], []
+    for i in range(70):
+        task_type = rnd.choice([t for t in task.TASK_TYPES if t != "ego"])  # "ego" absent: counts 0
+        doc = {"question": f"q{i}", "task_type": task_type, "answer": rnd.choice("ABCD")}
+        result = utils.mlvu_process_results(doc, [f"({rnd.choice('ABCD')})"])
+        value = result["mlvu_percetion_score"]
+        results.append(value)
+        pairs.append((100.0 * (value["pred_answer"] == value["answer"]), {"lmms": result}))
+    d = design(task.estimator(task.main_metric), pairs)
+    assert d.value() == pytest.approx(utils.mlvu_aggregate_results_dev(results))
+    assert d.missing == ["ego"]

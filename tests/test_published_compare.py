@@ -179,7 +179,8 @@ def test_group_row_is_the_unweighted_mean_of_its_members():
     names = [f"blink_{m}" for m in " ".join(members).split()]
     values = [0.40 + 0.01 * i for i in range(14)]  # mean 0.465
     tasks = {
-        n: block({"blink_acc": v}, 100 + i, "multi_image") for i, (n, v) in enumerate(zip(names, values))
+        n: block({"blink_acc": v}, 100 + i, "multi_image", real_docs=100 + i)
+        for i, (n, v) in enumerate(zip(names, values))
     }
     row = row_of(compare(results_of(tasks), key="0.5b-ov"), "blink", "blink_acc")
     assert row.measured == pytest.approx(46.5) and row.verdict == "below"  # 52.1 - 46.5 > 1.05

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ov_bench.analysis.intervals import DEFAULT_BOOT, design_replicates, docs_to_reach, percentile_interval
+from ov_bench.outputs.intervals import DEFAULT_BOOT, design_replicates, docs_to_reach, percentile_interval
 from ov_bench.outputs.store import SampleRow
 from ov_bench.published.catalog import UNKNOWN, Family, PublishedValue, resolve_checkpoint
 
@@ -260,21 +260,9 @@ class _Part:
     why_no_design: str = ""
 
 
-def _measured(block: dict[str, Any], metric: str, subscore: tuple[str, str] | None) -> float | None:
-    if subscore is None:
-        return _num((block.get("metrics") or {}).get(metric))
-    sub = block.get("subscores") or {}
-    if sub.get("metric") not in (None, metric):
-        return None
-    entry = ((sub.get("groups") or {}).get(subscore[0]) or {}).get(subscore[1]) or {}
-    return _num(entry.get("value"))
-
-
-def _part_design(
-    part: _Part, subscore: tuple[str, str] | None, rows: Sequence[SampleRow] | None, full: float
-):
+def _part_design(part: _Part, rows: Sequence[SampleRow] | None, full: float) -> None:
     """Attach the per-sample design of a part, or say why there is none."""
-    from ov_bench.outputs.subscores import scored_pairs, subscore_design
+    from ov_bench.outputs.subscores import scored_pairs
     from tasks.estimators import design
 
     if rows is None:
@@ -287,12 +275,8 @@ def _part_design(
     if task is None:
         part.why_no_design = f"{part.task}: not a task this ov-bench knows"
         return
-    pairs = scored_pairs(rows)
-    if subscore is not None:
-        d = subscore_design(task, pairs, *subscore)
-    else:
-        estimator = task.estimator(part.metric)
-        d = None if estimator is None else design(estimator, pairs)
+    estimator = task.estimator(part.metric)
+    d = None if estimator is None else design(estimator, scored_pairs(rows))
     if d is None:
         part.why_no_design = f"{part.task}: {part.metric} is not a function of the per-sample scores"
         return
@@ -322,7 +306,7 @@ def _docs_to_close(pv: PublishedValue, measured: float, parts: list[_Part], n: i
     designs = [(p.design, 1.0 / len(parts)) for p in parts if p.design is not None]
     if len(designs) == len(parts):
         return docs_to_reach(designs, gap)
-    if row.members or row.subscore or row.scale == "points" or not n:
+    if row.members or row.scale == "points" or not n:
         return None
     docs = math.ceil(abs(gap) / (row.full_scale / row.factor / n) - 1e-9)
     return docs if docs <= n else None
@@ -460,7 +444,7 @@ def compare_value(
     out = RowResult(
         row=row.row,
         task=row.task,
-        metric=row.metric_label,
+        metric=row.metric,
         tables=row.tables,
         published=pv.printed,
         table2=pv.table2,
@@ -477,18 +461,20 @@ def compare_value(
         return out
     reasons = _reasons(pv, results, blocks, family, options, out)
     specs = [(m.task, m.metric) for m in row.members if m.task in tasks] or [(row.task, row.metric)]
-    parts = [_Part(t, metric, tasks[t], _measured(tasks[t], metric, row.subscore)) for t, metric in specs]
+    parts = [
+        _Part(t, metric, tasks[t], _num((tasks[t].get("metrics") or {}).get(metric))) for t, metric in specs
+    ]
     if row.scored_by == "server" and any(p.value is None for p in parts):
         reasons.append("scored by the benchmark's evaluation server: submit the run's submission file there")
     for p in parts:
-        _part_design(p, row.subscore, rows_for(p.task), row.full_scale / row.factor)
+        _part_design(p, rows_for(p.task), row.full_scale / row.factor)
     full, scored, splits = _coverage(parts, (results.get("run") or {}).get("limit"), out)
     values = [p.value for p in parts]
     if all(v is not None for v in values):
         out.measured = sum(values) / len(values) * row.factor
         out.docs_to_close = _docs_to_close(pv, out.measured, parts, out.n)
     elif not reasons:
-        reasons.append("the run has no value for " + row.metric_label)
+        reasons.append("the run has no value for " + row.metric)
     if reasons:
         out.reason = "; ".join(reasons)
     elif full:

@@ -1,12 +1,12 @@
 """Sub-scores of a task for results.json: its main metric per label of each dimension the task names
 (``Task.subscores(record)``: MMMU per subject and discipline, Video-MME per duration, MVBench per
-sub-task, MME per category, the LLaVA-Interleave bench per category), each with a 95% percentile
+sub-task, MME per category, the LLaVA-Interleave bench per Table-4 column), each with a 95% percentile
 bootstrap interval over its documents (the benchmark as a sample of questions; fixed seed; deviations
-scaled by sqrt(n/(n-1)), see ov_bench.analysis.intervals); a label with one document has none.
+scaled by sqrt(n/(n-1)), see ov_bench.outputs.intervals); a label with one document has none.
 
 The value follows the task's own metric structure (``Task.estimator``): MME's category score counts
-image pairs (accuracy + both-right), the interleave bench's category is the mean of its sub-tasks'
-scores, and so on, so a sub-score equals what the task's aggregation gives on that label's records.
+image pairs (accuracy + both-right), an interleave column is the mean of its sub-tasks' scores, and
+so on, so a sub-score equals what the task's aggregation gives on that label's records.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ov_bench.analysis.intervals import DEFAULT_BOOT, bootstrap_design
+from ov_bench.outputs.intervals import DEFAULT_BOOT, bootstrap_design
 from ov_bench.outputs.store import SampleRow
 from tasks.estimators import design, for_subscore
 
@@ -39,15 +39,6 @@ def labelled(
         for dim, label in keys.items():
             out.setdefault(dim, {}).setdefault(str(label), []).append((score, record))
     return out
-
-
-def subscore_design(task: Any, pairs: Sequence[tuple[float, dict]], dimension: str, label: str):
-    """The design of one sub-score (None when the task's main metric has no estimator)."""
-    estimator = task.estimator(task.main_metric)
-    if estimator is None:
-        return None
-    chosen = labelled(task, pairs).get(dimension, {}).get(label, [])
-    return design(for_subscore(estimator), chosen)
 
 
 def subscore_block(

@@ -57,20 +57,12 @@ class PublishedRow:
     values: dict[str, str]  # checkpoint key -> value as printed in the detailed table
     table2: dict[str, str] = field(default_factory=dict)  # Table 2's value where it prints another one
     members: tuple[Member, ...] = ()  # a group row: the members averaged (empty: `task` itself)
-    subscore: tuple[str, str] | None = None  # (dimension, label) of the metric's sub-scores
     judge: str | None = None  # judge model behind the number ("unknown"); None: scored by rules
     scored_by: str | None = None  # "server": only the benchmark's server scores it
     definition_changed: str | None = None
     not_scorable: str | None = None
     other_splits: dict[str, str] = field(default_factory=dict)
     note: str | None = None
-
-    @property
-    def metric_label(self) -> str:
-        """The metric as tables show it: ``overall_score[category=Text-Rich-VQA]`` for a sub-score."""
-        if self.subscore is None:
-            return self.metric
-        return f"{self.metric}[{self.subscore[0]}={self.subscore[1]}]"
 
     @property
     def judged(self) -> bool:
@@ -151,9 +143,6 @@ def _row(family: str, raw: dict[str, Any], checkpoints: dict, where: str) -> Pub
     for spec in raw.get("members") or []:
         task, _, metric = str(spec).partition(":")
         members.append(Member(task, metric or raw["metric"]))
-    sub = raw.get("subscore")
-    if sub is not None and (not isinstance(sub, list) or len(sub) != 2):
-        raise CatalogError(f"{where}: subscore must be [dimension, label]")
     return PublishedRow(
         family=family,
         row=str(raw["row"]),
@@ -166,7 +155,6 @@ def _row(family: str, raw: dict[str, Any], checkpoints: dict, where: str) -> Pub
         values=values,
         table2=table2,
         members=tuple(members),
-        subscore=None if sub is None else (str(sub[0]), str(sub[1])),
         judge=None if raw.get("judge") is None else str(raw["judge"]),
         scored_by=raw.get("scored_by"),
         definition_changed=raw.get("definition_changed"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ov_bench.reports.mdtable import md_table
+from ov_bench.mdtable import md_table
 
 HEADER = [
     "paper row",
@@ -125,7 +125,7 @@ def comparison_markdown(comp: Any) -> str:
         out.append("The run has none of the published rows' tasks.")
     if comp.absent:
         out += ["", f"<details><summary>Published rows not in this run ({len(comp.absent)})</summary>", ""]
-        out += [f"- {pv.row.row}: {pv.row.task} {pv.row.metric_label} = {pv.printed}" for pv in comp.absent]
+        out += [f"- {pv.row.row}: {pv.row.task} {pv.row.metric} = {pv.printed}" for pv in comp.absent]
         out += ["", "</details>"]
     return "\n".join(out) + "\n"
 

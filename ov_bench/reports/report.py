@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
-from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
+from ov_bench.analysis.published import published_block
+from ov_bench.mdtable import fmt_number, md_table
+from ov_bench.outputs.results import REPORT_MD, SAMPLES_NOTE, failed_tasks
+from ov_bench.outputs.run_outputs import write_results_json
 from ov_bench.outputs.store import SampleRow
-from ov_bench.reports.mdtable import fmt_number, md_table
+from ov_bench.profiling import SEQUENTIAL_STAGES, STAGES
 from ov_bench.reports.published_report import report_section
 from ov_bench.reports.subscores_report import subscores_markdown
 
@@ -87,13 +89,11 @@ def summary_table(results: dict[str, Any]) -> str:
 
 
 def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
-    """results.json (atomically) and report.md into ``output_dir``."""
-    import json
-
+    """results.json (atomically) and report.md into ``output_dir``, with the published comparison when the
+    run's checkpoint is a published one (else the reason there is none)."""
     output_dir = Path(output_dir)
-    tmp = output_dir / (RESULTS_JSON + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(output_dir / RESULTS_JSON)
+    results["published"] = published_block(results, rows, (results.get("run") or {}).get("published_key"))
+    write_results_json(output_dir, results)
     write_report(output_dir, results, rows)
 
 

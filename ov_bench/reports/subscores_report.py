@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ov_bench.reports.mdtable import md_table
+from ov_bench.mdtable import md_table
 
 
 def subscores_markdown(task_block: dict[str, Any]) -> list[str]:
