@@ -10,7 +10,7 @@ verdict:
   digit, tolerance ``--tolerance`` percent of the metric's full scale (default 1: 1 point of a
   percentage, 20 points of MME perception's 2000, 0.05 of a judge's 5); else below or above.
 - a subset: the 95% interval of the FULL split's value estimated from the subset's per-sample scores
-  (samples.sqlite), by a stratified bootstrap with finite-population correction (ov_bench.analysis.
+  (samples.sqlite), by a stratified bootstrap with finite-population correction (ov_bench.outputs.
   intervals; macro averages resample within their groups). Reproduced when the published value lies
   inside; else below (the interval is under it) or above.
 - not comparable, with every reason that applies: sample data, a sub-task set other than the row's, a
