@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import ClassVar
 
+from tasks.estimators import MetricEstimator
 from tasks.records import (  # noqa: F401  (re-exported: the names tasks.base always had)
     MEDIA_ROOT_KEY,
     MODALITIES,
@@ -44,6 +45,9 @@ class Task:
     id_column: ClassVar[str] = "id"
     # Columns holding images (a single image cell or a list of them); decoded by load_visuals.
     image_columns: ClassVar[tuple[str, ...]] = ()
+    # The largest per-sample score (the row's `score`): 1 for right/wrong, 100 where lmms-eval's
+    # per-sample aggregation is in percent (Video-MME, MVBench).
+    score_max: ClassVar[float] = 1.0
     # Bump when generate_samples changes so cached sample sets are rebuilt.
     samples_version: ClassVar[int] = 1
     # doc ids chosen by the last load() (all rows when no limit)
@@ -120,6 +124,21 @@ class Task:
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         raise NotImplementedError
+
+    # ---- sub-scores and the metric's structure (intervals) --------------------------------
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        """The sub-score groups one scored record belongs to, {dimension: label}, e.g. {"subject":
+        "Art_Theory", "discipline": "Art and Design"}. results.json reports the main metric per label,
+        with its interval, and compare pairs them. Default: none."""
+        return {}
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """How ``metric`` follows from the per-sample scores (tasks/estimators.py), or None when it does
+        not. Default: the main metric is the mean of the per-sample scores."""
+        if metric != self.main_metric:
+            return None
+        return MetricEstimator(score_max=self.score_max)
 
 
 def parse_failure_rate(records: list[dict]) -> float:

@@ -16,6 +16,7 @@ from running lmms-eval, both documented here:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import random
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.base import ROW_KEY, parse_failure_rate
+from tasks.estimators import MetricEstimator
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
 from tasks.samples import image_samples
@@ -68,6 +70,10 @@ class MMMU(LmmsTask):
     def generate_samples(self, out_dir: Path) -> None:
         image_samples.mmmu(out_dir, seed=0)
 
+    def subscores(self, record: dict) -> dict[str, str]:
+        subject = record["lmms"]["mmmu_acc"]["subdomain"]
+        return {"subject": subject, "discipline": _mmmu_disciplines().get(subject, "?")}
+
     def process_results(self, doc: dict, response: str) -> tuple[Any, dict]:
         mcq = importlib.import_module("lmms_eval.tasks._task_utils.mmmu_mcq_utils")
         shim = _DocSeededRandom(f"ov-bench:mmmu:{self.doc_id(doc)}")
@@ -95,6 +101,13 @@ class MMMU(LmmsTask):
         pred = sample["parsed_pred"][0]
         parsed = pred if isinstance(pred, str) else "; ".join(str(p) for p in pred)
         return metric["acc"], parsed, bool(sample.get("parse_failed"))
+
+
+@functools.cache
+def _mmmu_disciplines() -> dict[str, str]:
+    """MMMU subject -> discipline, from lmms-eval's own table (DOMAIN_CAT2SUB_CAT)."""
+    utils = importlib.import_module("lmms_eval.tasks.mmmu.utils")
+    return {sub: domain for domain, subs in utils.DOMAIN_CAT2SUB_CAT.items() for sub in subs}
 
 
 @register
@@ -146,6 +159,32 @@ class MME(LmmsTask):
 
     def generate_samples(self, out_dir: Path) -> None:
         image_samples.mme(out_dir, seed=0)
+
+    @staticmethod
+    def _value(record: dict) -> dict:
+        (value,) = record["lmms"].values()  # {"mme_perception_score" | "mme_cognition_score": {...}}
+        return value
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"category": self._value(record)["category"]}
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """lmms-eval's MME score: per category, the mean over image pairs of (accuracy + both-right) in
+        percent, summed over the categories of the metric's type (pairs only, as aggregate() keeps)."""
+        kinds = {"mme_perception_score": "Perception", "mme_cognition_score": "Cognition"}
+        if metric not in kinds:
+            return None
+        categories = tuple(importlib.import_module("lmms_eval.tasks.mme.utils").eval_type_dict[kinds[metric]])
+        return MetricEstimator(
+            include=lambda r: self._value(r)["category"] in categories,
+            group=lambda r: self._value(r)["category"],
+            unit=lambda r: self._value(r)["question_id"],
+            unit_value="mean_plus_all",
+            combine="sum",
+            multiplier=100.0,
+            groups=categories,
+            complete_unit=2,
+        )
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         utils = importlib.import_module("lmms_eval.tasks.mme.utils")

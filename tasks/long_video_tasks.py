@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from tasks.base import ROW_KEY, Visuals
+from tasks.estimators import MetricEstimator
 from tasks.lmms import call
 from tasks.lmms_isolated import with_globals
 from tasks.registry import register
@@ -127,8 +128,25 @@ class MLVUDev(VideoTask):
     def doc_id(self, doc: dict) -> str:
         return str(doc[ROW_KEY])  # no id column; lmms-eval's doc_id is the row
 
+    score_max = 100.0  # summarize() scores a record 0 or 100, the metric's scale
+
     def stratum(self, doc: dict) -> str:
         return str(doc["task_type"])
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"task_type": str(record["lmms"][self.main_metric]["task_type"])}
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """m-avg: the unweighted mean over the 7 task types, an absent type counting 0 as lmms-eval's
+        aggregation counts it (a subset without one cannot estimate the full split's m-avg)."""
+        if metric != self.main_metric:
+            return None
+        return MetricEstimator(
+            group=lambda r: str(r["lmms"][self.main_metric]["task_type"]),
+            groups=self.TASK_TYPES,
+            missing_group_value=0.0,
+            score_max=self.score_max,
+        )
 
     def video_candidates(self, doc: dict) -> list[str]:
         return [doc["video_name"]]

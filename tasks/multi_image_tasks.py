@@ -25,12 +25,14 @@ config), BLINK as one folder per config, <config>/val-*.parquet.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import string
 from pathlib import Path
 from typing import Any, ClassVar
 
 from tasks.base import HubDataset, parse_failure_rate
+from tasks.estimators import MetricEstimator
 from tasks.lmms import call
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
@@ -58,6 +60,9 @@ class MuirBench(LmmsTask):
 
     def generate_samples(self, out_dir: Path) -> None:
         multi_image_samples.muirbench(out_dir, seed=0)
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"task": str(record["lmms"]["muirbench_score_overall"]["task"])}
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         utils = importlib.import_module("lmms_eval.tasks.muirbench.utils")
@@ -131,6 +136,31 @@ class LlavaInterleaveBench(LmmsTask):
     }
     # Table 4 columns from multi_view_in_domain, whose hub rows have no answers: never scored
     UNSCORABLE_COLUMNS: ClassVar[tuple[str, ...]] = ("3D-Chat", "3D-TD", "ScanQA", "ALFRED", "nuScenes")
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        column = interleave_columns().get(record["lmms"]["overall_score"]["sub_task"])
+        return {"column": column} if column else {}
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """overall_score (and per config): lmms-eval's unweighted mean over its categories of the
+        per-sample scores, records of a sub-task in no category not counted; a Table-4 column: the mean
+        of its sub-tasks' per-sample scores (overall_score with one category present)."""
+        columns = interleave_columns()
+
+        def sub_task(r: dict) -> str:
+            return r["lmms"]["overall_score"]["sub_task"]
+
+        configs = {"overall_score": None, "overall_score_in_domain": "in_domain"}
+        configs["overall_score_out_domain"] = "out_of_domain"
+        if metric in configs:
+            config = configs[metric]
+            return MetricEstimator(
+                include=lambda r: sub_task(r) in columns and config in (None, r.get("config")),
+                group=lambda r: columns[sub_task(r)],
+            )
+        if metric in self.INTERLEAVE_COLUMNS:
+            return MetricEstimator(include=lambda r: columns.get(sub_task(r)) == metric)
+        return None
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
         utils = importlib.import_module("lmms_eval.tasks.llava_interleave_bench.utils")
@@ -244,3 +274,15 @@ for _task, _docs in BLINK_TASKS.items():
             },
         )
     )
+
+
+@functools.cache
+def interleave_columns() -> dict[str, str]:
+    """sub_task -> its LLaVA-Interleave category, named as the paper's Table 4 names the column
+    (LlavaInterleaveBench.INTERLEAVE_COLUMNS over lmms-eval's own sub-task lists)."""
+    utils = importlib.import_module("lmms_eval.tasks.llava_interleave_bench.utils")
+    return {
+        sub_task: column
+        for column, list_name in LlavaInterleaveBench.INTERLEAVE_COLUMNS.items()
+        for sub_task in getattr(utils, list_name)
+    }

@@ -192,8 +192,13 @@ class VideoMME(VideoTask):
     archive_patterns = ("videos_chunked_*.zip",)
     extra_patterns = ("subtitle.zip",)
 
+    score_max = 100.0  # lmms-eval's per-sample aggregation is in percent
+
     def stratum(self, doc: dict) -> str:
         return str(doc["duration"])
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"duration": str(record["lmms"]["videomme_perception_score"]["duration"])}
 
     def video_candidates(self, doc: dict) -> list[str]:
         return _with_extensions(f"data/{doc['videoID']}", ("mp4", "MP4", "mkv"))
@@ -251,8 +256,13 @@ class MVBench(VideoTask):
     def doc_id(self, doc: dict) -> str:
         return f"{doc[self.CONFIG_KEY]}/{doc[self.INDEX_KEY]}"
 
+    score_max = 100.0  # lmms-eval's per-sample aggregation is in percent
+
     def stratum(self, doc: dict) -> str:
         return str(doc[self.CONFIG_KEY])
+
+    def subscores(self, record: dict) -> dict[str, str]:
+        return {"subtask": str(record["subtask"])}
 
     def kwargs_for(self, doc: dict) -> dict[str, Any]:
         """The lmms_eval_specific_kwargs of the doc's own lmms-eval task (merged as lmms-eval does)."""

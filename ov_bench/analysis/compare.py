@@ -33,6 +33,7 @@ from typing import Any
 
 from ov_bench.analysis.paired import pair_rows, paired_delta
 from ov_bench.analysis.stats import binomial_drop_bound
+from ov_bench.analysis.subscore_compare import subscore_checks
 from ov_bench.mdtable import md_table
 from ov_bench.outputs.run_outputs import SettingResults, load_outputs
 
@@ -304,6 +305,7 @@ def _metric_paired(
     new_rows: list,
     opts: CompareOptions,
     checks: list[Check],
+    label: str = "score",
 ) -> None:
     if opts.exact:
         pairs, _, _ = pair_rows(base_rows, new_rows)
@@ -390,7 +392,7 @@ def _metric_paired(
     if not regressed and d is not None and d < 0:
         detail += " - drop within noise/tolerance"
     checks.append(
-        Check(name, task, "score (paired)", status, _num(delta.score_base), _num(delta.score_new), detail)
+        Check(name, task, f"{label} (paired)", status, _num(delta.score_base), _num(delta.score_new), detail)
     )
 
 
@@ -614,6 +616,8 @@ def compare_settings(
             _metric_aggregate(name, task, metric, tb, tn, opts, checks, judge=opts.exact or not paired)
             if paired:
                 _metric_paired(name, task, metric, base_rows, new_rows, opts, checks)
+            if not opts.exact:  # --exact already holds every per-sample score
+                subscore_checks(name, task, tb, tn, base_rows, new_rows, opts, checks)
         for key in sorted(set(tb.get("metrics") or {}) - {metric}):
             a, b = (tb.get("metrics") or {}).get(key), (tn.get("metrics") or {}).get(key)
             status = FAIL if opts.exact and not _same(a, b) else INFO

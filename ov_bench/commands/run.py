@@ -40,6 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="--data hub: refuse instead of fetching a video task's missing media (see `ov-bench fetch`)",
     )
     parser.add_argument(
+        "--published",
+        default=None,
+        metavar="KEY",
+        help="compare with this checkpoint's published numbers in results.json and the reports (7b-ov, "
+        "lmms-lab/llava-onevision-qwen2-7b-ov, ...; default: recognised from the model's name, if any)",
+    )
+    parser.add_argument(
         "--strict-media",
         action="store_true",
         help="a truncated image (decoded with grey filler, as lmms-eval does) is an error row",
@@ -53,6 +60,7 @@ def precheck(args: argparse.Namespace) -> ModelSpec:
 
     from ..adapters import check_model_spec
     from ..engine.runner import check_data_arg, check_output_arg
+    from ..published.catalog import resolve_checkpoint
 
     spec = model_spec(args)
     for name in args.tasks:
@@ -60,6 +68,8 @@ def precheck(args: argparse.Namespace) -> ModelSpec:
     check_data_arg(args.data)
     check_output_arg(args.output)
     check_model_spec(spec)
+    if args.published is not None:
+        resolve_checkpoint(args.published)
     return spec
 
 
@@ -86,6 +96,7 @@ def execute(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         fetch=not args.no_fetch,
         strict_media=args.strict_media,
+        published=args.published,
     )
     runner = Runner(config)
     outcome = runner.run()

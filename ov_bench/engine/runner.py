@@ -63,6 +63,8 @@ class RunConfig:
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
     fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
+    # the published checkpoint whose numbers the run is compared with (None: recognised from the model)
+    published: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):

@@ -10,6 +10,7 @@ from typing import Any
 from ov_bench import __version__
 from ov_bench.outputs.caveats import media_warnings, parse_failures
 from ov_bench.outputs.store import LATENCY_STAGES, SampleRow
+from ov_bench.outputs.subscores import subscore_block
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -71,6 +72,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
             stage = r.error.split(":", 1)[0]
             reasons[stage] = reasons.get(stage, 0) + 1
     sources = sorted({r.data_source for r in rows})
+    subscores = subscore_block(task, ok) if ok else None
     return {
         "n": len(rows),
         "errors": len(rows) - len(ok),
@@ -91,6 +93,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         # Scored with a caveat (outputs.caveats): media decoded with a warning, responses not parsed.
         "media_warnings": media_warnings(rows),
         "parse_failures": parse_failures(rows),
+        **({"subscores": subscores} if subscores else {}),
     }
 
 
@@ -161,6 +164,8 @@ def build_results(
             "max_new_tokens": {p.name: p.max_new_tokens for p in plans},
             "prefetch_workers": config.workers,
             "batch_size": config.batch_size,
+            # a published checkpoint key given explicitly (else recognised from the model, if at all)
+            "published_key": config.published,
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }

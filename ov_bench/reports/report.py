@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ov_bench.analysis.published import published_block
 from ov_bench.outputs.run_outputs import write_results_json
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports.run_report import write_run_report
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
-    """results.json (atomically), then report.md, report.html and their PNGs into ``output_dir``."""
+    """results.json (atomically), then report.md, report.html and their PNGs into ``output_dir``, with the
+    published comparison when the run's checkpoint is a published one (else the reason there is none)."""
     output_dir = Path(output_dir)
+    results["published"] = published_block(results, rows, (results.get("run") or {}).get("published_key"))
     write_results_json(output_dir, results)
     try:
         write_run_report(output_dir, results, rows)

@@ -19,7 +19,7 @@ from typing import Any
 from ov_bench.mdtable import BYTES, SHARE, fmt
 from ov_bench.outputs.store import SampleRow
 from ov_bench.profiling import STAGES
-from ov_bench.reports import plots
+from ov_bench.reports import plots, published_report
 from ov_bench.reports.document import (
     Bullets,
     Figure,
@@ -248,12 +248,60 @@ def errors_section(d: RunData) -> Section:
     return Section(f"Errors ({fmt(len(errors))})", blocks)
 
 
-# Page order. Others add theirs here (e.g. a published comparison after metrics_section).
+def published_section(d: RunData) -> Section | None:
+    """The paper's numbers beside this run's (results.json's ``published`` block), or why there are none."""
+    block = d.results.get("published")
+    if not block:
+        return None
+    if not block.get("checkpoint"):
+        return Section("Published numbers", [Text(f"No comparison: {block.get('reason')}.")])
+    rows = block.get("rows") or []
+    blocks: list[Any] = [
+        Text(f"Checkpoint `{block['checkpoint']}` ({block.get('recognised')}); {block.get('paper')}."),
+        Text(f"**{published_report.headline(rows)}**"),
+        Text(published_report.rules_line(block.get("tolerance", 1.0), block.get("max_failure_share", 0.05))),
+    ]
+    if not rows:
+        return Section(
+            "Published numbers", [*blocks, Text("This run has none of the published rows' tasks.")]
+        )
+    reasons, notes = published_report.reasons_and_notes(rows)
+    blocks += [Table(published_report.HEADER, [published_report.table_cells(r) for r in rows])]
+    blocks += [Text("Reasons:"), Bullets(reasons)] + ([Text("Notes:"), Bullets(notes)] if notes else [])
+    return Section("Published numbers", blocks)
+
+
+def subscores_section(d: RunData) -> Section | None:
+    """Each task's sub-scores (per subject, duration, sub-task ...) with their 95% intervals."""
+    blocks: list[Any] = []
+    for name, t in d.tasks.items():
+        block = t.get("subscores")
+        if not block:
+            continue
+        blocks.append(Heading(name))
+        for dim, entries in (block.get("groups") or {}).items():
+            rows = [
+                [
+                    label,
+                    e["value"],
+                    e["n"],
+                    "-" if not e.get("ci95") else f"[{e['ci95'][0]:.4g}, {e['ci95'][1]:.4g}]",
+                ]
+                for label, e in entries.items()
+            ]
+            caption = f"{block['metric']} per {dim} ({block.get('interval')})"
+            blocks.append(Table([dim, block["metric"], "n", "95% interval"], rows, caption=caption))
+    return Section("Sub-scores", blocks) if blocks else None
+
+
+# Page order. A new section: a builder here.
 RUN_SECTIONS: list[SectionBuilder] = [
     run_section,
     summary_section,
+    published_section,
     caveats_section,
     metrics_section,
+    subscores_section,
     latency_section,
     tokens_section,
     examples_section,
