@@ -301,3 +301,17 @@ def test_run_report_opens_in_headless_chromium(truncated_run, tmp_path):
     assert seen.startswith("images 2/2;"), seen
     png = screenshot(page, tmp_path)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000  # a rendered page, not a blank one
+
+
+def test_settings_that_differ_from_the_evaluated_path_are_listed_per_task(truncated_run):
+    """REFERENCE facts: the published numbers came from float16, 32 frames, multi-image 'eval', tau 6561
+    and the ov grid set; this CPU run used float32, so every task lists dtype, and only dtype."""
+    out = truncated_run.output_dir
+    results = json.loads((out / "results.json").read_text())
+    text = (out / "report.md").read_text()
+    section = text.split("## Settings that differ from the evaluated path", 1)[1].split("\n## ", 1)[0]
+    for task in results["tasks"]:
+        (line,) = [row for row in section.splitlines() if row.startswith(f"| {task} |")]
+        assert "dtype float32 (evaluated path: float16)" in line
+        assert "threshold" not in line and "frames" not in line
+    assert "Settings that differ from the evaluated path" in (out / "report.html").read_text()

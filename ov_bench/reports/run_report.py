@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ov_bench.analysis.published import run_settings, setting_differences
 from ov_bench.mdtable import BYTES, SHARE, fmt
 from ov_bench.outputs.store import SampleRow
 from ov_bench.profiling import STAGES
+from ov_bench.published import catalog
 from ov_bench.reports import plots, published_report
 from ov_bench.reports.document import (
     Bullets,
@@ -294,6 +296,29 @@ def subscores_section(d: RunData) -> Section | None:
     return Section("Sub-scores", blocks) if blocks else None
 
 
+def settings_section(d: RunData) -> Section:
+    """Per task, the model settings this run used that differ from the path behind the published numbers
+    (lmms-eval's llava_onevision over the original code): the first thing to check when a score differs."""
+    block = d.results.get("published") or {}
+    family = next((f for f in catalog.families() if f.name == block.get("family")), catalog.families()[0])
+    settings, notes = run_settings(d.results)
+    rows = []
+    for name, t in d.tasks.items():
+        diffs, unrecorded = setting_differences(settings, family.evaluated_path, {t["modality"]})
+        rows.append([name, "; ".join(diffs) or "none", ", ".join(unrecorded) or "-"])
+    evaluated = ", ".join(f"{k} {v}" for k, v in family.evaluated_path.items())
+    blocks: list[Any] = [
+        Text(
+            f"The evaluated path of {family.name} ({evaluated}); only settings that can change a task's inputs "
+            "are listed for it."
+        ),
+        Table(["task", "differs from the evaluated path", "not recorded"], rows),
+    ]
+    return Section(
+        "Settings that differ from the evaluated path", blocks + ([Bullets(notes)] if notes else [])
+    )
+
+
 # Page order. A new section: a builder here.
 RUN_SECTIONS: list[SectionBuilder] = [
     run_section,
@@ -302,6 +327,7 @@ RUN_SECTIONS: list[SectionBuilder] = [
     caveats_section,
     metrics_section,
     subscores_section,
+    settings_section,
     latency_section,
     tokens_section,
     examples_section,
