@@ -17,6 +17,8 @@ TASK_MODULES: list[str] = [
     "tasks.image_tasks",  # mmmu, ai2d, mme, chartqa, docvqa
     "tasks.multi_image_tasks",  # muirbench, llava_interleave_bench
     "tasks.video_tasks",  # videomme, mvbench, egoschema, nextqa, perceptiontest
+    "tasks.judged_image_tasks",  # mmvet, llava_in_the_wild, dc100_en, mathvista_testmini_*, mathverse
+    "tasks.judged_video_tasks",  # activitynetqa, videochatgpt_*, video_dc499
 ]
 
 _REGISTRY: dict[str, type[Task]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..threshold import DEFAULT_THRESHOLD
+from ..judge import add_judge_arguments, judge_config_from_args, require_judge
 from .model_options import add_layout_arguments, layout_options
 from .placement import DTYPES, add_dtype_argument, add_placement_arguments, check_placement  # noqa: F401
 
@@ -156,6 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="--data hub: refuse instead of fetching a video task's missing media (see `ov-bench fetch`)",
     )
+    add_judge_arguments(parser)
     parser.add_argument(
         "--strict-media",
         action="store_true",
@@ -172,6 +174,7 @@ def precheck(args: argparse.Namespace) -> None:
 
     for name in args.tasks:
         get_task(name)
+    require_judge(args.tasks, judge_config_from_args(args))  # exit 2 before anything loads or is written
     check_data_arg(args.data)
     check_output_arg(args.output)
     check_model_spec(args.model, args.max_grid_tokens)
@@ -210,6 +213,7 @@ def execute(args: argparse.Namespace) -> int:
         offload_folder=args.offload_folder,
         fetch=not args.no_fetch,
         strict_media=args.strict_media,
+        judge=judge_config_from_args(args),
     )
     runner = Runner(config)
     outcome = runner.run()
@@ -224,6 +228,12 @@ def execute(args: argparse.Namespace) -> int:
     for note in runner.notes:
         print(note)
 
+    from ..judge.pending import awaiting_judge_line
+
+    waiting = awaiting_judge_line(outcome.rows)
+    if waiting:  # samples whose judge call failed: a rerun judges only those
+        print(waiting, file=sys.stderr)
+        return 1
     failed = failed_tasks(outcome.results) if outcome.results is not None else []
     if failed:  # a task without a single scored sample is no result, whatever --strict says
         for name in failed:

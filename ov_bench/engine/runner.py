@@ -23,6 +23,7 @@ from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
 from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.judge.pending import judge_pending
 from ov_bench.outputs.store import (
     SAMPLES_DB,
     OutputLock,
@@ -33,6 +34,7 @@ from ov_bench.outputs.store import (
     threshold_key,
 )
 from ov_bench.threshold import DEFAULT_THRESHOLD
+from tasks.judging import judge_scope
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class RunConfig:
     model_options: dict = field(default_factory=dict)
     fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
+    judge: Any = None  # tasks.judging.JudgeConfig for LLM-judged tasks (None: no judge); see ov_bench/judge
 
 
 @dataclass
@@ -385,7 +388,9 @@ class Runner:
         store_path = shard_path(out, dist.rank) if dist.distributed else main_db
         if cfg.warmup and any(p.todo for p in plans):
             self._warmup()
-        evaluated = self._evaluate_all(plans, store_path, device)
+        started = time.time()
+        with judge_scope(cfg.judge):  # judged tasks score through the run's judge
+            evaluated = self._evaluate_all(plans, store_path, device)
         self.throughput.task_samples = {p.name: p.remaining for p in plans}
 
         dist.barrier()
@@ -399,6 +404,8 @@ class Runner:
             from ov_bench.reports.report import write_outputs
 
             with ResultsStore(main_db) as store:
+                if cfg.judge is not None:  # stored samples awaiting this judge, and judged pairs
+                    judge_pending(store, plans, self._identity, cfg.judge, since=started)
                 rows = self._rows_of_this_run(store, plans)
                 env = self._environment(device)
                 results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size, self.throughput)

@@ -26,7 +26,9 @@ from ov_bench.engine.profiling import (
     memory_tracker_for,
     stage_timer_for,
 )
+from ov_bench.judge.scoring import score_sample
 from ov_bench.outputs.store import SampleRow
+from tasks.judging import JudgeError
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +210,11 @@ def score_into_row(row: SampleRow, task: Any, doc: dict, gen: Generation) -> Sam
     row.visual_tokens_measured = gen.visual_positions
     row.text_tokens = gen.prompt_tokens - gen.visual_positions
     if task is not None:
-        try:
-            record = task.score(doc, row.response)
+        try:  # inside a judge session when the run has a judge (its exchanges go on the row)
+            record = score_sample(task, doc, row.response, row)
+        except JudgeError as exc:  # the sample awaits the judge: rerunning judges it again
+            row.error = f"judge: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'judge call failed'}"
+            return row
         except Exception as exc:
             row.error = f"score: {one_line(exc)}"
             return row

@@ -87,6 +87,7 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "memory_kind": next((r.memory_kind for r in rows if r.memory_kind), None),
         "error_reasons": reasons,
         "top_error": top_error(rows),
+        **({"judge_models": judges} if (judges := sorted({r.judge_model for r in rows if r.judge_model})) else {}),
     }
 
 
@@ -157,6 +158,8 @@ def build_results(
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    if getattr(config, "judge", None) is not None:  # the LLM judge (url, model, timeout; never the key)
+        results["run"]["judge"] = config.judge.describe()
     if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)
         results["run"]["video"] = {**adapter.video_settings(), "frames": config.frames}
     if throughput is not None:

@@ -1,0 +1,145 @@
+"""The judging pass a run makes after its model loop (rank 0): samples that await this judge are
+(re)judged from their stored responses, and pair-judged tasks (VideoChatGPT consistency) get their
+pairs judged. The model is never run here.
+
+A stored row awaits the judge when
+- its scoring failed at the judge (error ``judge: ...``) in an earlier invocation (each invocation
+  tries a sample's judge calls once; the run then exits 1 and a rerun tries again),
+- it is scored by a judge and was judged by another judge model (``--judge-model`` changed), or
+- it was scored without the judge it would have used (record flag AWAITING_JUDGE_KEY, MMBench).
+Stored successful exchanges of the same judge model answer identical requests again (no HTTP call),
+so a partly judged sample only sends what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from ov_bench.judge.cli import is_judged
+from tasks.judging import AWAITING_JUDGE_KEY, Exchange, JudgeConfig, JudgeError, judge_scope, judge_session
+
+log = logging.getLogger(__name__)
+
+JUDGE_ERROR = "judge:"
+_KEPT_RECORD_KEYS = ("media_warning", "warnings")  # what the model call left in a record
+
+
+def awaits_judge(row: Any, task: Any, judge_model: str) -> bool:
+    if row.response is None:
+        return False
+    if row.error is not None:
+        return row.error.startswith(JUDGE_ERROR)
+    if getattr(task, "pair_judged", False):
+        return False  # its pairs are judged by judge_pairs
+    if is_judged(task):
+        return row.judge_model != judge_model
+    if (row.record or {}).get(AWAITING_JUDGE_KEY):
+        return True
+    return row.judge_model is not None and row.judge_model != judge_model
+
+
+def rescore(row: Any, task: Any, doc: dict) -> Any:
+    """Score a stored row's response again (the run's judge scope must be open)."""
+    from ov_bench.adapters.base import Generation
+    from ov_bench.engine.sample import score_into_row
+
+    kept = {k: row.record[k] for k in _KEPT_RECORD_KEYS if row.record and k in row.record}
+    gen = Generation(
+        text=row.response,
+        new_tokens=row.new_tokens or 0,
+        visual_positions=row.visual_tokens_measured or 0,
+        prompt_tokens=row.prompt_tokens or 0,
+    )
+    row.error = row.record = row.score = row.parsed = row.parse_failed = None
+    row.judge_model, row.judge_exchanges = None, None
+    score_into_row(row, task, doc, gen)
+    if row.record is not None:
+        row.record.update(kept)
+    row.finished_at = time.time()
+    return row
+
+
+def judge_pending(store: Any, plans: Sequence[Any], identity: Any, judge: JudgeConfig, since: float) -> int:
+    """Re-judge the stored rows of ``plans`` that await ``judge`` (rows written at or after ``since``,
+    this invocation's, are left alone) and judge complete pairs. Returns the number of rows written."""
+    written = 0
+    with judge_scope(judge):
+        for plan in plans:
+            written += _rescore_pending(store, plan, identity, judge.model, since)
+            if getattr(plan.task, "pair_judged", False):
+                written += judge_pairs(store, plan, identity, judge.model)
+    return written
+
+
+def _stored_exchanges(store: Any, row: Any, judge_model: str) -> list[dict]:
+    return store.judge_exchanges(row.task, row.doc_id, row.model_key, row.threshold, judge_model)
+
+
+def _rescore_pending(store: Any, plan: Any, identity: Any, judge_model: str, since: float) -> int:
+    from ov_bench.judge.scoring import replaying
+
+    docs = dict(zip(plan.doc_ids, plan.docs))
+    rows = store.rows(identity.model_key, identity.threshold, plan.name)
+    todo = [r for r in rows if r.doc_id in docs and r.finished_at < since and awaits_judge(r, plan.task, judge_model)]
+    if todo:
+        log.info("%s: judging %d stored response(s) with %s", plan.name, len(todo), judge_model)
+    for row in todo:
+        with replaying(_stored_exchanges(store, row, judge_model)):
+            rescore(row, plan.task, docs[row.doc_id])
+        store.write(row)
+    return len(todo)
+
+
+def judge_pairs(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
+    """Judge every complete pair of a pair-judged task not yet judged by ``judge_model``; each pair's
+    exchanges and score go on both rows (a failure: both rows await the judge)."""
+    task = plan.task
+    order = {doc_id: i for i, doc_id in enumerate(plan.doc_ids)}
+    rows = [
+        r
+        for r in store.rows(identity.model_key, identity.threshold, plan.name)
+        if r.ok and r.record is not None and r.doc_id in order
+    ]
+    rows.sort(key=lambda r: order[r.doc_id])  # lmms-eval pairs in document order
+    written = 0
+    for i, j in task.pair_up([r.record for r in rows]):
+        pair = (rows[i], rows[j])
+        if all(r.record.get("pair_judge_model") == judge_model for r in pair):
+            continue
+        replay = [Exchange.from_dict(e) for e in _stored_exchanges(store, pair[0], judge_model)]
+        error = None
+        with judge_session(replay) as session:
+            try:
+                score = task.judge_pair(pair[0].record, pair[1].record)
+            except JudgeError as exc:
+                error = str(exc).splitlines()[0] if str(exc) else "judge call failed"
+        exchanges = [e.to_dict() for e in session.exchanges]
+        for row in pair:
+            row.judge_model, row.judge_exchanges = judge_model, exchanges
+            row.finished_at = time.time()
+            for key in ("pair", "pair_score", "pair_judge_model"):
+                row.record.pop(key, None)
+            if error is not None:
+                row.error, row.score = f"{JUDGE_ERROR} {error}", None
+            else:
+                row.record.update(pair=[pair[0].doc_id, pair[1].doc_id], pair_score=score, pair_judge_model=judge_model)
+                row.score = score
+        store.write_many(pair)
+        written += 2
+    return written
+
+
+def awaiting_judge_line(rows: Sequence[Any]) -> str | None:
+    """The one line a run prints (and exits 1 with) when samples await the judge; None when none do."""
+    waiting = [r for r in rows if r.error and r.error.startswith(JUDGE_ERROR)]
+    if not waiting:
+        return None
+    reason, _ = Counter(r.error[len(JUDGE_ERROR) :].strip() for r in waiting).most_common(1)[0]
+    return (
+        f"ov-bench: {len(waiting)} sample(s) await the LLM judge ({reason}); rerun the same command to "
+        "judge only those, without running the model again"
+    )
