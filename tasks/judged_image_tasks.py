@@ -283,4 +283,3 @@ class MathVerseVisionOnly(JudgedImageTask):
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         return float(results["gpt_eval_score"]), filtered, False
-

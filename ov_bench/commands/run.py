@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..threshold import DEFAULT_THRESHOLD
 from ..judge import add_judge_arguments, judge_config_from_args, require_judge
+from ..threshold import DEFAULT_THRESHOLD
 from .model_options import add_layout_arguments, layout_options
 from .placement import DTYPES, add_dtype_argument, add_placement_arguments, check_placement  # noqa: F401
 

@@ -213,7 +213,9 @@ def score_into_row(row: SampleRow, task: Any, doc: dict, gen: Generation) -> Sam
         try:  # inside a judge session when the run has a judge (its exchanges go on the row)
             record = score_sample(task, doc, row.response, row)
         except JudgeError as exc:  # the sample awaits the judge: rerunning judges it again
-            row.error = f"judge: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'judge call failed'}"
+            row.error = (
+                f"judge: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'judge call failed'}"
+            )
             return row
         except Exception as exc:
             row.error = f"score: {one_line(exc)}"

@@ -21,7 +21,9 @@ def _seconds(text: str) -> float:
 
 
 def add_judge_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("LLM judge (MMVet, LLaVA-W, MathVista, video QA ...; see docs/judge.md)")
+    group = parser.add_argument_group(
+        "LLM judge (MMVet, LLaVA-W, MathVista, video QA ...; see docs/judge.md)"
+    )
     group.add_argument(
         "--judge-url",
         default=None,

@@ -84,7 +84,11 @@ def _rescore_pending(store: Any, plan: Any, identity: Any, judge_model: str, sin
 
     docs = dict(zip(plan.doc_ids, plan.docs))
     rows = store.rows(identity.model_key, identity.threshold, plan.name)
-    todo = [r for r in rows if r.doc_id in docs and r.finished_at < since and awaits_judge(r, plan.task, judge_model)]
+    todo = [
+        r
+        for r in rows
+        if r.doc_id in docs and r.finished_at < since and awaits_judge(r, plan.task, judge_model)
+    ]
     if todo:
         log.info("%s: judging %d stored response(s) with %s", plan.name, len(todo), judge_model)
     for row in todo:
@@ -126,7 +130,9 @@ def judge_pairs(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
             if error is not None:
                 row.error, row.score = f"{JUDGE_ERROR} {error}", None
             else:
-                row.record.update(pair=[pair[0].doc_id, pair[1].doc_id], pair_score=score, pair_judge_model=judge_model)
+                row.record.update(
+                    pair=[pair[0].doc_id, pair[1].doc_id], pair_score=score, pair_judge_model=judge_model
+                )
                 row.score = score
         store.write_many(pair)
         written += 2

@@ -14,7 +14,9 @@ from typing import Any
 from tasks.judging import Exchange, active_scope, judge_session
 
 # Stored exchanges that may answer this scoring's requests again (set by the re-judging pass).
-_REPLAY: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar("ov_bench_judge_replay", default=None)
+_REPLAY: contextvars.ContextVar[list[dict] | None] = contextvars.ContextVar(
+    "ov_bench_judge_replay", default=None
+)
 
 
 @contextlib.contextmanager

@@ -87,7 +87,11 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "memory_kind": next((r.memory_kind for r in rows if r.memory_kind), None),
         "error_reasons": reasons,
         "top_error": top_error(rows),
-        **({"judge_models": judges} if (judges := sorted({r.judge_model for r in rows if r.judge_model})) else {}),
+        **(
+            {"judge_models": judges}
+            if (judges := sorted({r.judge_model for r in rows if r.judge_model}))
+            else {}
+        ),
     }
 
 

@@ -286,7 +286,9 @@ class ResultsStore:
         """Copy every row of another store into this one (replacing same keys); returns the count."""
         with ResultsStore(other) as src:
             rows = src.rows()
-            exchanges = src._conn.execute(f"SELECT {', '.join(_EXCHANGE_COLUMNS)} FROM judge_exchanges").fetchall()
+            exchanges = src._conn.execute(
+                f"SELECT {', '.join(_EXCHANGE_COLUMNS)} FROM judge_exchanges"
+            ).fetchall()
         with self._transaction():
             for row in rows:
                 self.write(row)

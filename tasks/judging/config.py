@@ -45,7 +45,9 @@ class JudgeConfig:
     def __post_init__(self) -> None:
         parsed = urllib.parse.urlparse(self.url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"--judge-url {self.url!r}: expected an http(s) base URL such as http://HOST:8000/v1")
+            raise ValueError(
+                f"--judge-url {self.url!r}: expected an http(s) base URL such as http://HOST:8000/v1"
+            )
         if parsed.path.rstrip("/").endswith(CHAT_PATH):
             raise ValueError(
                 f"--judge-url {self.url!r}: give the base URL (ending in /v1), not the {CHAT_PATH} endpoint"

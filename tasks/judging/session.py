@@ -91,7 +91,9 @@ class JudgeSession:
             self.check = previous
 
 
-_SCOPE: contextvars.ContextVar[JudgeScope | None] = contextvars.ContextVar("ov_bench_judge_scope", default=None)
+_SCOPE: contextvars.ContextVar[JudgeScope | None] = contextvars.ContextVar(
+    "ov_bench_judge_scope", default=None
+)
 _SESSION: contextvars.ContextVar[JudgeSession | None] = contextvars.ContextVar(
     "ov_bench_judge_session", default=None
 )

@@ -31,7 +31,9 @@ def _sleep(seconds: float) -> None:  # module-level so tests can make retries in
 def exchange_key(messages: list[dict], params: dict[str, Any]) -> str:
     """Identifies a request's content (messages and sampling parameters, the model included): a stored
     reply to an identical request can answer it again (resume)."""
-    blob = json.dumps({"messages": messages, "params": params}, sort_keys=True, ensure_ascii=False, default=str)
+    blob = json.dumps(
+        {"messages": messages, "params": params}, sort_keys=True, ensure_ascii=False, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 

@@ -18,7 +18,16 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from tasks.samples.draw import COLORS, SHAPES, encode, letters, shapes_image, size_at, text_page, write_parquet
+from tasks.samples.draw import (
+    COLORS,
+    SHAPES,
+    encode,
+    letters,
+    shapes_image,
+    size_at,
+    text_page,
+    write_parquet,
+)
 
 
 def _scene(rng: random.Random, n: int) -> list[tuple[str, str]]:
@@ -50,7 +59,10 @@ def mmvet(out: Path, n: int = 14) -> None:
             question = "Which colours do the shapes in the image have?"
             answer = "<AND>".join(colors)
             if "gen" in capability:
-                question, answer = "Describe the image in one sentence.", f"{len(items)} coloured shapes on a plain background."
+                question, answer = (
+                    "Describe the image in one sentence.",
+                    f"{len(items)} coloured shapes on a plain background.",
+                )
         rows.append(
             {
                 "question_id": f"v1_{i}",
@@ -143,7 +155,9 @@ def dc100_en(out: Path, n: int = 10) -> None:
 # ---- MathVista (AI4Math/MathVista, testmini) ----------------------------------------------------------
 
 
-def _mathvista_query(question: str, question_type: str, answer_type: str, choices, precision, unit: str) -> str:
+def _mathvista_query(
+    question: str, question_type: str, answer_type: str, choices, precision, unit: str
+) -> str:
     """The hub's query column: the hint MathVista's own code writes, then the question (and choices)."""
     if question_type == "multi_choice":
         hint = "Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end."
@@ -177,13 +191,28 @@ def mathvista(out: Path, n: int = 16) -> None:
             rng.shuffle(choices)
             question, answer, qtype, atype = "What colour is the first shape?", color, "multi_choice", "text"
         elif kind == 1:
-            question, answer, qtype, atype = "How many shapes are there?", str(len(items)), "free_form", "integer"
+            question, answer, qtype, atype = (
+                "How many shapes are there?",
+                str(len(items)),
+                "free_form",
+                "integer",
+            )
         elif kind == 2:  # the hub stores precision as float64 (1.0, 2.0): lmms-eval's round() raises on it
             precision = float(rng.choice([1, 2]))
             value = round(len(items) / 3, int(precision))
-            question, answer, qtype, atype = "What is the number of shapes divided by 3?", str(value), "free_form", "float"
+            question, answer, qtype, atype = (
+                "What is the number of shapes divided by 3?",
+                str(value),
+                "free_form",
+                "float",
+            )
         else:
-            question, answer, qtype, atype = "List the number of shapes and of corners of a square.", f"[{len(items)}, 4]", "free_form", "list"
+            question, answer, qtype, atype = (
+                "List the number of shapes and of corners of a square.",
+                f"[{len(items)}, 4]",
+                "free_form",
+                "list",
+            )
         rows.append(
             {
                 "pid": str(i + 1),
@@ -203,10 +232,14 @@ def mathvista(out: Path, n: int = 16) -> None:
                     "img_height": image.height,
                     "img_width": image.width,
                     "language": "english",
-                    "skills": rng.sample(["arithmetic reasoning", "numeric commonsense", "statistical reasoning"], 2),
+                    "skills": rng.sample(
+                        ["arithmetic reasoning", "numeric commonsense", "statistical reasoning"], 2
+                    ),
                     "source": "ov-bench-samples",
                     "split": "testmini",
-                    "task": rng.choice(["figure question answering", "math word problem", "visual question answering"]),
+                    "task": rng.choice(
+                        ["figure question answering", "math word problem", "visual question answering"]
+                    ),
                 },
                 "query": _mathvista_query(question, qtype, atype, choices, precision, unit),
             }

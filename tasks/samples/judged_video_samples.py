@@ -43,7 +43,13 @@ def activitynetqa(out_dir: Path, n_videos: int = 6) -> None:
         ]
         for k, (question, answer, qtype) in enumerate(qas):
             rows.append(
-                {"video_name": name, "question_id": f"v_{name}_{k}", "question": question, "answer": answer, "type": qtype}
+                {
+                    "video_name": name,
+                    "question_id": f"v_{name}_{k}",
+                    "question": question,
+                    "answer": answer,
+                    "type": qtype,
+                }
             )
     features = {k: _value("string") for k in ("video_name", "question_id", "question", "answer", "type")}
     write_parquet(rows, features, out_dir / "data" / "test-00000-of-00001.parquet")
@@ -65,8 +71,16 @@ def videochatgpt_gen(out_dir: Path, n_videos: int = 5) -> None:
     archives = Archives(out_dir)
     rows = []
     for name, spec in _videochatgpt_videos(rng, archives, n_videos):
-        rows.append({"video_name": name, "question": "What happens in the video?", "answer": _description(spec)})
-        rows.append({"video_name": name, "question": "What colour is the square?", "answer": f"The square is {spec.color}."})
+        rows.append(
+            {"video_name": name, "question": "What happens in the video?", "answer": _description(spec)}
+        )
+        rows.append(
+            {
+                "video_name": name,
+                "question": "What colour is the square?",
+                "answer": f"The square is {spec.color}.",
+            }
+        )
     features = {k: _value("string") for k in ("video_name", "question", "answer")}
     write_parquet(rows, features, out_dir / "Generic" / "test-00000-of-00001.parquet")
     archives.close()
