@@ -67,6 +67,7 @@ class MMVet(JudgedImageTask):
     lmms_eval_yaml = "mmvet.yaml"
     id_column = "question_id"
     real_docs = 218
+    published_judge_model = "gpt-4-0613"  # what lmms-eval judged MMVet with before 0.7.3's default
 
     def stratum(self, doc: dict) -> str:
         return str(doc.get("capability") or "")
@@ -107,8 +108,9 @@ class LLaVAInTheWild(JudgedImageTask):
         from tasks.judging import judge_import_env
 
         module = self._module()
-        with judge_import_env():
-            call(module._get_pipeline)
+        if module._pipeline is None:
+            with judge_import_env():
+                call(module._get_pipeline)
 
     def check_judge_reply(self, reply: str) -> str | None:
         scores = call(self._module()._parse_comparative_scores, reply).metadata["scores"]

@@ -13,7 +13,7 @@ session (tasks/judging/routes.py). Prompts, reply parsing and aggregations are l
   (videochatgpt_temporal) and consistency (videochatgpt_consistency). Consistency questions come in
   pairs (two phrasings, one video); lmms-eval judges each pair inside its aggregation. ov-bench judges
   a pair as soon as both answers are stored, by calling that same aggregation on the pair
-  (:meth:`VideoChatGPTConsistency.judge_pair`, driven by ov_bench/judge/pending.py), stores the pair's
+  (:meth:`VideoChatGPTConsistency.judge_group`, driven by ov_bench/judge/pending.py), stores the pair's
   exchange and score on both rows, and aggregates the pair scores with lmms-eval's averaging.
   ``--limit`` keeps the two questions of a video together.
 - video_dc499: one judge call per description, a 0-5 detail-orientation score.
@@ -145,7 +145,7 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
     main_metric = "gpt_eval_score_consistency"
     lmms_eval_yaml = "videochatgpt_consistency.yaml"
     real_docs = 998
-    pair_judged = True  # ov_bench/judge/pending.py judges pairs after the model has answered both
+    group_judged = True  # ov_bench/judge/pending.py judges each pair once the model has answered both
 
     def group_key(self, doc: dict) -> str:
         return str(doc["video_name"])  # the two phrasings of a question stay together under --limit
@@ -159,7 +159,7 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         return 0.0, None, False  # replaced by the pair's score once judged
 
-    def pair_up(self, records: list[dict]) -> list[tuple[int, int]]:
+    def judge_groups(self, records: list[dict]) -> list[list[int]]:
         """Pairs of record indices as lmms-eval's videochatgpt_aggregate_submissions_consistency forms
         them: in order, each record with the next unpaired one of the same video."""
         names = [r["lmms"]["gpt_eval_score_consistency"].get("video_name") for r in records]
@@ -171,17 +171,17 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
             for j in range(i + 1, len(names)):
                 if j not in paired and names[j] == name:
                     paired.update((i, j))
-                    out.append((i, j))
+                    out.append([i, j])
                     break
         return out
 
-    def judge_pair(self, first: dict, second: dict) -> float:
-        """The pair's consistency score: lmms-eval's aggregation run on the two records (one judge call)."""
+    def judge_group(self, records: list[dict]) -> float:
+        """A pair's consistency score: lmms-eval's aggregation run on its two records (one judge call)."""
         session = active_session()
         if session is None:
             raise JudgeError(f"{self.name} is scored by an LLM judge and none is configured (--judge-url)")
         agg = self.utils().videochatgpt_aggregate_consistency
-        values = [jsonable(first["lmms"][self.main_metric]), jsonable(second["lmms"][self.main_metric])]
+        values = [jsonable(r["lmms"][self.main_metric]) for r in records]
         with session.checking(self.check_judge_reply):
             try:
                 value = self._call_aggregation(agg, values)
@@ -196,14 +196,14 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
 
         pairs: dict[tuple, float] = {}
         for r in records:
-            if r.get("pair_score") is not None:
-                pairs[tuple(r["pair"])] = float(r["pair_score"])
+            if r.get("group_score") is not None:
+                pairs[tuple(r["judge_group"])] = float(r["group_score"])
         out: dict[str, float] = {}
         if pairs:
             agg = self.utils().videochatgpt_aggregate_score  # lmms-eval's average of per-pair scores
             out[self.main_metric] = float(self._call_aggregation(agg, [{"score": s} for s in pairs.values()]))
         out["pairs"] = float(len(pairs))
-        unpaired = sum(1 for r in records if r.get("pair_score") is None)
+        unpaired = sum(1 for r in records if r.get("group_score") is None)
         if unpaired:
             out["unpaired_questions"] = float(unpaired)
         out["parse_failure_rate"] = parse_failure_rate(records)

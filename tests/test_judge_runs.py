@@ -143,12 +143,85 @@ def test_consistency_pairs_are_judged_and_stored_together(samples_cache, tmp_pat
         assert len(server.requests) == len(outcome.rows) // 2
     names = [r.doc_id.split("/")[0] for r in outcome.rows]
     assert len(outcome.rows) % 2 == 0 and all(names.count(n) == 2 for n in names)  # --limit kept pairs
-    assert all(r.ok and r.score == 4.0 and r.record["pair_score"] == 4 for r in outcome.rows)
+    assert all(r.ok and r.score == 4.0 and r.record["group_score"] == 4 for r in outcome.rows)
     first, second = outcome.rows[0], outcome.rows[1]
-    assert first.record["pair"] == [first.doc_id, second.doc_id]
+    assert first.record["judge_group"] == [first.doc_id, second.doc_id]
     assert exchanges(out, first) == exchanges(out, second) and len(exchanges(out, first)) == 1
     assert "Question 1:" in exchanges(out, first)[0]["messages"][1]["content"]
     with JudgeServer(lambda request: "{'score': 2}") as server:
         again = run(out, JudgeConfig(url=server.url), adapter, tasks=("videochatgpt_consistency",), limit=5)
         assert server.requests == []  # judged pairs are not judged again
     assert [r.score for r in again.rows] == [4.0] * len(again.rows)
+
+
+# ---- end to end through the CLI, every judged task, scores held against lmms-eval's own functions ----------
+
+# task -> (lmms-eval module, process_results, how its own client reaches the judge)
+LMMS = {
+    "mmvet": ("lmms_eval.tasks.mmvet.utils", "mmvet_process_results", "server"),
+    "llava_in_the_wild": ("lmms_eval.tasks.llava-in-the-wild.utils", "llava_process_results", "pipeline"),
+    "dc100_en": ("lmms_eval.tasks.internal_eval.dc100_en_utils", "process_results", "server"),
+    "mathvista_testmini_format": ("lmms_eval.tasks.mathvista.utils", "mathvista_process_results", "mathvista"),
+    "mathverse_testmini_vision_only": ("lmms_eval.tasks.mathverse.utils", "mathverse_process_results", "mathverse"),
+    "activitynetqa": ("lmms_eval.tasks.activitynetqa.utils", "activitynetqa_process_results", "requests"),
+    "videochatgpt_gen": ("lmms_eval.tasks.videochatgpt.utils", "videochatgpt_process_results_generic", "requests"),
+    "videochatgpt_temporal": ("lmms_eval.tasks.videochatgpt.utils", "videochatgpt_process_results_temporal", "requests"),
+    "video_dc499": ("lmms_eval.tasks.video_detail_description.utils", "video_detail_description_process_results_generic", "requests"),
+}  # fmt: skip
+
+
+def _point_lmms_eval_at(monkeypatch, module, how: str, server: JudgeServer) -> None:
+    import importlib
+
+    from tests.test_judge_tasks import point_llm_judge_at, point_requests_at
+
+    if how == "requests":
+        point_requests_at(monkeypatch, module, server)
+    elif how == "server":
+        point_llm_judge_at(monkeypatch, module.server, server)
+    elif how == "pipeline":
+        point_llm_judge_at(monkeypatch, module._get_pipeline().verifier._server, server)
+    elif how == "mathvista":
+        point_llm_judge_at(monkeypatch, module.mathvista_evaluator.server, server)
+    else:
+        evals = importlib.import_module("lmms_eval.tasks.mathverse.mathverse_evals")
+        point_llm_judge_at(monkeypatch, evals.MathVerseEvaluator.server, server)
+
+
+@pytest.mark.slow
+def test_cli_runs_every_judged_task_with_lmms_eval_scores(samples_cache, tmp_path, monkeypatch):  # noqa: F811
+    import copy
+    import importlib
+    import json
+
+    from ov_bench.cli import main
+    from tasks import get_task
+    from tests.support.judge_server import plausible_reply
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    names = [*LMMS, "videochatgpt_consistency"]
+    out = tmp_path / "cli"
+    args = ["run", "--tasks", ",".join(names), "--model", "tiny", "--data", "samples", "--limit", "4"]
+    args += ["--frames", "4", "--max-new-tokens", "12", "--output", str(out), "--no-progress", "--no-warmup"]
+    with JudgeServer(plausible_reply) as server:
+        assert main([*args, "--judge-url", server.url]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["run"]["judge"] == {"url": server.url, "model": "gpt-4o-2024-11-20", "timeout_s": 60.0}
+        with ResultsStore(out / SAMPLES_DB) as store:
+            rows = store.rows()
+        for name, (module_name, fn, how) in LMMS.items():
+            task, module = get_task(name), importlib.import_module(module_name)
+            _point_lmms_eval_at(monkeypatch, module, how, server)
+            docs = {task.doc_id(d): d for d in task.load(data="samples", limit=4)}
+            mine = [r for r in rows if r.task == name]
+            assert mine and all(r.ok for r in mine), name
+            for row in mine:
+                expected = getattr(module, fn)(copy.deepcopy(docs[row.doc_id]), [row.response])
+                assert row.record["lmms"] == json.loads(json.dumps(expected, default=str)), (name, row.doc_id)
+            assert results["tasks"][name]["judge_models"] == ["gpt-4o-2024-11-20"]
+        pairs = [r for r in rows if r.task == "videochatgpt_consistency"]
+        assert pairs and all(r.ok and r.record["group_score"] is not None for r in pairs)
+        sent = len(server.requests)
+        assert (
+            main([*args, "--judge-url", server.url]) == 0 and len(server.requests) == sent
+        )  # resumed: no calls

@@ -285,15 +285,15 @@ def test_videochatgpt_consistency_pairs_match_lmms_eval(samples_cache, server, m
     records = [
         task.score(doc, RESPONSES[i % len(RESPONSES)]) for i, doc in enumerate(docs)
     ]  # no judge needed
-    pairs = task.pair_up(records)
-    assert len(pairs) == len(docs) // 2
+    pairs = task.judge_groups(records)
+    assert len(pairs) == len(docs) // 2 and all(len(p) == 2 for p in pairs)
     with judge_scope(JudgeConfig(url=server.url)):
-        for i, j in pairs:
+        for pair in pairs:
             with judge_session() as session:
-                score = task.judge_pair(records[i], records[j])
+                score = task.judge_group([records[k] for k in pair])
             assert len(session.exchanges) == 1
-            for k in (i, j):
-                records[k].update(pair=[i, j], pair_score=score)
+            for k in pair:
+                records[k].update(judge_group=pair, group_score=score)
     utils = importlib.import_module("lmms_eval.tasks.videochatgpt.utils")
     point_requests_at(monkeypatch, utils, server)
     results = lmms_results(utils.videochatgpt_process_results_consistency, docs)

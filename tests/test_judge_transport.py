@@ -61,8 +61,8 @@ def test_transport_records_replies_retries_and_failures(monkeypatch):
         [Reply(status=503), "ok after a retry", Reply(status=400), Reply(raw="<html>"), Reply(content="")]
     )
     with JudgeServer(lambda request: next(script)) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")  # read when the transport is made
         transport = Transport(JudgeConfig(url=server.url, model="judge-m"))
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         good = transport.send(MESSAGES, {"model": "judge-m", "temperature": 0})
         assert (good.reply, good.reply_model, good.attempts, good.error) == (
             "ok after a retry",

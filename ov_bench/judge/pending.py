@@ -1,6 +1,13 @@
 """The judging pass a run makes after its model loop (rank 0): samples that await this judge are
-(re)judged from their stored responses, and pair-judged tasks (VideoChatGPT consistency) get their
-pairs judged. The model is never run here.
+(re)judged from their stored responses, and group-judged tasks get their groups judged. The model is
+never run here.
+
+Group-judged tasks (``group_judged = True``; VideoChatGPT consistency's question pairs, and any task
+whose lmms-eval aggregation judges several samples together, such as MMBench's circular groups)
+provide ``judge_groups(records) -> list[list[int]]`` (indices of records judged together, records in
+document order) and ``judge_group(records) -> float`` (one score for the group, called inside a
+judge session). The pass stores the group's exchanges and score on every row of the group
+(``record["judge_group"]``, ``record["group_score"]``, ``record["group_judge_model"]``).
 
 A stored row awaits the judge when
 - its scoring failed at the judge (error ``judge: ...``) in an earlier invocation (each invocation
@@ -33,8 +40,8 @@ def awaits_judge(row: Any, task: Any, judge_model: str) -> bool:
         return False
     if row.error is not None:
         return row.error.startswith(JUDGE_ERROR)
-    if getattr(task, "pair_judged", False):
-        return False  # its pairs are judged by judge_pairs
+    if getattr(task, "group_judged", False):
+        return False  # its groups are judged by judge_groups
     if is_judged(task):
         return row.judge_model != judge_model
     if (row.record or {}).get(AWAITING_JUDGE_KEY):
@@ -65,13 +72,13 @@ def rescore(row: Any, task: Any, doc: dict) -> Any:
 
 def judge_pending(store: Any, plans: Sequence[Any], identity: Any, judge: JudgeConfig, since: float) -> int:
     """Re-judge the stored rows of ``plans`` that await ``judge`` (rows written at or after ``since``,
-    this invocation's, are left alone) and judge complete pairs. Returns the number of rows written."""
+    this invocation's, are left alone) and judge complete groups. Returns the number of rows written."""
     written = 0
     with judge_scope(judge):
         for plan in plans:
             written += _rescore_pending(store, plan, identity, judge.model, since)
-            if getattr(plan.task, "pair_judged", False):
-                written += judge_pairs(store, plan, identity, judge.model)
+            if getattr(plan.task, "group_judged", False):
+                written += judge_groups(store, plan, identity, judge.model)
     return written
 
 
@@ -98,9 +105,9 @@ def _rescore_pending(store: Any, plan: Any, identity: Any, judge_model: str, sin
     return len(todo)
 
 
-def judge_pairs(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
-    """Judge every complete pair of a pair-judged task not yet judged by ``judge_model``; each pair's
-    exchanges and score go on both rows (a failure: both rows await the judge)."""
+def judge_groups(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
+    """Judge every group of a group-judged task not yet judged by ``judge_model``; the group's exchanges
+    and score go on each of its rows (a failure: each row awaits the judge)."""
     task = plan.task
     order = {doc_id: i for i, doc_id in enumerate(plan.doc_ids)}
     rows = [
@@ -108,34 +115,34 @@ def judge_pairs(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
         for r in store.rows(identity.model_key, identity.threshold, plan.name)
         if r.ok and r.record is not None and r.doc_id in order
     ]
-    rows.sort(key=lambda r: order[r.doc_id])  # lmms-eval pairs in document order
+    rows.sort(key=lambda r: order[r.doc_id])  # lmms-eval forms its groups in document order
     written = 0
-    for i, j in task.pair_up([r.record for r in rows]):
-        pair = (rows[i], rows[j])
-        if all(r.record.get("pair_judge_model") == judge_model for r in pair):
+    for indices in task.judge_groups([r.record for r in rows]):
+        group = [rows[i] for i in indices]
+        if all(r.record.get("group_judge_model") == judge_model for r in group):
             continue
-        replay = [Exchange.from_dict(e) for e in _stored_exchanges(store, pair[0], judge_model)]
+        replay = [Exchange.from_dict(e) for e in _stored_exchanges(store, group[0], judge_model)]
         error = None
         with judge_session(replay) as session:
             try:
-                score = task.judge_pair(pair[0].record, pair[1].record)
+                score = task.judge_group([r.record for r in group])
             except JudgeError as exc:
                 error = str(exc).splitlines()[0] if str(exc) else "judge call failed"
         exchanges = [e.to_dict() for e in session.exchanges]
-        for row in pair:
+        for row in group:
             row.judge_model, row.judge_exchanges = judge_model, exchanges
             row.finished_at = time.time()
-            for key in ("pair", "pair_score", "pair_judge_model"):
+            for key in ("judge_group", "group_score", "group_judge_model"):
                 row.record.pop(key, None)
             if error is not None:
                 row.error, row.score = f"{JUDGE_ERROR} {error}", None
             else:
                 row.record.update(
-                    pair=[pair[0].doc_id, pair[1].doc_id], pair_score=score, pair_judge_model=judge_model
+                    judge_group=[r.doc_id for r in group], group_score=score, group_judge_model=judge_model
                 )
                 row.score = score
-        store.write_many(pair)
-        written += 2
+        store.write_many(group)
+        written += len(group)
     return written
 
 

@@ -87,12 +87,19 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "memory_kind": next((r.memory_kind for r in rows if r.memory_kind), None),
         "error_reasons": reasons,
         "top_error": top_error(rows),
-        **(
-            {"judge_models": judges}
-            if (judges := sorted({r.judge_model for r in rows if r.judge_model}))
-            else {}
-        ),
+        **judge_summary(task, rows),
     }
+
+
+def judge_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
+    """Which LLM judge scored a judged task's rows, and which judge the published numbers used."""
+    out: dict[str, Any] = {}
+    judges = sorted({r.judge_model for r in rows if r.judge_model})
+    if judges:
+        out["judge_models"] = judges
+    if getattr(task, "published_judge_model", None):
+        out["published_judge_model"] = task.published_judge_model
+    return out
 
 
 def top_error(rows: Sequence[SampleRow]) -> dict[str, Any] | None:

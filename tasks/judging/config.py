@@ -32,7 +32,7 @@ class JudgeConfig:
     """An OpenAI-compatible chat-completions judge.
 
     url: the base URL, normally ending in /v1; requests go to ``url + /chat/completions``.
-    api_key: None reads OPENAI_API_KEY when a request is sent, else the placeholder.
+    api_key: None reads OPENAI_API_KEY when the run's judge scope opens, else the placeholder.
     max_attempts: tries per request on a connection error, a timeout, HTTP 429 or 5xx.
     """
 

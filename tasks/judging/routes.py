@@ -81,6 +81,9 @@ def import_judge_module(name: str) -> ModuleType:
     provider classes routed."""
     from tasks.lmms import quiet
 
+    module = sys.modules.get(name)
+    if module is not None and _providers_routed:
+        return module  # already imported (the environment is left alone on later calls)
     with judge_import_env(), quiet():
         route_providers()
         return importlib.import_module(name)
@@ -89,16 +92,22 @@ def import_judge_module(name: str) -> ModuleType:
 # ---- lmms_eval.llm_judge providers --------------------------------------------------------------
 
 
-@functools.cache
+_providers_routed = False
+
+
 def route_providers() -> None:
     """Wrap ``evaluate`` of every provider class lmms-eval's factory can build (once per process)."""
+    global _providers_routed
     with judge_import_env():
+        if _providers_routed:
+            return
         from lmms_eval.llm_judge import ProviderFactory
-    for cls in set(ProviderFactory._provider_classes.values()):
-        original = cls.__dict__.get("evaluate")
-        if original is None or getattr(original, "_ov_bench_routed", False):
-            continue
-        cls.evaluate = _routed_evaluate(original)
+
+        for cls in set(ProviderFactory._provider_classes.values()):
+            original = cls.__dict__.get("evaluate")
+            if original is not None and not getattr(original, "_ov_bench_routed", False):
+                cls.evaluate = _routed_evaluate(original)
+        _providers_routed = True
 
 
 def _routed_evaluate(original: Any) -> Any:
@@ -251,6 +260,11 @@ def load_private_judge_utils(task_dir: str, module: str = "utils") -> ModuleType
     under :func:`judge_import_env`, with its ``requests`` routed strictly to the judge session."""
     from tasks.lmms_isolated import load_private_utils
 
-    with judge_import_env():
-        mod = load_private_utils(task_dir, module)
-    return route_requests(mod, strict=True)
+    key = (task_dir, module)
+    if key not in _private:
+        with judge_import_env():
+            _private[key] = route_requests(load_private_utils(task_dir, module), strict=True)
+    return _private[key]
+
+
+_private: dict[tuple[str, str], ModuleType] = {}

@@ -77,6 +77,7 @@ class Transport:
 
     def __init__(self, config: JudgeConfig) -> None:
         self.config = config
+        self._key = config.key()  # read once: the environment may change under a running scope
         self._lock = threading.Lock()
         self._unreachable = 0  # requests in a row that failed to connect
         self.requests_sent = 0
@@ -120,7 +121,7 @@ class Transport:
         import requests
 
         payload = {**params, "messages": messages}
-        headers = {"Authorization": f"Bearer {self.config.key()}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {self._key}", "Content-Type": "application/json"}
         with self._lock:
             self.requests_sent += 1
         try:
