@@ -13,7 +13,7 @@ session (tasks/judging/routes.py). Prompts, reply parsing and aggregations are l
   (videochatgpt_temporal) and consistency (videochatgpt_consistency). Consistency questions come in
   pairs (two phrasings, one video); lmms-eval judges each pair inside its aggregation. ov-bench judges
   a pair as soon as both answers are stored, by calling that same aggregation on the pair
-  (:meth:`VideoChatGPTConsistency.judge_group`, driven by ov_bench/judge/pending.py), stores the pair's
+  (:meth:`VideoChatGPTConsistency.judge_group`, driven by ov_bench/engine/judge_pass.py), stores the pair's
   exchange and score on both rows, and aggregates the pair scores with lmms-eval's averaging.
   ``--limit`` keeps the two questions of a video together.
 - video_dc499: one judge call per description, a 0-5 detail-orientation score.
@@ -145,7 +145,7 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
     main_metric = "gpt_eval_score_consistency"
     lmms_eval_yaml = "videochatgpt_consistency.yaml"
     real_docs = 998
-    group_judged = True  # ov_bench/judge/pending.py judges each pair once the model has answered both
+    group_judged = True  # ov_bench/engine/judge_pass.py judges each pair once the model has answered both
 
     def group_key(self, doc: dict) -> str:
         return str(doc["video_name"])  # the two phrasings of a question stay together under --limit

@@ -93,20 +93,15 @@ class LmmsTask(Task):
         split = c.get("test_split") or c.get("validation_split")
         return HubDataset(c["dataset_path"], c.get("dataset_name"), split, self.revision)
 
-    # The lmms-eval model whose lmms_eval_specific_kwargs entry the prompt uses where the YAML has one
-    # (Video-MME's `llava_vid`: post-prompt "The best answer is:"); None: the default entry.
-    lmms_model_name: str | None = None
-
-    @property
-    def lmms_eval_kwargs(self) -> dict[str, Any]:
-        """What ConfigurableTask passes to doc_to_text: the entry of ``lmms_model_name`` when the YAML has
-        one, else (a model without its own entry) the whole lmms_eval_specific_kwargs mapping updated
-        with its "default" entry."""
+    def lmms_eval_kwargs(self, prompt_model: str | None = None) -> dict[str, Any]:
+        """What ConfigurableTask passes to doc_to_text: the entry of ``prompt_model`` (the lmms-eval model
+        name) when the YAML has one, else (a model without its own entry) the whole
+        lmms_eval_specific_kwargs mapping updated with its "default" entry."""
         kwargs = self.lmms_eval_config.get("lmms_eval_specific_kwargs")
         if kwargs is None:
             return None  # type: ignore[return-value]
-        if self.lmms_model_name is not None and self.lmms_model_name in kwargs:
-            return dict(kwargs[self.lmms_model_name])
+        if prompt_model is not None and prompt_model in kwargs:
+            return dict(kwargs[prompt_model])
         merged = dict(kwargs)
         if "default" in kwargs:
             merged.update(kwargs["default"])
@@ -210,8 +205,8 @@ class LmmsTask(Task):
 
     # ---- Task API ----------------------------------------------------------------------------
 
-    def doc_to_text(self, doc: dict) -> str:
-        return call(self.lmms_fn("doc_to_text"), doc, self.lmms_eval_kwargs)
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
+        return call(self.lmms_fn("doc_to_text"), doc, self.lmms_eval_kwargs(prompt_model))
 
     def _visual_cells(self, doc: dict) -> list[Any]:
         """The cells lmms-eval's doc_to_visual returns, in its order, found without decoding."""

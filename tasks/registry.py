@@ -15,8 +15,10 @@ from tasks.base import MODALITIES, Task, TaskError
 
 TASK_MODULES: list[str] = [
     "tasks.image_tasks",  # mmmu, ai2d, mme, chartqa, docvqa
-    "tasks.multi_image_tasks",  # muirbench, llava_interleave_bench
+    "tasks.multi_image_tasks",  # muirbench, llava_interleave_bench, mantis, blink_<config> x14
     "tasks.video_tasks",  # videomme, mvbench, egoschema, nextqa, perceptiontest
+    "tasks.long_video_tasks",  # videomme_w_subtitle, mlvu_dev, longvideobench_val_v
+    "tasks.server_tasks",  # docvqa_test, infovqa_test, egoschema_test (scored by a test server)
     "tasks.judged_image_tasks",  # mmvet, llava_in_the_wild, dc100_en, mathvista_testmini_*, mathverse
     "tasks.judged_video_tasks",  # activitynetqa, videochatgpt_*, video_dc499
 ]

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ov_bench.engine.runner import RunConfig, Runner
-from ov_bench.judge.pending import awaiting_judge_line
+from ov_bench.model_spec import ModelSpec
+from ov_bench.judge.awaiting import awaiting_judge_line
 from ov_bench.outputs.store import SAMPLES_DB, ResultsStore
 from tasks.judging import JudgeConfig
 from tests.support.judge_server import JudgeServer, Reply, down_url, last_user_text, no_retry_sleeps
@@ -44,7 +45,7 @@ def run(out: Path, judge: JudgeConfig | None, adapter: InstantAdapter, tasks=("m
         warmup=False,
         workers=0,
         write_outputs=False,
-        frames=kw.pop("frames", 4),
+        model=ModelSpec(model="tiny", frames=4),
         **kw,
     )
     return Runner(cfg, adapter=adapter).run()

@@ -1,6 +1,6 @@
-"""The judging pass a run makes after its model loop (rank 0): samples that await this judge are
-(re)judged from their stored responses, and group-judged tasks get their groups judged. The model is
-never run here.
+"""The judging pass a run makes after its model loop (rank 0): stored samples that await this judge
+(ov_bench/judge/awaiting.py) are judged again from their stored responses, and group-judged tasks get
+their groups judged. The model is never run here.
 
 Group-judged tasks (``group_judged = True``; VideoChatGPT consistency's question pairs, and any task
 whose lmms-eval aggregation judges several samples together, such as MMBench's circular groups)
@@ -9,11 +9,6 @@ document order) and ``judge_group(records) -> float`` (one score for the group, 
 judge session). The pass stores the group's exchanges and score on every row of the group
 (``record["judge_group"]``, ``record["group_score"]``, ``record["group_judge_model"]``).
 
-A stored row awaits the judge when
-- its scoring failed at the judge (error ``judge: ...``) in an earlier invocation (each invocation
-  tries a sample's judge calls once; the run then exits 1 and a rerun tries again),
-- it is scored by a judge and was judged by another judge model (``--judge-model`` changed), or
-- it was scored without the judge it would have used (record flag AWAITING_JUDGE_KEY, MMBench).
 Stored successful exchanges of the same judge model answer identical requests again (no HTTP call),
 so a partly judged sample only sends what is missing.
 """
@@ -22,38 +17,22 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ov_bench.judge.cli import is_judged
-from tasks.judging import AWAITING_JUDGE_KEY, Exchange, JudgeConfig, JudgeError, judge_scope, judge_session
+from ov_bench.adapters.base import Generation
+from ov_bench.engine.sample import score_into_row
+from ov_bench.judge.awaiting import JUDGE_ERROR, awaits_judge
+from ov_bench.judge.scoring import replaying
+from tasks.judging import Exchange, JudgeConfig, JudgeError, judge_scope, judge_session
 
 log = logging.getLogger(__name__)
 
-JUDGE_ERROR = "judge:"
 _KEPT_RECORD_KEYS = ("media_warning", "warnings")  # what the model call left in a record
-
-
-def awaits_judge(row: Any, task: Any, judge_model: str) -> bool:
-    if row.response is None:
-        return False
-    if row.error is not None:
-        return row.error.startswith(JUDGE_ERROR)
-    if getattr(task, "group_judged", False):
-        return False  # its groups are judged by judge_groups
-    if is_judged(task):
-        return row.judge_model != judge_model
-    if (row.record or {}).get(AWAITING_JUDGE_KEY):
-        return True
-    return row.judge_model is not None and row.judge_model != judge_model
 
 
 def rescore(row: Any, task: Any, doc: dict) -> Any:
     """Score a stored row's response again (the run's judge scope must be open)."""
-    from ov_bench.adapters.base import Generation
-    from ov_bench.engine.sample import score_into_row
-
     kept = {k: row.record[k] for k in _KEPT_RECORD_KEYS if row.record and k in row.record}
     gen = Generation(
         text=row.response,
@@ -87,8 +66,6 @@ def _stored_exchanges(store: Any, row: Any, judge_model: str) -> list[dict]:
 
 
 def _rescore_pending(store: Any, plan: Any, identity: Any, judge_model: str, since: float) -> int:
-    from ov_bench.judge.scoring import replaying
-
     docs = dict(zip(plan.doc_ids, plan.docs))
     rows = store.rows(identity.model_key, identity.threshold, plan.name)
     todo = [
@@ -144,15 +121,3 @@ def judge_groups(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
         store.write_many(group)
         written += len(group)
     return written
-
-
-def awaiting_judge_line(rows: Sequence[Any]) -> str | None:
-    """The one line a run prints (and exits 1 with) when samples await the judge; None when none do."""
-    waiting = [r for r in rows if r.error and r.error.startswith(JUDGE_ERROR)]
-    if not waiting:
-        return None
-    reason, _ = Counter(r.error[len(JUDGE_ERROR) :].strip() for r in waiting).most_common(1)[0]
-    return (
-        f"ov-bench: {len(waiting)} sample(s) await the LLM judge ({reason}); rerun the same command to "
-        "judge only those, without running the model again"
-    )
