@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ov_bench.engine.runner import RunConfig, Runner
-from ov_bench.model_spec import ModelSpec
 from ov_bench.judge.awaiting import awaiting_judge_line
+from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import SAMPLES_DB, ResultsStore
 from tasks.judging import JudgeConfig
 from tests.support.judge_server import JudgeServer, Reply, down_url, last_user_text, no_retry_sleeps
