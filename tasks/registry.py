@@ -19,6 +19,8 @@ TASK_MODULES: list[str] = [
     "tasks.video_tasks",  # videomme, mvbench, egoschema, nextqa, perceptiontest
     "tasks.long_video_tasks",  # videomme_w_subtitle, mlvu_dev, longvideobench_val_v
     "tasks.server_tasks",  # docvqa_test, infovqa_test, egoschema_test (scored by a test server)
+    "tasks.judged_image_tasks",  # mmvet, llava_in_the_wild, dc100_en, mathvista_testmini_*, mathverse
+    "tasks.judged_video_tasks",  # activitynetqa, videochatgpt_*, video_dc499
 ]
 
 _REGISTRY: dict[str, type[Task]] = {}

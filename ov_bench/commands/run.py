@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..judge import add_judge_arguments, judge_config_from_args, require_judge
 from ..model_spec import ModelSpec
 from .flags import add_engine_arguments, add_model_arguments, add_task_arguments, model_spec, positive_int
 
@@ -39,6 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="--data hub: refuse instead of fetching a video task's missing media (see `ov-bench fetch`)",
     )
+    add_judge_arguments(parser)
     parser.add_argument(
         "--published",
         default=None,
@@ -65,6 +67,7 @@ def precheck(args: argparse.Namespace) -> ModelSpec:
     spec = model_spec(args)
     for name in args.tasks:
         get_task(name)
+    require_judge(args.tasks, judge_config_from_args(args))  # exit 2 before anything loads or is written
     check_data_arg(args.data)
     check_output_arg(args.output)
     check_model_spec(spec)
@@ -97,6 +100,7 @@ def execute(args: argparse.Namespace) -> int:
         fetch=not args.no_fetch,
         strict_media=args.strict_media,
         published=args.published,
+        judge=judge_config_from_args(args),
     )
     runner = Runner(config)
     outcome = runner.run()
@@ -111,6 +115,12 @@ def execute(args: argparse.Namespace) -> int:
     for note in runner.notes:
         print(note)
 
+    from ..judge.awaiting import awaiting_judge_line
+
+    waiting = awaiting_judge_line(outcome.rows)
+    if waiting:  # samples whose judge call failed: a rerun judges only those
+        print(waiting, file=sys.stderr)
+        return 1
     failed = failed_tasks(outcome.results) if outcome.results is not None else []
     if failed:  # a task without a single scored sample is no result, whatever --strict says
         for name in failed:

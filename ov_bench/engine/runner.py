@@ -20,6 +20,7 @@ from typing import Any
 
 from ov_bench.adapters.base import ModelAdapter
 from ov_bench.engine.distributed import DistContext
+from ov_bench.engine.judge_pass import judge_pending
 from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, prepare, run_model
 from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
@@ -34,6 +35,7 @@ from ov_bench.outputs.store import (
     shard_path,
     threshold_key,
 )
+from tasks.judging import judge_scope
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class RunConfig:
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
     # the published checkpoint whose numbers the run is compared with (None: recognised from the model)
     published: str | None = None
+    judge: Any = None  # tasks.judging.JudgeConfig for LLM-judged tasks (None: no judge); see ov_bench/judge
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -354,7 +357,9 @@ class Runner:
         store_path = shard_path(out, dist.rank) if dist.distributed else main_db
         if cfg.warmup and any(p.todo for p in plans):
             self.throughput.warmup_s = warm_up(self.adapter, announce=dist.is_main)
-        evaluated = self._evaluate_all(plans, store_path, device)
+        started = time.time()
+        with judge_scope(cfg.judge):  # judged tasks score through the run's judge
+            evaluated = self._evaluate_all(plans, store_path, device)
         self.throughput.task_samples = {p.name: p.remaining for p in plans}
 
         dist.barrier()
@@ -370,6 +375,8 @@ class Runner:
             for plan in plans:  # a server-scored task's aggregation writes its submission file here
                 plan.task.submission_dir = out
             with ResultsStore(main_db) as store:
+                if cfg.judge is not None:  # stored samples awaiting this judge, and judged groups
+                    judge_pending(store, plans, self._identity, cfg.judge, since=started)
                 rows = rows_in_doc_order(store, plans, self._identity.model_key, self._identity.threshold)
                 env = self._environment(device)
                 results = build_results(

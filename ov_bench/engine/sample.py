@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
+from ov_bench.judge.scoring import score_sample
 from ov_bench.outputs.store import SampleRow
 from ov_bench.profiling import (
     NullTimer,
@@ -27,6 +28,7 @@ from ov_bench.profiling import (
     memory_tracker_for,
     stage_timer_for,
 )
+from tasks.judging import JudgeError
 
 log = logging.getLogger(__name__)
 
@@ -207,8 +209,13 @@ def score_into_row(row: SampleRow, task: Any, doc: dict, gen: Generation) -> Sam
     row.visual_tokens_measured = gen.visual_positions
     row.text_tokens = gen.prompt_tokens - gen.visual_positions
     if task is not None:
-        try:
-            record = task.score(doc, row.response)
+        try:  # inside a judge session when the run has a judge (its exchanges go on the row)
+            record = score_sample(task, doc, row.response, row)
+        except JudgeError as exc:  # the sample awaits the judge: rerunning judges it again
+            row.error = (
+                f"judge: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'judge call failed'}"
+            )
+            return row
         except Exception as exc:
             row.error = f"score: {one_line(exc)}"
             return row

@@ -94,7 +94,19 @@ def task_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
         "media_warnings": media_warnings(rows),
         "parse_failures": parse_failures(rows),
         **({"subscores": subscores} if subscores else {}),
+        **judge_summary(task, rows),
     }
+
+
+def judge_summary(task: Any, rows: Sequence[SampleRow]) -> dict[str, Any]:
+    """Which LLM judge scored a judged task's rows, and which judge the published numbers used."""
+    out: dict[str, Any] = {}
+    judges = sorted({r.judge_model for r in rows if r.judge_model})
+    if judges:
+        out["judge_models"] = judges
+    if getattr(task, "published_judge_model", None):
+        out["published_judge_model"] = task.published_judge_model
+    return out
 
 
 def top_error(rows: Sequence[SampleRow]) -> dict[str, Any] | None:
@@ -169,6 +181,8 @@ def build_results(
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    if getattr(config, "judge", None) is not None:  # the LLM judge (url, model, timeout; never the key)
+        results["run"]["judge"] = config.judge.describe()
     if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)
         results["run"]["video"] = {**adapter.video_settings(), "frames": frames}
     if throughput is not None:

@@ -5,6 +5,10 @@ so a killed run loses at most the sample in flight and a rerun resumes. Under se
 each rank writes its own ``shards/rank<R>.sqlite`` (no cross-process write contention, works on
 any filesystem SQLite works on); rank 0 folds the shards into ``samples.sqlite`` once at the end,
 and at the start of a rerun folds any shards a killed run left behind.
+
+LLM-judged samples: the row's ``judge_model`` column names the judge that scored it, and table
+``judge_exchanges`` keeps every exchange (full prompt sent, reply or failure) per sample and judge
+model, so a later run with the same judge can replay them and another judge's are kept beside them.
 """
 
 from __future__ import annotations
@@ -71,13 +75,17 @@ class SampleRow:
     frame_times: list[float] | None = None  # their times in seconds (None: fps unknown, or an older store)
     # Samples generated together; above 1 the model stages' latencies and the peak memory are the batch's.
     batch_size: int | None = 1
+    judge_model: str | None = None  # the LLM judge that scored the sample (None: no judge call needed)
+    # This scoring's judge exchanges (tasks.judging.Exchange.to_dict()), written to table judge_exchanges;
+    # None: leave the stored ones as they are (rows read back do not load them: see judge_exchanges()).
+    judge_exchanges: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
 
-_STRUCTURED = ("record", "latency_ms", "parse_failed", "frame_indices", "frame_times")
+_STRUCTURED = ("record", "latency_ms", "parse_failed", "frame_indices", "frame_times", "judge_exchanges")
 _SCALARS = [f.name for f in fields(SampleRow) if f.name not in _STRUCTURED]
 _COLUMNS = (
     _SCALARS
@@ -113,11 +121,24 @@ CREATE TABLE IF NOT EXISTS samples (
     frame_indices_json TEXT,
     batch_size INTEGER,
     frame_times_json TEXT,
+    judge_model TEXT,
     {", ".join(f"{s}_ms REAL" for s in LATENCY_STAGES)},
     PRIMARY KEY (task, doc_id, model_key, threshold)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS judge_exchanges (
+    task TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    model_key TEXT NOT NULL,
+    threshold TEXT NOT NULL,
+    judge_model TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    exchange_json TEXT NOT NULL,
+    error TEXT,
+    PRIMARY KEY (task, doc_id, model_key, threshold, judge_model, n)
+);
 """
+_EXCHANGE_COLUMNS = ("task", "doc_id", "model_key", "threshold", "judge_model", "n", "exchange_json", "error")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -127,7 +148,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout=60000")
     conn.executescript(_SCHEMA)
     columns = {r[1] for r in conn.execute("PRAGMA table_info(samples)")}
-    for column, kind in (("batch_size", "INTEGER"), ("frame_times_json", "TEXT")):
+    for column, kind in (("batch_size", "INTEGER"), ("frame_times_json", "TEXT"), ("judge_model", "TEXT")):
         if column not in columns:  # a store from before the column: readable, its rows get NULL
             conn.execute(f"ALTER TABLE samples ADD COLUMN {column} {kind}")
     return conn
@@ -175,10 +196,48 @@ class ResultsStore:
         self.close()
 
     def write(self, row: SampleRow) -> None:
-        """Insert (or replace) one row and commit it."""
+        """Insert (or replace) one row, with its judge exchanges, and commit it."""
         if not row.finished_at:
             row.finished_at = time.time()
+        if row.judge_exchanges is None or self._conn.in_transaction:
+            self._write(row)
+        else:
+            with self._transaction():
+                self._write(row)
+
+    def _write(self, row: SampleRow) -> None:
         self._conn.execute(self._insert, _to_params(row))
+        if row.judge_exchanges is None:
+            return
+        key = (row.task, row.doc_id, row.model_key, row.threshold)
+        judge = row.judge_model or ""
+        self._conn.execute(
+            "DELETE FROM judge_exchanges WHERE task=? AND doc_id=? AND model_key=? AND threshold=? AND judge_model=?",
+            (*key, judge),
+        )
+        self._conn.executemany(
+            f"INSERT INTO judge_exchanges ({', '.join(_EXCHANGE_COLUMNS)}) VALUES ({', '.join('?' * len(_EXCHANGE_COLUMNS))})",
+            [
+                (*key, judge, n, json.dumps(ex, sort_keys=True, default=str), ex.get("error"))
+                for n, ex in enumerate(row.judge_exchanges)
+            ],
+        )
+
+    def judge_exchanges(
+        self, task: str, doc_id: str, model_key: str, threshold: str, judge_model: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored judge exchanges of one sample (of one judge model, or all), in the order sent."""
+        sql = "SELECT judge_model, exchange_json FROM judge_exchanges WHERE task=? AND doc_id=? AND model_key=? AND threshold=?"
+        params: list[Any] = [task, doc_id, model_key, threshold]
+        if judge_model is not None:
+            sql += " AND judge_model=?"
+            params.append(judge_model)
+        out = []
+        for judge, blob in self._conn.execute(sql + " ORDER BY judge_model, n", params):
+            exchange = json.loads(blob)
+            exchange["judge_model"] = judge
+            out.append(exchange)
+        return out
 
     def write_many(self, rows: Iterable[SampleRow]) -> None:
         with self._transaction():
@@ -198,8 +257,8 @@ class ResultsStore:
     def finished(self, task: str, model_key: str, threshold: str, include_errors: bool = True) -> set[str]:
         """doc_ids already done for this task, model and threshold."""
         sql = "SELECT doc_id FROM samples WHERE task=? AND model_key=? AND threshold=?"
-        if not include_errors:
-            sql += " AND error IS NULL"
+        if not include_errors:  # a sample that only awaits the judge is done with the model all the same
+            sql += " AND (error IS NULL OR error LIKE 'judge:%')"
         return {r[0] for r in self._conn.execute(sql, (task, model_key, threshold))}
 
     def rows(
@@ -227,7 +286,17 @@ class ResultsStore:
         """Copy every row of another store into this one (replacing same keys); returns the count."""
         with ResultsStore(other) as src:
             rows = src.rows()
-        self.write_many(rows)
+            exchanges = src._conn.execute(
+                f"SELECT {', '.join(_EXCHANGE_COLUMNS)} FROM judge_exchanges"
+            ).fetchall()
+        with self._transaction():
+            for row in rows:
+                self.write(row)
+            self._conn.executemany(
+                f"INSERT OR REPLACE INTO judge_exchanges ({', '.join(_EXCHANGE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(_EXCHANGE_COLUMNS))})",
+                [tuple(e) for e in exchanges],
+            )
         return len(rows)
 
 

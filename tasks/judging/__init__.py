@@ -1,0 +1,64 @@
+"""The LLM judge below the engine: its configuration, ov-bench's HTTP transport, the per-sample
+session that records every exchange, and the routing of lmms-eval's judge clients into it.
+
+Tasks import this package (never ov_bench); the engine opens a :func:`judge_scope` per run and a
+:func:`judge_session` per sample (ov_bench/judge/). A task that calls a judge only when one is
+configured (MMBench's unreadable predictions) checks :func:`active_session` and, without one, sets
+``record[AWAITING_JUDGE_KEY] = True`` so that a later run with a judge re-scores that sample.
+"""
+
+from tasks.judging.config import (
+    DEFAULT_JUDGE_MODEL,
+    DEFAULT_TIMEOUT_S,
+    PLACEHOLDER_API_KEY,
+    JudgeConfig,
+    JudgeError,
+)
+from tasks.judging.routes import (
+    RoutedRequests,
+    import_judge_module,
+    judge_import_env,
+    load_private_judge_utils,
+    route_openai_client,
+    route_providers,
+    route_requests,
+)
+from tasks.judging.session import (
+    JudgeAbort,
+    JudgeScope,
+    JudgeSession,
+    active_scope,
+    active_session,
+    judge_scope,
+    judge_session,
+)
+from tasks.judging.transport import Exchange, Transport, exchange_key
+
+# Record key of a sample scored without the judge it would have used (re-scored when one is configured).
+AWAITING_JUDGE_KEY = "awaiting_judge"
+
+__all__ = [
+    "AWAITING_JUDGE_KEY",
+    "DEFAULT_JUDGE_MODEL",
+    "DEFAULT_TIMEOUT_S",
+    "PLACEHOLDER_API_KEY",
+    "Exchange",
+    "JudgeAbort",
+    "JudgeConfig",
+    "JudgeError",
+    "JudgeScope",
+    "JudgeSession",
+    "RoutedRequests",
+    "Transport",
+    "active_scope",
+    "active_session",
+    "exchange_key",
+    "import_judge_module",
+    "judge_import_env",
+    "judge_scope",
+    "judge_session",
+    "load_private_judge_utils",
+    "route_openai_client",
+    "route_providers",
+    "route_requests",
+]
