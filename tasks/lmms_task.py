@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import tempfile
 from types import SimpleNamespace
 from typing import Any
 
@@ -211,7 +212,12 @@ class LmmsTask(Task):
     # ---- Task API ----------------------------------------------------------------------------
 
     def doc_to_text(self, doc: dict) -> str:
-        return call(self.lmms_fn("doc_to_text"), doc, self.lmms_eval_kwargs)
+        # as ConfigurableTask.doc_to_text: the kwargs only when the YAML has some (seedbench's
+        # doc_to_text takes the doc alone and raises TypeError when given a second argument)
+        kwargs = self.lmms_eval_kwargs
+        if kwargs is None:
+            return call(self.lmms_fn("doc_to_text"), doc)
+        return call(self.lmms_fn("doc_to_text"), doc, kwargs)
 
     def _visual_cells(self, doc: dict) -> list[Any]:
         """The cells lmms-eval's doc_to_visual returns, in its order, found without decoding."""
@@ -290,18 +296,29 @@ class LmmsTask(Task):
         return float(value), filtered, False
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
+        """lmms-eval's aggregation of each YAML metric over the records that have it. A metric whose
+        aggregation returns no number (a submission file writer returns None) is left out."""
         out: dict[str, float] = {}
         for name, _, agg, _ in self._metrics:
             values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
             if values:
-                out[name] = float(self._call_aggregation(agg, values))
+                value = self._call_aggregation(agg, values)
+                if value is not None:
+                    out[name] = float(value)
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
 
-    @staticmethod
-    def _call_aggregation(agg: Any, values: list) -> Any:
+    # Where lmms-eval's aggregations write their files: its `args.output_path`, under which they write
+    # submissions/<file>. None: a temporary directory removed after the call, so nothing ever lands in
+    # ./submissions/ of the working directory. The runner may point it at the run directory.
+    submission_dir: str | None = None
+
+    def _call_aggregation(self, agg: Any, values: list) -> Any:
         # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);
-        # the ones used here ignore it.
-        if "args" in inspect.signature(agg).parameters:
-            return call(agg, values, args=None)
-        return call(agg, values)
+        # the only attribute they read is output_path (lmms_eval.tasks._task_utils.file_utils).
+        if "args" not in inspect.signature(agg).parameters:
+            return call(agg, values)
+        if self.submission_dir is not None:
+            return call(agg, values, args=SimpleNamespace(output_path=str(self.submission_dir)))
+        with tempfile.TemporaryDirectory(prefix="ov-bench-lmms-") as tmp:
+            return call(agg, values, args=SimpleNamespace(output_path=tmp))

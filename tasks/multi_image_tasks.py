@@ -30,6 +30,8 @@ CONFIG_KEY = "_config"  # added to llava_interleave_bench rows: the hub config t
 class MuirBench(LmmsTask):
     name = "muirbench"
     lmms_eval_name = "muirbench"
+    paper_row = "MuirBench"
+    real_docs = 2600
     modality = "multi_image"
     main_metric = "muirbench_score_overall"
     lmms_eval_dir = "muirbench"
@@ -57,6 +59,8 @@ class MuirBench(LmmsTask):
 class LlavaInterleaveBench(LmmsTask):
     name = "llava_interleave_bench"
     lmms_eval_name = "llava_interleave_bench"
+    paper_row = "LLaVA-Interleave (Table 4)"
+    real_docs = None  # in_domain ~12.9k + out_of_domain ~3.36k rows (hub viewer); exact counts not seen
     modality = "multi_image"
     main_metric = "overall_score"
     lmms_eval_dir = "llava_interleave_bench"
