@@ -26,6 +26,11 @@ from tasks.lmms import _FunctionTag, call, import_utils, load_task_yaml
 from tasks.media import check_cell, decode_image_lenient, image_size, is_image_cell
 
 
+# `lmms-eval --reasoning_tags` default (lmms_eval/__main__.py): the evaluator strips these blocks from
+# every filtered response before process_results unless a task or the command line says otherwise.
+LMMS_EVAL_CLI_REASONING_TAGS = '[["<think>", "</think>"], ["<analysis>", "</analysis>"]]'
+
+
 def jsonable(value: Any) -> Any:
     """numpy scalars/arrays and tuples -> plain JSON types (records go to SQLite/JSON)."""
     import numpy as np
@@ -196,10 +201,24 @@ class LmmsTask(Task):
     # ---- the lmms-eval pipeline for one response ------------------------------------------
 
     def filter_response(self, doc: dict, response: str) -> Any:
+        """The YAML's filters, then the reasoning-block stripping lmms-eval's evaluator applies before
+        process_results (the task's `reasoning_tags`, else the `lmms-eval` CLI default)."""
+        from lmms_eval.api.reasoning import parse_reasoning_tags_config, strip_reasoning_tags
+
         resps: Any = [[response]]
         for f in self._filters:
             resps = list(call(f.apply, resps, [doc]))  # some filters return a map
-        return resps[0]
+        filtered = resps[0]
+        tags = parse_reasoning_tags_config(
+            cli_value=LMMS_EVAL_CLI_REASONING_TAGS, task_value=self.lmms_eval_config.get("reasoning_tags")
+        )
+        if tags is None:
+            return filtered
+        if isinstance(filtered, str):  # as lmms_eval.evaluator._process_document_results
+            return strip_reasoning_tags(filtered, tags)
+        if isinstance(filtered, list):
+            return [strip_reasoning_tags(r, tags) if isinstance(r, str) else r for r in filtered]
+        return filtered
 
     def process_results(self, doc: dict, response: str) -> tuple[Any, dict]:
         """(filtered response, lmms-eval's process_results dict) for one response."""
