@@ -25,7 +25,6 @@ from tasks.base import HubDataset, MediaError, Task, TaskError, Visuals, parse_f
 from tasks.lmms import _FunctionTag, call, import_utils, load_task_yaml
 from tasks.media import check_cell, decode_image_lenient, image_size, is_image_cell
 
-
 # `lmms-eval --reasoning_tags` default (lmms_eval/__main__.py): the evaluator strips these blocks from
 # every filtered response before process_results unless a task or the command line says otherwise.
 LMMS_EVAL_CLI_REASONING_TAGS = '[["<think>", "</think>"], ["<analysis>", "</analysis>"]]'

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterable
 
 from tasks.base import MODALITIES, Task, TaskError
+from tasks.groups import GroupConfig, group_config
 
 TASK_MODULES: list[str] = [
     "tasks.image_tasks",  # mmmu, ai2d, mme, chartqa, docvqa
@@ -165,11 +166,18 @@ def _resolve_one(name: str) -> list[str]:
     raise TaskError(f"unknown task {name!r}; {hint}")
 
 
+def registered_group_config(group: str) -> GroupConfig:
+    """lmms-eval's config of a group that registered tasks name as their lmms_eval_group (read from the
+    group YAML in those tasks' lmms-eval folder)."""
+    dirs = sorted({c.lmms_eval_dir for c in task_classes().values() if c.lmms_eval_group == group})
+    if not dirs:
+        raise TaskError(f"no registered task belongs to lmms-eval group {group!r}")
+    return group_config(group, dirs[0])
+
+
 def _group_members(group: str, registered: list[str]) -> list[str]:
     """What lmms-eval's group runs, as ov-bench tasks in the group YAML's order; TaskError when ov-bench
     lacks a member (a group name must not silently run less than lmms-eval's group)."""
-    from tasks.groups import registered_group_config
-
     by_lmms = lmms_eval_names()
     lmms_members = registered_group_config(group).members
     missing = [m for m in lmms_members if m not in by_lmms]
