@@ -9,6 +9,7 @@ import pytest
 from tasks import Task, TaskError, get_task, list_tasks
 from tasks.group_metrics import group_aggregates
 from tasks.groups import group_config
+from tasks.lmms import load_task_yaml
 from tasks.registry import (
     SCORINGS,
     SUITES,
@@ -20,7 +21,6 @@ from tasks.registry import (
     task_classes,
     task_for_lmms_eval_name,
 )
-from tasks.lmms import load_task_yaml
 from tests.tasks_support import LMMS_TASKS
 
 
@@ -175,3 +175,31 @@ def test_group_aggregates_unweighted_and_weighted(monkeypatch):
     del results[blink[3]]  # a group with a member missing from the run gets no number
     assert "blink" not in group_aggregates(results)
     assert "infovqa" not in group_aggregates({"infovqa_val": {"n": 3, "errors": 0, "metrics": {"anls": 0.5}}})
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "tokens", "fetch"])
+def test_every_command_takes_the_same_names(command, capsys):
+    """Each command resolves --tasks through the registry: an unknown name is one line and exit 2."""
+    from ov_bench.cli import main
+
+    assert main([command, "--tasks", "mmmu_val,mmstr"]) == 2
+    assert capsys.readouterr().err.strip() == "ov-bench: error: unknown task 'mmstr'; did you mean: mmstar?"
+
+
+def test_tasks_command_lists_names_side_by_side(capsys):
+    import json
+
+    from ov_bench.cli import main
+
+    assert main(["tasks", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {r["task"]: r for r in data["tasks"]}
+    assert rows["mmmu"]["lmms_eval"] == "mmmu_val" and rows["egoschema"]["lmms_eval"] == "egoschema_subset"
+    assert rows["seedbench"]["real_docs"] == 17990 and rows["realworldqa"]["layout"] == "inferred"
+    assert (
+        rows["mmbench_en_dev"]["scoring"].startswith("local") and "judge" in rows["mmbench_en_dev"]["scoring"]
+    )
+    assert data["suites"]["paper"] == suite_members("paper") and data["groups"] == groups()
+    assert main(["tasks"]) == 0
+    text = capsys.readouterr().out
+    assert "mmmu_val" in text and "suite paper-video:" in text and "MMStar" in text

@@ -165,11 +165,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def precheck(args: argparse.Namespace) -> None:
     """Fail fast, before any output is written, on input a user can get wrong."""
-    from tasks import get_task
+    from tasks import get_task, resolve_task_names
 
     from ..adapters import check_model_spec
     from ..engine.runner import check_data_arg, check_output_arg
 
+    args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
     for name in args.tasks:
         get_task(name)
     check_data_arg(args.data)
