@@ -53,7 +53,8 @@ def execute(args: argparse.Namespace) -> int:
     from tasks import get_task, resolve_task_names
     from tasks.hub_fetch import fetch_task
 
-    tasks = [get_task(name) for name in resolve_task_names(args.tasks)]  # unknown names fail before any download
+    # lmms-eval task/group names and suites -> ours; unknown names fail before any download
+    tasks = [get_task(name) for name in resolve_task_names(args.tasks)]
     dest = Path(args.dest).expanduser() if args.dest else None
     if dest is not None and dest.exists() and not dest.is_dir():
         from tasks import DataError

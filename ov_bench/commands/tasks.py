@@ -34,7 +34,8 @@ def task_rows() -> list[dict]:
         task = cls()
         ds = task.dataset
         scoring = cls.scoring
-        if scoring == "local" and hasattr(cls, "judge"):  # e.g. mmbench_en_dev: a judge reads what rules cannot
+        # e.g. mmbench_en_dev: a configured judge reads the predictions its rules cannot
+        if scoring == "local" and hasattr(cls, "judge"):
             scoring = "local (judge if configured)"
         rows.append(
             {
