@@ -428,3 +428,74 @@ def test_mmbench_en_dev_judge_hook_equals_lmms_eval_with_that_judge(pairs, tmp_p
         assert not (tmp_path / "submissions").exists()
     finally:
         server.server.shutdown()
+
+
+# ---- data layout: the sample sets are the hub repos' layout; fetch and --data DIR read them ---------
+
+
+@pytest.mark.parametrize("name", list(LMMS))
+def test_sample_files_are_what_fetch_downloads(pairs, name):
+    from fnmatch import fnmatch
+
+    from tasks.data import SAMPLES_MARKER
+    from tasks.hub_layout import fetch_spec
+
+    spec = fetch_spec(pairs[name][0])
+    files = [
+        p.relative_to(samples_root() / name).as_posix()
+        for p in (samples_root() / name).rglob("*")
+        if p.is_file()
+    ]
+    data = [f for f in files if f not in ("README.md", SAMPLES_MARKER)]
+    assert data and all(any(fnmatch(f, g) for g in spec.metadata_patterns) for f in data)
+    expected = {
+        "mmstar": ["mmstar.parquet"],
+        "realworldqa": ["data/test-*"],
+        "seedbench": ["data/test-*"],
+        "scienceqa_img": ["ScienceQA-IMG/test-*"],
+        "infovqa_val": ["InfographicVQA/validation-*"],
+        "mmbench_en_dev": ["en/dev-*"],
+        "mmbench_en_dev_static": ["en/dev-*"],
+    }[name]
+    assert list(spec.metadata_patterns) == expected  # the paths of the hub repo (docs/tasks.md)
+
+
+@pytest.mark.slow  # a CLI fetch and a --data hub load against a loopback hub
+def test_mmstar_fetch_and_hub_load_through_the_real_clients(pairs, tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.loopback_hub import LoopbackHub
+
+    repo = tmp_path / "repo"
+    shutil.copytree(samples_root() / "mmstar", repo, ignore=shutil.ignore_patterns(".ov_bench*"))
+    (repo / "MMStar.tsv").write_text("index\tquestion\n")  # on the hub, outside `configs:`: not needed
+    server = LoopbackHub().start()
+    try:
+        server.add("Lin-Chen/MMStar", repo)
+        env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+        env.update(HF_ENDPOINT=server.url, HF_HOME=str(tmp_path / "hf"), OV_BENCH_CACHE=str(tmp_path / "c"))
+        cli = [sys.executable, "-m", "ov_bench.cli"]
+        out = subprocess.run(
+            [*cli, "fetch", "--tasks", "mmstar", "--dest", str(tmp_path / "d")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert sorted(
+            p.name for p in (tmp_path / "d" / "mmstar").iterdir() if not p.name.startswith(".")
+        ) == ["README.md", "mmstar.parquet"]
+        code = "import sys, tasks; print(len(tasks.get_task('mmstar').load(sys.argv[1])))"
+        for data in (str(tmp_path / "d"), "hub"):
+            out = subprocess.run(
+                [sys.executable, "-c", code, data], env=env, capture_output=True, text=True, timeout=300
+            )
+            assert out.returncode == 0 and out.stdout.strip() == str(len(pairs["mmstar"][1])), out.stderr[
+                -2000:
+            ]
+    finally:
+        server.stop()
