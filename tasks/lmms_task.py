@@ -197,20 +197,26 @@ class LmmsTask(Task):
         self_.multiple_target = len(target) if isinstance(target, list) else 0
         return self_
 
+    @functools.cached_property
+    def _reasoning_tags(self) -> list[list[str]] | None:
+        from lmms_eval.api.reasoning import parse_reasoning_tags_config
+
+        return parse_reasoning_tags_config(
+            cli_value=LMMS_EVAL_CLI_REASONING_TAGS, task_value=self.lmms_eval_config.get("reasoning_tags")
+        )
+
     # ---- the lmms-eval pipeline for one response ------------------------------------------
 
     def filter_response(self, doc: dict, response: str) -> Any:
         """The YAML's filters, then the reasoning-block stripping lmms-eval's evaluator applies before
         process_results (the task's `reasoning_tags`, else the `lmms-eval` CLI default)."""
-        from lmms_eval.api.reasoning import parse_reasoning_tags_config, strip_reasoning_tags
+        from lmms_eval.api.reasoning import strip_reasoning_tags
 
         resps: Any = [[response]]
         for f in self._filters:
             resps = list(call(f.apply, resps, [doc]))  # some filters return a map
         filtered = resps[0]
-        tags = parse_reasoning_tags_config(
-            cli_value=LMMS_EVAL_CLI_REASONING_TAGS, task_value=self.lmms_eval_config.get("reasoning_tags")
-        )
+        tags = self._reasoning_tags
         if tags is None:
             return filtered
         if isinstance(filtered, str):  # as lmms_eval.evaluator._process_document_results
