@@ -23,9 +23,9 @@ MULTI_IMAGE_LAYOUTS = ("eval", "train")
 # The original code's video layouts (``mm_newline_position``, ``mm_spatial_pool_mode``).
 VIDEO_NEWLINE_POSITIONS = ("grid", "frame", "one_token", "no_token")
 VIDEO_POOL_MODES = ("average", "bilinear", "max")
+# bicubic resize backend of image preprocessing: PIL as the original code, or torchvision
+RESIZE_BACKENDS = ("pil", "torchvision")
 VIDEO_POOL_STRIDE = 2  # the original video path pools with stride 2 whatever mm_spatial_pool_stride says
-FAMILIES = ("onevision", "llava-video")
-VIDEO_SAMPLINGS = ("uniform", "fps")
 # LLaVA-NeXT's five grid shapes, scaled to OV's 384 crops, as (width, height) the way the original
 # code reads ``image_grid_pinpoints``.
 NEXT_GRID_WH = ((384, 768), (768, 384), (768, 768), (1152, 384), (384, 1152))

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from .anyres import CROP, resized_size_for_canvas, select_best_resolution
+from .config import RESIZE_BACKENDS
 
 MEAN_COLOR = (127, 127, 127)  # int(0.5 * 255): the pad colour for multi-image mode
-RESIZE_BACKENDS = ("pil", "torchvision")
 
 
 def validate_resize_backend(backend: str) -> str:

@@ -67,6 +67,9 @@ class Task:
     paper_modalities: ClassVar[tuple[str, ...] | None] = None
     # doc ids chosen by the last load() (all rows when no limit)
     selected_ids: list[str] | None = None
+    # Where aggregate() may write files lmms-eval's aggregations write (a test server's submission file,
+    # under <submission_dir>/submissions/): the run directory, set by the runner; None writes nothing.
+    submission_dir: Path | None = None
 
     def __repr__(self) -> str:
         return f"<Task {self.name} ({self.lmms_eval_name}, {self.modality})>"
@@ -119,7 +122,10 @@ class Task:
 
     # ---- prompt, media, scoring ---------------------------------------------------------
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
+        """The question text. ``prompt_model``: the lmms-eval model whose lmms_eval_specific_kwargs entry
+        the prompt uses where the task's YAML has one (llava_vid for LLaVA-Video checkpoints: Video-MME's
+        post-prompt "The best answer is:"); None: the default entry."""
         raise NotImplementedError
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:

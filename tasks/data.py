@@ -155,7 +155,7 @@ def _alternatives(task: TaskSpec) -> str:
     )
 
 
-def _hub_reachable(timeout: float = 3.0) -> str | None:
+def hub_unreachable_reason(timeout: float = 3.0) -> str | None:
     """None if the hub answers a TCP connect within timeout, else the reason. DNS can block past
     socket timeouts, so the probe runs in a daemon thread that is abandoned after the timeout."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
@@ -209,7 +209,7 @@ def _quiet_datasets():
 def open_hub(task: TaskSpec) -> list[Source]:
     """The task's configs from the hub via datasets.load_dataset (or its cache when HF_*_OFFLINE is set)."""
     if not _offline_env():
-        reason = _hub_reachable()
+        reason = hub_unreachable_reason()
         if reason:
             raise DataError(
                 f"cannot reach the Hugging Face hub for {task.name}: {reason}; {_alternatives(task)}"

@@ -13,6 +13,10 @@ nltk/pywsd hidden (their `try: import` blocks then skip the downloads), and stdo
 private copy the module global `random` is replaced by SEEDED_RANDOM, which draws from the RNG of the
 enclosing `seeded_fallback(seed)` block and counts the draws, so a caller can seed the fallback per doc
 and record the response as unparsed. Every function is lmms-eval's own code; only its globals differ.
+
+with_globals(fn, **overrides) runs one lmms-eval function against a copy of its module's globals (Video-MME's
+import-time cache folder, EgoSchema's HTTP client) without touching the module, so concurrent calls with
+different values never race.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import random
 import sys
 import threading
+import types
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -137,3 +142,35 @@ def _import_guard() -> Iterator[None]:
                 sys.modules[m] = saved
         if not had_hf_home:
             os.environ.pop("HF_HOME", None)
+
+
+def with_globals(fn: Any, **overrides: Any) -> Any:
+    """lmms-eval's function ``fn`` running against a copy of its module's globals with ``overrides``.
+
+    For module-level state that lmms-eval reads at import and a harness must set per call (Video-MME's
+    video cache folder, EgoSchema's HTTP client): the module itself is never touched, so concurrent calls
+    with different overrides do not race. The module's other functions are rebound to the same copy, so
+    calls between them (an aggregation calling its helper) see the overrides too. The code objects are
+    lmms-eval's own; only the globals they look names up in differ."""
+    module_globals = fn.__globals__
+    namespace = dict(module_globals)
+    namespace.update(overrides)
+    for name, value in module_globals.items():
+        if (
+            name not in overrides
+            and isinstance(value, types.FunctionType)
+            and value.__globals__ is module_globals
+        ):
+            namespace[name] = _rebound(value, namespace)
+    bound = namespace.get(fn.__name__)
+    if getattr(bound, "__code__", None) is fn.__code__:
+        return bound
+    return _rebound(fn, namespace)
+
+
+def _rebound(fn: types.FunctionType, namespace: dict[str, Any]) -> types.FunctionType:
+    out = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
+    out.__kwdefaults__ = fn.__kwdefaults__
+    out.__qualname__ = fn.__qualname__
+    out.__module__ = fn.__module__
+    return out

@@ -98,20 +98,15 @@ class LmmsTask(Task):
         split = c.get("test_split") or c.get("validation_split")
         return HubDataset(c["dataset_path"], c.get("dataset_name"), split, self.revision)
 
-    # The lmms-eval model whose lmms_eval_specific_kwargs entry the prompt uses where the YAML has one
-    # (Video-MME's `llava_vid`: post-prompt "The best answer is:"); None: the default entry.
-    lmms_model_name: str | None = None
-
-    @property
-    def lmms_eval_kwargs(self) -> dict[str, Any]:
-        """What ConfigurableTask passes to doc_to_text: the entry of ``lmms_model_name`` when the YAML has
-        one, else (a model without its own entry) the whole lmms_eval_specific_kwargs mapping updated
-        with its "default" entry."""
+    def lmms_eval_kwargs(self, prompt_model: str | None = None) -> dict[str, Any]:
+        """What ConfigurableTask passes to doc_to_text: the entry of ``prompt_model`` (the lmms-eval model
+        name) when the YAML has one, else (a model without its own entry) the whole
+        lmms_eval_specific_kwargs mapping updated with its "default" entry."""
         kwargs = self.lmms_eval_config.get("lmms_eval_specific_kwargs")
         if kwargs is None:
             return None  # type: ignore[return-value]
-        if self.lmms_model_name is not None and self.lmms_model_name in kwargs:
-            return dict(kwargs[self.lmms_model_name])
+        if prompt_model is not None and prompt_model in kwargs:
+            return dict(kwargs[prompt_model])
         merged = dict(kwargs)
         if "default" in kwargs:
             merged.update(kwargs["default"])
@@ -235,10 +230,10 @@ class LmmsTask(Task):
 
     # ---- Task API ----------------------------------------------------------------------------
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
         # as ConfigurableTask.doc_to_text: the kwargs only when the YAML has some (seedbench's
         # doc_to_text takes the doc alone and raises TypeError when given a second argument)
-        kwargs = self.lmms_eval_kwargs
+        kwargs = self.lmms_eval_kwargs(prompt_model)
         if kwargs is None:
             return call(self.lmms_fn("doc_to_text"), doc)
         return call(self.lmms_fn("doc_to_text"), doc, kwargs)
@@ -332,14 +327,11 @@ class LmmsTask(Task):
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
 
-    # Where lmms-eval's aggregations write their files: its `args.output_path`, under which they write
-    # submissions/<file>. None: a temporary directory removed after the call, so nothing ever lands in
-    # ./submissions/ of the working directory. The runner may point it at the run directory.
-    submission_dir: str | None = None
-
     def _call_aggregation(self, agg: Any, values: list) -> Any:
         # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);
-        # the only attribute they read is output_path (lmms_eval.tasks._task_utils.file_utils).
+        # the only attribute they read is output_path, under which they write submissions/<file>
+        # (lmms_eval.tasks._task_utils.file_utils): the task's submission_dir (the run directory), else
+        # a temporary directory removed after the call, never ./submissions/ of the working directory.
         if "args" not in inspect.signature(agg).parameters:
             return call(agg, values)
         if self.submission_dir is not None:

@@ -28,8 +28,10 @@ TASK_MODULES: list[str] = [
     "tasks.image_tasks",  # mmmu, ai2d, mme, chartqa, docvqa
     "tasks.paper_image_tasks",  # infovqa_val, mmstar, scienceqa_img, realworldqa, seedbench
     "tasks.mmbench_tasks",  # mmbench_en_dev, mmbench_en_dev_static
-    "tasks.multi_image_tasks",  # muirbench, llava_interleave_bench
+    "tasks.multi_image_tasks",  # muirbench, llava_interleave_bench, mantis, blink_<config> x14
     "tasks.video_tasks",  # videomme, mvbench, egoschema, nextqa, perceptiontest
+    "tasks.long_video_tasks",  # videomme_w_subtitle, mlvu_dev, longvideobench_val_v
+    "tasks.server_tasks",  # docvqa_test, infovqa_test, egoschema_test (scored by a test server)
 ]
 
 SCORINGS = ("local", "judge", "server")

@@ -17,7 +17,7 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
   ov_media.video.sample_frames picks: F uniformly spaced ones, or with LLaVA-Video's fps sampling one a
   second capped at F (MVBench's episodic_reasoning: a folder of frames read as a 3 fps video, always the
   linspace, tasks/video_sources.py). video_header(doc) reads N and the fps without decoding (the planner).
-- Prompts: ``lmms_model_name`` (set per sample from the model, e.g. llava_vid for LLaVA-Video) picks
+- Prompts: ``doc_to_text(doc, prompt_model)`` (the model's lmms-eval name, e.g. llava_vid for LLaVA-Video) picks
   the task YAML's lmms_eval_specific_kwargs entry of that model where there is one, as lmms-eval does. A missing or undecodable video is a MediaError for that doc;
   media_present() is the same lookup without decoding (the preflight).
 - Hub layout (tasks/hub_layout.py reads these class attributes): metadata_files (the README config's
@@ -26,7 +26,8 @@ same pipeline as lmms-eval (tasks/lmms_task.py). What differs from running lmms-
 - egoschema: lmms-eval's `egoschema` task scores the full test set by posting a submission to a web
   server (answers are not public). ov-bench's egoschema is lmms-eval's `egoschema_subset` (500 questions
   with public answers, scored offline, metric `score` on a 0-1 scale); published full-set numbers
-  (docs/model.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry.
+  (docs/model.md s. 5) are not directly comparable. Records keep lmms-eval's `submission` entry; the
+  full test runs by name as egoschema_test (tasks/server_tasks.py), which writes the submission file.
 - mvbench is lmms-eval's group of 20 tasks (one hub config each). aggregate() returns mvbench_accuracy
   over all records (lmms-eval's aggregation applied to the pooled records; with the full data, 200
   questions per task, this equals the mean of the task scores) and "<lmms task>/mvbench_accuracy" per task.
@@ -176,13 +177,14 @@ def _with_extensions(stem: str, extensions: tuple[str, ...]) -> list[str]:
 class VideoMME(VideoTask):
     name = "videomme"
     lmms_eval_name = "videomme"
-    paper_row = "Video-MME (without subtitles)"
-    real_docs = 2700
     main_metric = "videomme_perception_score"
     lmms_eval_dir = "videomme"
     lmms_eval_yaml = "videomme.yaml"  # no subtitles (videomme_w_subtitle.yaml adds them)
     id_column = "question_id"
-    samples_version = 3  # 3: a 40 s clip (fps sampling differs from uniform)
+    samples_version = 4  # 3: a 40 s clip (fps sampling differs from uniform); 4: real-format subtitles
+    paper_row = "Video-MME (without subtitles)"
+    scoring = "local"
+    real_docs = 2700
     # hub layout (tasks/hub_layout.py): 20 video archives with members data/<videoID>.mp4
     metadata_files = "videomme/{split}-*"
     readme_config = "videomme"
@@ -205,12 +207,13 @@ class VideoMME(VideoTask):
 class MVBench(VideoTask):
     name = "mvbench"
     lmms_eval_name = "mvbench"
-    paper_row = "MVBench"
-    real_docs = 4000  # 20 tasks x 200
     main_metric = "mvbench_accuracy"
     lmms_eval_dir = "mvbench"
     lmms_eval_yaml = "mvbench_action_antonym.yaml"  # generation_kwargs and metrics; all 20 share the template
     samples_version = 2
+    paper_row = "MVBench"
+    scoring = "local"
+    real_docs = 4000  # 20 tasks x 200 questions
     # hub layout at revision `video`: json/<config>.json declared in the README, videos unpacked in
     # the DATA_LIST folders (clevrer and star possibly under data0613/)
     metadata_files = "json/{config}.json"
@@ -257,7 +260,8 @@ class MVBench(VideoTask):
         kwargs.update(kwargs.get("default", {}))
         return kwargs
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
+        # MVBench's YAMLs have no model-specific entries: every model gets the default prompt
         return call(self.lmms_fn("doc_to_text"), doc, self.kwargs_for(doc))
 
     @property
@@ -318,14 +322,14 @@ class MVBench(VideoTask):
 class EgoSchema(VideoTask):
     name = "egoschema"
     lmms_eval_name = "egoschema_subset"
-    # no paper row: the paper's EgoSchema (test) is the full, server-scored test (egoschema_test)
-    real_docs = 500
-    layout_verified = False  # zip member prefix inferred from where lmms-eval looks
     main_metric = "score"
     lmms_eval_dir = "egoschema"
     lmms_eval_yaml = "egoschema_subset.yaml"
     id_column = "question_idx"
-    samples_version = 2
+    samples_version = 3  # 3: the GENERATION config (the full test, egoschema_test) beside Subset
+    scoring = "local"
+    real_docs = 500
+    layout_verified = False  # the zip members' prefix is inferred from where lmms-eval looks
     # lmms-eval unzips every *.zip of the repo; members videos/<video_idx>.mp4
     media_patterns = ("*.zip",)
     archive_patterns = ("*.zip",)
@@ -342,13 +346,14 @@ class EgoSchema(VideoTask):
 class NExTQA(VideoTask):
     name = "nextqa"
     lmms_eval_name = "nextqa_mc_test"
-    paper_row = "NExT-QA (mc)"
-    real_docs = 8564
-    layout_verified = False  # zip member prefix inferred from where lmms-eval looks
     main_metric = "exact_match"
     lmms_eval_dir = "nextqa"
     lmms_eval_yaml = "nextqa_mc_test.yaml"
     samples_version = 2
+    paper_row = "NExT-QA (mc)"
+    scoring = "local"
+    real_docs = 8564
+    layout_verified = False  # the zip members' prefix is inferred from where lmms-eval looks
     media_patterns = ("videos.zip",)  # members NExTVideo/<video>.mp4
     archive_patterns = ("videos.zip",)
 
@@ -374,13 +379,14 @@ class NExTQA(VideoTask):
 class PerceptionTest(VideoTask):
     name = "perceptiontest"
     lmms_eval_name = "perceptiontest_val_mc"
-    paper_row = "PerceptionTest (val)"
-    real_docs = 19140
-    layout_verified = False  # zip member prefix inferred from where lmms-eval looks
     main_metric = "accuracy"
     lmms_eval_dir = "perceptiontest/val"
     lmms_eval_yaml = "perceptiontest_mc.yaml"
     samples_version = 2
+    paper_row = "PerceptionTest (val)"
+    scoring = "local"
+    real_docs = 19140
+    layout_verified = False  # the zip members' prefix is inferred from where lmms-eval looks
     media_patterns = ("videos_chunked_*.zip",)  # members videos/<video_name>.mp4
     archive_patterns = ("videos_chunked_*.zip",)
     extra_patterns = ("valid_audios.zip",)

@@ -20,6 +20,7 @@ import pytest
 
 from ov_bench.adapters.base import Generation, Prepared
 from ov_bench.engine.runner import RunConfig, Runner
+from ov_bench.model_spec import ModelSpec
 from tests.kill_helpers import kill_after_rows
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 from tests.test_runner_fakes import InstantAdapter, fake_tasks
@@ -33,7 +34,7 @@ def _run(tmp_path, name, adapter, batch_size, tasks=TASKS, **kw):
         tasks=list(tasks),
         data="samples",
         limit=kw.pop("limit", LIMIT),
-        frames=4,
+        model=ModelSpec(model="tiny", frames=4),
         output=str(tmp_path / name),
         progress=False,
         batch_size=batch_size,
@@ -223,7 +224,7 @@ def _fake_run(tmp_path, adapter, batch_size, name="out"):
     cfg = RunConfig(
         tasks=["fake_image", "fake_multi", "fake_video"],
         data="samples",
-        frames=2,
+        model=ModelSpec(model="tiny", frames=2),
         output=str(tmp_path / name),
         progress=False,
         batch_size=batch_size,

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ov_bench.model_spec import ModelSpec
 from tasks import DataError, MediaError, get_task
 from tests.hub_repos import make_repo
 
@@ -141,7 +142,7 @@ def test_runner_preflight_partial_and_none(copies, tmp_path):
         tasks=["nextqa"],
         data=str(tmp_path),
         output=str(tmp_path / "out"),
-        frames=2,
+        model=ModelSpec(model="tiny", frames=2),
         workers=0,
         progress=False,
         write_outputs=False,

@@ -204,11 +204,11 @@ def test_prepare_builds_llava_vids_prompt_and_fps_frames(env, adapter):
     assert sample.prepared.prompt == chatml("<video>\n" + _videomme_text(doc))
     assert sample.prepared.visual_tokens_counted == PER_FRAME * len(idx) == PER_FRAME * 40
     # --time-instruction: the exact line, from lmms-eval's format with this clip's numbers
-    adapter.apply_video_options(time_instruction=True)
+    adapter.time_instruction = True
     try:
         sample = prepare(Sample("videomme", task, doc, "d", 0, 64, 2), adapter)
     finally:
-        adapter.time_instruction, adapter._video_overrides = False, {}
+        adapter.time_instruction = False
     line = (
         f"The video lasts for {duration:.2f} seconds, and {len(idx)} frames are uniformly sampled from it. "
         f"These frames are located at {','.join(f'{t:.2f}s' for t in times)}.Please answer the following "
@@ -421,14 +421,14 @@ def test_frame_times_column_and_older_stores_stay_readable(tmp_path):
 @pytest.mark.parametrize("command", ["run", "sweep", "tokens"])
 def test_sampling_flags_parse_and_bad_values_exit_2(command):
     from ov_bench.cli import build_parser
-    from ov_bench.commands.model_options import layout_options
+    from ov_bench.commands.flags import model_spec
 
     args = build_parser().parse_args(
         [command, "--tasks", "videomme", "--frame-sampling", "fps", "--force-sample"]
     )
-    options = layout_options(args)
-    assert options["frame_sampling"] == "fps" and options["force_sample"] is True
-    assert options.get("time_instruction") is None and args.frames is None
+    spec = model_spec(args, frames=None)
+    assert spec.frame_sampling == "fps" and spec.force_sample is True
+    assert spec.time_instruction is None and args.frames is None
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([command, "--tasks", "videomme", "--frame-sampling", "2fps"])
     assert exc.value.code == 2
@@ -546,5 +546,5 @@ def test_plugin_model_args_for_sampling(tmp_path):
     assert result.token_counts.visual_tokens == 4 * 196 + 1  # tiny is OV: one_token + bilinear
     with pytest.raises(ValueError, match="time_instruction must be true or false"):
         OvBenchReference(pretrained="tiny", time_instruction="maybe")
-    with pytest.raises(ValueError, match="frame sampling 'x'"):
+    with pytest.raises(ValueError, match="frame_sampling 'x'"):
         OvBenchReference(pretrained="tiny", frame_sampling="x")

@@ -17,6 +17,7 @@ import pytest
 from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import ResumeMismatchError
+from ov_bench.model_spec import ModelSpec
 from tests.test_runner_fakes import SIZES, InstantAdapter, fake_tasks
 
 ALL_FAKES = ["fake_image", "fake_multi", "fake_video"]
@@ -28,7 +29,7 @@ def _run(tmp_path, adapter, name="out", tasks=ALL_FAKES, overrides=BROKEN, **kw)
         tasks=list(tasks),
         data="samples",
         output=str(tmp_path / name),
-        frames=kw.pop("frames", 4),
+        model=ModelSpec(model="tiny", frames=kw.pop("frames", 4)),
         progress=False,
         **kw,
     )

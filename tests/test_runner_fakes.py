@@ -55,7 +55,7 @@ class FakeImageTask(Task):
     def load(self, data: str = "hub", limit: int | None = None, seed: int = 0) -> list[dict]:
         return list(self._docs[:limit] if limit else self._docs)
 
-    def doc_to_text(self, doc: dict) -> str:
+    def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
         return doc["question"] + "\nAnswer with the option's letter from the given choices directly."
 
     def load_visuals(self, doc: dict, frames: int = 32) -> Visuals:

@@ -8,6 +8,7 @@ import pytest
 
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import UsageError
+from ov_bench.model_spec import ModelSpec
 from tests.hf_checkpoint import build_hf_checkpoint
 
 PER_MODALITY = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, video
@@ -28,10 +29,9 @@ def hf_adapter(hf_dir):
 def _run(tmp_path, model=None, adapter=None, **kw):
     cfg = RunConfig(
         tasks=PER_MODALITY,
-        model=model or "tiny",
+        model=ModelSpec(model=model or "tiny", frames=4),
         data="samples",
         limit=2,
-        frames=4,
         output=str(tmp_path / "out"),
         progress=False,
         **kw,
@@ -92,7 +92,7 @@ def test_hf_threshold_changes_tokens_as_transformers_counts(hf_adapter):
     import numpy as np
     from PIL import Image
 
-    from ov_bench.engine.profiling import StageTimer
+    from ov_bench.profiling import StageTimer
 
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8))
     counts = {}

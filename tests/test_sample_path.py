@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
-from ov_bench.engine.profiling import MemoryTracker
 from ov_bench.engine.sample import Measure, RowIdentity, Sample, encode, run_model
+from ov_bench.profiling import MemoryTracker
 
 MS = 1_000_000  # StageTimer marks are perf_counter_ns values on CPU
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
+from ov_bench.model_spec import ModelSpec
 from reference_model import LlavaOneVision
 
 from .hf_checkpoint import build_hf_checkpoint, original_name
@@ -309,7 +310,7 @@ def test_bad_map_cli_subprocess_exit_2(tmp_path):
 def test_hf_adapter_split_by_map_gives_the_same_answer(hf_dir, tmp_path):
     """hf: passes the validated map to transformers' from_pretrained(device_map=...)."""
     from ov_bench.adapters import load_adapter
-    from ov_bench.engine.profiling import NullTimer
+    from ov_bench.profiling import NullTimer
 
     mapping = {
         "model.vision_tower": "cpu",
@@ -351,10 +352,9 @@ def test_run_records_the_resolved_dtype(tmp_path):
 
     config = RunConfig(
         tasks=["mmmu"],
-        model="tiny",
+        model=ModelSpec(model="tiny", device="cpu"),
         data="samples",
         limit=1,
-        device="cpu",
         workers=0,
         output=str(tmp_path / "run"),
         progress=False,
@@ -366,7 +366,8 @@ def test_run_records_the_resolved_dtype(tmp_path):
 
 
 def test_profiling_picks_multi_device_probes_only_for_several_gpus():
-    from ov_bench.engine.profiling import (
+    from ov_bench.outputs.store import SampleRow
+    from ov_bench.profiling import (
         MultiDeviceMemoryTracker,
         MultiDeviceStageTimer,
         StageTimer,
@@ -374,7 +375,6 @@ def test_profiling_picks_multi_device_probes_only_for_several_gpus():
         memory_tracker_for,
         stage_timer_for,
     )
-    from ov_bench.outputs.store import SampleRow
 
     assert type(stage_timer_for(False, ["cpu"])) is StageTimer
     assert type(stage_timer_for(True, ["cuda:0", "cpu"])) is StageTimer  # one GPU (+ offload): CUDA events
@@ -392,7 +392,7 @@ def test_profiling_picks_multi_device_probes_only_for_several_gpus():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2, reason="needs 2 GPUs")
 def test_two_gpu_split_identical_and_peaks_per_device(hf_dir):
-    from ov_bench.engine.profiling import MultiDeviceMemoryTracker
+    from ov_bench.profiling import MultiDeviceMemoryTracker
 
     whole = LlavaOneVision.from_pretrained(str(hf_dir), dtype="float32", device="cuda:0")
     mapping = {

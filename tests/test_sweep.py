@@ -13,6 +13,7 @@ import pytest
 
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.engine.sweep import SweepConfig, Sweeper
+from ov_bench.model_spec import ModelSpec
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 THRESHOLDS = [729, 2916, 6561, None]
@@ -64,7 +65,7 @@ def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
             tasks=["ai2d"],
             data="samples",
             limit=4,
-            max_grid_tokens=tau,
+            model=ModelSpec(model="tiny", max_grid_tokens=tau),
             output=str(root / f"tau-{tau}"),
             progress=False,
             max_new_tokens=4,
@@ -193,8 +194,7 @@ def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):  # noqa: 
             tasks=["videomme", "muirbench"],
             data="samples",
             limit=1,
-            max_grid_tokens=None,
-            frames=3,
+            model=ModelSpec(model="tiny", max_grid_tokens=None, frames=3),
             output=str(tmp_path / "plain"),
             progress=False,
             max_new_tokens=3,

@@ -11,6 +11,7 @@ import pytest
 from ov_bench.adapters import load_adapter
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.engine.sweep import SweepConfig, Sweeper
+from ov_bench.model_spec import ModelSpec
 from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 FIELDS = (
@@ -41,12 +42,10 @@ def _plain(tmp_path, name: str, tasks: list[str], tau, options: dict, limit: int
         tasks=tasks,
         data="samples",
         limit=limit,
-        max_grid_tokens=tau,
-        frames=frames,
+        model=ModelSpec(model="tiny", max_grid_tokens=tau, frames=frames, **dict(options)),
         output=str(tmp_path / name),
         progress=False,
         max_new_tokens=3,
-        model_options=dict(options),
     )
     return Runner(cfg, adapter=adapter).run()
 

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from ov_bench.commands.run import threshold
+from ov_bench.commands.flags import threshold
 from ov_bench.threshold import parse_threshold, threshold_key
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ov_bench.model_spec import ModelSpec
+
 from .base import Generation, ModelAdapter, Prepared
 
 __all__ = [
     "ADAPTERS",
     "Generation",
     "ModelAdapter",
+    "ModelSpec",
     "Prepared",
+    "as_model_spec",
     "check_model_spec",
     "load_adapter",
     "parse_model_spec",
@@ -31,123 +40,96 @@ ADAPTERS = {
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
     """``hf:PATH`` -> ("hf", PATH); anything else -> ("reference", spec)."""
-    if not spec or not spec.strip():
-        raise ValueError("--model is empty")
-    if spec.startswith("hf:"):
-        path = spec[3:]
-        if not path:
-            raise ValueError("--model hf: needs a checkpoint directory, e.g. hf:/path/to/llava-onevision")
-        return "hf", path
-    return "reference", spec
+    model = ModelSpec(model=spec)
+    return model.kind, model.target
 
 
-def load_adapter(
-    spec: str,
-    *,
-    max_grid_tokens: int | None,
-    dtype: str = "auto",
-    device: str = "cpu",
-    unpad_rounding: str = "original",
-    device_map: str | dict | None = None,
-    max_memory: str | dict | None = None,
-    offload_folder: str | None = None,
-    **model_options,
-) -> ModelAdapter:
-    """Build the adapter for a --model value. Bad specs raise ValueError/FileNotFoundError (one line).
-    ``device_map`` / ``max_memory`` / ``offload_folder`` split the model across devices (accelerate).
-    ``model_options`` (None = the checkpoint's): multi_image_layout, video_layout, video_pool,
-    grid_pinpoints, use_generation_config (reference model only) and image_resize (both)."""
-    kind, target = parse_model_spec(spec)
-    placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
-    video = {k: model_options.pop(k, None) for k in ("frame_sampling", "force_sample", "time_instruction")}
-    if kind == "hf":
+def as_model_spec(spec: ModelSpec | str, **fields: Any) -> ModelSpec:
+    """A ModelSpec as given, or one built from a --model string and ModelSpec field keywords."""
+    if isinstance(spec, ModelSpec):
+        return spec.replace(**fields) if fields else spec
+    return ModelSpec(model=spec, **fields)
+
+
+def load_adapter(spec: ModelSpec | str, **fields: Any) -> ModelAdapter:
+    """Build the adapter for a model's settings (a ModelSpec, or a --model string with ModelSpec field
+    keywords: ``load_adapter("tiny", max_grid_tokens=729)``). ``device="auto"`` is resolved here (the
+    runner resolves it per process first). Bad settings raise ValueError/FileNotFoundError (one line)."""
+    spec = as_model_spec(spec, **fields)
+    spec = spec.replace(device=spec.resolve_device())
+    if spec.kind == "hf":
         from .hf import HFAdapter
 
-        if unpad_rounding != "original":
-            raise ValueError(
-                "--unpad-rounding applies to the reference model only (transformers always rounds 'hf')"
-            )
-        image_resize = model_options.pop("image_resize", None)
-        given = [k for k, v in model_options.items() if v is not None and v is not True]
-        if given:
-            raise ValueError(
-                f"{', '.join(given)}: reference model only (transformers' port has one layout: "
-                "multi-image 'train', its own video layout and grid set)"
-            )
-        # None keeps the checkpoint's processor; pil / torchvision swap in that twin of it.
-        adapter = HFAdapter(
-            target,
-            max_grid_tokens=max_grid_tokens,
-            dtype=dtype,
-            device=device,
-            image_resize=image_resize,
-            **placement,
-        )
-        adapter.apply_video_options(**video)  # transformers' port: OV's defaults, the harness's sampling
-        return adapter
+        return HFAdapter(spec)
     from .reference import ReferenceAdapter
 
-    model_options["image_resize"] = model_options.get("image_resize") or "pil"
-    return ReferenceAdapter(
-        target,
-        max_grid_tokens=max_grid_tokens,
-        dtype=dtype,
-        device=device,
-        unpad_rounding=unpad_rounding,
-        **placement,
-        **model_options,
-        **video,
+    return ReferenceAdapter(spec)
+
+
+def check_hub_checkpoint(repo: str) -> None:
+    """A hub id (or a mistyped local path that looks like one) must be loadable under the current
+    offline settings: in the local hub cache when HF_HUB_OFFLINE is set, else the hub must answer.
+    Checked in seconds, before anything is written, instead of failing after the download attempt."""
+    from huggingface_hub import snapshot_download
+
+    from reference_model.checkpoints import HUB_ALLOW_PATTERNS
+    from tasks.data import hub_unreachable_reason
+
+    hint = (
+        f"--model {repo}: not a local directory; as a hub id it {{}}. Download it first: "
+        f"`hf download {repo} --local-dir DIR`, then --model DIR"
     )
-
-
-def default_frames(spec: str) -> int:
-    """The video frame count (cap) a --model gets by default, from JSON files only: a LLaVA-Video
-    checkpoint's 64 (its evaluated path), else 32 (LLaVA-OneVision's)."""
-    from pathlib import Path
-
-    kind, target = parse_model_spec(spec)
-    if kind != "hf" and Path(str(target)).is_dir() and (Path(str(target)) / "config.json").is_file():
-        from reference_model.families import checkpoint_defaults
-
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         try:
-            return int(checkpoint_defaults(target)["video_frames"])
-        except (ValueError, KeyError):
-            return 32  # not an OV config: loading reports it in one line
-    return 32
+            snapshot_download(repo, allow_patterns=list(HUB_ALLOW_PATTERNS), local_files_only=True)
+        except Exception:  # not cached (or only partly): the loader would fail the same way, later
+            raise FileNotFoundError(
+                hint.format("is not in the local hub cache (HF_HUB_OFFLINE is set)")
+            ) from None
+        return
+    reason = hub_unreachable_reason()
+    if reason:
+        raise FileNotFoundError(hint.format(f"cannot be fetched: the hub is unreachable ({reason})"))
 
 
-def check_model_spec(spec: str, max_grid_tokens: int | None = None) -> None:
-    """Cheap validation of --model (and of tau for it) before anything is loaded: presets parse,
-    directories hold weights, hf: gets a tau it can express."""
-    from pathlib import Path
-
-    kind, target = parse_model_spec(spec)
-    if kind == "hf":
-        from .hf import aspect_ratio_for, check_checkpoint_dir
+def check_model_spec(spec: ModelSpec | str) -> None:
+    """Cheap validation of a model's settings against the machine before anything is loaded or written:
+    presets parse, directories hold weights, hf: gets a tau it can express, the device exists, a device
+    map fits the model's module names (on the meta device, no weight read)."""
+    spec = as_model_spec(spec)
+    spec.resolve_device()
+    target = spec.target
+    if spec.kind == "hf":
+        from .hf import aspect_ratio_for, check_checkpoint_dir, check_hf_device_map
 
         check_checkpoint_dir(target)
-        aspect_ratio_for(max_grid_tokens, 1)
+        aspect_ratio_for(spec.max_grid_tokens, 1)
+        if spec.device_map is not None or spec.max_memory is not None:
+            check_hf_device_map(target, spec.device_map, spec.max_memory, spec.offload_folder, spec.dtype)
         return
-    from reference_model import PRESETS, preset_config
+    from reference_model import PRESETS, LlavaOneVision, preset_config
 
     path = Path(target).expanduser()
     name = target.split("?")[0].lower()
     if not path.exists() and name in PRESETS and name != "tiny":
-        raise ValueError(f"--model {spec}: use arch:{name} for random weights, or a checkpoint path")
+        raise ValueError(f"--model {target}: use arch:{name} for random weights, or a checkpoint path")
     if not path.exists() and name.removeprefix("arch:") in PRESETS:
         preset_config(target)  # raises ValueError on a bad ?layers= option
-        return
-    if path.exists():
+    elif path.exists():
         if not path.is_dir():
-            raise ValueError(f"--model {spec}: expected a checkpoint directory, got a file")
+            raise ValueError(f"--model {target}: expected a checkpoint directory, got a file")
         if not any(path.glob("*.safetensors")) and not any(path.glob("pytorch_model*.bin")):
             raise FileNotFoundError(
-                f"--model {spec}: no weights in the directory (*.safetensors or pytorch_model*.bin)"
+                f"--model {target}: no weights in the directory (*.safetensors or pytorch_model*.bin)"
             )
-        return
-    if "/" in target and not target.startswith((".", "/", "~")) and target.count("/") == 1:
-        return  # a hub id: the loader tries the hub and fails with its own one-line message offline
-    raise FileNotFoundError(
-        f"--model {spec}: no such preset or checkpoint directory (presets: tiny, "
-        "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)"
-    )
+    elif re.fullmatch(r"[\w.-]+/[\w.-]+", target) and not target.startswith("."):
+        check_hub_checkpoint(target)
+    else:
+        raise FileNotFoundError(
+            f"--model {target}: no such preset or checkpoint directory (presets: tiny, "
+            "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)"
+        )
+    if spec.device_map is not None or spec.max_memory is not None:
+        LlavaOneVision.check_device_map(
+            target, spec.device_map, spec.max_memory, spec.offload_folder, spec.dtype
+        )

@@ -11,6 +11,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
+from ov_bench.model_spec import ModelSpec
+
 
 @dataclass
 class Prepared:
@@ -96,31 +98,14 @@ class ModelAdapter(abc.ABC):
     time_instruction: bool = False
     prompt_model: str | None = None
     default_frames: int = 32
-    _video_overrides: dict | None = None
+    spec: ModelSpec = ModelSpec()  # the settings it was loaded with (a sweep changes its layout ones)
 
-    def apply_video_options(
-        self,
-        frame_sampling: str | None = None,
-        force_sample: bool | None = None,
-        time_instruction: bool | None = None,
-    ) -> None:
-        """Explicit --frame-sampling / --force-sample / --time-instruction over the family defaults; they
-        change the inputs, so they join the store key."""
-        from ov_media.video import SAMPLING_MODES
-
-        if frame_sampling is not None and frame_sampling not in SAMPLING_MODES:
-            raise ValueError(f"frame sampling {frame_sampling!r}: choose one of {', '.join(SAMPLING_MODES)}")
-        overrides = dict(self._video_overrides or {})
-        for name, value, tag in (
-            ("frame_sampling", frame_sampling, "sampling"),
-            ("force_sample", force_sample, "force"),
-            ("time_instruction", time_instruction, "ti"),
-        ):
-            if value is None:
-                continue
-            setattr(self, name, value)
-            overrides[tag] = value if isinstance(value, str) else ("on" if value else "off")
-        self._video_overrides = overrides
+    def apply_video_options(self) -> None:
+        """The spec's explicit --frame-sampling / --force-sample / --time-instruction over the family
+        defaults set by the subclass."""
+        for name in ("frame_sampling", "force_sample", "time_instruction"):
+            if getattr(self.spec, name) is not None:
+                setattr(self, name, getattr(self.spec, name))
 
     def sampling(self) -> Any:
         """The ov_media.video.FrameSampling the adapter's settings describe."""
@@ -141,14 +126,7 @@ class ModelAdapter(abc.ABC):
     @property
     def key(self) -> str:
         """Identifies the model's outputs in the results store (threshold is a separate column)."""
-        key = f"{self.kind}:{self.model_id}@{self.dtype}"
-        for tag, value in (self._video_overrides or {}).items():
-            key += f"/{tag}={value}"
-        if self.kind == "reference" and self.unpad_rounding != "original":
-            key += f"/unpad={self.unpad_rounding}"
-        if self.image_resize != self.default_image_resize:
-            key += f"/resize={self.image_resize}"
-        return key
+        return f"{self.kind}:{self.model_id}@{self.dtype}" + self.spec.key_suffix(self.default_image_resize)
 
     default_image_resize: str = "pil"  # the adapter's own default (not part of the results key)
 
@@ -204,7 +182,7 @@ class ModelAdapter(abc.ABC):
         kernel selection and allocator warm-up, so they do not land in the first sample's latency."""
         from PIL import Image
 
-        from ..engine.profiling import NullTimer
+        from ..profiling import NullTimer
 
         prepared = self.prepare("warm-up", [Image.new("RGB", (32, 32), (128, 128, 128))], None)
         self.generate(prepared, max_new_tokens=2, timer=NullTimer())

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..model_spec import ModelSpec
 from .base import Generation, ModelAdapter, Prepared
 
 TOKENS_PER_CROP = 729
@@ -128,35 +129,31 @@ class HFAdapter(ModelAdapter):
     max_batch_size = 1024  # batches are left-padded as transformers' processor pads them
     unpad_rounding = "hf"  # transformers rounds the unpad with int(round(x, 7))
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        max_grid_tokens: int | None,
-        dtype: str = "auto",
-        device: str = "cpu",
-        image_resize: str | None = None,
-        device_map: str | dict | None = None,
-        max_memory: str | dict | None = None,
-        offload_folder: str | None = None,
-    ) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
         from reference_model.checkpoints import dtype_name, resolve_dtype
         from reference_model.device_map import cuda_hint
 
-        directory = check_checkpoint_dir(path)
-        aspect_ratio_for(
-            max_grid_tokens, 1
-        )  # refuse a tau transformers cannot express before loading weights
+        self.spec = spec
+        device, device_map, max_memory, offload_folder = (
+            spec.device,
+            spec.device_map,
+            spec.max_memory,
+            spec.offload_folder,
+        )
+        directory = check_checkpoint_dir(spec.target)
+        aspect_ratio_for(spec.max_grid_tokens, 1)  # refuse a tau transformers cannot express before loading
         self.model_id = str(directory.resolve())
         split = device_map is not None or max_memory is not None
-        torch_dtype = resolve_dtype(dtype, cuda_hint(device_map, max_memory) if split else device)
+        torch_dtype = resolve_dtype(spec.dtype, cuda_hint(device_map, max_memory) if split else device)
         self.processor = AutoProcessor.from_pretrained(str(directory))
         # None keeps the checkpoint's image processor (AutoProcessor: torchvision for the hub's configs).
         self.default_image_resize = resize_backend_of(self.processor.image_processor)
-        self.processor.image_processor = image_processor_for(self.processor.image_processor, image_resize)
+        self.processor.image_processor = image_processor_for(
+            self.processor.image_processor, spec.image_resize
+        )
         self.image_resize = resize_backend_of(self.processor.image_processor)
         if split:
             plan = check_hf_device_map(str(directory), device_map, max_memory, offload_folder, torch_dtype)
@@ -183,7 +180,8 @@ class HFAdapter(ModelAdapter):
         vision = self.model.config.vision_config
         self._patches = (vision.image_size // vision.patch_size) ** 2
         self._tau: int | None = None
-        self.set_threshold(max_grid_tokens)
+        self.set_threshold(spec.max_grid_tokens)
+        self.apply_video_options()  # transformers' port: OV's defaults, the harness's sampling
         self._install_probes()
 
     # ----------------------------------------------------------------- threshold

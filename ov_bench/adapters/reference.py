@@ -4,101 +4,60 @@ from __future__ import annotations
 
 from typing import Any
 
+from ov_bench.model_spec import LAYOUT_SETTINGS, PACKING_SETTINGS, ModelSpec
+
 from .base import EncodeOnce, Generation, ModelAdapter, Prepared
 
 _PIXEL_KEYS = ("pixel_values", "pixel_values_videos")
 _LAYOUT_KEYS = ("image_sizes", "image_num_crops", "video_num_frames")
-# load_adapter's layout keyword -> its short name in the store key, in the key's fixed order.
-_OVERRIDE_NAMES = (
-    ("multi_image_layout", "mi"),
-    ("video_layout", "video"),
-    ("video_pool", "pool"),
-    ("grid_pinpoints", "grid"),
-)
 
 
 class ReferenceAdapter(ModelAdapter, EncodeOnce):
     kind = "reference"
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
-    def __init__(
-        self,
-        spec: str,
-        *,
-        max_grid_tokens: int | None,
-        dtype: str = "auto",
-        device: str = "cpu",
-        unpad_rounding: str = "original",
-        device_map: str | dict | None = None,
-        max_memory: str | dict | None = None,
-        offload_folder: str | None = None,
-        multi_image_layout: str | None = None,
-        video_layout: str | None = None,
-        video_pool: str | None = None,
-        grid_pinpoints: str | None = None,
-        use_generation_config: bool = True,
-        image_resize: str = "pil",
-        frame_sampling: str | None = None,
-        force_sample: bool | None = None,
-        time_instruction: bool | None = None,
-    ) -> None:
+    def __init__(self, spec: ModelSpec) -> None:
         from reference_model import LlavaOneVision
         from reference_model.checkpoints import dtype_name
-        from reference_model.image_processing import validate_resize_backend
 
-        validate_resize_backend(image_resize)
         self.model = LlavaOneVision.from_pretrained(
-            spec,
-            max_grid_tokens=max_grid_tokens,
-            unpad_rounding=unpad_rounding,
-            dtype=dtype,
-            device=device,
-            device_map=device_map,
-            max_memory=max_memory,
-            offload_folder=offload_folder,
-            multi_image_layout=multi_image_layout,
-            video_newline_position=video_layout,
-            video_pool_mode=video_pool,
-            grid_pinpoints=grid_pinpoints,
-            use_generation_config=use_generation_config,
+            spec.target,
+            max_grid_tokens=spec.max_grid_tokens,
+            unpad_rounding=spec.unpad_rounding,
+            dtype=spec.dtype,
+            device=spec.device,
+            device_map=spec.device_map,
+            max_memory=spec.max_memory,
+            offload_folder=spec.offload_folder,
+            multi_image_layout=spec.multi_image_layout,
+            video_newline_position=spec.video_layout,
+            video_pool_mode=spec.video_pool,
+            grid_pinpoints=spec.grid_pinpoints,
+            use_generation_config=spec.use_generation_config,
         )
-        # Explicit layout / decoding overrides change the outputs, so they are part of the store key.
-        given = {
-            "multi_image_layout": multi_image_layout,
-            "video_layout": video_layout,
-            "video_pool": video_pool,
-            "grid_pinpoints": grid_pinpoints,
-        }
-        self._overrides = {short: given[name] for name, short in _OVERRIDE_NAMES if given[name] is not None}
-        if not use_generation_config:
-            self._overrides["gencfg"] = "off"
         if self.model.processor is None:
-            raise ValueError(f"{spec}: the checkpoint has no tokenizer, so prompts cannot be built")
-        self.model_id = model_id(spec)
+            raise ValueError(f"{spec.target}: the checkpoint has no tokenizer, so prompts cannot be built")
+        self.spec = spec
+        self.model_id = model_id(spec.target)
         plan = getattr(self.model, "_ov_device_plan", None)
         # The dtype and device the model really got (``auto`` resolved; a split model's main device).
-        self.dtype, self.unpad_rounding = dtype_name(self.model.dtype), unpad_rounding
+        self.dtype, self.unpad_rounding = dtype_name(self.model.dtype), spec.unpad_rounding
         self.device = plan.main_device if plan is not None else str(self.model.device)
         self.devices = plan.devices if plan is not None else [self.device]
         self.device_map = dict(plan.device_map) if plan is not None else None
-        self.model.config.image_resize = self.image_resize = image_resize  # the processor reads it per call
+        # the processor reads it per call; the original code resizes with PIL
+        self.model.config.image_resize = self.image_resize = spec.image_resize or self.default_image_resize
         self.random_weights = self.model.config.preset is not None
         # The family's video defaults (families.py: LLaVA-Video's evaluated path), then the user's.
         config = self.model.config
         self.frame_sampling, self.force_sample = config.video_sampling, config.video_force_sample
         self.time_instruction, self.default_frames = config.video_time_instruction, config.video_frames
         self.prompt_model = None if config.eval_model_name == "llava_onevision" else config.eval_model_name
-        self.apply_video_options(frame_sampling, force_sample, time_instruction)
-        self._loaded = self._packing_state()  # what apply_setting starts every setting from
-
-    def _packing_state(self) -> tuple:
-        """The packing-only layout settings (multi-image, video) with their key overrides."""
-        config = self.model.config
-        return (
-            config.multi_image_layout,
-            config.video_newline_position,
-            config.video_pool_mode,
-            {k: v for k, v in self._overrides.items() if k in ("mi", "video", "pool")},
+        self.apply_video_options()
+        # what apply_setting starts every setting from: the packing-only layout (multi-image, video)
+        self._loaded = (
+            (config.multi_image_layout, config.video_newline_position, config.video_pool_mode),
+            spec,
         )
 
     @property
@@ -107,12 +66,6 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
 
     def set_threshold(self, tau: int | None) -> None:
         self.model.set_max_grid_tokens(tau)
-
-    @property
-    def key(self) -> str:
-        base = super().key
-        order = [short for _, short in _OVERRIDE_NAMES] + ["gencfg"]  # one spelling per setting, however set
-        return base + "".join(f"/{k}={self._overrides[k]}" for k in order if k in self._overrides)
 
     def describe(self) -> dict[str, Any]:
         import dataclasses
@@ -235,27 +188,23 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         return len(sizes) == 1 or (bool(sizes) and not self.model.config.multi_image_pad_to_square)
 
     def apply_setting(self, options: dict[str, Any]) -> None:
-        unknown = set(options) - {name for name, _ in _OVERRIDE_NAMES}
+        unknown = set(options) - set(LAYOUT_SETTINGS)
         if unknown:
             raise ValueError(f"not a layout setting: {', '.join(sorted(unknown))}")
         model = self.model
         # Each setting starts from the model as loaded (a plain run with these options loads it so):
         # an axis the setting leaves out is the loaded one, not the previous setting's.
         config = model.config
-        mi, newline, pool, overrides = self._loaded
-        config.multi_image_layout, config.video_newline_position, config.video_pool_mode = mi, newline, pool
-        for short in ("mi", "video", "pool"):
-            self._overrides.pop(short, None)
-        self._overrides.update(overrides)
+        packing, loaded_spec = self._loaded
+        config.multi_image_layout, config.video_newline_position, config.video_pool_mode = packing
+        self.spec = self.spec.replace(**{name: getattr(loaded_spec, name) for name in PACKING_SETTINGS})
         if "multi_image_layout" in options:
             model.set_multi_image_layout(options["multi_image_layout"])
         if "video_layout" in options or "video_pool" in options:
             model.set_video_layout(options.get("video_layout"), options.get("video_pool"))
         if "grid_pinpoints" in options:
             model.set_grid_pinpoints(options["grid_pinpoints"])
-        for name, short in _OVERRIDE_NAMES:
-            if name in options:
-                self._overrides[short] = options[name]
+        self.spec = self.spec.replace(**options)
 
     def layout_state(self) -> Any:
         config = self.model.config
@@ -265,7 +214,7 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
             config.video_pool_mode,
             list(config.anyres.grid_pinpoints),
             config.anyres.max_grid_tokens,
-            dict(self._overrides),
+            self.spec,
         )
 
     def restore_layout(self, state: Any) -> None:
@@ -276,9 +225,8 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
             config.video_pool_mode,
             config.anyres.grid_pinpoints,
             config.anyres.max_grid_tokens,
-            overrides,
+            self.spec,
         ) = state
-        self._overrides = dict(overrides)
 
     def generate_encoded(
         self, prepared: Prepared, features: Any, max_new_tokens: int, timer: Any

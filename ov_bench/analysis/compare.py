@@ -33,8 +33,8 @@ from typing import Any
 
 from ov_bench.analysis.paired import pair_rows, paired_delta
 from ov_bench.analysis.stats import binomial_drop_bound
+from ov_bench.mdtable import md_table
 from ov_bench.outputs.run_outputs import SettingResults, load_outputs
-from ov_bench.reports.mdtable import md_table
 
 TIMED_STAGES = ("end_to_end", "vision_encoder", "prefill", "decode_per_token")
 MAX_DOCS_LISTED = 5

@@ -224,7 +224,7 @@ def render_gpu_plans(
     a --gpus N split: weights, KV cache and activations of the setting's longest prompt, in GiB."""
     import math
 
-    from ov_bench.reports.mdtable import md_table
+    from ov_bench.mdtable import md_table
     from reference_model.config import preset_config
 
     lines = [

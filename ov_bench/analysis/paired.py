@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ov_bench.analysis.stats import DEFAULT_BOOT, McNemarResult, mcnemar, paired_bootstrap, two_valued
-from ov_bench.engine.profiling import SEQUENTIAL_STAGES
 from ov_bench.outputs.store import SampleRow
+from ov_bench.profiling import SEQUENTIAL_STAGES
 
 LATENCY_KEYS = (*SEQUENTIAL_STAGES, "end_to_end")
 

@@ -43,7 +43,6 @@ from typing import Any
 
 ARCHS = ("0.5b", "7b", "72b")
 MAX_ERRORS_LISTED = 5  # unreadable docs named per task in the plan (all are counted)
-PATCH = 14
 CHANNELS = 3
 
 
@@ -321,11 +320,16 @@ def count_text_tokens(prompts: Sequence[str]) -> list[int]:
 
 
 def doc_shapes(
-    task: Any, docs: Sequence[dict], text_tokens: int | None = None, sampling: Any = None
+    task: Any,
+    docs: Sequence[dict],
+    text_tokens: int | None = None,
+    sampling: Any = None,
+    prompt_model: str | None = None,
 ) -> list[DocShape]:
     """Image sizes (headers only) and the text tokens per doc; unreadable docs become errors.
 
-    ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens.
+    ``text_tokens``: a fixed count per prompt, or None to count the chat prompt's Qwen2 tokens (with the
+    task prompts of ``prompt_model``, the checkpoint's lmms-eval model: see ``Task.doc_to_text``).
     ``sampling`` (an ov_media.video.FrameSampling): with ``fps``, each video's N and fps are read from
     its container header (no decoding) so its frame count is exact."""
     from reference_model.processor import build_prompt
@@ -343,7 +347,7 @@ def doc_shapes(
                 h = task.video_header(doc)
                 header = (h.total_frames, h.fps)
             prompt = (
-                build_prompt(task.doc_to_text(doc), num_images=len(sizes), video=video)
+                build_prompt(task.doc_to_text(doc, prompt_model), num_images=len(sizes), video=video)
                 if text_tokens is None
                 else ""
             )
@@ -449,9 +453,10 @@ def plan_task(
     kv_bytes_per_elem: int = 2,
     layout: tuple = (),
     sampling: Any = None,
+    prompt_model: str | None = None,
 ) -> list[PlanRow]:
     """The planner for one task's docs (see :func:`plan_shapes`)."""
-    shapes = doc_shapes(task, docs, text_tokens, sampling if task.modality == "video" else None)
+    shapes = doc_shapes(task, docs, text_tokens, sampling if task.modality == "video" else None, prompt_model)
     arch_objs = [Architecture.from_preset(a) for a in archs]
     return plan_shapes(
         task.name,
@@ -486,7 +491,7 @@ def _mib(value: float | None) -> str:
 
 def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
-    from ov_bench.reports.mdtable import md_table
+    from ov_bench.mdtable import md_table
 
     dist = [
         [
@@ -549,7 +554,7 @@ def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
     failed = [r for r in first.values() if r.errors]
     if not failed:
         return []
-    from ov_bench.reports.mdtable import md_table
+    from ov_bench.mdtable import md_table
 
     total = sum(r.errors for r in failed)
     table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]

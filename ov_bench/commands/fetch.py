@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .run import task_list
+from .flags import task_list
 
 NAME = "fetch"
 HELP = "download the tasks' hub datasets and unpack their video archives (where lmms-eval looks, or --dest)"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..threshold import DEFAULT_THRESHOLD
-from .model_options import add_layout_arguments, layout_options
-from .placement import DTYPES, add_dtype_argument, add_placement_arguments, check_placement  # noqa: F401
+from ..model_spec import ModelSpec
+from .flags import add_engine_arguments, add_model_arguments, add_task_arguments, model_spec, positive_int
 
 NAME = "run"
 HELP = "evaluate a model on benchmark tasks (scores, visual tokens, latency per stage, peak memory)"
@@ -23,82 +22,9 @@ examples:
 """
 
 
-def _int_at_least(text: str, minimum: int, expected: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def non_negative_int(text: str) -> int:
-    return _int_at_least(text, 0, "an integer >= 0")
-
-
-def threshold(text: str) -> int | None:
-    """``none`` (no cap) or a positive integer tau (ov_bench.threshold.parse_threshold)."""
-    from ..threshold import parse_threshold
-
-    try:
-        return parse_threshold(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or 'none', got {text!r}") from None
-
-
-def task_list(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of task names")
-    return names
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tasks",
-        type=task_list,
-        required=True,
-        metavar="T1,T2",
-        help="comma-separated task names (see `ov-bench tasks`)",
-    )
-    parser.add_argument(
-        "--model",
-        default="tiny",
-        help="tiny | arch:0.5b[?layers=N] | PATH (HF or original layout) | hf:PATH (default: tiny)",
-    )
-    parser.add_argument(
-        "--data", default="hub", help="hub | samples | DIR (a local copy of the hub repos; default: hub)"
-    )
-    parser.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="evaluate a seeded, stratified subset of N docs per task",
-    )
-    parser.add_argument(
-        "--max-grid-tokens",
-        type=threshold,
-        default=DEFAULT_THRESHOLD,
-        metavar="TAU|none",
-        help="AnyRes grid-token threshold tau (anyres_max_9 = 6561, the default); none = no cap",
-    )
-    parser.add_argument(
-        "--frames",
-        type=positive_int,
-        default=None,
-        metavar="F",
-        help="video frames per sample, the cap with --frame-sampling fps (default: the checkpoint's: "
-        "32, LLaVA-Video 64)",
-    )
-    add_dtype_argument(parser)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    add_placement_arguments(parser)
+    add_task_arguments(parser, limit_help="evaluate a seeded, stratified subset of N docs per task")
+    add_model_arguments(parser)
     parser.add_argument(
         "--batch-size",
         type=positive_int,
@@ -106,51 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="samples of one task per model call (default 1); with N > 1 the model stages' "
         "latency and peak memory recorded per sample are the batch's",
     )
-    parser.add_argument(
-        "--output",
-        default=None,
-        metavar="DIR",
-        help="output directory (default: runs/<timestamp>); reuse it to resume",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed for the --limit subset and torch (default 0)"
-    )
+    add_engine_arguments(parser, output_default="runs/<timestamp>")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any sample ended in an error")
-    parser.add_argument(
-        "--max-new-tokens",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="override the tasks' max_new_tokens",
-    )
-    parser.add_argument(
-        "--unpad-rounding",
-        choices=("original", "hf"),
-        default="original",
-        help="reference model only: unpad rounding of the original code or of transformers",
-    )
-    parser.add_argument(
-        "--workers",
-        type=non_negative_int,
-        default=2,
-        help="prefetch threads decoding media and preprocessing ahead of the model (0 = inline)",
-    )
-    parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
-    parser.add_argument(
-        "--no-profile",
-        action="store_true",
-        help="skip per-stage timers and peak-memory probes (end-to-end time is still recorded)",
-    )
-    parser.add_argument(
-        "--warmup",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="before timing, one untimed call on a tiny synthetic input (a 32x32 image, 2 new "
-        "tokens) for kernel and allocator warm-up; its cost is results.json's run.warmup_s "
-        "(default: on)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_layout_arguments(parser)
     parser.add_argument(
         "--no-fetch",
         action="store_true",
@@ -163,52 +46,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def precheck(args: argparse.Namespace) -> None:
-    """Fail fast, before any output is written, on input a user can get wrong."""
+def precheck(args: argparse.Namespace) -> ModelSpec:
+    """Fail fast, before anything is loaded or written, on input a user can get wrong; the model's
+    settings as one value."""
     from tasks import get_task, resolve_task_names
 
     from ..adapters import check_model_spec
     from ..engine.runner import check_data_arg, check_output_arg
 
     args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
+    spec = model_spec(args)
     for name in args.tasks:
         get_task(name)
     check_data_arg(args.data)
     check_output_arg(args.output)
-    check_model_spec(args.model, args.max_grid_tokens)
-    check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
+    check_model_spec(spec)
+    return spec
 
 
 def execute(args: argparse.Namespace) -> int:
-    precheck(args)
+    spec = precheck(args)
     from ..engine.runner import RunConfig, Runner
     from ..outputs.results import failed_tasks
     from ..reports.report import summary_table
 
     config = RunConfig(
         tasks=args.tasks,
-        model=args.model,
+        model=spec,
         data=args.data,
         limit=args.limit,
-        max_grid_tokens=args.max_grid_tokens,
-        frames=args.frames,
-        dtype=args.dtype,
-        device=args.device,
         batch_size=args.batch_size,
         output=args.output,
         seed=args.seed,
         strict=args.strict,
         max_new_tokens=args.max_new_tokens,
-        unpad_rounding=args.unpad_rounding,
         workers=args.workers,
         profile=not args.no_profile,
         warmup=args.warmup,
         retry_errors=args.retry_errors,
         progress=not args.no_progress,
-        model_options=layout_options(args),
-        device_map=args.device_map,
-        max_memory=args.max_memory,
-        offload_folder=args.offload_folder,
         fetch=not args.no_fetch,
         strict_media=args.strict_media,
     )

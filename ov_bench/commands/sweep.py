@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from .model_options import add_layout_arguments, layout_options
+from reference_model.config import MULTI_IMAGE_LAYOUTS, VIDEO_NEWLINE_POSITIONS, VIDEO_POOL_MODES
+
+from .flags import (
+    add_engine_arguments,
+    add_model_arguments,
+    add_task_arguments,
+    grid_pinpoints_arg,
+    model_spec,
+)
 
 NAME = "sweep"
 HELP = (
@@ -48,7 +56,6 @@ examples:
 def grid_set_list(text: str) -> list[str]:
     """``ov,next,384x768,768x384``: named sets split at commas, consecutive WxH sizes form one custom set;
     ``;`` separates two custom sets (``384x768,768x384;384x1152,1152x384``)."""
-    from .model_options import grid_pinpoints_arg
 
     sets: list[str] = []
     for group in filter(None, (g.strip() for g in text.split(";"))):
@@ -72,7 +79,6 @@ def grid_set_list(text: str) -> list[str]:
 
 def video_layout_list(text: str) -> list[tuple[str, str | None]]:
     """``one_token/bilinear,grid/average``: newline position / pool mode (``grid`` alone keeps the pool)."""
-    from reference_model.config import VIDEO_NEWLINE_POSITIONS, VIDEO_POOL_MODES
 
     layouts = []
     for part in filter(None, (p.strip().lower() for p in text.split(","))):
@@ -89,7 +95,6 @@ def video_layout_list(text: str) -> list[tuple[str, str | None]]:
 
 
 def multi_image_layout_list(text: str) -> list[str]:
-    from reference_model.config import MULTI_IMAGE_LAYOUTS
 
     values = [p.strip().lower() for p in text.split(",") if p.strip()]
     bad = [v for v in values if v not in MULTI_IMAGE_LAYOUTS]
@@ -99,28 +104,8 @@ def multi_image_layout_list(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .placement import add_dtype_argument, add_placement_arguments
-    from .run import non_negative_int, positive_int, task_list
-    from .tokens import frames_list, threshold_list
-
-    parser.add_argument(
-        "--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names"
-    )
-    parser.add_argument(
-        "--thresholds",
-        type=threshold_list,
-        default=[729, 2916, 6561, None],
-        metavar="T1,T2",
-        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)",
-    )
-    parser.add_argument(
-        "--frames",
-        type=frames_list,
-        default=None,
-        metavar="F1,F2",
-        help="video frame counts, caps with --frame-sampling fps (default: the checkpoint's: 32, "
-        "LLaVA-Video 64)",
-    )
+    add_task_arguments(parser, limit_help="a seeded, stratified subset of N docs per task")
+    add_model_arguments(parser, axes=True)
     parser.add_argument(
         "--grid-sets",
         type=grid_set_list,
@@ -146,57 +131,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: not swept)",
     )
     parser.add_argument(
-        "--model", default="tiny", help="tiny | arch:0.5b[?layers=N] | PATH | hf:PATH (default: tiny)"
-    )
-    parser.add_argument("--data", default="hub", help="hub | samples | DIR (default: hub)")
-    parser.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="a seeded, stratified subset of N docs per task",
-    )
-    parser.add_argument(
-        "--output",
-        default=None,
-        metavar="DIR",
-        help="output directory (default: runs/sweep-<timestamp>); reuse it to resume",
-    )
-    parser.add_argument(
         "--reference",
         default=None,
         metavar="LABEL",
         help="setting the paired comparisons are made against (default: tau-6561, else the last)",
     )
-    add_dtype_argument(parser)
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    add_placement_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--max-new-tokens",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="override the tasks' max_new_tokens",
-    )
-    parser.add_argument("--unpad-rounding", choices=("original", "hf"), default="original")
-    parser.add_argument("--workers", type=non_negative_int, default=2, help="prefetch threads (0 = inline)")
+    add_engine_arguments(parser, output_default="runs/sweep-<timestamp>")
     parser.add_argument(
         "--no-reuse",
         action="store_true",
         help="run the LLM for every setting even when two settings give a sample the same input",
     )
-    parser.add_argument("--no-profile", action="store_true", help="skip per-stage timers and memory probes")
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
-    parser.add_argument("--retry-errors", action="store_true", help="on resume, run error rows again")
-    parser.add_argument(
-        "--warmup",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="one untimed call on a tiny synthetic input before timing (default: on)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_layout_arguments(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -204,50 +150,42 @@ def execute(args: argparse.Namespace) -> int:
 
     from ..adapters import check_model_spec
     from ..engine.sweep import SweepConfig, Sweeper
+    from ..errors import UsageError
+    from ..reports.sweep_report import summary_text
 
     args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
     for name in args.tasks:
         get_task(name)
-    from ..errors import UsageError
-
+    spec = model_spec(args, frames=None, max_grid_tokens=args.thresholds[0])
     axes = {
-        "--grid-sets": (args.grid_sets, args.grid_pinpoints, "--grid-pinpoints"),
+        "--grid-sets": (args.grid_sets, spec.grid_pinpoints, "--grid-pinpoints"),
         "--video-layouts": (
             args.video_layouts,
-            args.video_layout or args.video_pool,
+            spec.video_layout or spec.video_pool,
             "--video-layout/--video-pool",
         ),
-        "--multi-image-layouts": (args.multi_image_layouts, args.multi_image_layout, "--multi-image-layout"),
+        "--multi-image-layouts": (args.multi_image_layouts, spec.multi_image_layout, "--multi-image-layout"),
     }
     for flag, (axis, single, single_flag) in axes.items():
         if axis is not None and single is not None:
             raise UsageError(f"{flag} sweeps what {single_flag} fixes: give one of them")
-        if axis is not None and args.model.startswith("hf:"):
+        if axis is not None and spec.kind == "hf":
             raise UsageError(
                 f"{flag}: the hf: adapter cannot change layouts in place; sweep the reference model, "
                 "or make one `ov-bench run` per layout"
             )
     for tau in args.thresholds:  # hf: refuses a tau that is not a multiple of 729 before loading weights
-        check_model_spec(args.model, tau)
-    from .placement import check_placement
-
-    check_placement(args.model, args.device_map, args.max_memory, args.offload_folder, args.dtype)
-    from ..adapters import default_frames
-
-    frames = args.frames or [default_frames(args.model)]
+        check_model_spec(spec.replace(max_grid_tokens=tau))
     config = SweepConfig(
         tasks=args.tasks,
         thresholds=args.thresholds,
-        frames=frames,
-        model=args.model,
+        frames=args.frames,
+        model=spec,
         data=args.data,
         limit=args.limit,
-        dtype=args.dtype,
-        device=args.device,
         output=args.output,
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
-        unpad_rounding=args.unpad_rounding,
         workers=args.workers,
         profile=not args.no_profile,
         warmup=args.warmup,
@@ -256,17 +194,11 @@ def execute(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         reference=args.reference,
         report=not args.no_report,
-        model_options=layout_options(args),
         grid_sets=args.grid_sets,
         video_layouts=args.video_layouts,
         multi_image_layouts=args.multi_image_layouts,
-        device_map=args.device_map,
-        max_memory=args.max_memory,
-        offload_folder=args.offload_folder,
     )
     outcome = Sweeper(config).run()
-    from ..reports.sweep_report import summary_text
-
     print(summary_text(outcome.sweep, outcome.results))
     out = outcome.output_dir
     print(

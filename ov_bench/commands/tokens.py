@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+from typing import Any
 
-from .model_options import add_layout_arguments, planner_layout
+from ..mdtable import md_table
+from ..model_spec import DEFAULT_FRAMES, ModelSpec
+from .flags import (
+    add_device_map_argument,
+    add_json_argument,
+    add_model_arguments,
+    add_task_arguments,
+    model_spec,
+    non_negative_int,
+    positive_int,
+)
 
 NAME = "tokens"
 HELP = "plan token budgets: visual tokens per threshold, prefill FLOPs and KV cache (no model, no pixel decoding)"
@@ -23,29 +36,9 @@ examples:
 """
 
 
-def threshold_list(text: str) -> list[int | None]:
-    from .run import threshold
-
-    values = [threshold(t) for t in text.split(",") if t.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of thresholds (integers or 'none')")
-    return list(dict.fromkeys(values))
-
-
-def frames_list(text: str) -> list[int]:
-    from .run import positive_int
-
-    values = [positive_int(t) for t in text.split(",") if t.strip()]
-    if not values:
-        raise argparse.ArgumentTypeError("expected a comma-separated list of frame counts")
-    return list(dict.fromkeys(values))
-
-
 def text_tokens_arg(text: str) -> int | None:
     if text == "auto":
         return None
-    from .run import non_negative_int
-
     return non_negative_int(text)
 
 
@@ -59,48 +52,12 @@ def arch_list(text: str) -> list[str]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .run import non_negative_int, positive_int, task_list
-
-    parser.add_argument(
-        "--tasks", type=task_list, required=True, metavar="T1,T2", help="comma-separated task names"
+    add_task_arguments(
+        parser, limit_help="plan a seeded, stratified subset of N docs per task (default: all)"
     )
-    parser.add_argument("--data", default="hub", help="hub | samples | DIR (default: hub)")
-    parser.add_argument(
-        "--thresholds",
-        type=threshold_list,
-        default=[729, 2916, 6561, None],
-        metavar="T1,T2",
-        help="grid-token thresholds tau, integers or 'none' (default: 729,2916,6561,none)",
-    )
-    parser.add_argument(
-        "--frames",
-        type=frames_list,
-        default=None,
-        metavar="F1,F2",
-        help="video frame counts, caps with --frame-sampling fps (default: the --model "
-        "checkpoint's: 32, LLaVA-Video 64)",
-    )
-    parser.add_argument(
-        "--model",
-        default=None,
-        metavar="DIR",
-        help="a checkpoint directory whose defaults (video layout, frames, frame sampling) the plan "
-        "follows, read from its config.json only (default: LLaVA-OneVision's)",
-    )
-    parser.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="plan a seeded, stratified subset of N docs per task (default: all)",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--unpad-rounding",
-        choices=("original", "hf"),
-        default="original",
-        help="unpad rounding of the original code (reference model) or of transformers",
-    )
+    # --model: a checkpoint directory's defaults (video layout, frames, frame sampling, task prompts) are
+    # read from its config.json only; presets plan LLaVA-OneVision's.
+    add_model_arguments(parser, axes=True, runtime=False, generation=False)
     parser.add_argument(
         "--archs",
         type=arch_list,
@@ -122,8 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="B",
         help="bytes per KV-cache element (default 2: bf16/fp16)",
     )
-    parser.add_argument("--json", default=None, metavar="PATH", help="also write the plan as JSON")
-    add_layout_arguments(parser, generation=False)
+    add_json_argument(parser, "the plan")
     parser.add_argument(
         "--gpus",
         type=positive_int,
@@ -137,41 +93,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="GPU size, e.g. 80GiB: with --gpus, whether it fits; alone, how many GPUs are needed",
     )
-    parser.add_argument(
-        "--device-map",
-        default=None,
-        metavar="FILE.json",
-        help="weights per device of this explicit map, for each --archs architecture",
-    )
+    add_device_map_argument(parser)
 
 
-def _checkpoint_video_defaults(args: argparse.Namespace) -> tuple[list[int], object]:
-    """(frame counts, FrameSampling) of the plan: the flags, else the --model checkpoint's defaults (its
-    video layout fills --video-layout / --video-pool in ``args``), else LLaVA-OneVision's."""
+def _checkpoint_video_defaults(
+    spec: ModelSpec, frames: list[int] | None
+) -> tuple[ModelSpec, list[int], Any, str | None]:
+    """The plan's model settings, frame counts, FrameSampling and task-prompt model: the flags, else a
+    checkpoint directory's defaults (its config.json), else LLaVA-OneVision's."""
     from ov_media.video import FrameSampling
 
     defaults: dict = {}
-    if args.model is not None:
+    if spec.kind == "reference" and Path(spec.target).is_dir():
         from reference_model.families import checkpoint_defaults
 
         try:
-            defaults = checkpoint_defaults(args.model)
+            defaults = checkpoint_defaults(spec.target)
         except FileNotFoundError as exc:
-            raise FileNotFoundError(f"--model {args.model}: {exc}") from None
+            raise FileNotFoundError(f"--model {spec.model}: {exc}") from None
         newline, pool = defaults["video_layout"].split(" + ")
-        args.video_layout = args.video_layout or newline
-        args.video_pool = args.video_pool or pool
-    args.prompt_model = defaults.get("prompts") if defaults.get("prompts") != "llava_onevision" else None
-    frames = args.frames or [int(defaults.get("video_frames", 32))]
-    mode = args.frame_sampling or defaults.get("video_sampling", "uniform")
-    force = args.force_sample if args.force_sample is not None else bool(defaults.get("force_sample", False))
-    return frames, FrameSampling(mode, force)
+        spec = spec.replace(video_layout=spec.video_layout or newline, video_pool=spec.video_pool or pool)
+    prompt_model = defaults.get("prompts") if defaults.get("prompts") != "llava_onevision" else None
+    frames = frames or [int(defaults.get("video_frames", DEFAULT_FRAMES))]
+    mode = spec.frame_sampling or defaults.get("video_sampling", "uniform")
+    force = spec.force_sample if spec.force_sample is not None else bool(defaults.get("force_sample", False))
+    return spec, frames, FrameSampling(mode, force), prompt_model
 
 
 def execute(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from tasks import get_task, resolve_task_names
 
     from ..analysis.token_planner import plan_as_dict, plan_task, render_plan
@@ -192,11 +141,10 @@ def execute(args: argparse.Namespace) -> int:
         from reference_model.device_map import read_device_map
 
         read_device_map(args.device_map)  # a bad file fails before the tasks load
-    frames, sampling = _checkpoint_video_defaults(args)
+    spec = model_spec(args, frames=None, max_grid_tokens=None)
+    spec, frames, sampling, prompt_model = _checkpoint_video_defaults(spec, args.frames)
     rows = []
     for task in tasks:
-        if hasattr(task, "lmms_model_name"):  # the checkpoint's task prompts (text tokens): llava_vid's
-            task.lmms_model_name = args.prompt_model
         docs = task.load(data=args.data, limit=args.limit, seed=args.seed)
         rows += plan_task(
             task,
@@ -204,11 +152,12 @@ def execute(args: argparse.Namespace) -> int:
             args.thresholds,
             frames,
             archs=args.archs,
-            unpad_rounding=args.unpad_rounding,
+            unpad_rounding=spec.unpad_rounding,
             text_tokens=args.text_tokens,
             kv_bytes_per_elem=args.kv_bytes,
-            layout=planner_layout(args),
+            layout=spec.planner_layout(),
             sampling=sampling,
+            prompt_model=prompt_model,
         )
     if args.data == "samples":
         print("> SAMPLE DATA: generated by ov-bench for smoke tests; not the benchmark's distribution\n")
@@ -219,7 +168,6 @@ def execute(args: argparse.Namespace) -> int:
         print(render_gpu_plans(rows, args.archs, args.gpus, gpu_memory, kv_bytes=args.kv_bytes))
     if args.device_map is not None:
         from ..analysis.memory_planner import map_weights_per_device
-        from ..mdtable import md_table
 
         per_arch = {a: map_weights_per_device(a, args.device_map) for a in args.archs}
         devices = sorted({d for m in per_arch.values() for d in m})

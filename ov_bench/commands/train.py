@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ov_bench.commands.run import positive_int
+from ..model_spec import ModelSpec
+from .flags import add_placement_arguments, add_progress_argument, positive_int
 
 NAME = "train"
 HELP = "train the reference model with a LLaVA-OneVision stage recipe (1, 1.5, 2-si, 2-ov) on accelerate"
@@ -142,8 +143,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="weights' dtype (default auto: float32 master weights; autocast follows --mixed-precision)",
     )
-    from .placement import add_placement_arguments
-
     add_placement_arguments(parser)
     parser.add_argument(
         "--save-every",
@@ -151,7 +150,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="checkpoint every N steps (default: at the end only)",
     )
-    parser.add_argument("--workers", type=int, help="data-loading worker processes (default 0)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="data-loading worker processes (default 0; run's --workers are prefetch threads)",
+    )
     parser.add_argument(
         "--resume",
         default=None,
@@ -162,7 +165,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--show-recipe", action="store_true", help="print the resolved recipe and options, then exit"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(parser)
 
 
 def resolve(args: argparse.Namespace):
@@ -216,14 +219,16 @@ def execute(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    from .placement import check_placement
+    from ..adapters import check_model_spec
 
-    check_placement(
-        args.model,
-        options.device_map,
-        options.max_memory,
-        options.offload_folder,
-        "float32" if options.dtype == "auto" else options.dtype,
+    check_model_spec(
+        ModelSpec(
+            model=args.model,
+            device_map=options.device_map,
+            max_memory=options.max_memory,
+            offload_folder=options.offload_folder,
+            dtype="float32" if options.dtype == "auto" else options.dtype,
+        )
     )
     output = args.output
     if output is None:

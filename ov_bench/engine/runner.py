@@ -21,8 +21,10 @@ from typing import Any
 from ov_bench.adapters.base import ModelAdapter
 from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.prefetch import Prefetcher
-from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, one_line, prepare, run_model
-from ov_bench.errors import ResumeMismatchError, UsageError
+from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, prepare, run_model
+from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
+from ov_bench.errors import UsageError
+from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import (
     SAMPLES_DB,
     OutputLock,
@@ -32,33 +34,26 @@ from ov_bench.outputs.store import (
     shard_path,
     threshold_key,
 )
-from ov_bench.threshold import DEFAULT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_GRID_TOKENS = DEFAULT_THRESHOLD
 DEFAULT_MAX_NEW_TOKENS = 1024  # when a task declares no max_new_tokens: lmms-eval's llava_onevision default
 
 
 @dataclass
 class RunConfig:
+    """One evaluation: which tasks and docs, the model's settings (one ModelSpec; a --model string is
+    taken as ``ModelSpec(model=...)``), and how the samples are run and kept."""
+
     tasks: list[str]
-    model: str = "tiny"
+    model: ModelSpec = field(default_factory=ModelSpec)
     data: str = "hub"
     limit: int | None = None
-    max_grid_tokens: int | None = DEFAULT_MAX_GRID_TOKENS
-    frames: int | None = None  # None: the checkpoint's (32; LLaVA-Video 64), resolved by the Runner
-    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
-    device: str = "auto"
-    device_map: str | dict | None = None  # auto | balanced | sequential | FILE.json | dict (accelerate)
-    max_memory: str | dict | None = None  # "0=70GiB,cpu=200GiB"
-    offload_folder: str | None = None
     batch_size: int = 1
     output: str | None = None  # default: runs/<timestamp>
     seed: int = 0
     strict: bool = False
     max_new_tokens: int | None = None  # override the tasks' generation_kwargs
-    unpad_rounding: str = "original"
     workers: int = 2  # prefetch threads; 0 = decode inline
     lookahead: int = 4
     profile: bool = True
@@ -66,12 +61,12 @@ class RunConfig:
     retry_errors: bool = False
     progress: bool = True
     write_outputs: bool = True  # results.json / report.md / summary (rank 0)
-    # Reference-model layout / decoding overrides (commands.model_options.layout_options): multi_image_layout,
-    # video_layout, video_pool, grid_pinpoints, use_generation_config, image_resize, frame_sampling,
-    # force_sample, time_instruction. Empty = the checkpoint's own.
-    model_options: dict = field(default_factory=dict)
     fetch: bool = True  # --data hub: fetch a video task's missing media first (--no-fetch: refuse)
     strict_media: bool = False  # a media warning (truncated image decoded with filler) is an error
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            self.model = ModelSpec(model=self.model)
 
 
 @dataclass
@@ -111,21 +106,6 @@ def default_output_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
-def resolve_device(device: str, local_rank: int = 0) -> str:
-    if device != "auto":
-        if device.startswith("cuda"):
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UsageError(f"--device {device}: CUDA is not available on this machine")
-        return device
-    import torch
-
-    if torch.cuda.is_available():
-        return f"cuda:{local_rank % torch.cuda.device_count()}"
-    return "cpu"
-
-
 def data_source_label(data: str) -> str:
     if data in ("hub", "samples"):
         return data
@@ -133,10 +113,22 @@ def data_source_label(data: str) -> str:
 
 
 def check_output_arg(output: str | None) -> None:
-    """--output must be a directory (new or existing), not a file."""
-    if output is not None and Path(output).expanduser().exists() and not Path(output).expanduser().is_dir():
+    """--output must be usable before anything is loaded: a directory (new or existing, not a file) that
+    can be created or written, and not in use by another live ov-bench process."""
+    if output is None:
+        return
+    path = Path(output).expanduser()
+    if path.exists() and not path.is_dir():
         raise UsageError(
             f"--output {output}: is a file; give a directory (new, or an earlier run's to resume)"
+        )
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: {existing} is not a writable directory")
+    holder = OutputLock.holder(path)
+    if holder is not None:
+        raise UsageError(
+            f"--output {output}: in use by another ov-bench run (pid {holder}); wait for it or pass another --output"
         )
 
 
@@ -206,13 +198,12 @@ class Runner:
             raise UsageError("--batch-size must be >= 1")
         # None: the checkpoint's frame count (read from its config.json now; set again from the loaded
         # adapter, which also knows a hub id's, before any sample is made)
-        self._frames_from_model = config.frames is None
-        if config.frames is None:
-            from ov_bench.adapters import default_frames
-
-            config.frames = adapter.default_frames if adapter is not None else default_frames(config.model)
-        if config.frames < 1:
-            raise UsageError("--frames must be >= 1")
+        spec = config.model
+        self._frames_from_model = spec.frames is None
+        if spec.frames is None:
+            self.frames = adapter.default_frames if adapter is not None else spec.checkpoint_frames()
+        else:
+            self.frames = spec.frames
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be >= 1")
         if config.max_new_tokens is not None and config.max_new_tokens < 1:
@@ -235,7 +226,7 @@ class Runner:
             cfg.limit,
             cfg.seed,
             cfg.max_new_tokens,
-            cfg.frames,
+            self.frames,
             self.task_factory,
             fetch=cfg.fetch,
         )
@@ -260,22 +251,6 @@ class Runner:
             self.notes.append(note)
             log.warning(note)
         return missing
-
-    def _check_resume(
-        self, store: ResultsStore, plans: list[TaskPlan], key: str, tau: str, source: str
-    ) -> None:
-        by_task = {p.name: p for p in plans}
-        for task, data_source, frames, max_new in store.settings_in_use(key, tau):
-            plan = by_task.get(task)
-            if plan is None:
-                continue
-            ours = (source, plan.frames, plan.max_new_tokens)
-            theirs = (data_source, frames, max_new)
-            if ours != theirs:
-                raise ResumeMismatchError(
-                    f"{self.output_dir} already holds {task} results for this model made with different settings "
-                    f"(data={data_source}, frames={frames}, max_new_tokens={max_new}); use another --output"
-                )
 
     # ----------------------------------------------------------------- per sample
     def _sample(self, plan: TaskPlan, seq: int, doc: dict) -> Sample:
@@ -326,29 +301,19 @@ class Runner:
     def _run_locked(self) -> RunOutcome:
         cfg, dist, out = self.config, self.dist, self.output_dir
         plans = self._plans
-        device = resolve_device(cfg.device, dist.local_rank)
+        device = cfg.model.resolve_device(dist.local_rank)
         self.throughput = Throughput()
         if self.adapter is None:
             from ov_bench.adapters import load_adapter
 
             t0 = time.perf_counter()
-            self.adapter = load_adapter(
-                cfg.model,
-                max_grid_tokens=cfg.max_grid_tokens,
-                dtype=cfg.dtype,
-                device=device,
-                unpad_rounding=cfg.unpad_rounding,
-                device_map=cfg.device_map,
-                max_memory=cfg.max_memory,
-                offload_folder=cfg.offload_folder,
-                **cfg.model_options,
-            )
+            self.adapter = load_adapter(cfg.model.replace(device=device))
             self.throughput.model_load_s = time.perf_counter() - t0
         device = getattr(self.adapter, "device", device)
-        if self._frames_from_model and getattr(self.adapter, "default_frames", cfg.frames) != cfg.frames:
-            cfg.frames = self.adapter.default_frames
+        if self._frames_from_model and getattr(self.adapter, "default_frames", self.frames) != self.frames:
+            self.frames = self.adapter.default_frames
             for plan in plans:
-                plan.frames = cfg.frames if plan.frames is not None else None
+                plan.frames = self.frames if plan.frames is not None else None
         if cfg.batch_size > self.adapter.max_batch_size:
             log.warning(
                 "--batch-size %d: the %s adapter takes at most %d sample(s) per call; using %d",
@@ -363,12 +328,14 @@ class Runner:
 
         main_db = out / SAMPLES_DB
         with ResultsStore(main_db) as main_store:
-            self._check_resume(
+            check_resume(
                 main_store,
                 plans,
                 self._identity.model_key,
                 self._identity.threshold,
                 self._identity.data_source,
+                frames_of=lambda plan: plan.frames,
+                where=self.output_dir,
             )
             for plan in plans:
                 done = main_store.finished(
@@ -384,7 +351,7 @@ class Runner:
 
         store_path = shard_path(out, dist.rank) if dist.distributed else main_db
         if cfg.warmup and any(p.todo for p in plans):
-            self._warmup()
+            self.throughput.warmup_s = warm_up(self.adapter, announce=dist.is_main)
         evaluated = self._evaluate_all(plans, store_path, device)
         self.throughput.task_samples = {p.name: p.remaining for p in plans}
 
@@ -398,10 +365,14 @@ class Runner:
             from ov_bench.outputs.results import build_results
             from ov_bench.reports.report import write_outputs
 
+            for plan in plans:  # a server-scored task's aggregation writes its submission file here
+                plan.task.submission_dir = out
             with ResultsStore(main_db) as store:
-                rows = self._rows_of_this_run(store, plans)
+                rows = rows_in_doc_order(store, plans, self._identity.model_key, self._identity.threshold)
                 env = self._environment(device)
-                results = build_results(plans, rows, self.adapter, env, cfg, dist.world_size, self.throughput)
+                results = build_results(
+                    plans, rows, self.adapter, env, cfg, self.frames, dist.world_size, self.throughput
+                )
                 store.set_meta("last_run", {"config": asdict(cfg), "created": results["created"]})
             if cfg.write_outputs:
                 write_outputs(out, results, rows)
@@ -410,44 +381,15 @@ class Runner:
         dist.barrier()
         return RunOutcome(out, results, rows, errors_total, evaluated)
 
-    def _warmup(self) -> None:
-        """Kernel and allocator warm-up on a tiny synthetic input, untimed; its cost is recorded."""
-        t0 = time.perf_counter()
-        try:
-            self.adapter.warmup()
-        except Exception as exc:  # a real failure shows on the first sample's row
-            log.warning(
-                "warm-up failed (%s); the first sample's latency may include start-up costs", one_line(exc)
-            )
-        self.throughput.warmup_s = time.perf_counter() - t0
-        if self.dist.is_main:
-            print(
-                f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.throughput.warmup_s:.2f} s; "
-                "--no-warmup skips it)",
-                file=sys.stderr,
-            )
-
     def _environment(self, device: str) -> dict[str, Any]:
-        from ov_bench.engine.profiling import environment
+        from ov_bench.profiling import environment
 
-        env = environment(device, getattr(self.adapter, "dtype", self.config.dtype))  # auto resolved
+        env = environment(device, getattr(self.adapter, "dtype", self.config.model.dtype))  # auto resolved
         devices = getattr(self.adapter, "devices", None)
         if devices and len(devices) > 1:
             env["devices"] = list(devices)
         env["processes"] = self.dist.world_size
         return env
-
-    def _rows_of_this_run(self, store: ResultsStore, plans: list[TaskPlan]) -> list[SampleRow]:
-        rows = []
-        for plan in plans:
-            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
-            for row in store.rows(self._identity.model_key, self._identity.threshold, plan.name):
-                if row.doc_id in wanted:
-                    row.seq = wanted[row.doc_id]
-                    rows.append(row)
-        order = {p.name: i for i, p in enumerate(plans)}
-        rows.sort(key=lambda r: (order[r.task], r.seq))
-        return rows
 
     def _evaluate_all(self, plans: list[TaskPlan], store_path: Path, device: str) -> int:
         cfg = self.config
@@ -455,16 +397,11 @@ class Runner:
         if not items:
             return 0
         measure = Measure.for_adapter(cfg.profile, self.adapter, device)
-        bar = None
-        if cfg.progress and self.dist.is_main:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=len(items),
-                unit="sample",
-                dynamic_ncols=True,
-                desc=f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval",
-            )
+        bar = progress_bar(
+            cfg.progress and self.dist.is_main,
+            len(items),
+            f"rank 0/{self.dist.world_size}" if self.dist.distributed else "eval",
+        )
         # Task code may swap sys.stdout (contextlib.redirect_stdout around lmms-eval calls); from
         # several threads at once that can leave a StringIO installed. Put the real one back after.
         saved_stdout = sys.stdout

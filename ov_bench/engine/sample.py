@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_bench.adapters.base import EncodeOnce, Generation, ModelAdapter, Prepared
-from ov_bench.engine.profiling import (
+from ov_bench.outputs.store import SampleRow
+from ov_bench.profiling import (
     NullTimer,
     StageTimer,
     attach_per_device_peaks,
     memory_tracker_for,
     stage_timer_for,
 )
-from ov_bench.outputs.store import SampleRow
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +125,9 @@ def prepare(
             question, images, video = decode_visuals(sample)
         else:
             visuals = _load_visuals(sample, adapter)
-            # The model's own task prompts (lmms-eval's llava_vid entry for LLaVA-Video checkpoints).
-            if hasattr(sample.task, "lmms_model_name"):
-                sample.task.lmms_model_name = getattr(adapter, "prompt_model", None)
-            question, images, video = sample.task.doc_to_text(sample.doc), list(visuals.images), visuals.video
+            # the model's own task prompts (lmms-eval's llava_vid entry for LLaVA-Video checkpoints)
+            question = sample.task.doc_to_text(sample.doc, adapter.prompt_model)
+            images, video = list(visuals.images), visuals.video
             sample.media_warning = getattr(visuals, "media_warning", None)
     except Exception as exc:  # MediaError and anything a broken file triggers
         sample.error = f"media_decode: {one_line(exc)}"

@@ -57,8 +57,10 @@ from ov_bench.engine.sample import (
     prepare,
     run_model,
 )
-from ov_bench.errors import ResumeMismatchError, UsageError
-from ov_bench.outputs.run_outputs import SWEEP_JSON, setting_label
+from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
+from ov_bench.errors import UsageError
+from ov_bench.model_spec import ModelSpec
+from ov_bench.outputs.run_outputs import setting_label, write_sweep_json
 from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
 from ov_bench.threshold import parse_threshold
 
@@ -69,21 +71,19 @@ DEFAULT_THRESHOLDS: tuple[int | None, ...] = (729, 2916, 6561, None)
 
 @dataclass
 class SweepConfig:
+    """A sweep: the model's settings (one ModelSpec; a --model string is taken as ``ModelSpec(model=...)``)
+    with the swept axes over them: thresholds, frame counts (None: the checkpoint's), grid sets, video
+    and multi-image layouts. The spec's own threshold and frame count are replaced by the axes'."""
+
     tasks: list[str]
     thresholds: list[int | None] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
-    frames: list[int] = field(default_factory=lambda: [32])
-    model: str = "tiny"
+    frames: list[int] | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
     data: str = "hub"
     limit: int | None = None
-    dtype: str = "auto"  # float16 on CUDA, float32 on CPU; results.json records the resolved one
-    device: str = "auto"
-    device_map: str | dict | None = None  # accelerate: auto | balanced | sequential | FILE.json | dict
-    max_memory: str | dict | None = None
-    offload_folder: str | None = None
     output: str | None = None  # default: runs/sweep-<timestamp>
     seed: int = 0
     max_new_tokens: int | None = None
-    unpad_rounding: str = "original"
     workers: int = 2
     lookahead: int = 4
     profile: bool = True
@@ -94,11 +94,16 @@ class SweepConfig:
     reference: str | None = None  # label of the reference setting for paired comparisons
     report: bool = True
     n_boot: int = 10_000
-    model_options: dict = field(default_factory=dict)  # reference-model layout overrides (see RunConfig)
-    # Further axes (None: not swept, the model_options / checkpoint value holds for every setting).
+    # Further axes (None: not swept, the model spec's / checkpoint's value holds for every setting).
     grid_sets: list[str] | None = None  # grid_pinpoints values: "ov", "next", "WxH,..."
     video_layouts: list[tuple[str, str | None]] | None = None  # (newline, pool or None), or "newline/pool"
     multi_image_layouts: list[str] | None = None  # "eval" | "train"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.model, str):
+            self.model = ModelSpec(model=self.model)
+        if self.frames is None:
+            self.frames = [self.model.frames or self.model.checkpoint_frames()]
 
 
 AXES = ("grid_pinpoints", "multi_image_layout", "video_layout")  # the axes beside threshold and frames
@@ -288,17 +293,12 @@ class Sweeper:
         c = self.config
         return RunConfig(
             tasks=list(c.tasks),
-            model=c.model,
+            model=self._spec(setting),
             data=c.data,
             limit=c.limit,
-            max_grid_tokens=setting.threshold,
-            frames=setting.frames,
-            dtype=c.dtype,
-            device=c.device,
             output=str(output or setting.db.parent),
             seed=c.seed,
             max_new_tokens=c.max_new_tokens,
-            unpad_rounding=c.unpad_rounding,
             workers=c.workers,
             lookahead=c.lookahead,
             profile=c.profile,
@@ -306,36 +306,29 @@ class Sweeper:
             retry_errors=c.retry_errors,
             progress=c.progress,
             write_outputs=write_outputs,
-            model_options={**c.model_options, **setting.options},
-            device_map=c.device_map,
-            max_memory=c.max_memory,
-            offload_folder=c.offload_folder,
+        )
+
+    def _spec(self, setting: Setting) -> ModelSpec:
+        """The model's settings a plain run of this setting has (its axes over the sweep's own)."""
+        return self.config.model.replace(
+            max_grid_tokens=setting.threshold, frames=setting.frames, **setting.options
         )
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
         from ov_bench.engine.distributed import DistContext
-        from ov_bench.engine.runner import resolve_device
 
         if DistContext.from_env().distributed:
             raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
         cfg = self.config
         seed_everything(cfg.seed)
         plans = self._load_plans()  # a bad task or --data fails before the model loads
-        device = resolve_device(cfg.device)
+        device = cfg.model.resolve_device()
         if self.adapter is None:
             from ov_bench.adapters import load_adapter
 
             self.adapter = load_adapter(
-                cfg.model,
-                max_grid_tokens=self.settings[0].threshold,
-                dtype=cfg.dtype,
-                device=device,
-                unpad_rounding=cfg.unpad_rounding,
-                device_map=cfg.device_map,
-                max_memory=cfg.max_memory,
-                offload_folder=cfg.offload_folder,
-                **cfg.model_options,
+                cfg.model.replace(device=device, max_grid_tokens=self.settings[0].threshold)
             )
         device = getattr(self.adapter, "device", device)
         encoder = self.adapter.encode_once()
@@ -374,7 +367,7 @@ class Sweeper:
             results, rows = self._run_separate()
         self.work.wall_s = time.perf_counter() - t0
         sweep = self._sweep_json(mode, plans, results, rows)
-        _write_json(self.output_dir / SWEEP_JSON, sweep)
+        write_sweep_json(self.output_dir, sweep)
         if cfg.report:
             from ov_bench.reports.sweep_report import write_sweep_report
 
@@ -399,23 +392,6 @@ class Sweeper:
         return results, rows
 
     # ----------------------------------------------------------------- shared vision work
-    def _check_resume(self, stores: dict[int, ResultsStore], plans: list[Any], source: str) -> None:
-        by_task = {p.name: p for p in plans}
-        for s in self.settings:
-            for task, data_source, frames, max_new in stores[s.frames].settings_in_use(
-                s.model_key, s.tau_key
-            ):
-                plan = by_task.get(task)
-                if plan is None:
-                    continue
-                ours = (source, s.frames if plan.task.modality == "video" else None, plan.max_new_tokens)
-                if ours != (data_source, frames, max_new):
-                    raise ResumeMismatchError(
-                        f"{s.db.parent} already holds {task} results for this model at tau={s.tau_key} made with "
-                        f"different settings (data={data_source}, frames={frames}, max_new_tokens={max_new}); "
-                        "use another --output"
-                    )
-
     def _units(self, plans: list[Any], stores: dict[int, ResultsStore]) -> list[Sample]:
         """One sample per (doc, frame count) with the settings still to do for it (``extra["targets"]``)."""
         done: dict[tuple[str, str], set[str]] = {}
@@ -465,16 +441,21 @@ class Sweeper:
         source = data_source_label(cfg.data)
         with ExitStack() as stack:
             stores = {f: stack.enter_context(ResultsStore(self._db_for(f))) for f in cfg.frames}
-            self._check_resume(stores, plans, source)
+            for s in self.settings:
+                check_resume(
+                    stores[s.frames],
+                    plans,
+                    s.model_key,
+                    s.tau_key,
+                    source,
+                    frames_of=lambda plan, s=s: s.frames if plan.task.modality == "video" else None,
+                    where=s.db.parent,
+                )
             units = self._units(plans, stores)
             measure = Measure.for_adapter(cfg.profile, self.adapter, device)
             if cfg.warmup and units:
-                self._warmup()
-            bar = None
-            if cfg.progress and units:
-                from tqdm.auto import tqdm
-
-                bar = tqdm(total=len(units), unit="sample", dynamic_ncols=True, desc="sweep")
+                self.warmup_s = warm_up(self.adapter)
+            bar = progress_bar(cfg.progress, len(units), "sweep")
             saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
             # One pass per grid set: the prefetch threads preprocess under the grid set of their pass,
             # which changes only between passes (when no thread is running).
@@ -527,41 +508,20 @@ class Sweeper:
             self.adapter.set_threshold(s.threshold)
             encoder.apply_setting(s.options)  # results.json's model block is this setting's
             with ResultsStore(s.db) as store:
-                setting_rows = self._rows_of_sweep(store, plans, s.model_key, s)
-            from ov_bench.engine.profiling import environment
+                setting_rows = rows_in_doc_order(store, plans, s.model_key, s.tau_key)
             from ov_bench.outputs.results import build_results
+            from ov_bench.profiling import environment
 
-            env = environment(device, getattr(self.adapter, "dtype", cfg.dtype))  # auto resolved
+            env = environment(device, getattr(self.adapter, "dtype", cfg.model.dtype))  # auto resolved
             env["processes"] = 1
-            built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), 1)
+            for plan in plans:  # a server-scored task's submission file goes with the setting's results
+                plan.task.submission_dir = s.results_dir
+            built = build_results(plans, setting_rows, self.adapter, env, self._run_config(s), s.frames, 1)
             results[s.label], rows[s.label] = self._finish_setting(s, built, setting_rows)
         return results, rows
 
-    def _warmup(self) -> None:
-        t0 = time.perf_counter()
-        try:
-            self.adapter.warmup()
-        except Exception as exc:
-            log.warning("warm-up failed (%s)", one_line(exc))
-        self.warmup_s = time.perf_counter() - t0
-        print(
-            f"warm-up: one 32x32 synthetic image, 2 new tokens, untimed ({self.warmup_s:.2f} s)",
-            file=sys.stderr,
-        )
-
     def _db_for(self, frames: int) -> Path:
         return next(s.db for s in self.settings if s.frames == frames)
-
-    @staticmethod
-    def _rows_of_sweep(store: ResultsStore, plans: list[Any], key: str, setting: Setting) -> list[SampleRow]:
-        rows = []
-        for plan in plans:
-            wanted = {doc_id: seq for seq, doc_id in enumerate(plan.doc_ids)}
-            task_rows = [r for r in store.rows(key, setting.tau_key, plan.name) if r.doc_id in wanted]
-            for r in task_rows:
-                r.seq = wanted[r.doc_id]
-            rows += sorted(task_rows, key=lambda r: r.seq)
-        return rows
 
     def _finish_setting(
         self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
@@ -782,11 +742,3 @@ def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
         value = getattr(src, name)
         setattr(dst, name, dict(value) if isinstance(value, dict) else value)
     dst.latency_ms = dict(src.latency_ms)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)

@@ -80,6 +80,10 @@ from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.api.model import lmms
 from loguru import logger as eval_logger
 
+from ov_bench.engine.sample import Measure, RowIdentity, Sample
+from ov_bench.model_spec import ModelSpec, parse_positive_int
+from ov_bench.threshold import threshold_key
+
 if TYPE_CHECKING:
     from lmms_eval.models.registry_v2 import ModelManifest
 
@@ -127,24 +131,6 @@ class RequestStats:
     error: str | None = None
 
 
-def _parse_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
-        raise ValueError(f"{MODEL_NAME}: {name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _parse_bool(name: str, value: Any) -> bool | None:
-    """A model_args boolean (lmms-eval hands them over as bool or text); None = not given."""
-    if value is None or isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise ValueError(f"{MODEL_NAME}: {name} must be true or false, got {value!r}")
-
-
 def _check_batch_size(value: Any) -> None:
     """lmms-eval's --batch_size (int, "N", "auto" or "auto:N"). Any valid value is accepted: requests
     run one at a time (the reference model's generate takes one prompt)."""
@@ -153,21 +139,6 @@ def _check_batch_size(value: Any) -> None:
         return
     if not text.isdigit() or int(text) < 1:
         raise ValueError(f"{MODEL_NAME}: batch_size must be a positive integer or auto, got {value!r}")
-
-
-def _resolve_device(device: Any) -> str:
-    import torch
-
-    name = "auto" if device in (None, "") else str(device)
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"{MODEL_NAME}: device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{MODEL_NAME}: device {name!r} requested but CUDA is not available")
-    return name
 
 
 def _task_for_lmms_name(lmms_name: str) -> Any:
@@ -189,105 +160,41 @@ class OvBenchReference(lmms):
 
     is_simple = True
 
-    def __init__(
-        self,
-        pretrained: str | None = None,
-        max_grid_tokens: Any = 6561,
-        frames: Any = None,
-        dtype: str = "auto",
-        device: str | None = None,
-        unpad_rounding: str = "original",
-        device_map: str | None = None,
-        max_memory: str | None = None,
-        offload_folder: str | None = None,
-        batch_size: Any = 1,
-        max_batch_size: Any = None,
-        multi_image_layout: str | None = None,
-        video_layout: str | None = None,
-        video_pool: str | None = None,
-        grid_pinpoints: str | None = None,
-        use_generation_config: Any = True,
-        frame_sampling: str | None = None,
-        force_sample: Any = None,
-        time_instruction: Any = None,
-        **unknown: Any,
-    ) -> None:
-        super().__init__()
-        if unknown:
-            known = (
-                "pretrained, max_grid_tokens, frames, dtype, device, unpad_rounding, batch_size, max_batch_size, "
-                "device_map, max_memory, offload_folder, multi_image_layout, video_layout, video_pool, "
-                "grid_pinpoints, use_generation_config, frame_sampling, force_sample, time_instruction"
-            )
-            raise ValueError(f"{MODEL_NAME}: unknown model_args {', '.join(sorted(unknown))}; known: {known}")
-        if pretrained is None or str(pretrained).strip() == "":
-            raise ValueError(
-                f"{MODEL_NAME}: model_args needs pretrained=PRESET_OR_PATH (tiny, arch:0.5b, arch:7b, arch:72b, "
-                "arch:0.5b?layers=2 or a checkpoint directory)"
-            )
-        _check_batch_size(batch_size)
-        from ov_bench.threshold import parse_threshold
+    def __init__(self, batch_size: Any = 1, max_batch_size: Any = None, **model_args: Any) -> None:
+        """``model_args``: lmms-eval's key=value strings (see the module docstring), parsed into the
+        same ModelSpec ``ov-bench run`` builds from its flags; batch sizes are lmms-eval's own."""
+        import os
 
+        super().__init__()
+        _check_batch_size(batch_size)
+        local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)  # under accelerate launch / torchrun
         try:
-            tau = parse_threshold(max_grid_tokens)
+            spec = ModelSpec.from_model_args(model_args)
+            spec = spec.replace(device=spec.resolve_device(local_rank))
         except ValueError as e:
-            raise ValueError(f"{MODEL_NAME}: max_grid_tokens: {e}") from None
-        frames_given = (
-            None if frames is None else _parse_positive_int("frames", frames)
-        )  # None: the checkpoint's
-        device_name = _resolve_device(device)
-        self._init_distributed(device_name)
+            raise ValueError(f"{MODEL_NAME}: {e}") from None
+        self.device_name = spec.device
 
         from ov_bench.adapters.reference import ReferenceAdapter
-        from ov_bench.engine.sample import Measure, RowIdentity
-        from ov_bench.threshold import threshold_key
 
         try:
-            self.adapter = ReferenceAdapter(
-                str(pretrained),
-                max_grid_tokens=tau,
-                dtype=str(dtype),
-                device=self.device_name,
-                unpad_rounding=str(unpad_rounding),
-                device_map=device_map,
-                offload_folder=offload_folder,
-                max_memory=None if max_memory is None else str(max_memory).replace(";", ","),
-                multi_image_layout=multi_image_layout,
-                video_layout=video_layout,
-                video_pool=video_pool,
-                grid_pinpoints=grid_pinpoints,
-                use_generation_config=str(use_generation_config).lower() not in ("false", "0", "no"),
-                frame_sampling=None if frame_sampling is None else str(frame_sampling),
-                force_sample=_parse_bool("force_sample", force_sample),
-                time_instruction=_parse_bool("time_instruction", time_instruction),
-            )
+            self.adapter = ReferenceAdapter(spec)
         except (FileNotFoundError, ValueError) as e:  # already one line; name the model in it
             kind = FileNotFoundError if isinstance(e, FileNotFoundError) else ValueError
             raise kind(f"{MODEL_NAME}: {(str(e).splitlines() or [type(e).__name__])[0]}") from None
-        self.frames = self.adapter.default_frames if frames_given is None else frames_given
+        self.frames = spec.frames or self.adapter.default_frames
         self.model = self.adapter.model
         self.model.eval()
         self.device_name = self.adapter.device  # a split model's main device
         self.dtype_name = self.adapter.dtype  # auto resolved
         self._measure = Measure.for_adapter(True, self.adapter, self.device_name)
-        self._identity = RowIdentity(self.adapter.key, threshold_key(tau), "lmms-eval")
-        self.pretrained = str(pretrained)
+        self._identity = RowIdentity(self.adapter.key, threshold_key(spec.max_grid_tokens), "lmms-eval")
+        self.pretrained = spec.model
         # lmms-eval runs one request at a time through this model; batch_size is accepted for the CLI.
         self.batch_size_per_gpu = 1
         self.request_stats: list[RequestStats] = []
 
     # ------------------------------------------------------------------ lmms-eval plumbing
-    def _init_distributed(self, device_name: str) -> None:
-        """Under ``accelerate launch`` / torchrun each process takes the GPU of its LOCAL_RANK; the
-        evaluator itself shards the requests and sets rank and world size (and its Accelerator)."""
-        import os
-
-        local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
-        world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-        if world > 1 and device_name == "cuda":
-            device_name = f"cuda:{local_rank}"
-        self.device_name = device_name
-
     @property
     def batch_size(self) -> int:
         return self.batch_size_per_gpu
@@ -367,7 +274,7 @@ class OvBenchReference(lmms):
         max_new_tokens: int = 1,
     ):
         """One request through the shared prepare step; media errors come back in ``sample.error``."""
-        from ov_bench.engine.sample import Sample, prepare
+        from ov_bench.engine.sample import prepare
 
         sample = Sample(task, None, doc, str(doc_id), 0, self.frames, max_new_tokens)
         context = self._model_context(task, doc, context)
@@ -386,11 +293,10 @@ class OvBenchReference(lmms):
         kwargs = (getattr(ours, "lmms_eval_config", None) or {}).get("lmms_eval_specific_kwargs") or {}
         if ours is None or model_name not in kwargs:
             return context
-        ours.lmms_model_name = model_name
-        return ours.doc_to_text(doc)
+        return ours.doc_to_text(doc, model_name)
 
     def _timer(self):
-        from ov_bench.engine.profiling import StageTimer
+        from ov_bench.profiling import StageTimer
 
         return StageTimer(cuda=self.device_name.startswith("cuda"))
 
@@ -409,7 +315,10 @@ class OvBenchReference(lmms):
         value = gen_kwargs.get("max_new_tokens")
         if value is None:
             value = gen_kwargs.get("max_gen_toks") or _DEFAULT_MAX_NEW_TOKENS
-        return _parse_positive_int("max_new_tokens", value)
+        try:
+            return parse_positive_int("max_new_tokens", value)
+        except ValueError as e:
+            raise ValueError(f"{MODEL_NAME}: {e}") from None
 
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
         from tqdm import tqdm

@@ -1,4 +1,5 @@
-"""Reading finished outputs back: a run's results.json (+ samples.sqlite), or a sweep's settings.
+"""results.json and sweep.json: their one writer (atomic) and reading finished outputs back: a run's
+results.json (+ samples.sqlite), or a sweep's settings.
 
 Accepted paths: a results.json file; a run directory holding results.json; a sweep directory holding
 sweep.json (one setting per threshold / frame count). The per-sample rows of a setting are the rows
@@ -18,6 +19,22 @@ from ov_bench.outputs.store import LATENCY_STAGES, SAMPLES_DB, SampleRow, thresh
 
 RESULTS_JSON = "results.json"
 SWEEP_JSON = "sweep.json"
+
+
+def write_results_json(output_dir: Path, results: dict[str, Any]) -> Path:
+    return _write_json(Path(output_dir) / RESULTS_JSON, results)
+
+
+def write_sweep_json(output_dir: Path, sweep: dict[str, Any]) -> Path:
+    return _write_json(Path(output_dir) / SWEEP_JSON, sweep)
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> Path:
+    """Write to a temporary file, then rename: a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    tmp.replace(path)
+    return path
 
 
 class OutputsError(OvBenchError):

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import STAGES as LATENCY_STAGES
 from ov_bench.errors import OutputInUseError
+from ov_bench.profiling import STAGES as LATENCY_STAGES
 from ov_bench.threshold import threshold_key as threshold_key  # re-exported: the store's threshold column
 
 SAMPLES_DB = "samples.sqlite"
@@ -284,6 +284,21 @@ class OutputLock:
         fh.flush()
         self._fh = fh
         return self
+
+    @staticmethod
+    def holder(output_dir: str | os.PathLike) -> str | None:
+        """The pid holding ``output_dir``'s lock, or None when no live process holds it (nothing is
+        created or changed: a check before a run starts)."""
+        path = Path(output_dir) / LOCK_FILE
+        if not path.is_file():
+            return None
+        with open(path) as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return fh.read().strip() or "unknown"
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        return None
 
     def release(self) -> None:
         if self._fh is not None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ov_bench.engine.profiling import SEQUENTIAL_STAGES as STAGES
+from ov_bench.profiling import SEQUENTIAL_STAGES as STAGES
 
 ACCURACY_X = "mean visual tokens per sample"
 ACCURACY_Y = "mean score (95% CI)"

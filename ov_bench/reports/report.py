@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.profiling import SEQUENTIAL_STAGES, STAGES
-from ov_bench.outputs.results import REPORT_MD, RESULTS_JSON, SAMPLES_NOTE, failed_tasks
+from ov_bench.mdtable import fmt_number, md_table
+from ov_bench.outputs.results import REPORT_MD, SAMPLES_NOTE, failed_tasks
+from ov_bench.outputs.run_outputs import write_results_json
 from ov_bench.outputs.store import SampleRow
-from ov_bench.reports.mdtable import fmt_number, md_table
+from ov_bench.profiling import SEQUENTIAL_STAGES, STAGES
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,8 @@ def summary_table(results: dict[str, Any]) -> str:
 
 def write_outputs(output_dir: Path, results: dict[str, Any], rows: Sequence[SampleRow]) -> None:
     """results.json (atomically) and report.md into ``output_dir``."""
-    import json
-
     output_dir = Path(output_dir)
-    tmp = output_dir / (RESULTS_JSON + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(output_dir / RESULTS_JSON)
+    write_results_json(output_dir, results)
     write_report(output_dir, results, rows)
 
 

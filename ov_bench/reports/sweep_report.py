@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from ov_bench.analysis.stats import bootstrap_mean
+from ov_bench.mdtable import md_table
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports import plots
 from ov_bench.reports.html_report import Image, Section, render_html
-from ov_bench.reports.mdtable import md_table
 
 log = logging.getLogger(__name__)
 

@@ -123,10 +123,6 @@ class TokenizedConversation:
     input_ids: list[int]
     labels: list[int]
 
-    @property
-    def num_targets(self) -> int:
-        return sum(1 for x in self.labels if x != IGNORE_INDEX)
-
 
 class ConversationTokenizer:
     """ChatML ids + labels; each placeholder becomes a run of its visual-token count."""

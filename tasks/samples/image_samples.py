@@ -272,7 +272,9 @@ def chartqa(out: Path, seed: int) -> None:
 # ---- DocVQA (lmms-lab-encoder/DocVQA, config DocVQA, validation) ------------------------------
 
 
-def docvqa(out: Path, seed: int) -> None:
+def docvqa(out: Path, seed: int, split: str = "validation") -> None:
+    """DocVQA/<split>-00000-of-00001.parquet; the test split has no answers or question types (the test
+    server holds them), as on the hub."""
     from datasets import Image, Sequence, Value
 
     rng = random.Random(f"docvqa:{seed}")
@@ -307,6 +309,8 @@ def docvqa(out: Path, seed: int) -> None:
                     "data_split": "val",
                 }
             )
+    if split == "test":
+        rows = [dict(r, question_types=None, answers=None, data_split="test") for r in rows]
     features = {
         "questionId": Value("string"),
         "question": Value("string"),
@@ -318,4 +322,4 @@ def docvqa(out: Path, seed: int) -> None:
         "answers": Sequence(Value("string")),
         "data_split": Value("string"),
     }
-    write_parquet(rows, features, out / "DocVQA" / "validation-00000-of-00001.parquet")
+    write_parquet(rows, features, out / "DocVQA" / f"{split}-00000-of-00001.parquet")

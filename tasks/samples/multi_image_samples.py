@@ -200,3 +200,137 @@ def llava_interleave_bench(out: Path, seed: int) -> None:
         "task_instruction": Value("string"),
     }
     write_parquet(rows, features, out / "out_of_domain" / "test-00000-of-00001.parquet")
+
+
+# Small images keep these sets quick to write; the multi-image path pads each image to a square anyway.
+SMALL_SIZES = [(320, 240), (256, 256), (400, 200), (200, 300), (24, 18), (160, 120)]
+
+
+def _small(rng: random.Random, counter: list[int], scene: list[tuple[str, str]]) -> dict:
+    counter[0] += 1
+    size = SMALL_SIZES[counter[0] % len(SMALL_SIZES)]
+    return encode(shapes_image(rng, size, scene), f"img_{counter[0]}.png")
+
+
+# ---- Mantis-Eval (TIGER-Lab/Mantis-Eval, config mantis_eval, test) ------------------------------------
+
+MANTIS_CATEGORIES = ["Counting", "Comparison", "Difference", "Temporal"]
+
+
+def mantis(out: Path, seed: int) -> None:
+    """mantis_eval/test-00000-of-00001.parquet: id, question_type (multi-choice | short-answer), question
+    with <image> markers, images (a list), options ("(A) ..." strings), answer, data_source, category."""
+    from datasets import Image, Sequence, Value
+
+    rng = random.Random(f"mantis:{seed}")
+    counter = [0]
+    rows = []
+    for i in range(18):
+        k = rng.randint(2, 4)
+        scenes = [_scene(rng, rng.randint(1, 4)) for _ in range(k)]
+        images = [_small(rng, counter, s) for s in scenes]
+        markers = " ".join("<image>" for _ in range(k))
+        counts = [len(s) for s in scenes]
+        if i % 3 == 2:  # short answer: the total count
+            question_type, options = "short-answer", []
+            question = f"{markers} How many shapes are there in all the images together?"
+            answer = str(sum(counts))
+        else:
+            question_type = "multi-choice"
+            target = counts.index(max(counts))
+            question = f"{markers} Which image has the most shapes?"
+            options = [f"({letter}) Image {j + 1}" for j, letter in enumerate(letters(k))]
+            answer = letters(k)[target] if i % 2 else f"({letters(k)[target]})"
+        rows.append(
+            {
+                "id": f"mantis_{i:03d}",
+                "question_type": question_type,
+                "question": question,
+                "images": images,
+                "options": options,
+                "answer": answer,
+                "data_source": "ov-bench samples",
+                "category": MANTIS_CATEGORIES[i % len(MANTIS_CATEGORIES)],
+            }
+        )
+    features = {
+        "id": Value("string"),
+        "question_type": Value("string"),
+        "question": Value("string"),
+        "images": Sequence(Image()),
+        "options": Sequence(Value("string")),
+        "answer": Value("string"),
+        "data_source": Value("string"),
+        "category": Value("string"),
+    }
+    write_parquet(rows, features, out / "mantis_eval" / "test-00000-of-00001.parquet")
+
+
+# ---- BLINK (BLINK-Benchmark/BLINK, one config per sub-task, val) ---------------------------------------
+
+# images per question in each BLINK config (the real benchmark's counts)
+BLINK_IMAGES = {
+    "Art_Style": 3,
+    "Counting": 1,
+    "Forensic_Detection": 4,
+    "Functional_Correspondence": 2,
+    "IQ_Test": 1,
+    "Jigsaw": 3,
+    "Multi-view_Reasoning": 2,
+    "Object_Localization": 1,
+    "Relative_Depth": 1,
+    "Relative_Reflectance": 1,
+    "Semantic_Correspondence": 2,
+    "Spatial_Relation": 1,
+    "Visual_Correspondence": 2,
+    "Visual_Similarity": 3,
+}
+
+
+def blink(out: Path, config: str, seed: int, n: int = 6) -> None:
+    """<config>/val-00000-of-00001.parquet: idx, question, sub_task, image_1..image_4 (unused ones null),
+    choices, answer ("(A)"), prompt (question and lettered choices), explanation."""
+    from datasets import Image, Sequence, Value
+
+    rng = random.Random(f"blink:{config}:{seed}")
+    counter = [0]
+    rows = []
+    k = BLINK_IMAGES[config]
+    for i in range(n):
+        scenes = [_scene(rng, rng.randint(1, 4)) for _ in range(k)]
+        cells = [_small(rng, counter, s) for s in scenes]
+        if k == 1:
+            color, shape = scenes[0][0]
+            question = f"Is there a {color} {shape} in the image?"
+            choices = ["yes", "no"] if i % 2 else ["no", "yes"]
+            right = choices.index("yes")
+        else:
+            counts = [len(s) for s in scenes]
+            question = "Which image has the most shapes?"
+            choices = [f"Image {j + 1}" for j in range(k)]
+            right = counts.index(max(counts))
+        prompt = question + "\nSelect from the following choices.\n"
+        prompt += "\n".join(f"({letter}) {c}" for letter, c in zip(letters(len(choices)), choices))
+        rows.append(
+            {
+                "idx": f"val_{config}_{i + 1}",
+                "question": question,
+                "sub_task": config.replace("_", " "),
+                **{f"image_{j + 1}": cells[j] if j < k else None for j in range(4)},
+                "choices": choices,
+                "answer": f"({letters(len(choices))[right]})",
+                "prompt": prompt,
+                "explanation": "",
+            }
+        )
+    features = {
+        "idx": Value("string"),
+        "question": Value("string"),
+        "sub_task": Value("string"),
+        **{f"image_{j + 1}": Image() for j in range(4)},
+        "choices": Sequence(Value("string")),
+        "answer": Value("string"),
+        "prompt": Value("string"),
+        "explanation": Value("string"),
+    }
+    write_parquet(rows, features, out / config / "val-00000-of-00001.parquet")

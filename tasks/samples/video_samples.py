@@ -12,13 +12,18 @@ Layouts: each task's hub repo as `huggingface-cli download` leaves it (README.md
 YAML is written by tasks.data.ensure_samples), videos packed in archives with the real member paths,
 so that unpacking them gives lmms-eval's cache layout under $HF_HOME/<cache_dir>:
     videomme        videomme/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (members
-                    data/<videoID>.mp4); subtitle.zip (not needed, skipped by fetch)
+                    data/<videoID>.mp4); subtitle.zip (members subtitle/<videoID>.srt in Video-MME's format,
+                    for all but every fourth video; needed by videomme_w_subtitle only)
     mvbench         json/<config>.json; videos unpacked in <DATA_LIST[config]>/<video> (revision `video`),
                     one clevrer config under data0613/; episodic_reasoning: folders of 3 fps JPEG frames
-    egoschema       Subset/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (videos/<video_idx>.mp4)
+    egoschema       Subset/ and GENERATION/test-00000-of-00001.parquet (the full test, answers withheld);
+                    videos_chunked_01.zip, _02.zip (videos/<video_idx>.mp4)
     nextqa          MC/test-00000-of-00001.parquet; videos.zip (NExTVideo/<video>.mp4)
     perceptiontest  mc_question_val/validation-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip
                     (videos/<video_name>.mp4); valid_audios.zip (not needed, skipped by fetch)
+    mlvu_dev        data/test-00000-of-00001.parquet; video_part_1.zip, _2.zip (<video_name> at the root)
+    longvideobench  validation-00000-of-00001.parquet; videos.tar.part.aa, .ab (one split tar, members
+                    videos/<video_path>); subtitles.tar
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.hub_layout import FetchSpec, readme_text
 from tasks.samples.draw import COLORS, letters, write_parquet
 
 CLIP_SIZES = [(64, 48), (96, 64), (128, 96), (160, 120), (224, 160), (320, 240), (112, 200)]
@@ -196,6 +202,7 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
     rng = random.Random("videomme")
     rows = []
     archives = Archives(out_dir)
+    durations: dict[str, float] = {}  # videoID -> seconds
     domains = sorted(VIDEOMME_DOMAINS)
     for v in range(n_videos + 1):
         # the last video is the long clip (drawn after the others, so their rows and pixels stay as they were)
@@ -203,6 +210,7 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
         video_id = f"{v + 1:03d}"
         youtube_id = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(11))
         archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"data/{youtube_id}.mp4", spec)
+        durations[youtube_id] = spec.num_frames / spec.fps
         domain = domains[v % len(domains)]
         sub = rng.choice(VIDEOMME_DOMAINS[domain])
         for k in range(3):
@@ -238,10 +246,51 @@ def videomme(out_dir: Path, n_videos: int = 12) -> None:
     features["answer"] = _value("string")
     write_parquet(rows, _ordered(features, rows[0]), out_dir / "videomme" / "test-00000-of-00001.parquet")
     archives.close()
+    # subtitles for all but every fourth video (a video without subtitles is normal in Video-MME); the long
+    # clip, always the last, has them
+    sub_rng = random.Random("videomme:subtitles")
     subtitles = {
-        f"subtitle/{r['videoID']}.srt": b"1\n00:00:00,000 --> 00:00:01,000\n(sample)\n" for r in rows[::3]
+        f"subtitle/{video}.srt": srt_file(sub_rng, seconds)
+        for i, (video, seconds) in enumerate(durations.items())
+        if i % 4 != 1
     }
     write_zip(out_dir / "subtitle.zip", subtitles)
+
+
+SUBTITLE_WORDS = [
+    "the",
+    "square",
+    "moves",
+    "slowly",
+    "across",
+    "a",
+    "bright",
+    "field",
+    "now",
+    "again",
+    "look",
+]
+
+
+def _srt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def srt_file(rng: random.Random, seconds: float) -> bytes:
+    """An .srt as Video-MME ships them: numbered cues whose text sits in <font color="white" size=".72c">
+    tags (lmms-eval keeps only that text). Cues of 0.3-2 s with gaps, some shorter than a frame interval,
+    one cue without the tag; the first cue starts at 1.5 s, between frames that 32-frame sampling of a
+    40 s, 2 fps clip takes."""
+    cues = []
+    start = 1.5
+    while start < seconds - 0.2:
+        end = min(seconds, start + rng.choice([0.3, 0.5, 0.8, 1.2, 2.0]))
+        words = " ".join(rng.choice(SUBTITLE_WORDS) for _ in range(rng.randint(2, 6)))
+        text = words if len(cues) == 2 else f'<font color="white" size=".72c">{words}</font>'
+        cues.append(f"{len(cues) + 1}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n")
+        start = end + rng.choice([0.0, 0.2, 0.7, 1.5])
+    return "\n".join(cues).encode()
 
 
 # ---- MVBench -------------------------------------------------------------------------------------
@@ -290,26 +339,31 @@ def mvbench(
 # ---- EgoSchema (Subset) ------------------------------------------------------------------------------
 
 
-def egoschema(out_dir: Path, n: int = 24) -> None:
+def egoschema(out_dir: Path, n: int = 24, n_test_only: int = 6) -> None:
+    """The Subset config (n questions with answers) and the GENERATION config (the full test: those n and
+    n_test_only more, answers withheld as on the hub, where the server holds them), one video each."""
     rng = random.Random("egoschema")
-    rows = []
     archives = Archives(out_dir)
-    for v in range(n):
+
+    def add(rng: random.Random, v: int) -> dict:
         spec = random_clip(rng, v)
         idx = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         archives.add(f"videos_chunked_{v % 2 + 1:02d}.zip", f"videos/{idx}.mp4", spec)
         question, options, right = _qa(rng, spec, v, 5 if v % 3 != 1 else 4)
         if len(options) < 5:  # EgoSchema always has five options
             options = options + ["none of the above"]
-        rows.append(
-            {
-                "question_idx": idx,
-                "question": f"Taking into account the whole video, {question[0].lower()}{question[1:]}",
-                "video_idx": idx,
-                "option": [f"{letter}. {text}" for letter, text in zip(letters(5), options)],
-                "answer": str(right),
-            }
-        )
+        return {
+            "question_idx": idx,
+            "question": f"Taking into account the whole video, {question[0].lower()}{question[1:]}",
+            "video_idx": idx,
+            "option": [f"{letter}. {text}" for letter, text in zip(letters(5), options)],
+            "answer": str(right),
+        }
+
+    rows = [add(rng, v) for v in range(n)]
+    full_rng = random.Random("egoschema:full")  # drawn after the Subset, which stays as it was
+    full = rows + [add(full_rng, n + v) for v in range(n_test_only)]
+    full = [dict(r, answer="") for r in full]
     features = {
         "question_idx": _value("string"),
         "question": _value("string"),
@@ -318,7 +372,19 @@ def egoschema(out_dir: Path, n: int = 24) -> None:
         "answer": _value("string"),
     }
     write_parquet(rows, features, out_dir / "Subset" / "test-00000-of-00001.parquet")
+    write_parquet(full, features, out_dir / "GENERATION" / "test-00000-of-00001.parquet")
     archives.close()
+    # the card declares both configs, as the hub's does (egoschema and egoschema_test read one each)
+    spec = FetchSpec(
+        task="egoschema",
+        repo="lmms-eval/egoschema",
+        revision=None,
+        metadata_patterns=(),
+        configs={c: {"test": f"{c}/test-*"} for c in ("GENERATION", "Subset")},
+    )
+    (out_dir / "README.md").write_text(
+        readme_text(spec, "lmms-eval/egoschema (ov-bench generated sample set)")
+    )
 
 
 # ---- NExT-QA (MC) ----------------------------------------------------------------------------------
@@ -409,6 +475,135 @@ def perceptiontest(out_dir: Path, n_videos: int = 10) -> None:
     write_zip(
         out_dir / "valid_audios.zip", {f"audios/{r['video_name']}.wav": b"RIFF(sample)" for r in rows[::3]}
     )
+
+
+# ---- MLVU (dev) -------------------------------------------------------------------------------------
+
+# The 7 multiple-choice task types of MLVU dev (lmms-eval's m-avg divides by all of them).
+MLVU_TASK_TYPES = ["anomaly_reco", "count", "ego", "needle", "order", "plotQA", "topic_reasoning"]
+
+
+def mlvu_dev(out_dir: Path, n_videos: int = 8) -> None:
+    """data/test-00000-of-00001.parquet (video_name, question with its options, candidates, answer letter,
+    task_type); video_part_1.zip, _2.zip with the videos at the archive root, where lmms-eval looks
+    ($HF_HOME/mlvu/<video_name>). The layout is inferred from lmms-eval's code (see tasks/long_video_tasks.py)."""
+    rng = random.Random("mlvu_dev")
+    rows = []
+    archives = Archives(out_dir)
+    for v in range(n_videos):
+        spec = random_clip(rng, v)
+        name = f"{MLVU_TASK_TYPES[v % len(MLVU_TASK_TYPES)]}_{rng.randrange(100, 999)}.mp4"
+        archives.add(f"video_part_{v % 2 + 1}.zip", name, spec)
+        for k in range(3):
+            question, options, right = _qa(rng, spec, k, 4)
+            if len(options) < 4:
+                options = options + ["none of the above"]
+            text = question + "".join(f"\n({letter}) {o}" for letter, o in zip(letters(4), options))
+            rows.append(
+                {
+                    "video_name": name,
+                    "duration": float(spec.seconds),
+                    "question": text,
+                    "candidates": options,
+                    "answer": letters(4)[right],
+                    # every type appears; the first video's questions span three types
+                    "task_type": MLVU_TASK_TYPES[(v + (k if v == 0 else 0)) % len(MLVU_TASK_TYPES)],
+                }
+            )
+    features = {
+        "video_name": _value("string"),
+        "duration": _value("float64"),
+        "question": _value("string"),
+        "candidates": _sequence("string"),
+        "answer": _value("string"),
+        "task_type": _value("string"),
+    }
+    write_parquet(rows, features, out_dir / "data" / "test-00000-of-00001.parquet")
+    archives.close()
+
+
+# ---- LongVideoBench (val) --------------------------------------------------------------------------
+
+LVB_CATEGORIES = ["E2O", "E3E", "O2E", "O3O", "S2A", "S2E", "S2O", "SAA", "SOS", "SSS", "T2A", "T3O", "TOS"]
+LVB_DURATION_GROUPS = [15, 60, 600, 3600]
+
+
+def longvideobench(out_dir: Path, n_videos: int = 8) -> None:
+    """validation-00000-of-00001.parquet at the repo root (option0..option4 with "N/A" for absent options,
+    correct_choice an index, duration_group, question_category, video_path, ...); the videos in a tar split
+    into videos.tar.part.aa, .ab with members videos/<video_path> (lmms-eval reads
+    $HF_HOME/datasets/longvideobench/videos/<video_path>); subtitles.tar (only the _i variant needs it)."""
+    import io
+    import json
+    import tarfile
+
+    rng = random.Random("longvideobench")
+    rows = []
+    videos: dict[str, bytes] = {}
+    subtitles: dict[str, bytes] = {}
+    staging = out_dir / ".staging"
+    for v in range(n_videos):
+        spec = random_clip(rng, v)
+        video_id = "".join(rng.choice(string.ascii_letters + string.digits + "-_") for _ in range(11))
+        write_clip(staging / f"{video_id}.mp4", spec)
+        videos[f"videos/{video_id}.mp4"] = (staging / f"{video_id}.mp4").read_bytes()
+        subtitles[f"subtitles/{video_id}_en.json"] = json.dumps(
+            [{"start": "00:00:00.5", "end": "00:00:01.5", "line": "a square moves"}]
+        ).encode()
+        for k in range(2):
+            question, options, right = _qa(rng, spec, v + k, rng.choice([4, 5]))
+            row = {
+                "video_id": video_id,
+                "question": question,
+                "question_wo_referring_query": question,
+                **{f"option{i}": options[i] if i < len(options) else "N/A" for i in range(5)},
+                "correct_choice": right,
+                "position": [0],
+                "topic_category": rng.choice(["NP-News-Programs", "KS-Knowledge-STEM", "LC-Life-Cooking"]),
+                "question_category": rng.choice(LVB_CATEGORIES),
+                "level": rng.choice(["L1-Perception", "L2-Relation"]),
+                "id": f"{video_id}_{k}",
+                "video_path": f"{video_id}.mp4",
+                "subtitle_path": f"{video_id}_en.json",
+                "duration_group": LVB_DURATION_GROUPS[v % len(LVB_DURATION_GROUPS)],
+                "starting_timestamp_for_subtitles": 0.0,
+                "duration": float(spec.seconds),
+            }
+            rows.append(row)
+    features = {
+        "video_id": _value("string"),
+        "question": _value("string"),
+        "question_wo_referring_query": _value("string"),
+        **{f"option{i}": _value("string") for i in range(5)},
+        "correct_choice": _value("int64"),
+        "position": _sequence("int64"),
+        "topic_category": _value("string"),
+        "question_category": _value("string"),
+        "level": _value("string"),
+        "id": _value("string"),
+        "video_path": _value("string"),
+        "subtitle_path": _value("string"),
+        "duration_group": _value("int64"),
+        "starting_timestamp_for_subtitles": _value("float64"),
+        "duration": _value("float64"),
+    }
+    write_parquet(rows, features, out_dir / "validation-00000-of-00001.parquet")
+    shutil.rmtree(staging, ignore_errors=True)
+
+    def tar_bytes(members: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as t:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(data), 1704067200, 0o644
+                t.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    packed = tar_bytes(videos)
+    half = len(packed) // 2
+    (out_dir / "videos.tar.part.aa").write_bytes(packed[:half])
+    (out_dir / "videos.tar.part.ab").write_bytes(packed[half:])
+    (out_dir / "subtitles.tar").write_bytes(tar_bytes(subtitles))
 
 
 # ---- datasets Features helpers ------------------------------------------------------------------------

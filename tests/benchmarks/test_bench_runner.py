@@ -114,7 +114,7 @@ def test_runner_overhead_per_sample(benchmark, tmp_path):
 
 def test_profiling_overhead_ratio(benchmark, tmp_path):
     from ov_bench.adapters import load_adapter
-    from ov_bench.engine.profiling import MemoryTracker, StageTimer
+    from ov_bench.profiling import MemoryTracker, StageTimer
 
     adapter = load_adapter("tiny", max_grid_tokens=6561)
     common = dict(limit=8, max_new_tokens=8, workers=2)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from ov_bench.model_spec import ModelSpec
+
 MODEL = "arch:0.5b?layers=1&vision_layers=1"
 TASKS = ["ai2d", "chartqa"]
 LIMIT = 3
@@ -53,7 +55,7 @@ def test_bench_sweep_vs_separate_runs(benchmark, tmp_path):
                 tasks=TASKS,
                 data="samples",
                 limit=LIMIT,
-                max_grid_tokens=tau,
+                model=ModelSpec(model="tiny", max_grid_tokens=tau),
                 progress=False,
                 output=str(tmp_path / f"run-{tau}-{time.perf_counter_ns()}"),
                 warmup=False,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import time
 
+from ov_bench.model_spec import ModelSpec
+
 TASKS = ["mmmu", "videomme"]
 LIMIT = 2
 GRID_SETS = ["ov", "next"]
@@ -56,13 +58,13 @@ def test_bench_grid_set_sweep_vs_plain_runs(benchmark, tmp_path):
                     tasks=TASKS,
                     data="samples",
                     limit=LIMIT,
-                    max_grid_tokens=tau,
-                    frames=FRAMES,
+                    model=ModelSpec(
+                        model="tiny", max_grid_tokens=tau, frames=FRAMES, **{"grid_pinpoints": g}
+                    ),
                     progress=False,
                     output=str(tmp_path / f"run-{g}-{tau}-{time.perf_counter_ns()}"),
                     warmup=False,
                     max_new_tokens=MAX_NEW_TOKENS,
-                    model_options={"grid_pinpoints": g},
                 )
                 out[(g, tau)] = Runner(cfg, adapter=adapter).run().rows
         return out
