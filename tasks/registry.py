@@ -160,7 +160,11 @@ def _resolve_one(name: str) -> list[str]:
         return _group_members(name, members)
     known = known_names()
     lowered = {n.lower(): n for n in known}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    typed = name.lower()
+    prefixed = sorted(n for n in lowered if n.startswith(typed))  # `mmbench` -> mmbench_en_dev first
+    close = list(dict.fromkeys(prefixed + difflib.get_close_matches(typed, list(lowered), n=3, cutoff=0.6)))[
+        :3
+    ]
     if close:
         hint = f"did you mean: {', '.join(lowered[c] for c in close)}?"
     else:

@@ -56,6 +56,7 @@ def test_unknown_names_get_one_line_with_the_closest():
         ("MMStar", "mmstar"),
         ("seed_bench", "seedbench"),
         ("mmmu_vall", "mmmu_val"),
+        ("mmbench", "mmbench_en_dev"),  # names that start with what was typed come first
     ]:
         with pytest.raises(TaskError) as info:
             resolve_task_names(["ai2d", wrong])
