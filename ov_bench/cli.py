@@ -50,7 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         "latency per stage and peak memory per sample.",
     )
     parser.add_argument("--version", action="version", version=f"ov-bench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="ov-bench's debug lines (other libraries stay at warnings)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for mod in discover_commands():
         p = sub.add_parser(
@@ -64,15 +69,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Our packages; -v lowers only these to DEBUG. Third-party loggers (matplotlib's font manager, PIL,
+# urllib3, filelock, httpx ...) stay at WARNING, where their debug chatter would bury ours.
+OUR_LOGGERS = ("ov_bench", "tasks", "reference_model", "ov_media")
+
+
+def configure_logging(verbose: bool) -> None:
+    """Warnings from everyone on stderr; with ``verbose``, also ov-bench's own debug lines."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.NOTSET)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_execute", None):
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.verbose)
     from .errors import user_error_types
 
     try:

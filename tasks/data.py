@@ -5,7 +5,7 @@ left undecoded ({"bytes", "path"} structs) so decoding happens in Task.load_visu
 stage. Each row also carries MEDIA_ROOT_KEY, the directory its relative media paths resolve against.
 
 Local layout (what `--data DIR` expects, and what the samples cache is): DIR/<task>/ is a copy of
-the task's hub repo as `huggingface-cli download <repo> --repo-type dataset --local-dir DIR/<task>`
+the task's hub repo as `hf download <repo> --repo-type dataset --local-dir DIR/<task>`
 (or `ov-bench fetch --dest DIR`) leaves it: README.md whose `configs:` YAML names the parquet or
 JSON files of each config and split (read by `datasets.load_dataset(DIR/<task>, config, split=...)`),
 and the media: video archives (unpacked into DIR/<task>/ on first use) or folders.
@@ -150,8 +150,8 @@ def _materialize(sources: list[Source], chosen: list[dict]) -> list[dict]:
 def _alternatives(task: TaskSpec) -> str:
     return (
         f"use `--data samples` (generated sample set) or `--data DIR` "
-        f"(DIR/{task.name}: a local copy of {task.dataset.repo} made with `ov-bench fetch --tasks {task.name} --dest DIR` "
-        f"or huggingface-cli download)"
+        f"(DIR/{task.name}, a copy made with `ov-bench fetch --tasks {task.name} --dest DIR` "
+        f"or `hf download {task.dataset.repo} --repo-type dataset --local-dir DIR/{task.name}`)"
     )
 
 
@@ -233,7 +233,7 @@ def open_hub(task: TaskSpec) -> list[Source]:
 
 
 def open_local(task: TaskSpec, root: Path) -> list[Source]:
-    """The task's configs from ROOT/<task>/, a copy of the hub repo as `huggingface-cli download` leaves
+    """The task's configs from ROOT/<task>/, a copy of the hub repo as `hf download` leaves
     it, read by datasets' own loader (the README's `configs:`); video archives in it are unpacked on
     first use, into the same folder (resumable, see tasks/archives.py)."""
     task_dir = root / task.name

@@ -14,7 +14,7 @@ then rename); check that every doc of the split has its media and list what is m
 Destinations. Default: the repo goes to the hub cache ($HF_HOME/hub, where lmms-eval's
 snapshot_download puts it) and the archives are unpacked into $HF_HOME/<dataset_kwargs.cache_dir>,
 where lmms-eval's task functions look (MVBench, `create_link: True`: that folder is a symlink to the
-snapshot, as lmms-eval makes it). With dest: the repo goes to DEST/<task> as `huggingface-cli download
+snapshot, as lmms-eval makes it). With dest: the repo goes to DEST/<task> as `hf download
 --local-dir` lays it out, and the archives are unpacked in the same folder.
 """
 

@@ -1,5 +1,5 @@
 """Copies of hub dataset repos in their real layout, for the data tests: exactly what
-`huggingface-cli download <repo> --repo-type dataset --local-dir DIR/<task>` leaves (README.md with the
+`hf download <repo> --repo-type dataset --local-dir DIR/<task>` leaves (README.md with the
 `configs:` YAML, parquet or JSON at the hub's paths, video archives still packed, MVBench's unpacked
 folders), filled with the deterministic sample content; no ov-bench marker files."""
 

@@ -23,7 +23,7 @@ CLI = [sys.executable, "-m", "ov_bench.cli"]
 
 
 class Copies:
-    """DIR holding repo copies (as huggingface-cli leaves them), each written on first request."""
+    """DIR holding repo copies (as `hf download` leaves them), each written on first request."""
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -125,11 +125,11 @@ def test_reference_adapter_follows_the_setting():
 
 
 def test_hf_hub_id_gets_the_download_command(tmp_path):
-    """hf: takes local directories only (README); a hub id is answered with how to fetch it."""
+    """hf: takes local directories only (docs/running.md); a hub id is answered with how to fetch it."""
     from ov_bench.adapters import check_model_spec
 
     with pytest.raises(
-        FileNotFoundError, match="huggingface-cli download llava-hf/llava-onevision-qwen2-0.5b-ov-hf"
+        FileNotFoundError, match="hf download llava-hf/llava-onevision-qwen2-0.5b-ov-hf --local-dir DIR"
     ):
         check_model_spec("hf:llava-hf/llava-onevision-qwen2-0.5b-ov-hf")
     with pytest.raises(FileNotFoundError, match="no such checkpoint directory"):

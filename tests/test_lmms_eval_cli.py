@@ -1,5 +1,5 @@
-"""The README's lmms-eval command as a user runs it: the ``lmms-eval`` console script in a subprocess
-over a local task YAML (lmms-eval's own mmmu_val prompts and scoring on two sample rows), checked by
+"""docs/lmms_eval_plugin.md's lmms-eval command as a user runs it: the ``lmms-eval`` console script in a
+subprocess over a local task YAML (lmms-eval's own mmmu_val prompts and scoring on two sample rows), checked by
 the results file it writes; lmms-eval exits 0 even when the evaluation failed, so the exit code
 alone proves nothing. lmms-eval 0.7.3 needs ``filelock._api`` (gone in filelock 4.3; with 4.3.1 the command
 prints "Error during evaluation", exits 0 and writes no results file)."""

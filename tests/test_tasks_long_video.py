@@ -408,8 +408,11 @@ def test_missing_subtitle_archive_is_a_warning_on_the_record(vmme, monkeypatch, 
         )
         return Runner(config, adapter=InstantAdapter(), task_factory=get_task).run()
 
-    rows = run(False, "lenient").rows
+    lenient = run(False, "lenient")
+    rows = lenient.rows
     assert len(rows) == 2 and all("subtitle.zip" in r.record["media_warning"] for r in rows)
+    media = lenient.results["tasks"]["videomme_w_subtitle"]["media_warnings"]  # results.json's count
+    assert media["count"] == 2 and media["kinds"] == {"missing_subtitles": 2}
     assert all("--strict-media" in r.error for r in run(True, "strict").rows)
 
 

@@ -26,7 +26,7 @@ def _cli(capsys, *args):
 
 @pytest.fixture(scope="module")
 def quick_start(cache, tmp_path_factory):
-    """The README's command: stage 1, tiny, the synthetic samples, default settings."""
+    """docs/training.md's quick start: stage 1, tiny, the synthetic samples, default settings."""
     mp = pytest.MonkeyPatch()
     mp.setenv("OV_BENCH_CACHE", str(cache))
     out = tmp_path_factory.mktemp("stage1")
@@ -132,7 +132,10 @@ def test_show_recipe_layers_overrides(tmp_path, capsys):
         (["--stage", "1", "--set", "learning_rate=1", "--show-recipe"], "unknown training setting"),
         (["--stage", "1", "--config", "/nonexistent.yaml"], "no such recipe file"),
         (["--stage", "1", "--data", "/nonexistent/train.json"], "no such training data"),
-        (["--stage", "1", "--model", "/nonexistent/ckpt", "--data", "samples"], "no such checkpoint"),
+        (
+            ["--stage", "1", "--model", "/nonexistent/ckpt", "--data", "samples"],
+            "no such preset or checkpoint",
+        ),
     ],
 )
 def test_errors_are_one_line(args, message, capsys, tmp_path, cache, monkeypatch):

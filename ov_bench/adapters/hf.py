@@ -55,7 +55,7 @@ def check_checkpoint_dir(path: str) -> Path:
             # hf: takes local directories only (documented); a hub id gets the command that fetches it.
             raise FileNotFoundError(
                 f"hf:{path}: no such local directory; hf: takes local directories, not hub ids "
-                f"(for a hub id: huggingface-cli download {path} --local-dir DIR, then hf:DIR)"
+                f"(for a hub id: hf download {path} --local-dir DIR, then hf:DIR)"
             )
         raise FileNotFoundError(f"hf:{path}: no such checkpoint directory (the hub is not used by hf:)")
     if not (directory / "config.json").is_file():

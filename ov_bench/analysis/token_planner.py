@@ -71,7 +71,7 @@ def count_visual_tokens(
     layout: tuple = (),
 ) -> int:
     """Visual tokens of one prompt (reference_model.count_prompt_visual_tokens, memoised by size).
-    ``layout``: (name, value) pairs of its layout keywords (commands.model_options.planner_layout)."""
+    ``layout``: (name, value) pairs of its layout keywords (ModelSpec.planner_layout)."""
     sizes = tuple((int(w), int(h)) for w, h in image_sizes)
     return _count(sizes, tuple(int(f) for f in video_frames), max_grid_tokens, unpad_rounding, tuple(layout))
 
@@ -485,13 +485,9 @@ def _si(value: float | None, unit: str = "") -> str:
     return f"{value:.3g} {unit}".rstrip()
 
 
-def _mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:.1f}"
-
-
 def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
-    from ov_bench.mdtable import md_table
+    from ov_bench.mdtable import BYTES, md_table
 
     dist = [
         [
@@ -529,7 +525,7 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
         ]
         header = ["task", "setting"]
         for a in archs:
-            header += [f"{a} prefill", f"{a} vision", f"{a} KV MiB mean", f"{a} KV MiB max"]
+            header += [f"{a} prefill", f"{a} vision", f"{a} KV mean", f"{a} KV max"]
         table = []
         for r in rows:
             line: list[Any] = [r.task, r.setting]
@@ -537,11 +533,12 @@ def render_plan(rows: Sequence[PlanRow]) -> str:
                 line += [
                     _si(c.prefill_flops_mean, "FLOP"),
                     _si(c.vision_flops_mean, "FLOP"),
-                    _mib(c.kv_cache_bytes_mean),
-                    _mib(c.kv_cache_bytes_max),
+                    c.kv_cache_bytes_mean,
+                    c.kv_cache_bytes_max,
                 ]
             table.append(line)
-        out += [md_table(header, table), ""]
+        units = [None, None] + [None, None, BYTES, BYTES] * len(archs)  # KV cache sizes in MiB/GiB
+        out += [md_table(header, table, units=units), ""]
     out += _render_errors(rows)
     return "\n".join(out)
 

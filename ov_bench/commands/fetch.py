@@ -18,7 +18,7 @@ split is checked for its media.
 
 Default destination: the hub cache and $HF_HOME/<cache_dir>, the folders lmms-eval uses, so both
 tools share one copy (then `ov-bench run --data hub`). With --dest DIR: DIR/<task>, the layout of
-`huggingface-cli download <repo> --repo-type dataset --local-dir DIR/<task>` (then `--data DIR`).
+`hf download <repo> --repo-type dataset --local-dir DIR/<task>` (then `--data DIR`).
 
 examples:
   ov-bench fetch --tasks videomme,mvbench

@@ -13,7 +13,7 @@ ORDER = 10
 DESCRIPTION = """\
 Evaluate a model on one or more tasks. Every sample is committed to OUTPUT/samples.sqlite as it
 finishes: rerun the same command with the same --output to resume after a crash. At the end
-OUTPUT/results.json, OUTPUT/report.md and a summary table are written.
+OUTPUT/results.json, OUTPUT/report.md, OUTPUT/report.html and a summary table are written.
 
 examples:
   ov-bench run --tasks mmmu,videomme --model tiny --data samples
@@ -93,7 +93,7 @@ def execute(args: argparse.Namespace) -> int:
     if outcome.results is not None:
         print(summary_table(outcome.results))
         print(
-            f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md, "
+            f"results: {outcome.output_dir}/results.json, report: {outcome.output_dir}/report.md and report.html, "
             f"samples: {outcome.output_dir}/samples.sqlite"
         )
     import sys

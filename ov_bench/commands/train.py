@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import UsageError
 from ..model_spec import ModelSpec
 from .flags import add_placement_arguments, add_progress_argument, positive_int
 
@@ -16,6 +17,11 @@ learning rates (the vision tower in its own group), cosine schedule with 3% warm
 weight decay, and the stage's visual-token budget. Settings are overridden in this order: the
 stage's recipe < --config YAML < --set KEY=VALUE < the flags below.
 
+The global batch (samples per optimizer step) is the paper's for the model's size (512 for 0.5B, 256
+for 7B and 72B; 4 for the tiny preset) unless --global-batch-size sets it; the per-device batch and
+the gradient accumulation are derived from it and the number of processes (--batch-size or
+--grad-accum fixes one of them). A global batch the processes cannot share evenly is refused.
+
 Writes OUTPUT/train_log.jsonl (loss, learning rates, tokens/s per step), OUTPUT/checkpoint-N/
 (HF layout + optimizer/scheduler/RNG/data-order state) every --save-every steps, and
 OUTPUT/final/ (HF layout, evaluate it with `ov-bench run --model OUTPUT/final`).
@@ -23,10 +29,10 @@ OUTPUT/final/ (HF layout, evaluate it with `ov-bench run --model OUTPUT/final`).
 examples:
   ov-bench train --stage 1 --model tiny --data samples --output runs/stage1
   ov-bench train --stage 2-ov --model runs/stage1/final --data llava_ov.json --media-dir /data/media \\
-      --batch-size 1 --grad-accum 64 --mixed-precision bf16 --gradient-checkpointing --output runs/ov
+      --global-batch-size 64 --batch-size 1 --mixed-precision bf16 --gradient-checkpointing --output runs/ov
   ov-bench train --stage 1.5 --config my_recipe.yaml --set max_grid_tokens=2187 --output runs/s15
   ov-bench train --stage 1 --output runs/stage1 --resume auto        # continue from the latest checkpoint
-  accelerate launch --num_processes 8 $(which ov-bench) train --stage 2-si ...     # DDP
+  accelerate launch --multi_gpu --num_processes 8 $(which ov-bench) train --stage 2-si ...     # DDP
   accelerate launch --config_file fsdp.yaml $(which ov-bench) train --stage 2-si ...  # FSDP / DeepSpeed
 """
 
@@ -53,6 +59,7 @@ _FLAG_FIELDS = {
     "vision_lr": "vision_lr",
     "batch_size": "per_device_batch_size",
     "grad_accum": "gradient_accumulation_steps",
+    "global_batch_size": "global_batch_size",
     "epochs": "num_epochs",
     "max_steps": "max_steps",
     "max_grid_tokens": "max_grid_tokens",
@@ -111,10 +118,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--trainable", help="comma-separated parts: vision_tower,projector,newline,language_model"
     )
     parser.add_argument(
-        "--batch-size", type=positive_int, help="samples per device per micro-batch (default 4)"
+        "--global-batch-size",
+        type=positive_int,
+        metavar="N",
+        help="samples per optimizer step over all processes (default: the paper's for the model's size: "
+        "512 for 0.5B, 256 for 7B/72B; tiny: 4)",
     )
     parser.add_argument(
-        "--grad-accum", type=positive_int, help="micro-batches per optimizer step (default 1)"
+        "--batch-size",
+        type=positive_int,
+        help="samples per device per micro-batch (default: derived from the global batch, at most 4)",
+    )
+    parser.add_argument(
+        "--grad-accum",
+        type=positive_int,
+        help="micro-batches per optimizer step (default: derived from the global batch)",
     )
     parser.add_argument("--epochs", type=positive_int, help="passes over the data (default 1)")
     parser.add_argument(
@@ -190,9 +208,37 @@ def resolve(args: argparse.Namespace):
         flags["gradient_checkpointing"] = True
     if args.no_progress:
         flags["progress"] = False
+    given: set[str] = set()
     for overrides in (yaml_overrides, parse_assignments(args.set), flags):
         apply_overrides(recipe, options, overrides)
-    return recipe, options
+        given |= {str(key).replace("-", "_") for key in overrides}
+    return recipe, options, apply_batch_layout(recipe, options, args.model, given)
+
+
+def apply_batch_layout(recipe, options, model: str, given: set[str]):
+    """Set the global batch, per-device batch and accumulation on ``options`` for the processes this
+    launch started (fields in ``given`` were set by the user); the BatchLayout."""
+    from reference_model.training.batch_layout import default_global_batch, model_size, split_global_batch
+
+    from ..engine.distributed import launched_world_size
+
+    processes = launched_world_size()
+    per_device = options.per_device_batch_size if "per_device_batch_size" in given else None
+    accumulation = options.gradient_accumulation_steps if "gradient_accumulation_steps" in given else None
+    if "global_batch_size" in given:
+        global_batch, source = options.global_batch_size, "as given"
+    elif per_device is not None and accumulation is not None:
+        global_batch, source = (
+            per_device * processes * accumulation,
+            "per-device batch x accumulation as given",
+        )
+    else:
+        global_batch, source = default_global_batch(recipe.paper_global_batch, model_size(model), processes)
+    layout = split_global_batch(global_batch, processes, per_device, accumulation, source)
+    options.global_batch_size = layout.global_batch
+    options.per_device_batch_size = layout.per_device
+    options.gradient_accumulation_steps = layout.accumulation
+    return layout
 
 
 def loss_summary(losses: list[float]) -> str:
@@ -211,11 +257,23 @@ def execute(args: argparse.Namespace) -> int:
     import dataclasses
     import json
 
-    recipe, options = resolve(args)
+    from ..engine.distributed import LOST_PROCESSES_HINT, launch_lost_processes
+
+    if launch_lost_processes():
+        raise UsageError(
+            "accelerate launch started one process where --num_processes asked for more (its plain launcher "
+            f"needs MPI to start them), so this one would train alone; {LOST_PROCESSES_HINT}"
+        )
+    recipe, options, layout = resolve(args)
     if args.show_recipe:
         print(
             json.dumps(
-                {"recipe": dataclasses.asdict(recipe), "options": dataclasses.asdict(options)}, indent=2
+                {
+                    "recipe": dataclasses.asdict(recipe),
+                    "options": dataclasses.asdict(options),
+                    "batch_layout": dataclasses.asdict(layout),
+                },
+                indent=2,
             )
         )
         return 0
@@ -237,6 +295,10 @@ def execute(args: argparse.Namespace) -> int:
         output = f"runs/train-{recipe.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from reference_model.training import train
 
+    from ..engine.distributed import launched_rank
+
+    if launched_rank() == 0:
+        print(f"stage {recipe.name}: {layout.describe()}", flush=True)
     try:
         result = train(
             args.model,

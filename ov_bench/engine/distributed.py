@@ -28,6 +28,29 @@ def _env_int(names: tuple[str, ...], default: int) -> int:
     return default
 
 
+def launched_world_size() -> int:
+    """The process count the launcher set (torchrun / accelerate --multi_gpu, or MPI); 1 when none."""
+    return _env_int(_SIZE_VARS, 1)
+
+
+def launched_rank() -> int:
+    return _env_int(_RANK_VARS, 0)
+
+
+def launch_lost_processes() -> bool:
+    """``accelerate launch --num_processes N`` (N > 1) that started one process: its plain launcher (with
+    --cpu, or without --multi_gpu) needs MPI for more. accelerate sets MASTER_ADDR only when asked for
+    several processes, and no launcher set a world size above 1."""
+    launched_by_accelerate = "ACCELERATE_MIXED_PRECISION" in os.environ
+    return launched_by_accelerate and "MASTER_ADDR" in os.environ and launched_world_size() <= 1
+
+
+LOST_PROCESSES_HINT = (
+    "use `accelerate launch --multi_gpu --num_processes N` (also on CPU-only machines: ov-bench forms a "
+    "gloo group) or `torchrun --nproc_per_node N`"
+)
+
+
 @dataclass
 class DistContext:
     rank: int = 0
@@ -46,15 +69,15 @@ class DistContext:
     @classmethod
     def from_env(cls) -> DistContext:
         """Read the launcher's environment; join (or create) a gloo group when world size > 1."""
-        world = _env_int(_SIZE_VARS, 1)
+        world = launched_world_size()
         rank = _env_int(_RANK_VARS, 0)
         local = _env_int(_LOCAL_RANK_VARS, rank)
         if world <= 1:
-            if os.environ.get("ACCELERATE_USE_CPU", "").lower() == "true" and "MASTER_ADDR" in os.environ:
+            if launch_lost_processes():
                 log.warning(
-                    "accelerate launch --cpu started a single process (it needs an MPI launcher for more); "
-                    "use `accelerate launch --multi_gpu --num_processes N` or `torchrun --nproc_per_node N` "
-                    "to shard on CPU"
+                    "accelerate launch started a single process where --num_processes asked for more (its "
+                    "plain launcher needs MPI for that); %s to shard",
+                    LOST_PROCESSES_HINT,
                 )
             return cls()
         import torch.distributed as dist

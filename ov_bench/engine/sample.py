@@ -254,6 +254,8 @@ def _finish(
     row.visual_tokens_counted = sample.prepared.visual_tokens_counted
     row = score_into_row(row, sample.task, sample.doc, gen)
     _record_warnings(row, sample, gen)
+    if row.record is not None:  # the text prompt the model got, for the reports' examples
+        row.record["prompt"] = sample.prepared.prompt
     return attach_per_device_peaks(row, measure.memory)
 
 

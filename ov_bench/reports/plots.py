@@ -1,8 +1,10 @@
-"""Matplotlib figures of a sweep (Agg backend, no display). Each builder returns the Figure so
-callers and tests can check it (:func:`check_figure`) before it is saved.
+"""Matplotlib figures of a sweep and of a run (Agg backend, no display). Each builder returns the Figure
+so callers and tests can check it (:func:`check_figure`) before it is saved.
 
-Inputs are plain per-task, per-setting numbers (built by ov_bench.reports.sweep_report), so the figures do
-not know about the store or results.json.
+Inputs are plain per-task (per-setting) numbers (built by ov_bench.reports.sweep_report and run_report),
+so the figures do not know about the store or results.json. Axis numbers go through ``mdtable.fmt``
+(thousands separators); legends sit outside the axes, so they never cover a bar; histograms of several
+settings put their bars side by side per bin, so none hides another.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ov_bench.mdtable import fmt
 from ov_bench.profiling import SEQUENTIAL_STAGES as STAGES
 
 ACCURACY_X = "mean visual tokens per sample"
@@ -21,6 +24,8 @@ MEMORY_Y = "peak memory (MiB)"
 HIST_X = "visual tokens per sample"
 HIST_Y = "samples"
 SETTING_X = "setting"
+TASK_X = "task"
+MAX_BINS = 10  # histogram categories: distinct values up to this many, else this many ranges
 
 
 @dataclass
@@ -54,6 +59,37 @@ def _grid(n: int, width: float = 4.2, height: float = 3.4):
     return fig, flat[:n]
 
 
+def _people_numbers(ax: Any, x: bool = False, y: bool = True) -> None:
+    """Tick labels through the reports' formatter (16,390, not 1.639e+04 or an offset)."""
+    from matplotlib.ticker import FuncFormatter
+
+    formatter = FuncFormatter(lambda value, _pos: fmt(float(value), digits=3))
+    if x:
+        ax.xaxis.set_major_formatter(formatter)
+    if y:
+        ax.yaxis.set_major_formatter(formatter)
+
+
+def _legend_outside(fig: Any, axes: Sequence[Any], title: str, min_entries: int = 1) -> None:
+    """One legend for the figure, right of the axes (saved with ``bbox_inches="tight"``), when it has at
+    least ``min_entries`` entries."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    if len(seen) >= min_entries:
+        fig.legend(
+            list(seen.values()),
+            list(seen),
+            loc="upper left",
+            bbox_to_anchor=(1.0, 0.92),
+            fontsize=8,
+            frameon=False,
+            title=title,
+            title_fontsize=8,
+        )
+
+
 def accuracy_vs_tokens(points: Mapping[str, Sequence[Point]]):
     """Per task: mean score against mean visual tokens, one point per setting, bootstrap CI bars."""
     tasks = [t for t, pts in points.items() if pts]
@@ -74,6 +110,7 @@ def accuracy_vs_tokens(points: Mapping[str, Sequence[Point]]):
         ax.set_title(task)
         ax.set_xlabel(ACCURACY_X)
         ax.set_ylabel(ACCURACY_Y)
+        _people_numbers(ax, x=True)
         ax.grid(alpha=0.3)
     fig.suptitle("Accuracy against visual tokens per setting")
     fig.tight_layout()
@@ -101,9 +138,34 @@ def latency_stages(latency: Mapping[str, Mapping[str, Mapping[str, float]]], set
         ax.set_xlabel(SETTING_X)
         ax.set_ylabel(LATENCY_Y)
         ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-        ax.legend(fontsize=6)
+        _people_numbers(ax)
     fig.suptitle("Latency by stage per setting")
     fig.tight_layout()
+    _legend_outside(fig, axes, "stage")
+    return fig
+
+
+def latency_by_task(latency: Mapping[str, Mapping[str, float]]):
+    """A run's stacked bars: the mean latency per stage (ms), one bar per task. ``latency[task][stage]``."""
+    tasks = [t for t, stages in latency.items() if any(stages.get(s) for s in STAGES)]
+    if not tasks:
+        raise ValueError("no latency to plot")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(tasks) + 2.5), 3.6))
+    bottoms = [0.0] * len(tasks)
+    for stage in STAGES:
+        values = [float(latency[t].get(stage) or 0.0) for t in tasks]
+        if not any(values):
+            continue
+        ax.bar(tasks, values, bottom=bottoms, label=stage)
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+    ax.set_xlabel(TASK_X)
+    ax.set_ylabel(LATENCY_Y)
+    ax.set_title("Latency per stage")
+    ax.tick_params(axis="x", labelrotation=30 if len(tasks) > 4 else 0, labelsize=8)
+    _people_numbers(ax)
+    fig.tight_layout()
+    _legend_outside(fig, [ax], "stage")
     return fig
 
 
@@ -123,34 +185,53 @@ def peak_memory(memory: Mapping[str, Mapping[str, float]], settings: Sequence[st
     ax.set_xlabel(SETTING_X)
     ax.set_ylabel(MEMORY_Y)
     ax.set_title("Peak memory per setting")
-    ax.legend(fontsize=7)
+    _people_numbers(ax)
     fig.tight_layout()
+    _legend_outside(fig, [ax], "task")
     return fig
 
 
+def histogram_bins(values: Sequence[int]) -> tuple[list[str], Any]:
+    """Categories for a histogram of counts: each distinct value when there are at most MAX_BINS of them,
+    else MAX_BINS equal ranges. Returns the labels and a function value -> category index."""
+    import numpy as np
+
+    distinct = sorted(set(values))
+    if len(distinct) <= MAX_BINS:
+        index = {v: i for i, v in enumerate(distinct)}
+        return [fmt(v) for v in distinct], lambda v: index[v]
+    edges = np.histogram_bin_edges(values, bins=MAX_BINS)
+    labels = [f"{fmt(round(lo))}-{fmt(round(hi))}" for lo, hi in zip(edges[:-1], edges[1:])]
+    return labels, lambda v: min(int(np.searchsorted(edges, v, side="right")) - 1, MAX_BINS - 1)
+
+
 def token_histograms(tokens: Mapping[str, Mapping[str, Sequence[int]]], settings: Sequence[str]):
-    """Per task: step histograms of the measured visual tokens per sample, one per setting."""
+    """Per task: the measured visual tokens per sample, binned alike for every setting, each setting's
+    bar beside the others' in its bin."""
     tasks = [t for t in tokens if any(tokens[t].get(s) for s in settings)]
     if not tasks:
         raise ValueError("no visual-token counts to plot")
-    import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     fig, axes = _grid(len(tasks))
     for ax, task in zip(axes, tasks):
-        values = [v for s in settings for v in tokens[task].get(s, [])]
-        edges = np.histogram_bin_edges(values, bins=min(20, max(len(set(values)), 1)))
-        if len(set(values)) == 1:
-            edges = np.array([values[0] - 0.5, values[0] + 0.5])
-        for s in settings:
-            data = tokens[task].get(s)
-            if data:
-                ax.hist(data, bins=edges, histtype="step", linewidth=1.4, label=s)
+        present = [s for s in settings if tokens[task].get(s)]
+        labels, bin_of = histogram_bins([v for s in present for v in tokens[task][s]])
+        width = 0.8 / len(present)
+        for j, s in enumerate(present):
+            counts = [0] * len(labels)
+            for v in tokens[task][s]:
+                counts[bin_of(v)] += 1
+            xs = [i + (j - (len(present) - 1) / 2) * width for i in range(len(labels))]
+            ax.bar(xs, counts, width=width * 0.95, label=s)
+        ax.set_xticks(range(len(labels)), labels, rotation=30 if len(labels) > 3 else 0, fontsize=7)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(task)
         ax.set_xlabel(HIST_X)
         ax.set_ylabel(HIST_Y)
-        ax.legend(fontsize=6)
     fig.suptitle("Visual tokens per sample")
     fig.tight_layout()
+    _legend_outside(fig, axes, "setting", min_entries=2)
     return fig
 
 
@@ -181,8 +262,9 @@ def check_figure(fig: Any, xlabel: str, ylabel: str) -> None:
 
 
 def png_bytes(fig: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG, cropped to what is drawn (legends outside the axes included)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15)
     return buf.getvalue()
 
 

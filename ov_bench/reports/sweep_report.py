@@ -2,7 +2,9 @@
 
 Tables: per task and setting (metric, mean score with a bootstrap CI, visual tokens, latency, peak
 memory), paired deltas against the reference setting (score delta with paired bootstrap CI, McNemar
-p-value for right/wrong scores, token / latency / memory deltas), mean latency per stage. Figures:
+p-value for right/wrong scores, token / latency / memory deltas), mean latency per stage, media
+warnings and parse failures. Both files render one document.Report (banners: random weights, sample
+data). Figures:
 accuracy vs mean visual tokens (with CIs), latency by stage (stacked bars), peak memory, visual-token
 histograms. A figure is checked (labels, non-empty data) before it is saved; one that cannot be
 drawn (say, every sample failed) is left out with a note instead of failing the sweep.
@@ -17,15 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from ov_bench.analysis.stats import bootstrap_mean
-from ov_bench.mdtable import md_table
+from ov_bench.mdtable import BYTES, SECONDS, SHARE, fmt, md_table
 from ov_bench.outputs.store import SampleRow
 from ov_bench.reports import plots
-from ov_bench.reports.html_report import Image, Section, render_html
+from ov_bench.reports.document import Bullets, Figure, Report, Section, Table, Text
+from ov_bench.reports.html_report import write_report_files
+from ov_bench.reports.notices import banners, notice_lines
 
 log = logging.getLogger(__name__)
 
-REPORT_MD = "report.md"
-REPORT_HTML = "report.html"
 FIGURES = {
     "accuracy_vs_tokens.png": (
         "Accuracy against mean visual tokens (bootstrap 95% CI per setting)",
@@ -49,10 +51,11 @@ class ReportData:
     latency: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     memory: dict[str, dict[str, float]] = field(default_factory=dict)
     tokens: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    caveats: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _mib(value: float | None) -> float | None:
-    return None if value is None else value / 2**20
+# Columns whose cells carry their unit (the rest name it in the header).
+UNITS = {"peak memory": BYTES, "memory delta": BYTES, "parse failure share": SHARE}
 
 
 def collect(
@@ -91,7 +94,18 @@ def collect(
                     "visual p90": vis.get("p90"),
                     "visual max": vis.get("max"),
                     "e2e p50 ms": (t.get("latency_ms") or {}).get("end_to_end", {}).get("p50"),
-                    "peak MiB": _mib(t.get("peak_memory_bytes")),
+                    "peak memory": t.get("peak_memory_bytes"),
+                }
+            )
+            media, parse = t.get("media_warnings") or {}, t.get("parse_failures") or {}
+            data.caveats.append(
+                {
+                    "task": task,
+                    "setting": label,
+                    "scored": parse.get("scored"),
+                    "media warnings": media.get("count"),
+                    "parse failures": parse.get("count"),
+                    "parse failure share": parse.get("share"),
                 }
             )
             if ci is not None and vis.get("mean") is not None:
@@ -131,7 +145,7 @@ def collect(
                 else ("bootstrap" if d["score_delta"] is not None else None),
                 "tokens delta": d["tokens_delta"],
                 "e2e delta ms": d["latency_delta_ms"],
-                "memory delta MiB": _mib(d["memory_delta_bytes"]),
+                "memory delta": d["memory_delta_bytes"],
             }
         )
     return data
@@ -158,22 +172,16 @@ def build_figures(data: ReportData) -> tuple[dict[str, Any], list[str]]:
     return figures, notes
 
 
-def _frame(records: Sequence[dict[str, Any]]):
-    import pandas as pd
-
-    return pd.DataFrame.from_records(list(records))
-
-
-def _md_records(records: Sequence[dict[str, Any]]) -> str:
-    if not records:
-        return "none"
-    header = list(records[0])
-    return md_table(header, [[r.get(h) for h in header] for r in records])
+def records_table(records: Sequence[dict[str, Any]]) -> Table:
+    """Records (one dict per row, the same keys) as a table; byte columns carry their unit."""
+    header = list(records[0]) if records else []
+    return Table(header, [[r.get(h) for h in header] for r in records], [UNITS.get(h) for h in header])
 
 
 def _header_lines(sweep: dict[str, Any]) -> list[str]:
     model, env, work = sweep.get("model") or {}, sweep.get("env") or {}, sweep.get("work") or {}
     data = sweep.get("data") or {}
+    wall = fmt(work.get("wall_s", 0), SECONDS)
     lines = [
         f"model `{model.get('key')}` ({model.get('adapter')}), data {data.get('source')}, "
         f"device {env.get('device')} ({env.get('gpu') or env.get('cpu')}), dtype {env.get('dtype')}",
@@ -181,45 +189,44 @@ def _header_lines(sweep: dict[str, Any]) -> list[str]:
         f"{sweep.get('reference')}",
     ]
     if sweep.get("shared"):
-        lines.append(
-            "shared work: " + "; ".join(sweep["shared"]) + f"; wall time {work.get('wall_s', 0):.1f} s"
-        )
+        lines.append("shared work: " + "; ".join(sweep["shared"]) + f"; wall time {wall}")
     elif sweep.get("mode") == "shared-vision":
         lines.append(
-            f"shared work: {work.get('units')} sample decodes, {work.get('encoded')} vision-encoder passes, "
-            f"{work.get('llm_runs')} LLM runs, {work.get('reused')} rows reused from an identical input under "
-            f"another setting; wall time {work.get('wall_s', 0):.1f} s"
+            f"shared work: {fmt(work.get('units'))} sample decodes, {fmt(work.get('encoded'))} vision-encoder "
+            f"passes, {fmt(work.get('llm_runs'))} LLM runs, {fmt(work.get('reused'))} rows reused from an "
+            f"identical input under another setting; wall time {wall}"
         )
     else:
-        lines.append(
-            f"separate runs per setting ({model.get('adapter')} adapter); wall time {work.get('wall_s', 0):.1f} s"
-        )
+        lines.append(f"separate runs per setting ({model.get('adapter')} adapter); wall time {wall}")
     return lines
 
 
-def render_markdown(
-    sweep: dict[str, Any], data: ReportData, images: Sequence[str], notes: Sequence[str]
-) -> str:
-    out = ["# ov-bench sweep", ""]
-    if (sweep.get("data") or {}).get("samples"):
-        out += [f"> **{sweep['data'].get('note')}**", ""]
-    out += [f"- {line}" for line in _header_lines(sweep)] + [""]
-    out += ["## Per setting", "", _md_records(data.summary), ""]
-    out += [
-        f"## Paired deltas against {sweep.get('reference')}",
-        "",
-        "score delta = mean(setting - reference) over samples finished in both, 95% paired bootstrap CI; "
-        "McNemar p for right/wrong scores; tokens / latency (end to end, mean) / memory deltas over the same pairs.",
-        "",
-        _md_records(data.deltas),
-        "",
+DELTAS_NOTE = (
+    "score delta = mean(setting - reference) over samples finished in both settings, with a 95% paired "
+    "bootstrap CI; McNemar p for right/wrong scores; tokens / latency (end to end, mean) / memory deltas over "
+    "the same pairs."
+)
+CAVEATS_NOTE = (
+    "Media warnings: samples whose media decoded only with a caveat (a truncated image filled with grey, as "
+    "lmms-eval decodes it), scored; `--strict-media` makes them errors. Parse failures: scored samples whose "
+    "response the task could not parse (the task's fallback score)."
+)
+
+
+def build_sweep_report(
+    sweep: dict[str, Any], data: ReportData, figures: Sequence[Figure], notes: Sequence[str]
+) -> Report:
+    sections = [
+        Section("Sweep", [Bullets(_header_lines(sweep))]),
+        Section("Per setting", [records_table(data.summary)]),
+        Section(
+            f"Paired deltas against {sweep.get('reference')}", [Text(DELTAS_NOTE), records_table(data.deltas)]
+        ),
+        Section("Mean latency per stage (ms)", [records_table(data.latency_rows)]),
+        Section("Media warnings and parse failures", [Text(CAVEATS_NOTE), records_table(data.caveats)]),
+        Section("Figures", list(figures) + ([Bullets(list(notes))] if notes else [])),
     ]
-    out += ["## Mean latency per stage (ms)", "", _md_records(data.latency_rows), ""]
-    out += ["## Figures", ""]
-    for name in images:
-        out += [f"![{FIGURES[name][0]}]({name})", ""]
-    out += [f"- {n}" for n in notes]
-    return "\n".join(out) + "\n"
+    return Report("ov-bench sweep", banners(sweep.get("model"), sweep.get("data")), sections)
 
 
 def write_sweep_report(
@@ -228,40 +235,14 @@ def write_sweep_report(
     results: dict[str, dict[str, Any]],
     rows: dict[str, list[SampleRow]],
 ) -> tuple[Path, Path]:
-    output_dir = Path(output_dir)
+    """report.md, report.html and the figures' PNGs into the sweep's directory."""
     data = collect(sweep, results, rows)
-    figures, notes = build_figures(data)
-    images = []
-    for name, fig in figures.items():
-        png = plots.png_bytes(fig)
+    built, notes = build_figures(data)
+    figures = []
+    for name, fig in built.items():
+        figures.append(Figure(name, plots.png_bytes(fig), FIGURES[name][0]))
         plots.close(fig)
-        (output_dir / name).write_bytes(png)
-        images.append(Image(name, png, FIGURES[name][0]))
-    md_path = output_dir / REPORT_MD
-    md_path.write_text(render_markdown(sweep, data, [i.name for i in images], notes))
-    page_notes = []
-    if (sweep.get("data") or {}).get("samples"):
-        page_notes.append(sweep["data"].get("note", "sample data"))
-    sections = [
-        Section("Run", paragraphs=_header_lines(sweep) + notes),
-        Section("Per setting", tables=[("", _frame(data.summary))] if data.summary else []),
-        Section(
-            f"Paired deltas against {sweep.get('reference')}",
-            paragraphs=[
-                "score delta = mean(setting - reference) over samples finished in both settings, with a "
-                "95% paired bootstrap CI; McNemar p-value for right/wrong scores."
-            ],
-            tables=[("", _frame(data.deltas))] if data.deltas else [],
-        ),
-        Section(
-            "Mean latency per stage (ms)",
-            tables=[("", _frame(data.latency_rows))] if data.latency_rows else [],
-        ),
-        Section("Figures", images=images),
-    ]
-    html_path = output_dir / REPORT_HTML
-    html_path.write_text(render_html("ov-bench sweep", sections, page_notes))
-    return md_path, html_path
+    return write_report_files(output_dir, build_sweep_report(sweep, data, figures, notes))
 
 
 def summary_text(sweep: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
@@ -277,18 +258,15 @@ def summary_text(sweep: dict[str, Any], results: dict[str, dict[str, Any]]) -> s
                     s["label"],
                     t["n"],
                     t["errors"],
-                    f"{metric}={(t.get('metrics') or {}).get(metric)}",
+                    f"{metric}={fmt((t.get('metrics') or {}).get(metric))}",
                     t["visual_tokens"].get("mean"),
                     e2e,
-                    _mib(t.get("peak_memory_bytes")),
+                    t.get("peak_memory_bytes"),
+                    (t.get("media_warnings") or {}).get("count"),
+                    (t.get("parse_failures") or {}).get("share"),
                 ]
             )
-    lines = _header_lines(sweep) + [
-        "",
-        md_table(
-            ["task", "setting", "n", "errors", "main metric", "visual mean", "e2e p50 ms", "peak MiB"], table
-        ),
-    ]
-    if (sweep.get("data") or {}).get("samples"):
-        lines.append(f"note: {sweep['data'].get('note')}")
-    return "\n".join(lines)
+    header = ["task", "setting", "n", "errors", "main metric", "visual mean", "e2e p50 ms", "peak memory"]
+    header += ["media warnings", "parse failures"]
+    lines = _header_lines(sweep) + ["", md_table(header, table, units=[None] * 7 + [BYTES, None, SHARE])]
+    return "\n".join(lines + notice_lines(sweep.get("model"), sweep.get("data")))

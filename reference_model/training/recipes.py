@@ -32,6 +32,10 @@ MODALITIES = (
     "text",
 )  # long_video: --data samples' 16 s clips
 FRAME_SAMPLING = ("uniform", "fps")
+# The paper's global batch (samples per optimizer step) by model size, the same in every stage
+# (docs/model.md section 4). The run's global batch is TrainOptions.global_batch_size; unset, the CLI
+# takes this one for the model being trained (batch_layout.default_global_batch).
+PAPER_GLOBAL_BATCH = {"0.5b": 512, "7b": 256, "72b": 256}
 
 
 @dataclass
@@ -60,6 +64,7 @@ class StageRecipe:
     lr_scheduler: str = "cosine"
     weight_decay: float = 0.0
     num_epochs: int = 1
+    paper_global_batch: dict[str, int] = field(default_factory=lambda: dict(PAPER_GLOBAL_BATCH))
     description: str = ""
 
 
@@ -69,6 +74,10 @@ class TrainOptions:
 
     per_device_batch_size: int = 4
     gradient_accumulation_steps: int = 1
+    # Samples per optimizer step over all processes. Set: train() derives gradient_accumulation_steps
+    # from it, the process count and per_device_batch_size (batch_layout.split_global_batch). None:
+    # per_device_batch_size x processes x gradient_accumulation_steps, whatever that gives.
+    global_batch_size: int | None = None
     max_steps: int | None = None  # None: num_epochs over the data
     seed: int = 0
     mixed_precision: str = "no"
@@ -181,7 +190,8 @@ def get_stage(name: str) -> StageRecipe:
     key = ALIASES.get(str(name), str(name))
     if key not in STAGES:
         raise ValueError(f"unknown stage {name!r}; known: {', '.join(stage_names())}")
-    return dataclasses.replace(STAGES[key])
+    stage = STAGES[key]
+    return dataclasses.replace(stage, paper_global_batch=dict(stage.paper_global_batch))
 
 
 def _coerce(name: str, value: Any, current: Any, annotation: str) -> Any:
@@ -304,12 +314,17 @@ def validate(recipe: StageRecipe, options: TrainOptions) -> None:
         "log_every": options.log_every,
         "group_size": options.group_size,
     }
-    for name in ("max_steps", "save_every"):
+    for name in ("max_steps", "save_every", "global_batch_size"):
         if getattr(options, name) is not None:
             positive[name] = getattr(options, name)
     for name, value in positive.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    paper = recipe.paper_global_batch
+    if not isinstance(paper, Mapping) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in paper.values()
+    ):
+        raise ValueError(f"paper_global_batch must map model sizes to positive integers, got {paper!r}")
     if options.mixed_precision not in MIXED_PRECISION:
         raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {options.mixed_precision!r}")
     if options.overlong not in OVERLONG:

@@ -21,6 +21,7 @@ Output directory::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -301,6 +302,7 @@ def train(
         )
 
     accelerator = _make_accelerator(options, cpu)
+    options = _with_global_batch(options, accelerator.num_processes)
     set_seed(options.seed)
     jsonl = _open_log(output_dir, accelerator.is_main_process, fresh=resume_dir is None)
     model, trainable = _load_model(model_spec, recipe, options)
@@ -333,6 +335,19 @@ def _make_accelerator(options: TrainOptions, cpu: bool):
         cpu = True
     _forget_previous_run_state()
     return Accelerator(mixed_precision=options.mixed_precision, cpu=cpu, step_scheduler_with_optimizer=False)
+
+
+def _with_global_batch(options: TrainOptions, processes: int) -> TrainOptions:
+    """With a global batch set, the accumulation that makes it from the processes accelerate started and
+    the per-device batch (a ValueError when it does not divide)."""
+    if options.global_batch_size is None:
+        return options
+    from .batch_layout import split_global_batch
+
+    layout = split_global_batch(
+        options.global_batch_size, processes, per_device=options.per_device_batch_size
+    )
+    return dataclasses.replace(options, gradient_accumulation_steps=layout.accumulation)
 
 
 def _open_log(output_dir: Path, main: bool, fresh: bool) -> _JsonlLog:

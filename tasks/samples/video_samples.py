@@ -8,7 +8,7 @@ also gets one long clip (LONG_CLIP: 40 s at 2 fps, 64x48, 80 frames): LLaVA-Vide
 40 frames of it at a 64-frame cap where uniform sampling takes 64, and the linspace at caps below 40. Everything is
 drawn from random.Random(<task>), so a sample-set version always writes the same rows and pixels.
 
-Layouts: each task's hub repo as `huggingface-cli download` leaves it (README.md with the `configs:`
+Layouts: each task's hub repo as `hf download` leaves it (README.md with the `configs:`
 YAML is written by tasks.data.ensure_samples), videos packed in archives with the real member paths,
 so that unpacking them gives lmms-eval's cache layout under $HF_HOME/<cache_dir>:
     videomme        videomme/test-00000-of-00001.parquet; videos_chunked_01.zip, _02.zip (members
