@@ -321,11 +321,15 @@ class LmmsTask(Task):
         for name, _, agg, _ in self._metrics:
             values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
             if values:
-                value = self._call_aggregation(agg, values)
+                value = self.aggregate_metric(name, agg, values)
                 if value is not None:
                     out[name] = float(value)
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
+
+    def aggregate_metric(self, name: str, agg: Any, values: list) -> Any:
+        """One YAML metric's aggregate: lmms-eval's aggregation `agg` over the records' values."""
+        return self._call_aggregation(agg, values)
 
     def _call_aggregation(self, agg: Any, values: list) -> Any:
         # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from tasks.base import parse_failure_rate
 from tasks.lmms import call, import_utils
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
@@ -91,24 +90,16 @@ class _MMBenchEn(LmmsTask):
         letter, _ = self._read_prediction(item)
         return float(letter == item["answer"]), letter, letter is None
 
+    def aggregate_metric(self, name: str, agg: Any, values: list) -> Any:
+        # the `submission` aggregation writes a spreadsheet and returns None (LmmsTask leaves it out)
+        return (
+            self._aggregate_gpt_eval(values)
+            if name == "gpt_eval_score"
+            else super().aggregate_metric(name, agg, values)
+        )
+
     def _aggregate_gpt_eval(self, values: list[dict]) -> Any:
         raise NotImplementedError
-
-    def aggregate(self, records: list[dict]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for name, _, agg, _ in self._metrics:
-            values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
-            if not values:
-                continue
-            value = (
-                self._aggregate_gpt_eval(values)
-                if name == "gpt_eval_score"
-                else self._call_aggregation(agg, values)
-            )
-            if value is not None:  # the `submission` aggregation writes a file and returns None
-                out[name] = float(value)
-        out["parse_failure_rate"] = parse_failure_rate(records)
-        return out
 
     def _call_aggregation(self, agg: Any, values: list) -> Any:
         with _lmms_state_lock, _global_random_kept():
