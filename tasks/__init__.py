@@ -20,7 +20,7 @@ from tasks.base import (
     VideoClip,
     Visuals,
 )
-from tasks.registry import get_task, list_tasks, register
+from tasks.registry import get_task, list_tasks, register, resolve_task_names
 
 __all__ = [
     "MEDIA_ROOT_KEY",
@@ -35,4 +35,5 @@ __all__ = [
     "get_task",
     "list_tasks",
     "register",
+    "resolve_task_names",
 ]

@@ -50,6 +50,25 @@ class Task:
     score_max: ClassVar[float] = 1.0
     # Bump when generate_samples changes so cached sample sets are rebuilt.
     samples_version: ClassVar[int] = 1
+
+    # ---- names and the paper (read by tasks/registry.py, `ov-bench tasks`, docs/tasks.md) ----------
+    # The lmms-eval group this task belongs to; `--tasks <group>` runs every registered member. Set it
+    # only where ov-bench registers every member of lmms-eval's group, so a group name runs what
+    # lmms-eval's group runs (tests/test_task_names.py checks the membership against lmms-eval's YAML).
+    lmms_eval_group: ClassVar[str | None] = None
+    # The LLaVA-OneVision paper row this task reproduces (every member of a group whose mean is the row).
+    paper_row: ClassVar[str | None] = None
+    # "local" | "judge" (may call an LLM judge) | "server" (only a test server scores it).
+    scoring: ClassVar[str] = "local"
+    # Number of docs in the real hub split (None: not known offline).
+    real_docs: ClassVar[int | None] = None
+    # False where the hub repo layout was inferred from lmms-eval's code rather than seen.
+    layout_verified: ClassVar[bool] = True
+    # False for the variants of a paper row that the `paper` suites leave out (one variant per row).
+    in_paper_suite: ClassVar[bool] = True
+    # The suites (by modality) the task's paper rows belong to; None: its own modality. SEED-Bench's one
+    # lmms-eval task gives an image row and a video row.
+    paper_modalities: ClassVar[tuple[str, ...] | None] = None
     # doc ids chosen by the last load() (all rows when no limit)
     selected_ids: list[str] | None = None
     # Where aggregate() may write files lmms-eval's aggregations write (a test server's submission file,

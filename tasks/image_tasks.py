@@ -54,6 +54,8 @@ class _DocSeededRandom:
 class MMMU(LmmsTask):
     name = "mmmu"
     lmms_eval_name = "mmmu_val"
+    paper_row = "MMMU (val)"
+    real_docs = 900
     modality = "single_image"
     main_metric = "mmmu_acc"
     lmms_eval_dir = "mmmu"
@@ -114,6 +116,8 @@ def _mmmu_disciplines() -> dict[str, str]:
 class AI2D(LmmsTask):
     name = "ai2d"
     lmms_eval_name = "ai2d"
+    paper_row = "AI2D (test)"
+    real_docs = 3088
     modality = "single_image"
     main_metric = "exact_match"
     lmms_eval_dir = "ai2d"
@@ -142,6 +146,8 @@ class AI2D(LmmsTask):
 class MME(LmmsTask):
     name = "mme"
     lmms_eval_name = "mme"
+    paper_row = "MME (cognition / perception)"
+    real_docs = 2374
     modality = "single_image"
     main_metric = "mme_perception_score"
     lmms_eval_dir = "mme"
@@ -210,6 +216,8 @@ class MME(LmmsTask):
 class ChartQA(LmmsTask):
     name = "chartqa"
     lmms_eval_name = "chartqa"
+    paper_row = "ChartQA (test)"
+    real_docs = 2500
     modality = "single_image"
     main_metric = "relaxed_overall"
     lmms_eval_dir = "chartqa"
@@ -230,6 +238,8 @@ class ChartQA(LmmsTask):
 class DocVQA(LmmsTask):
     name = "docvqa"
     lmms_eval_name = "docvqa_val"
+    paper_row = "DocVQA (val)"
+    real_docs = 5349
     modality = "single_image"
     main_metric = "anls"
     lmms_eval_dir = "docvqa"

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import tempfile
 from types import SimpleNamespace
 from typing import Any
 
 from tasks.base import HubDataset, MediaError, Task, TaskError, Visuals, parse_failure_rate
 from tasks.lmms import _FunctionTag, call, import_utils, load_task_yaml
 from tasks.media import check_cell, decode_image_lenient, image_size, is_image_cell
+
+# `lmms-eval --reasoning_tags` default (lmms_eval/__main__.py): the evaluator strips these blocks from
+# every filtered response before process_results unless a task or the command line says otherwise.
+LMMS_EVAL_CLI_REASONING_TAGS = '[["<think>", "</think>"], ["<analysis>", "</analysis>"]]'
 
 
 def jsonable(value: Any) -> Any:
@@ -187,13 +192,33 @@ class LmmsTask(Task):
         self_.multiple_target = len(target) if isinstance(target, list) else 0
         return self_
 
+    @functools.cached_property
+    def _reasoning_tags(self) -> list[list[str]] | None:
+        from lmms_eval.api.reasoning import parse_reasoning_tags_config
+
+        return parse_reasoning_tags_config(
+            cli_value=LMMS_EVAL_CLI_REASONING_TAGS, task_value=self.lmms_eval_config.get("reasoning_tags")
+        )
+
     # ---- the lmms-eval pipeline for one response ------------------------------------------
 
     def filter_response(self, doc: dict, response: str) -> Any:
+        """The YAML's filters, then the reasoning-block stripping lmms-eval's evaluator applies before
+        process_results (the task's `reasoning_tags`, else the `lmms-eval` CLI default)."""
+        from lmms_eval.api.reasoning import strip_reasoning_tags
+
         resps: Any = [[response]]
         for f in self._filters:
             resps = list(call(f.apply, resps, [doc]))  # some filters return a map
-        return resps[0]
+        filtered = resps[0]
+        tags = self._reasoning_tags
+        if tags is None:
+            return filtered
+        if isinstance(filtered, str):  # as lmms_eval.evaluator._process_document_results
+            return strip_reasoning_tags(filtered, tags)
+        if isinstance(filtered, list):
+            return [strip_reasoning_tags(r, tags) if isinstance(r, str) else r for r in filtered]
+        return filtered
 
     def process_results(self, doc: dict, response: str) -> tuple[Any, dict]:
         """(filtered response, lmms-eval's process_results dict) for one response."""
@@ -206,7 +231,12 @@ class LmmsTask(Task):
     # ---- Task API ----------------------------------------------------------------------------
 
     def doc_to_text(self, doc: dict, prompt_model: str | None = None) -> str:
-        return call(self.lmms_fn("doc_to_text"), doc, self.lmms_eval_kwargs(prompt_model))
+        # as ConfigurableTask.doc_to_text: the kwargs only when the YAML has some (seedbench's
+        # doc_to_text takes the doc alone and raises TypeError when given a second argument)
+        kwargs = self.lmms_eval_kwargs(prompt_model)
+        if kwargs is None:
+            return call(self.lmms_fn("doc_to_text"), doc)
+        return call(self.lmms_fn("doc_to_text"), doc, kwargs)
 
     def _visual_cells(self, doc: dict) -> list[Any]:
         """The cells lmms-eval's doc_to_visual returns, in its order, found without decoding."""
@@ -285,18 +315,30 @@ class LmmsTask(Task):
         return float(value), filtered, False
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:
+        """lmms-eval's aggregation of each YAML metric over the records that have it. A metric whose
+        aggregation returns no number (a submission file writer returns None) is left out."""
         out: dict[str, float] = {}
         for name, _, agg, _ in self._metrics:
             values = [r["lmms"][name] for r in records if name in r.get("lmms", {})]
             if values:
-                out[name] = float(self._call_aggregation(agg, values))
+                value = self.aggregate_metric(name, agg, values)
+                if value is not None:
+                    out[name] = float(value)
         out["parse_failure_rate"] = parse_failure_rate(records)
         return out
 
-    @staticmethod
-    def _call_aggregation(agg: Any, values: list) -> Any:
+    def aggregate_metric(self, name: str, agg: Any, values: list) -> Any:
+        """One YAML metric's aggregate: lmms-eval's aggregation `agg` over the records' values."""
+        return self._call_aggregation(agg, values)
+
+    def _call_aggregation(self, agg: Any, values: list) -> Any:
         # lmms-eval passes args= (its CLI arguments) to aggregations that take it (evaluator_utils.py);
-        # the ones used here ignore it.
-        if "args" in inspect.signature(agg).parameters:
-            return call(agg, values, args=None)
-        return call(agg, values)
+        # the only attribute they read is output_path, under which they write submissions/<file>
+        # (lmms_eval.tasks._task_utils.file_utils): the task's submission_dir (the run directory), else
+        # a temporary directory removed after the call, never ./submissions/ of the working directory.
+        if "args" not in inspect.signature(agg).parameters:
+            return call(agg, values)
+        if self.submission_dir is not None:
+            return call(agg, values, args=SimpleNamespace(output_path=str(self.submission_dir)))
+        with tempfile.TemporaryDirectory(prefix="ov-bench-lmms-") as tmp:
+            return call(agg, values, args=SimpleNamespace(output_path=tmp))

@@ -66,7 +66,7 @@ def test_tasks_and_models_listings():
     )
     assert "videomme" in tasks.stdout and "video" in tasks.stdout
     as_json = json.loads(ov_bench("tasks", "--json").stdout)
-    assert {"task", "modality", "dataset"} <= set(as_json[0])
+    assert {"task", "modality", "dataset", "lmms_eval", "paper_row"} <= set(as_json["tasks"][0])
     models = ov_bench("models")
     assert models.returncode == 0
     assert "tiny" in models.stdout and "arch:0.5b" in models.stdout and "hf:PATH" in models.stdout

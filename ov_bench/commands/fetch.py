@@ -50,10 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tasks import get_task
+    from tasks import get_task, resolve_task_names
     from tasks.hub_fetch import fetch_task
 
-    tasks = [get_task(name) for name in dict.fromkeys(args.tasks)]  # unknown names fail before any download
+    # lmms-eval task/group names and suites -> ours; unknown names fail before any download
+    tasks = [get_task(name) for name in resolve_task_names(args.tasks)]
     dest = Path(args.dest).expanduser() if args.dest else None
     if dest is not None and dest.exists() and not dest.is_dir():
         from tasks import DataError

@@ -58,12 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def precheck(args: argparse.Namespace) -> ModelSpec:
     """Fail fast, before anything is loaded or written, on input a user can get wrong; the model's
     settings as one value."""
-    from tasks import get_task
+    from tasks import get_task, resolve_task_names
 
     from ..adapters import check_model_spec
     from ..engine.runner import check_data_arg, check_output_arg
     from ..published.catalog import resolve_checkpoint
 
+    args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
     spec = model_spec(args)
     for name in args.tasks:
         get_task(name)

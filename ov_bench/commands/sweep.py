@@ -146,13 +146,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from tasks import get_task
+    from tasks import get_task, resolve_task_names
 
     from ..adapters import check_model_spec
     from ..engine.sweep import SweepConfig, Sweeper
     from ..errors import UsageError
     from ..reports.sweep_report import summary_text
 
+    args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
     for name in args.tasks:
         get_task(name)
     spec = model_spec(args, frames=None, max_grid_tokens=args.thresholds[0])

@@ -121,12 +121,13 @@ def _checkpoint_video_defaults(
 
 
 def execute(args: argparse.Namespace) -> int:
-    from tasks import get_task
+    from tasks import get_task, resolve_task_names
 
     from ..analysis.token_planner import plan_as_dict, plan_task, render_plan
     from ..engine.runner import check_data_arg
 
-    tasks = [get_task(name) for name in dict.fromkeys(args.tasks)]
+    args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours
+    tasks = [get_task(name) for name in args.tasks]
     check_data_arg(args.data)
     gpu_memory = None
     if args.gpu_memory is not None:

@@ -143,16 +143,12 @@ def _check_batch_size(value: Any) -> None:
 
 def _task_for_lmms_name(lmms_name: str) -> Any:
     """The ov-bench task whose lmms-eval task is ``lmms_name`` (None: ov-bench has none)."""
-    from tasks import get_task, list_tasks
+    from tasks import get_task
+    from tasks.registry import task_for_lmms_eval_name
 
     if lmms_name not in _LMMS_TASKS:
-        found = None
-        for name in list_tasks():
-            task = get_task(name)
-            if getattr(task, "lmms_eval_name", None) == lmms_name:
-                found = task
-                break
-        _LMMS_TASKS[lmms_name] = found
+        ours = task_for_lmms_eval_name(lmms_name)  # exact lmms-eval names (its egoschema is not ours)
+        _LMMS_TASKS[lmms_name] = get_task(ours) if ours else None
     return _LMMS_TASKS[lmms_name]
 
 
