@@ -186,7 +186,8 @@ def test_every_command_takes_the_same_names(command, capsys):
     from ov_bench.cli import main
 
     assert main([command, "--tasks", "mmmu_val,mmstr"]) == 2
-    assert capsys.readouterr().err.strip() == "ov-bench: error: unknown task 'mmstr'; did you mean: mmstar?"
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("ov-bench: error: unknown task 'mmstr'; did you mean: mmstar") and "\n" not in err
 
 
 def test_tasks_command_lists_names_side_by_side(capsys):
