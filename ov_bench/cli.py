@@ -18,7 +18,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from . import __version__
+from . import __version__, commands
+from .errors import user_error_types
 
 EXIT_USAGE = 2
 
@@ -31,8 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def discover_commands() -> list[ModuleType]:
-    from . import commands
-
     mods = []
     for info in pkgutil.iter_modules(commands.__path__):
         if info.name.startswith("_"):
@@ -73,7 +72,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    from .errors import user_error_types
 
     try:
         return int(args._execute(args) or 0)

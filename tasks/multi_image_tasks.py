@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.base import HubDataset, parse_failure_rate
-from tasks.lmms import call
+from tasks.lmms import call, load_task_yaml
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
 from tasks.samples import multi_image_samples
@@ -64,8 +64,6 @@ class LlavaInterleaveBench(LmmsTask):
     image_columns = tuple(f"image_{i}" for i in range(16))
 
     def hub_datasets(self) -> list[HubDataset]:
-        from tasks.lmms import load_task_yaml
-
         out = []
         for yaml_name in ("in_domain.yaml", "out_of_domain.yaml"):
             c = load_task_yaml(self.lmms_eval_dir, yaml_name)

@@ -89,6 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    # local: every command module loads at start-up; the comparison code (~50 ms) stays out of --help
     from ..analysis.compare import CompareOptions, compare_paths
 
     if args.bootstrap < 100:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tasks import get_task, list_tasks
+
 NAME = "tasks"
 HELP = "list the benchmark tasks (modality, hub dataset, main metric)"
 ORDER = 20
@@ -14,8 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def task_rows() -> list[dict]:
-    from tasks import get_task, list_tasks
-
     rows = []
     for name in list_tasks():
         task = get_task(name)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ov_media.video import write_video
 from tasks.samples.draw import COLORS, letters, write_parquet
 
 CLIP_SIZES = [(64, 48), (96, 64), (128, 96), (160, 120), (224, 160), (320, 240), (112, 200)]
@@ -94,8 +95,6 @@ def clip_frames(spec: ClipSpec) -> Iterator[Any]:
 
 
 def write_clip(path: Path, spec: ClipSpec) -> None:
-    from ov_media.video import write_video
-
     write_video(
         path,
         clip_frames(spec),
