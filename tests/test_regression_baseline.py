@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from ov_bench.cli import main
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 REPORTS = Path(__file__).resolve().parent.parent / "reports"
 BASELINE = REPORTS / "baseline"
@@ -35,7 +34,7 @@ COMPARE = ["--exact", "--no-timing"]
 
 
 @pytest.fixture(scope="module")
-def rerun(samples_cache, tmp_path_factory):  # noqa: F811
+def rerun(samples_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("rerun") / "new"
     assert main(COMMAND + ["--output", str(out), "--no-progress"]) == 0
     return out
