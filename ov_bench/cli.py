@@ -3,8 +3,10 @@
 Subcommands live in ``ov_bench/commands/<module>.py``, one module each, and are found at start-up:
 a module defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``execute(args) -> int`` (and
 optionally ``ORDER`` for its place in --help). Adding a subcommand means adding a file; nothing
-here changes. Command modules import only argparse-level things at module level so ``--help``
-stays fast; heavy imports belong inside ``execute``.
+here changes. Every command module is imported at start-up, so at module level a command imports only
+what its parser needs and cheap lookups (the flags, the task registry); the engine, the adapters, the
+analysis and reports, and anything that loads torch are imported inside ``execute`` so ``--help``
+stays fast (tests/test_imports.py checks what --help loads).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from . import __version__
+from . import __version__, commands
+from .errors import user_error_types
 
 EXIT_USAGE = 2
 
@@ -31,8 +34,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def discover_commands() -> list[ModuleType]:
-    from . import commands
-
     mods = []
     for info in pkgutil.iter_modules(commands.__path__):
         if info.name.startswith("_"):
@@ -88,7 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     configure_logging(args.verbose)
-    from .errors import user_error_types
 
     try:
         return int(args._execute(args) or 0)

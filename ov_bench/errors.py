@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tasks.records import DataError, MediaError, TaskError
+
 
 class OvBenchError(Exception):
     """Base class of the harness's own user-facing errors."""
@@ -20,23 +22,16 @@ class ResumeMismatchError(OvBenchError):
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is shown as one line (exit 2) instead of a traceback.
-
-    The tasks package's errors are included when it is importable; it is imported lazily so the
-    CLI's --help stays fast.
-    """
-    types: list[type[BaseException]] = [
+    """Exception types whose message is shown as one line (exit 2) instead of a traceback: the
+    harness's own, the tasks package's, and the built-in ones bad input raises."""
+    return (
         OvBenchError,
         ValueError,
         FileNotFoundError,
         NotADirectoryError,
         PermissionError,
         IsADirectoryError,
-    ]
-    try:
-        from tasks import DataError, MediaError, TaskError
-
-        types += [TaskError, DataError, MediaError]
-    except ImportError:  # tasks/ not importable: its errors cannot be raised either
-        pass
-    return tuple(types)
+        TaskError,
+        DataError,
+        MediaError,
+    )

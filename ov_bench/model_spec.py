@@ -28,6 +28,7 @@ from reference_model.config import (
     VIDEO_POOL_MODES,
     resolve_grid_pinpoints,
 )
+from reference_model.families import checkpoint_defaults
 
 DEFAULT_FRAMES = 32  # LLaVA-OneVision's evaluated frame count (a LLaVA-Video config says 64)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -143,7 +144,6 @@ class ModelSpec:
         checkpoint's 64 (its evaluated path), else LLaVA-OneVision's 32."""
         if self.kind == "hf" or not (Path(self.target) / "config.json").is_file():
             return DEFAULT_FRAMES
-        from reference_model.families import checkpoint_defaults
 
         try:
             return int(checkpoint_defaults(self.target)["video_frames"])

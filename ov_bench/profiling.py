@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ov_bench import __version__
+
 STAGES = (
     "media_decode",
     "preprocess",
@@ -218,8 +220,6 @@ def environment(device: str, dtype: str) -> dict[str, Any]:
     """The environment block of results.json."""
     import torch
     import transformers
-
-    from ov_bench import __version__
 
     env: dict[str, Any] = {
         "python": platform.python_version(),

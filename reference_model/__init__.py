@@ -27,7 +27,8 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # torch/transformers load only when the model itself is asked for.
+    # local: modeling imports torch and transformers (1-2 s); `import reference_model` is on
+    # ov-bench --help's path (the flags' choices), so the model loads only when it is asked for.
     if name == "LlavaOneVision":
         from .modeling import LlavaOneVision
 

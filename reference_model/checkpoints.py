@@ -27,8 +27,12 @@ from .config import (
     validate_max_grid_tokens,
     validate_unpad_rounding,
 )
+from .device_map import cuda_hint, dispatch, plan_device_map
 from .families import apply_original_layout
 from .generation import read_generation_config
+from .qwen2_tokenizer import QWEN2_SPECIAL_IDS, load_qwen2_tokenizer
+from .tiny_weights import lively_init
+from .tokenizer import TINY_SPECIAL_IDS, build_tiny_tokenizer
 from .weights import CheckpointFiles, checkpoint_files, list_tensors, stream_into
 
 _UNSET = object()
@@ -124,8 +128,6 @@ def load_model(
     this module never imports the model, so the two do not import each other). ``device_map`` (``auto``, ``balanced``,
     ``sequential``, a dict or a JSON file) and ``max_memory`` split the model across devices with
     accelerate (see ``device_map.py``); without them the model lives on ``device``."""
-    from .device_map import cuda_hint, dispatch, plan_device_map
-
     validate_unpad_rounding(unpad_rounding)
     if max_grid_tokens is not _UNSET:
         validate_max_grid_tokens(max_grid_tokens)
@@ -184,8 +186,6 @@ def _build_preset(
     with _construct_on(device, dtype):
         model = model_cls(config, tokenizer)
     if spec.split("?")[0].lower() == "tiny":
-        from .tiny_weights import lively_init
-
         lively_init(model, tokenizer)
     return model
 
@@ -223,9 +223,6 @@ def ckpt_is_hf(ckpt: CheckpointFiles) -> bool:
 
 
 def _preset(spec: str):
-    from .qwen2_tokenizer import QWEN2_SPECIAL_IDS, load_qwen2_tokenizer
-    from .tokenizer import TINY_SPECIAL_IDS, build_tiny_tokenizer
-
     config = preset_config(spec)
     if spec.split("?")[0].lower() == "tiny":
         config.token_ids = TokenIds(**TINY_SPECIAL_IDS)
@@ -376,8 +373,6 @@ def _hf_config(raw: dict) -> ModelConfig:
     if "ov_bench_max_grid_tokens" in raw:
         config.anyres.max_grid_tokens = raw["ov_bench_max_grid_tokens"]
     if any(k in raw for k in VIDEO_KEYS):  # a checkpoint trained with another video layout / as LLaVA-Video
-        from .families import apply_original_layout
-
         apply_original_layout(config, raw)
     return config
 
@@ -482,8 +477,6 @@ def check_device_map(
     """The device plan (``device_map.DevicePlan``) of a preset or a local checkpoint, from its config
     alone (the model on the meta device). A hub id that is not downloaded yet is checked when it loads.
     Raises ValueError (one line)."""
-    from .device_map import cuda_hint, plan_device_map
-
     config = config_for(spec)
     if config is None:
         return None

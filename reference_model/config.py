@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
+from .tokenizer import TINY_SPECIAL_IDS, TINY_VOCAB_SIZE
+
 PATCHES_PER_SIDE = 27  # 384 / 14
 TOKENS_PER_CROP = PATCHES_PER_SIDE * PATCHES_PER_SIDE  # 729
 DEFAULT_MAX_GRID_TOKENS = 9 * TOKENS_PER_CROP  # anyres_max_9 -> 6561
@@ -236,8 +238,6 @@ _QWEN2 = {
 def tiny_config() -> ModelConfig:
     """Random-weight model small enough for tests; keeps the real 384/14 geometry so token
     arithmetic is identical to the released models."""
-    from .tokenizer import TINY_SPECIAL_IDS, TINY_VOCAB_SIZE
-
     return ModelConfig(
         vision=VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2),
         text=TextConfig(

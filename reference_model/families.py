@@ -92,6 +92,7 @@ def checkpoint_defaults(directory) -> dict:
     import json
     from pathlib import Path
 
+    # local: generation imports torch; families stays torch-free for ModelSpec and ov-bench models/tokens
     from .generation import read_generation_config
 
     path = Path(directory) / "config.json"

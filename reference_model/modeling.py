@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from .anyres import CROP, interpolated_shape, select_best_resolution, unpadded_shape
+from .batching import collate, split_counts
+from .checkpoints import check_device_map, load_model, save_hf_layout
 from .config import (
     PATCHES_PER_SIDE,
     VIDEO_POOL_STRIDE,
@@ -38,6 +40,7 @@ from .generation import (
     no_timer,
     resolve_decoding,
 )
+from .processor import Processor
 
 
 @dataclass
@@ -120,8 +123,6 @@ class LlavaOneVision(nn.Module):
         self.tokenizer = tokenizer
         self.processor = None
         if tokenizer is not None:
-            from .processor import Processor
-
             self.processor = Processor(tokenizer, config)
         self._cache_kwarg = cache_kwarg(self.model.language_model)
         self.file_generation_settings: GenerationSettings | None = (
@@ -147,8 +148,6 @@ class LlavaOneVision(nn.Module):
         the layout knobs ``multi_image_layout`` (eval | train), ``video_newline_position`` /
         ``video_pool_mode`` (None = the checkpoint's), ``grid_pinpoints`` (ov | next | WxH,...); and
         ``use_generation_config=False`` to ignore the checkpoint's generation_config.json."""
-        from .checkpoints import load_model
-
         # Validate the knobs before paying for the weights.
         if multi_image_layout is not None:
             validate_multi_image_layout(multi_image_layout)
@@ -188,14 +187,10 @@ class LlavaOneVision(nn.Module):
     def check_device_map(cls, spec: str, device_map, max_memory, offload_folder=None, dtype="auto"):
         """Validate a device map for a preset or local checkpoint before any weight is read (one-line
         ValueError); returns its device plan (None for a hub id not downloaded yet)."""
-        from .checkpoints import check_device_map
-
         return check_device_map(cls, spec, device_map, max_memory, offload_folder, dtype)
 
     def save_pretrained(self, path) -> None:
         """Write the HF layout (config.json, model.safetensors, tokenizer), loadable by transformers."""
-        from .checkpoints import save_hf_layout
-
         save_hf_layout(self, path)
 
     @property
@@ -432,16 +427,12 @@ class LlavaOneVision(nn.Module):
     # ----------------------------------------------------------------- batched generation
     def collate(self, samples: Sequence[dict]) -> dict:
         """Processor outputs of several prompts -> one left-padded batch (see ``batching.collate``)."""
-        from .batching import collate
-
         return collate(samples, self.config.token_ids.pad)
 
     def embed_batch(self, batch: dict, stage_timer: StageTimer = no_timer) -> tuple[torch.Tensor, list[int]]:
         """Embeddings of a collated batch: one vision pass over every crop / frame of the batch, then
         packing row by row (each row's images follow the single- or multi-image rule on their own).
         Returns the embeddings and the visual positions filled in each row."""
-        from .batching import split_counts
-
         input_ids = batch["input_ids"]
         n_rows = input_ids.shape[0]
         per_sample = {}

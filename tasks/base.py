@@ -12,7 +12,9 @@ import math
 from pathlib import Path
 from typing import ClassVar
 
+from tasks.data import load_rows
 from tasks.estimators import MetricEstimator
+from tasks.hub_fetch import ensure_hub_media
 from tasks.records import (  # noqa: F401  (re-exported: the names tasks.base always had)
     MEDIA_ROOT_KEY,
     MODALITIES,
@@ -89,14 +91,10 @@ class Task:
         any image cell is read; the chosen ids are kept in `self.selected_ids`.
         fetch: with data="hub", download a video task's missing media first (False: refuse).
         """
-        from tasks.data import load_rows
-
         if limit is not None and (not isinstance(limit, int) or limit < 1):
             raise TaskError(f"limit must be a positive integer, got {limit!r}")
         docs = load_rows(self, data, limit=limit, seed=seed)
         if data == "hub" and self.modality == "video":  # videos come from archives lmms-eval unpacks
-            from tasks.hub_fetch import ensure_hub_media
-
             ensure_hub_media(self, docs, fetch)
         self.selected_ids = [self.doc_id(d) for d in docs]
         return docs

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.archives import unpack_all
+from tasks.hub_layout import fetch_spec, write_readme
 from tasks.records import MEDIA_ROOT_KEY, ROW_KEY, DataError, HubDataset, TaskSpec
+from tasks.subset import stratified_subset
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +76,6 @@ def load_rows(task: TaskSpec, data: str, limit: int | None = None, seed: int = 0
     """Rows in the hub schema, image cells undecoded; with `limit`, the stratified subset is chosen on
     the rows without their image columns, and only the chosen rows are read in full (a --limit 20
     run over a multi-GB split never holds the split in memory)."""
-    from tasks.subset import stratified_subset
-
     sources = open_sources(task, data)
     light = _light_rows(task, sources)
     chosen = light
@@ -251,9 +252,6 @@ def open_repo_dir(
     """The task's configs from a repo copy at task_dir; its archives unpacked in place (unpack=True)."""
     import datasets
 
-    from tasks.archives import unpack_all
-    from tasks.hub_layout import fetch_spec
-
     root = root or task_dir.parent
     if not (task_dir / "README.md").is_file():
         raise DataError(
@@ -332,8 +330,6 @@ def ensure_samples(task: TaskSpec) -> Path:
         log.info("generating sample data for %s in %s", task.name, final)
         task.generate_samples(tmp)
         if not (tmp / "README.md").is_file():  # the dataset card with the `configs:` datasets reads
-            from tasks.hub_layout import write_readme
-
             write_readme(task, tmp, note="ov-bench generated sample set, not the real data")
         (tmp / SAMPLES_MARKER).write_text(json.dumps(marker))
         if final.exists():  # stale version: move aside, then replace

@@ -27,13 +27,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from tasks.hub_layout import FetchSpec, fetch_spec, lmms_eval_media_dir
+from tasks.archives import find_archives, is_unpacked, unpack_all
+from tasks.data import load_local_rows
+from tasks.hub_layout import FetchSpec, fetch_spec, hf_home, lmms_eval_media_dir
+from tasks.preflight import MissingMedia, missing_media
 from tasks.records import MEDIA_ROOT_KEY, DataError, TaskSpec
-
-if TYPE_CHECKING:
-    from tasks.preflight import MissingMedia
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +115,6 @@ def plan_fetch(task: TaskSpec, dest: Path | None = None, include_extra: bool = F
     """What fetch_task would download and unpack, with sizes from the hub's file metadata."""
     from huggingface_hub import snapshot_download
 
-    from tasks.archives import find_archives, is_unpacked
-
     spec = fetch_spec(task)
     local_dir = None if dest is None else Path(dest).expanduser() / task.name
     if dest is not None:
@@ -159,8 +156,6 @@ def plan_fetch(task: TaskSpec, dest: Path | None = None, include_extra: bool = F
 
 def check_space(plan: FetchPlan) -> None:
     """Refuse (one line) when the destination's filesystem lacks room for download + unpacking."""
-    from tasks.hub_layout import hf_home
-
     target = plan.local_dir or Path(os.environ.get("HF_HUB_CACHE") or hf_home() / "hub")
     probe = target
     while not probe.exists():
@@ -194,8 +189,6 @@ def fetch_task(
 ) -> FetchResult:
     """Download (and unpack) what the task needs; see the module docstring."""
     from huggingface_hub import snapshot_download
-
-    from tasks.archives import unpack_all
 
     echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     plan = plan_fetch(task, dest, include_extra)
@@ -249,9 +242,6 @@ def _link(media_dir: Path, snapshot: Path) -> None:
 def check_fetched(task: TaskSpec, metadata_dir: Path, media_root: Path) -> tuple[list[MissingMedia], int]:
     """(docs of the split whose media are missing, number of docs), reading the metadata from the
     downloaded copy and resolving media against media_root."""
-    from tasks.data import load_local_rows
-    from tasks.preflight import missing_media
-
     rows = load_local_rows(task, metadata_dir)
     for row in rows:
         row[MEDIA_ROOT_KEY] = str(media_root)
@@ -261,8 +251,6 @@ def check_fetched(task: TaskSpec, metadata_dir: Path, media_root: Path) -> tuple
 def ensure_hub_media(task: TaskSpec, rows: list[dict], fetch: bool = True) -> None:
     """Hub rows of a video task read their media from lmms-eval's cache folder: fetch them there first
     when any selected doc's media are missing (as lmms-eval's loader does), or refuse (fetch=False)."""
-    from tasks.preflight import missing_media
-
     missing = missing_media(task, rows)
     if not missing:
         return

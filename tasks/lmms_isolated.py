@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from tasks.lmms import lmms_eval_tasks_dir, quiet
 from tasks.records import TaskError
 
 # Modules whose import triggers downloads in lmms-eval task utils; hidden while a private copy imports.
@@ -96,8 +97,6 @@ _cache: dict[tuple[str, str], ModuleType] = {}
 
 def load_private_utils(task_dir: str, module: str = "utils") -> ModuleType:
     """A private copy of lmms_eval/tasks/<task_dir>/<module>.py (see the module doc)."""
-    from tasks.lmms import lmms_eval_tasks_dir, quiet
-
     key = (task_dir, module)
     with _lock:
         if key in _cache:

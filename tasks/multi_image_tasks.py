@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 from tasks.base import HubDataset, parse_failure_rate
 from tasks.estimators import MetricEstimator
-from tasks.lmms import call
+from tasks.lmms import call, load_task_yaml
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
 from tasks.samples import multi_image_samples
@@ -87,8 +87,6 @@ class LlavaInterleaveBench(LmmsTask):
     scoring = "local"
 
     def hub_datasets(self) -> list[HubDataset]:
-        from tasks.lmms import load_task_yaml
-
         out = []
         for yaml_name in ("in_domain.yaml", "out_of_domain.yaml"):
             c = load_task_yaml(self.lmms_eval_dir, yaml_name)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ov_media.video import FRAME_FOLDER_FPS  # 3 fps, one constant for both readers
+# FRAME_FOLDER_FPS: 3 fps, one constant for both readers
+from ov_media.video import FRAME_FOLDER_FPS, uniform_indices
 from tasks.records import MediaError, VideoClip
 
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -38,8 +39,6 @@ def sample_frame_folder(
     """F uniformly spaced frames of a frame folder as uint8 RGB [F, H, W, 3], timed at ``fps``."""
     import numpy as np
     from PIL import Image
-
-    from ov_media.video import uniform_indices
 
     folder = Path(folder)
     if not folder.is_dir():

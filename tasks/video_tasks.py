@@ -41,11 +41,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ov_media.video import UNIFORM, sample_frames, video_header
 from tasks.base import MEDIA_ROOT_KEY, HubDataset, MediaError, Visuals
 from tasks.lmms import _FunctionTag, call, load_task_yaml
 from tasks.lmms_isolated import load_private_utils, seeded_fallback
 from tasks.lmms_task import LmmsTask, jsonable
 from tasks.registry import register
+from tasks.samples import video_samples
+from tasks.video_sources import sample_frame_folder
 
 
 class VideoTask(LmmsTask):
@@ -102,8 +105,6 @@ class VideoTask(LmmsTask):
 
     def video_header(self, doc: dict) -> Any:
         """N and fps of the doc's video from the container header (a frame folder: its count, 3 fps)."""
-        from ov_media.video import video_header
-
         return video_header(self.video_path(doc))
 
     def media_present(self, doc: dict) -> None:
@@ -113,9 +114,6 @@ class VideoTask(LmmsTask):
     def load_visuals(self, doc: dict, frames: int = 32, sampling: Any = None) -> Visuals:
         """The doc's video: ``frames`` frames (the cap, with fps sampling) chosen by ``sampling``
         (an ov_media.video.FrameSampling; None: uniform)."""
-        from ov_media.video import UNIFORM, sample_frames
-        from tasks.video_sources import sample_frame_folder
-
         sampling = sampling or UNIFORM
         path = self.video_path(doc)
         try:
@@ -160,8 +158,6 @@ class VideoTask(LmmsTask):
         raise KeyError(f"{self.lmms_eval_name} has no metric {self.main_metric}")
 
     def generate_samples(self, out_dir: Path) -> None:
-        from tasks.samples import video_samples
-
         getattr(video_samples, self.name)(out_dir)
 
 
@@ -322,8 +318,6 @@ class MVBench(VideoTask):
         return record
 
     def generate_samples(self, out_dir: Path) -> None:
-        from tasks.samples import video_samples
-
         data_list = {config: self.utils().DATA_LIST[config] for config in self.subtasks}
         video_samples.mvbench(out_dir, data_list)
 

@@ -21,9 +21,8 @@ import pytest
 from ov_bench.adapters.base import Generation, Prepared
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.model_spec import ModelSpec
-from tests.kill_helpers import kill_after_rows
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
-from tests.test_runner_fakes import InstantAdapter, fake_tasks
+from tests.support.fakes import InstantAdapter, fake_tasks
+from tests.support.kill import kill_after_rows
 
 TASKS = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, video
 LIMIT = 4  # a batch of 3 and a batch of 1 per task
@@ -65,7 +64,7 @@ def _outcome(rows):
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_adapter, samples_cache, tmp_path_factory):  # noqa: F811
+def runs(tiny_adapter, samples_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("batching")
     return {bs: _run(root, f"bs{bs}", tiny_adapter, bs) for bs in (1, 3)}
 
@@ -270,7 +269,7 @@ def test_an_adapter_without_a_batch_path_runs_one_at_a_time(tmp_path, caplog):
 @pytest.fixture(scope="module")
 def hf_adapter(tmp_path_factory):
     from ov_bench.adapters import load_adapter
-    from tests.hf_checkpoint import build_hf_checkpoint
+    from tests.support.checkpoints import build_hf_checkpoint
 
     path = build_hf_checkpoint(tmp_path_factory.mktemp("hf_ckpt"), lively=True)
     return load_adapter(f"hf:{path}", max_grid_tokens=6561)
@@ -308,7 +307,7 @@ def test_hf_collate_equals_the_processor_padding_left(hf_adapter):
 
 
 @pytest.mark.slow
-def test_hf_batched_run_equals_unbatched(hf_adapter, samples_cache, tmp_path):  # noqa: F811
+def test_hf_batched_run_equals_unbatched(hf_adapter, samples_cache, tmp_path):
     one = _run(tmp_path, "hf1", hf_adapter, 1, limit=3)
     three = _run(tmp_path, "hf3", hf_adapter, 3, limit=3)
     assert one.errors == three.errors == 0, [r.error for r in three.rows if r.error]

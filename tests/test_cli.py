@@ -8,7 +8,6 @@ directory, --strict, and sharding under accelerate with 2 processes.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import sqlite3
 import subprocess
@@ -17,16 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.kill_helpers import kill_after_rows
+from tests.support.cli import CLI, ENV, run_cli
+from tests.support.kill import kill_after_rows
 
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-CLI = [sys.executable, "-m", "ov_bench.cli"]
 # Small but real: mmmu (single image) and videomme (video) sample sets, few frames to stay fast.
 SMALL = ["--model", "tiny", "--data", "samples", "--frames", "4", "--no-progress"]
-
-
-def ov_bench(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([*CLI, *args], env=ENV, capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def rows_of(output: Path) -> list[tuple]:
@@ -51,23 +45,23 @@ def test_help_is_light():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, env=ENV)
-    out = ov_bench("--help")
+    out = run_cli("--help")
     assert out.returncode == 0
     for command in ("run", "tasks", "models"):
         assert command in out.stdout
-    assert "--max-grid-tokens" in ov_bench("run", "--help").stdout
+    assert "--max-grid-tokens" in run_cli("run", "--help").stdout
 
 
 def test_tasks_and_models_listings():
-    tasks = ov_bench("tasks")
+    tasks = run_cli("tasks")
     assert tasks.returncode == 0, tasks.stderr
     assert (
         "mmmu" in tasks.stdout and "single_image" in tasks.stdout and "lmms-lab-encoder/MMMU" in tasks.stdout
     )
     assert "videomme" in tasks.stdout and "video" in tasks.stdout
-    as_json = json.loads(ov_bench("tasks", "--json").stdout)
+    as_json = json.loads(run_cli("tasks", "--json").stdout)
     assert {"task", "modality", "dataset", "lmms_eval", "paper_row"} <= set(as_json["tasks"][0])
-    models = ov_bench("models")
+    models = run_cli("models")
     assert models.returncode == 0
     assert "tiny" in models.stdout and "arch:0.5b" in models.stdout and "hf:PATH" in models.stdout
 
@@ -107,7 +101,7 @@ def test_bad_input_one_line_exit_2(tmp_path, args, needle):
         (hf / "model.safetensors").write_bytes(b"")
         args = [a.replace("{hf}", str(hf)) for a in args]
     args = [a.replace("{empty}", str(empty)) for a in args]
-    out = ov_bench("run", *args, "--output", str(tmp_path / "out"), "--no-progress", timeout=120)
+    out = run_cli("run", *args, "--output", str(tmp_path / "out"), "--no-progress", timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
@@ -120,7 +114,7 @@ def test_bad_input_one_line_exit_2(tmp_path, args, needle):
 def uninterrupted(tmp_path_factory):
     """The reference run every other CLI test compares with."""
     output = tmp_path_factory.mktemp("cli") / "full"
-    out = ov_bench("run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output))
+    out = run_cli("run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output))
     assert out.returncode == 0, out.stderr
     return output, out
 
@@ -161,7 +155,7 @@ def test_kill_9_then_resume_equals_uninterrupted(uninterrupted, tmp_path):
     args = ["run", "--tasks", "mmmu,videomme", "--limit", "6", *SMALL, "--output", str(output)]
     done_before = kill_after_rows([*CLI, *args], ENV, output, 3)
     assert 3 <= done_before < 12, "the kill should land mid-run"
-    resumed = ov_bench(*args)
+    resumed = run_cli(*args)
     assert resumed.returncode == 0, resumed.stderr
     assert rows_of(output) == rows_of(full)  # no sample twice (primary key), none lost, same answers
     assert metrics_of(output) == metrics_of(full)
@@ -181,7 +175,7 @@ def test_busy_output_dir_is_refused(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        busy = ov_bench("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path), timeout=120)
+        busy = run_cli("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path), timeout=120)
     finally:
         holder.kill()
         holder.wait()
@@ -195,7 +189,7 @@ def test_output_naming_a_file_is_one_line_exit_2(tmp_path):
     existing = tmp_path / "results.txt"
     existing.write_text("keep me")
     for command in (["run", "--tasks", "mmmu"], ["sweep", "--tasks", "ai2d", "--thresholds", "729"]):
-        out = ov_bench(
+        out = run_cli(
             *command,
             "--model",
             "tiny",
@@ -242,7 +236,7 @@ def _mmmu_copy(tmp_path: Path, corrupt: list[int]) -> Path:
 def test_task_where_every_sample_failed_exits_1_naming_the_reason(tmp_path):
     """Not a success even without --strict: exit 1, and the summary and stderr name the top error reason."""
     data = _mmmu_copy(tmp_path, corrupt=[0, 1, 2])
-    out = ov_bench(
+    out = run_cli(
         "run",
         "--tasks",
         "mmmu",
@@ -273,7 +267,7 @@ def test_corrupt_image_is_an_error_row_and_strict_exits_1(tmp_path):
     error row with the reason, and --strict turns that into exit status 1 (0 without it: test_runner)."""
     _mmmu_copy(tmp_path, corrupt=[0])
     output = tmp_path / "out"
-    strict = ov_bench(
+    strict = run_cli(
         "run",
         "--tasks",
         "mmmu",

@@ -8,11 +8,10 @@ import json
 import pytest
 
 from ov_bench.cli import main
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
-def two_layouts(samples_cache, tmp_path_factory):  # noqa: F811
+def two_layouts(samples_cache, tmp_path_factory):
     """Two real CLI runs of a multi-image task that differ only in --multi-image-layout."""
     root = tmp_path_factory.mktemp("layouts")
     common = [
@@ -99,7 +98,7 @@ def test_differences_cover_every_model_setting():
 
 
 def test_hf_side_is_reported_as_train_layout(two_layouts, tmp_path, capsys):
-    from tests.hf_checkpoint import build_hf_checkpoint
+    from tests.support.checkpoints import build_hf_checkpoint
 
     ckpt = build_hf_checkpoint(tmp_path / "ckpt")
     assert (

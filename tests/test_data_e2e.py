@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from tests.hub_repos import REPOS, make_repo
-from tests.loopback_hub import LoopbackHub
+from tests.support.hub_repos import REPOS, make_repo
+from tests.support.loopback_hub import LoopbackHub
 
 TASKS = ["videomme", "mvbench", "egoschema", "nextqa", "perceptiontest"]
 CLI = [sys.executable, "-m", "ov_bench.cli"]

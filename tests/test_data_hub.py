@@ -1,7 +1,7 @@
 """`ov-bench fetch` and `--data hub` through the real clients (huggingface_hub's snapshot_download,
 datasets' load_dataset) against a loopback hub on 127.0.0.1 serving repo copies in the real layouts
-(tests/loopback_hub.py). huggingface_hub reads HF_ENDPOINT at import, so every check runs the CLI in a
-subprocess with HF_ENDPOINT, an isolated HF_HOME and the offline switches unset."""
+(tests/support/loopback_hub.py). huggingface_hub reads HF_ENDPOINT at import, so every check runs the
+CLI in a subprocess with HF_ENDPOINT, an isolated HF_HOME and the offline switches unset."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_repos import REPOS, make_repo, repo_files
-from tests.loopback_hub import LoopbackHub
+from tests.support.hub_repos import REPOS, make_repo, repo_files
+from tests.support.loopback_hub import LoopbackHub
 
 CLI = [sys.executable, "-m", "ov_bench.cli"]
 

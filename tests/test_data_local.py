@@ -16,7 +16,7 @@ import pytest
 
 from ov_bench.model_spec import ModelSpec
 from tasks import DataError, MediaError, get_task
-from tests.hub_repos import make_repo
+from tests.support.hub_repos import make_repo
 
 ENV = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
 CLI = [sys.executable, "-m", "ov_bench.cli"]
@@ -132,7 +132,7 @@ def test_preflight_stats_media_and_names_what_is_missing(copies, tmp_path):
 def test_runner_preflight_partial_and_none(copies, tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
     from ov_bench.errors import UsageError
-    from tests.test_runner_fakes import InstantAdapter
+    from tests.support.fakes import InstantAdapter
 
     shutil.copytree(copies / "nextqa", tmp_path / "nextqa")
     task = get_task("nextqa")
@@ -261,7 +261,7 @@ def _full_png() -> bytes:
 def test_media_warning_is_recorded_and_strict_media_makes_it_an_error(tmp_path):
     from ov_bench.engine.runner import RunConfig, Runner
     from tasks import Visuals
-    from tests.test_runner_fakes import FakeImageTask, InstantAdapter
+    from tests.support.fakes import FakeImageTask, InstantAdapter
 
     class TruncatedTask(FakeImageTask):
         name = "fake_image"

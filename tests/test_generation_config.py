@@ -18,8 +18,7 @@ from PIL import Image
 from reference_model import LlavaOneVision
 from reference_model.generation import GenerationSettings, penalize, read_generation_config
 from reference_model.tokenizer import TINY_SPECIAL_IDS
-
-from .hf_checkpoint import build_hf_checkpoint
+from tests.support.checkpoints import build_hf_checkpoint
 
 NEW = 12
 # The real lmms-lab -chat values are 1.05 and [151645 (<|im_end|>), 151643 (<|endoftext|>)]; the tiny

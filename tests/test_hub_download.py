@@ -1,6 +1,6 @@
 """Hub ids download only what loading needs, checked through huggingface_hub itself against a loopback
-hub (tests/loopback_hub_models.py) serving a repo laid out as llava-hf's: save_pretrained output plus
-an ``onnx/`` folder of exports and a README."""
+hub (tests/support/loopback_hub_models.py) serving a repo laid out as llava-hf's: save_pretrained output
+plus an ``onnx/`` folder of exports and a README."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from .hf_checkpoint import build_hf_checkpoint
-from .loopback_hub_models import ModelHub
+from tests.support.checkpoints import build_hf_checkpoint
+from tests.support.loopback_hub_models import ModelHub
 
 REPO = "llava-hf/llava-onevision-qwen2-tiny-ov-hf"
 ONNX = {

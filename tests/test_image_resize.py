@@ -92,7 +92,7 @@ def test_hf_adapter_pairs_with_the_reference_adapter(tmp_path):
     """Through the adapters as a run builds them (--model hf:DIR vs the reference model): the same
     --image-resize gives the same pixels; without it hf: keeps the checkpoint's processor."""
     from ov_bench.adapters import load_adapter
-    from tests.hf_checkpoint import build_hf_checkpoint
+    from tests.support.checkpoints import build_hf_checkpoint
 
     directory = build_hf_checkpoint(tmp_path / "hf")
     image = _image(800, 600, 11)

@@ -14,9 +14,8 @@ from ov_bench.judge.awaiting import awaiting_judge_line
 from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import SAMPLES_DB, ResultsStore
 from tasks.judging import JudgeConfig
+from tests.support.fakes import InstantAdapter
 from tests.support.judge_server import JudgeServer, Reply, down_url, last_user_text, no_retry_sleeps
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
-from tests.test_runner_fakes import InstantAdapter
 
 
 class CountingAdapter(InstantAdapter):
@@ -56,7 +55,7 @@ def exchanges(out: Path, row, judge_model: str | None = None) -> list[dict]:
         return store.judge_exchanges(row.task, row.doc_id, row.model_key, row.threshold, judge_model)
 
 
-def test_failure_resume_and_rejudge(samples_cache, tmp_path):  # noqa: F811
+def test_failure_resume_and_rejudge(samples_cache, tmp_path):
     out, adapter = tmp_path / "run", CountingAdapter()
     # 1. the judge fails every call about one question (HTTP 500, retried, then given up)
     victim = {}
@@ -111,7 +110,7 @@ def test_failure_resume_and_rejudge(samples_cache, tmp_path):  # noqa: F811
     assert sorted(r.score for r in fifth.rows) == pytest.approx([40.0, 40.0, 40.0, 90.0])
 
 
-def test_judge_down_is_an_error_row_per_sample(samples_cache, tmp_path):  # noqa: F811
+def test_judge_down_is_an_error_row_per_sample(samples_cache, tmp_path):
     outcome = run(tmp_path / "down", JudgeConfig(url=down_url()), CountingAdapter())
     assert len(outcome.rows) == 4
     assert all(r.error.startswith("judge: cannot connect") for r in outcome.rows[:3])
@@ -137,7 +136,7 @@ def test_no_judge_exits_2_before_loading_anything(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_consistency_pairs_are_judged_and_stored_together(samples_cache, tmp_path):  # noqa: F811
+def test_consistency_pairs_are_judged_and_stored_together(samples_cache, tmp_path):
     out, adapter = tmp_path / "pairs", CountingAdapter()
     with JudgeServer(lambda request: "{'score': 4}") as server:
         outcome = run(out, JudgeConfig(url=server.url), adapter, tasks=("videochatgpt_consistency",), limit=5)
@@ -190,7 +189,7 @@ def _point_lmms_eval_at(monkeypatch, module, how: str, server: JudgeServer) -> N
 
 
 @pytest.mark.slow
-def test_cli_runs_every_judged_task_with_lmms_eval_scores(samples_cache, tmp_path, monkeypatch):  # noqa: F811
+def test_cli_runs_every_judged_task_with_lmms_eval_scores(samples_cache, tmp_path, monkeypatch):
     import copy
     import importlib
     import json

@@ -20,7 +20,6 @@ import pytest
 
 from tasks.judging import DEFAULT_JUDGE_MODEL, JudgeConfig, JudgeError, judge_scope, judge_session
 from tests.support.judge_server import JudgeServer, Reply, no_retry_sleeps, plausible_reply
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 RESPONSES = [
     "The answer is B.",
@@ -105,7 +104,7 @@ def check_parity(task: Any, docs: list[dict], records: list[dict], results: list
 # ---- the openai-client path (lmms_eval.llm_judge) --------------------------------------------------------
 
 
-def test_mmvet_matches_lmms_eval(samples_cache, server, monkeypatch):  # noqa: F811
+def test_mmvet_matches_lmms_eval(samples_cache, server, monkeypatch):
     from tasks import get_task
 
     task = get_task("mmvet")
@@ -123,7 +122,7 @@ def test_mmvet_matches_lmms_eval(samples_cache, server, monkeypatch):  # noqa: F
     assert exchanges[0][0].messages[0]["content"].startswith(utils.MM_VET_PROMPT)
 
 
-def test_mmvet_reply_outside_range_fails_instead_of_looping(samples_cache, monkeypatch):  # noqa: F811
+def test_mmvet_reply_outside_range_fails_instead_of_looping(samples_cache, monkeypatch):
     """lmms-eval retries a reply outside [0, 1] forever; ov-bench makes it a judge failure at once."""
     from tasks import get_task
 
@@ -140,7 +139,7 @@ def test_mmvet_reply_outside_range_fails_instead_of_looping(samples_cache, monke
 # ---- the requests.post path ---------------------------------------------------------------------------
 
 
-def test_video_dc499_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path):  # noqa: F811
+def test_video_dc499_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path):
     from tasks import get_task
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))  # the real module reads it at import
@@ -155,7 +154,7 @@ def test_video_dc499_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_p
     assert [r["score"] for r in records] == [float(r["gpt_eval_score"]["score"]) for r in results]
 
 
-def test_activitynetqa_unreadable_reply_is_a_judge_error(samples_cache, monkeypatch):  # noqa: F811
+def test_activitynetqa_unreadable_reply_is_a_judge_error(samples_cache, monkeypatch):
     """lmms-eval 0.7.3 crashes with a TypeError on a reply its parser cannot read."""
     from tasks import get_task
 
@@ -171,7 +170,7 @@ def test_activitynetqa_unreadable_reply_is_a_judge_error(samples_cache, monkeypa
 
 
 @pytest.mark.slow
-def test_llava_in_the_wild_matches_lmms_eval(samples_cache, server, monkeypatch):  # noqa: F811
+def test_llava_in_the_wild_matches_lmms_eval(samples_cache, server, monkeypatch):
     from tasks import get_task
 
     task = get_task("llava_in_the_wild")
@@ -187,7 +186,7 @@ def test_llava_in_the_wild_matches_lmms_eval(samples_cache, server, monkeypatch)
 
 
 @pytest.mark.slow
-def test_dc100_en_matches_lmms_eval_and_reports_the_verdicts(samples_cache, server, monkeypatch):  # noqa: F811
+def test_dc100_en_matches_lmms_eval_and_reports_the_verdicts(samples_cache, server, monkeypatch):
     from tasks import get_task
 
     task = get_task("dc100_en")
@@ -207,7 +206,7 @@ def test_dc100_en_matches_lmms_eval_and_reports_the_verdicts(samples_cache, serv
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mathvista_testmini_format", "mathvista_testmini_cot"])
-def test_mathvista_matches_lmms_eval(samples_cache, server, monkeypatch, name):  # noqa: F811
+def test_mathvista_matches_lmms_eval(samples_cache, server, monkeypatch, name):
     from tasks import get_task
 
     task = get_task(name)
@@ -225,7 +224,7 @@ def test_mathvista_matches_lmms_eval(samples_cache, server, monkeypatch, name): 
 
 
 @pytest.mark.slow
-def test_mathverse_matches_lmms_eval(samples_cache, server, monkeypatch):  # noqa: F811
+def test_mathverse_matches_lmms_eval(samples_cache, server, monkeypatch):
     from tasks import get_task
 
     task = get_task("mathverse_testmini_vision_only")
@@ -239,7 +238,7 @@ def test_mathverse_matches_lmms_eval(samples_cache, server, monkeypatch):  # noq
 
 
 @pytest.mark.slow
-def test_activitynetqa_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path):  # noqa: F811
+def test_activitynetqa_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path):
     from tasks import get_task
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -254,7 +253,7 @@ def test_activitynetqa_matches_lmms_eval(samples_cache, server, monkeypatch, tmp
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["videochatgpt_gen", "videochatgpt_temporal"])
-def test_videochatgpt_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path, name):  # noqa: F811
+def test_videochatgpt_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_path, name):
     from tasks import get_task
 
     monkeypatch.setenv("HF_HOME", str(tmp_path))
@@ -274,7 +273,7 @@ def test_videochatgpt_matches_lmms_eval(samples_cache, server, monkeypatch, tmp_
 
 
 @pytest.mark.slow
-def test_videochatgpt_consistency_pairs_match_lmms_eval(samples_cache, server, monkeypatch, tmp_path):  # noqa: F811
+def test_videochatgpt_consistency_pairs_match_lmms_eval(samples_cache, server, monkeypatch, tmp_path):
     """lmms-eval judges the consistency pairs inside its aggregation; ov-bench judges each pair on its
     own (the same aggregation on two records) and averages: the same number with the same replies."""
     from tasks import get_task
@@ -305,7 +304,7 @@ def test_videochatgpt_consistency_pairs_match_lmms_eval(samples_cache, server, m
     assert not math.isnan(expected)
 
 
-def test_no_judge_configured_is_a_judge_error(samples_cache):  # noqa: F811
+def test_no_judge_configured_is_a_judge_error(samples_cache):
     from tasks import get_task
 
     task = get_task("mmvet")

@@ -4,7 +4,7 @@ Independent sources: lmms-eval 0.7.3's ``llava_vid.load_video`` transcribed belo
 frame counts and rates read here with PyAV straight from the container, the time instruction and the
 Video-MME prompt written out by hand from lmms-eval's format strings, and the 182-tokens-per-frame
 arithmetic of grid + average (13x13 + a newline per row). A LLaVA-Video-style original-layout
-checkpoint (the real config keys, tests/test_model_layouts.py) runs through run, sweep, tokens and the
+checkpoint (the real config keys, tests/support/checkpoints.py) runs through run, sweep, tokens and the
 lmms-eval plugin.
 """
 
@@ -136,7 +136,7 @@ def test_time_instruction_for_a_known_clip(tmp_path):
 def env(tmp_path_factory):
     """Video-MME samples in an isolated cache and a LLaVA-Video-style checkpoint."""
     from reference_model import LlavaOneVision
-    from tests.test_model_layouts import _llava_video_checkpoint
+    from tests.support.checkpoints import build_llava_video_checkpoint
 
     root = tmp_path_factory.mktemp("llava-video")
     with pytest.MonkeyPatch.context() as mp:
@@ -147,7 +147,9 @@ def env(tmp_path_factory):
 
         task = get_task("videomme")
         docs = task.load(data="samples")
-        ckpt = _llava_video_checkpoint(LlavaOneVision.from_pretrained("tiny"), root / "LLaVA-Video-7B-Qwen2")
+        ckpt = build_llava_video_checkpoint(
+            LlavaOneVision.from_pretrained("tiny"), root / "LLaVA-Video-7B-Qwen2"
+        )
         yield {"root": root, "task": task, "docs": docs, "ckpt": ckpt}
 
 
@@ -316,7 +318,7 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
     assert row["visual_tokens"]["mean"] == pytest.approx(sum(counts) / len(counts))
 
     from ov_bench.integrations.lmms_eval_model import OvBenchReference
-    from tests.test_lmms_eval_plugin import _request
+    from tests.support.lmms_requests import lmms_request
 
     model = OvBenchReference(pretrained=str(env["ckpt"]), max_grid_tokens=6561)
     assert model.frames == 64 and model.adapter.frame_sampling == "fps"
@@ -327,7 +329,7 @@ def test_sweep_tokens_and_plugin_follow_the_checkpoint(env, adapter, tmp_path, m
     assert model._model_context("videomme", doc, default_context) == _videomme_text(doc)
     model.task_dict = {"videomme": {"test": {0: doc}}}
     (result,) = model.generate_until(
-        [_request(default_context, [str(task.video_path(doc))], {"max_new_tokens": 2}, task="videomme")]
+        [lmms_request(default_context, [str(task.video_path(doc))], {"max_new_tokens": 2}, task="videomme")]
     )
     stats = model.request_stats[-1]
     assert stats.error is None and stats.num_frames == 40
@@ -531,7 +533,7 @@ def test_planner_frame_counts_equal_the_samplers(tmp_path):
 
 def test_plugin_model_args_for_sampling(tmp_path):
     from ov_bench.integrations.lmms_eval_model import OvBenchReference
-    from tests.test_lmms_eval_plugin import _request
+    from tests.support.lmms_requests import lmms_request
 
     path = _write(tmp_path / "v.mp4", 21, 3)
     model = OvBenchReference(
@@ -541,7 +543,7 @@ def test_plugin_model_args_for_sampling(tmp_path):
     assert (a.frame_sampling, a.force_sample, a.time_instruction) == ("fps", False, True)
     assert a.key.endswith("/sampling=fps/force=off/ti=on")
     model.task_dict = {"t": {"test": {0: {}}}}
-    (result,) = model.generate_until([_request("Q?", [str(path)], {"max_new_tokens": 1})])
+    (result,) = model.generate_until([lmms_request("Q?", [str(path)], {"max_new_tokens": 1})])
     assert model.request_stats[-1].num_frames == 4  # 7 s at 1 fps is above the cap of 4: the linspace
     assert result.token_counts.visual_tokens == 4 * 196 + 1  # tiny is OV: one_token + bilinear
     with pytest.raises(ValueError, match="time_instruction must be true or false"):

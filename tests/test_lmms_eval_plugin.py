@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.lmms_requests import lmms_request
+
 MODEL = "ov_bench_reference"
 TAU = 729  # a small AnyRes threshold: fewer visual tokens (fast), and checks that tau reaches the model
 FRAMES = 4
@@ -41,28 +43,6 @@ def model():
     from ov_bench.integrations.lmms_eval_model import OvBenchReference
 
     return OvBenchReference(pretrained="tiny", max_grid_tokens=TAU, frames=FRAMES)
-
-
-def _request(
-    context: str,
-    visuals,
-    gen_kwargs: dict | None = None,
-    doc_id: int = 0,
-    task: str = "t",
-    kind: str = "generate_until",
-    target=None,
-):
-    """An Instance shaped as lmms-eval's ConfigurableTask.construct_requests makes it."""
-    from lmms_eval.api.instance import Instance
-
-    def doc_to_visual(doc):
-        return visuals
-
-    if kind == "generate_until":
-        args = (context, dict(gen_kwargs or {}), doc_to_visual, doc_id, task, "test")
-    else:
-        args = (context, target, doc_to_visual, doc_id, task, "test")
-    return Instance(kind, args, 0, {"task": task, "doc_id": doc_id, "repeats": 1})
 
 
 def _images():
@@ -146,9 +126,9 @@ def test_images_several_images_and_text_only(model):
     imgs = _images()
     model.task_dict = {"t": {"test": {0: {}, 1: {}, 2: {}}}}
     reqs = [
-        _request("What is shown?", [imgs[0]], {"max_new_tokens": 5, "until": []}, doc_id=0),
-        _request("Compare the images.", imgs, {"max_new_tokens": 3, "until": []}, doc_id=1),
-        _request("Say something.", None, {"max_new_tokens": 4, "until": []}, doc_id=2),
+        lmms_request("What is shown?", [imgs[0]], {"max_new_tokens": 5, "until": []}, doc_id=0),
+        lmms_request("Compare the images.", imgs, {"max_new_tokens": 3, "until": []}, doc_id=1),
+        lmms_request("Say something.", None, {"max_new_tokens": 4, "until": []}, doc_id=2),
     ]
     before = len(model.request_stats)
     out = model.generate_until(reqs)
@@ -192,8 +172,8 @@ def test_video_path_and_image_path(model, samples, tmp_path):
     model.task_dict = {"t": {"test": {0: {}, 1: {}}}}
     out = model.generate_until(
         [
-            _request("What happens?", [str(video)], {"max_new_tokens": 2}, doc_id=0),
-            _request("What colour?", [str(img_path)], {"max_new_tokens": 2}, doc_id=1),
+            lmms_request("What happens?", [str(video)], {"max_new_tokens": 2}, doc_id=0),
+            lmms_request("What colour?", [str(img_path)], {"max_new_tokens": 2}, doc_id=1),
         ]
     )
     stats = model.request_stats[-2:]
@@ -206,9 +186,9 @@ def test_until_is_ignored_and_max_new_tokens_is_honoured(model):
     """As lmms-eval's llava_onevision: `until` does not cut the text, the response is stripped."""
     img = _small_image()
     model.task_dict = {"t": {"test": {0: {}}}}
-    raw = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": []})])[0]
+    raw = model.generate_until([lmms_request("Q?", [img], {"max_new_tokens": 6, "until": []})])[0]
     stop = raw.text[1:2] or "x"
-    with_until = model.generate_until([_request("Q?", [img], {"max_new_tokens": 6, "until": [stop]})])[0]
+    with_until = model.generate_until([lmms_request("Q?", [img], {"max_new_tokens": 6, "until": [stop]})])[0]
     assert with_until.text == raw.text
     assert raw.text == raw.text.strip()
     assert raw.token_counts.output_tokens <= 6
@@ -218,11 +198,11 @@ def test_sampling_is_refused(model):
     model.task_dict = {"t": {"test": {0: {}}}}
     for kwargs in ({"do_sample": True}, {"temperature": 0.7}, {"num_beams": 3}):
         with pytest.raises(ValueError, match="greedy|beam"):
-            model.generate_until([_request("Q?", None, {"max_new_tokens": 2, **kwargs})])
+            model.generate_until([lmms_request("Q?", None, {"max_new_tokens": 2, **kwargs})])
     # lmms-eval's greedy settings (videomme's YAML) are accepted
     model.generate_until(
         [
-            _request(
+            lmms_request(
                 "Q?",
                 None,
                 {"max_new_tokens": 1, "temperature": 0, "top_p": 1.0, "num_beams": 1, "do_sample": False},
@@ -233,7 +213,7 @@ def test_sampling_is_refused(model):
 
 def test_missing_video_is_an_empty_answer_and_a_recorded_error(model, tmp_path):
     model.task_dict = {"t": {"test": {0: {}}}}
-    out = model.generate_until([_request("Q?", [str(tmp_path / "missing.mp4")], {"max_new_tokens": 2})])
+    out = model.generate_until([lmms_request("Q?", [str(tmp_path / "missing.mp4")], {"max_new_tokens": 2})])
     assert out[0].text == "" and out[0].token_counts is None
     assert "missing.mp4" in model.request_stats[-1].error
 
@@ -244,15 +224,17 @@ def test_loglikelihood_agrees_with_greedy_generation(model):
     continuation is greedy; log-probabilities are sums of per-token log-probabilities (< 0)."""
     img = _small_image()
     model.task_dict = {"t": {"test": {0: {"answer": "zebra"}}}}
-    greedy = model.generate_until([_request("Describe.", [img], {"max_new_tokens": 3, "until": []})])[0].text
+    greedy = model.generate_until([lmms_request("Describe.", [img], {"max_new_tokens": 3, "until": []})])[
+        0
+    ].text
     lls = model.loglikelihood(
         [
-            _request("Describe.", [img], kind="loglikelihood", target=greedy),
-            _request("Describe.", [img], kind="loglikelihood", target="zebra"),
-            _request(
+            lmms_request("Describe.", [img], kind="loglikelihood", target=greedy),
+            lmms_request("Describe.", [img], kind="loglikelihood", target="zebra"),
+            lmms_request(
                 "Describe.", [img], kind="loglikelihood", target=lambda doc: doc["answer"]
             ),  # doc_to_target
-            _request("Describe.", [img], kind="loglikelihood", target=greedy[:1]),
+            lmms_request("Describe.", [img], kind="loglikelihood", target=greedy[:1]),
         ]
     )
     (ll_greedy, is_greedy), (ll_other, other_greedy), (ll_target, _), (ll_first, first_greedy) = lls

@@ -21,16 +21,10 @@ from reference_model import LlavaOneVision, count_image_tokens, count_multi_imag
 from reference_model.anyres import count_for_config, count_prompt_visual_tokens
 from reference_model.config import resolve_grid_pinpoints
 from reference_model.families import time_instruction
-
-from .hf_checkpoint import original_name
+from tests.support.checkpoints import build_llava_video_checkpoint
 
 NEWLINES = ("grid", "frame", "one_token", "no_token")
 POOLS = ("average", "bilinear", "max")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return LlavaOneVision.from_pretrained("tiny")
 
 
 def _image(width, height, seed=0):
@@ -237,66 +231,10 @@ def test_fewer_placeholders_than_images_ignore_the_extra(tiny):
 
 
 # ------------------------------------------------------------------ LLaVA-Video checkpoints
-def _llava_video_checkpoint(tiny, path, **config_changes):
-    from safetensors.torch import save_file
-
-    t, v = tiny.config.text, tiny.config.vision
-    config = {  # the keys lmms-lab/LLaVA-Video-7B-Qwen2's config.json has, at tiny widths
-        "_name_or_path": "lmms-lab/LLaVA-Video-7B-Qwen2",
-        "architectures": ["LlavaQwenForCausalLM"],
-        "model_type": "llava",
-        "hidden_size": t.hidden_size,
-        "intermediate_size": t.intermediate_size,
-        "num_hidden_layers": t.num_hidden_layers,
-        "num_attention_heads": t.num_attention_heads,
-        "num_key_value_heads": t.num_key_value_heads,
-        "vocab_size": t.vocab_size,
-        "rms_norm_eps": 1e-6,
-        "rope_theta": 1_000_000.0,
-        "max_position_embeddings": t.max_position_embeddings,
-        "tie_word_embeddings": True,
-        "add_faster_video": False,
-        "add_time_instruction": True,
-        "force_sample": True,
-        "faster_token_stride": 10,
-        "image_aspect_ratio": "anyres_max_9",
-        "image_crop_resolution": None,
-        "image_grid_pinpoints": [[384 * i, 384 * j] for i in range(1, 7) for j in range(1, 7)],
-        "image_split_resolution": None,
-        "mm_hidden_size": v.hidden_size,
-        "mm_newline_position": "grid",
-        "mm_patch_merge_type": "spatial_unpad",
-        "mm_projector_lr": None,
-        "mm_projector_type": "mlp2x_gelu",
-        "mm_resampler_type": None,
-        "mm_spatial_pool_mode": "bilinear",
-        "mm_spatial_pool_stride": 2,
-        "mm_tunable_parts": "mm_vision_tower,mm_mlp_adapter,mm_language_model",
-        "mm_use_im_patch_token": False,
-        "mm_use_im_start_end": False,
-        "mm_vision_select_feature": "patch",
-        "mm_vision_select_layer": -2,
-        "mm_vision_tower": "google/siglip-so400m-patch14-384",
-        "mm_vision_tower_lr": 2e-06,
-        "image_token_index": 259,
-        "video_token_index": 260,
-        "vision_config": {
-            "hidden_size": v.hidden_size,
-            "intermediate_size": v.intermediate_size,
-            "num_attention_heads": v.num_attention_heads,
-        },
-        **config_changes,
-    }
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "config.json").write_text(json.dumps(config))
-    state = {original_name(k): v.contiguous() for k, v in tiny.state_dict().items() if k != "lm_head.weight"}
-    save_file(state, str(path / "model.safetensors"))
-    tiny.tokenizer.save_pretrained(str(path))
-    return path
 
 
 def test_llava_video_checkpoint_gets_its_evaluated_layout(tiny, tmp_path):
-    model = LlavaOneVision.from_pretrained(str(_llava_video_checkpoint(tiny, tmp_path / "vid")))
+    model = LlavaOneVision.from_pretrained(str(build_llava_video_checkpoint(tiny, tmp_path / "vid")))
     c = model.config
     assert (c.family, c.video_newline_position, c.video_pool_mode) == ("llava-video", "grid", "average")
     assert (c.video_frames, c.video_sampling, c.video_time_instruction, c.video_force_sample) == (
@@ -320,7 +258,7 @@ def test_llava_video_checkpoint_gets_its_evaluated_layout(tiny, tmp_path):
 
 
 def test_original_config_without_llava_video_keys_is_onevision(tiny, tmp_path):
-    path = _llava_video_checkpoint(
+    path = build_llava_video_checkpoint(
         tiny,
         tmp_path / "ov",
         _name_or_path="lmms-lab/llava-onevision-qwen2-0.5b-ov",
@@ -341,7 +279,7 @@ def test_original_config_without_llava_video_keys_is_onevision(tiny, tmp_path):
 
 
 def test_unimplemented_layout_in_a_checkpoint_is_refused(tiny, tmp_path):
-    path = _llava_video_checkpoint(tiny, tmp_path / "bad", mm_spatial_pool_mode="conv")
+    path = build_llava_video_checkpoint(tiny, tmp_path / "bad", mm_spatial_pool_mode="conv")
     with pytest.raises(ValueError, match="mm_spatial_pool_mode 'conv' is not implemented"):
         LlavaOneVision.from_pretrained(str(path))
 
@@ -363,7 +301,7 @@ def test_time_instruction_text():
 def test_checkpoint_defaults_are_shown_without_loading(tiny, tmp_path):
     from reference_model.families import checkpoint_defaults
 
-    path = _llava_video_checkpoint(tiny, tmp_path / "vid")
+    path = build_llava_video_checkpoint(tiny, tmp_path / "vid")
     (path / "generation_config.json").write_text(
         json.dumps({"eos_token_id": [258, 256], "repetition_penalty": 1.05})
     )

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from tests.test_cli import ov_bench
+from tests.support.cli import run_cli
 
 SMALL = [
     "--model",
@@ -40,7 +40,7 @@ def _measured(output) -> dict[str, set[tuple[int, int]]]:
 @pytest.mark.slow
 def test_run_follows_and_records_the_layout_flags(tmp_path):
     output = tmp_path / "train"
-    out = ov_bench(
+    out = run_cli(
         "run",
         "--tasks",
         "muirbench,videomme",
@@ -67,7 +67,7 @@ def test_run_follows_and_records_the_layout_flags(tmp_path):
         assert counted == positions and counted % 730 == 0
 
     default = tmp_path / "eval"
-    out = ov_bench("run", "--tasks", "muirbench", *SMALL, "--output", str(default))
+    out = run_cli("run", "--tasks", "muirbench", *SMALL, "--output", str(default))
     assert out.returncode == 0, out.stderr
     assert json.loads((default / "results.json").read_text())["model"]["multi_image_layout"] == "eval"
     for counted, positions in _measured(default)["muirbench"]:
@@ -79,7 +79,7 @@ def test_tokens_counts_with_the_layout_flags(tmp_path):
     plans = {}
     for name, flags in (("ov", []), ("grid", ["--video-layout", "grid", "--video-pool", "average"])):
         path = tmp_path / f"{name}.json"
-        out = ov_bench(
+        out = run_cli(
             "tokens",
             "--tasks",
             "videomme",
@@ -111,7 +111,7 @@ def test_tokens_counts_with_the_layout_flags(tmp_path):
     ],
 )
 def test_bad_layout_flags_one_line_exit_2(tmp_path, flags, needle):
-    out = ov_bench("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path / "out"), *flags, timeout=120)
+    out = run_cli("run", "--tasks", "mmmu", *SMALL, "--output", str(tmp_path / "out"), *flags, timeout=120)
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in out.stderr

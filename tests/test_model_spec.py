@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from ov_bench.model_spec import ModelSpec
-
-BASELINE = Path(__file__).resolve().parent.parent / "reports" / "baseline"
+from tests.support.baseline import BASELINE, COMMAND
 
 
 # The key format older ov-bench versions wrote, spelled out by hand: kind:model@dtype, then the video
@@ -63,7 +61,6 @@ def test_resume_into_the_committed_baseline_evaluates_nothing(tmp_path, capsys):
     """A run directory written before ModelSpec existed: the same command finds every row under its key
     and threshold, runs no sample again, and rewrites results equal to the committed ones."""
     from ov_bench.cli import main
-    from tests.test_regression_baseline import COMMAND
 
     out = tmp_path / "baseline"
     shutil.copytree(BASELINE, out)

@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from reference_model import LlavaOneVision, count_image_tokens, count_multi_image_tokens, count_video_tokens
-
-from .hf_checkpoint import build_hf_checkpoint, original_name
+from tests.support.checkpoints import build_hf_checkpoint, original_name
 
 # docs/model.md section 2, original rounding; the two HF-rounding values are quoted there too.
 REFERENCE_COUNTS = {

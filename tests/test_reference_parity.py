@@ -12,8 +12,7 @@ import torch
 from PIL import Image
 
 from reference_model import LlavaOneVision
-
-from .hf_checkpoint import build_hf_checkpoint
+from tests.support.checkpoints import build_hf_checkpoint
 
 SINGLE_SIZES = [(820, 369), (571, 1713), (946, 1156), (1, 1000), (1024, 768), (384, 384), (2000, 300)]
 QUESTION = "Describe the picture."

@@ -6,36 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from ov_bench.cli import main
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
+from tests.support.baseline import BASELINE, COMMAND
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
-BASELINE = REPORTS / "baseline"
-# The documented command (reports/README.md), minus --output.
-COMMAND = [
-    "run",
-    "--tasks",
-    "ai2d,mmmu,videomme",
-    "--model",
-    "tiny",
-    "--data",
-    "samples",
-    "--limit",
-    "2",
-    "--frames",
-    "4",
-    "--max-new-tokens",
-    "8",
-]
 COMPARE = ["--exact", "--no-timing"]
 
 
 @pytest.fixture(scope="module")
-def rerun(samples_cache, tmp_path_factory):  # noqa: F811
+def rerun(samples_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("rerun") / "new"
     assert main(COMMAND + ["--output", str(out), "--no-progress"]) == 0
     return out
@@ -70,7 +51,7 @@ def test_the_check_fails_on_a_changed_token_count(tmp_path, capsys):
 
 
 def test_readme_documents_the_command():
-    readme = (REPORTS / "README.md").read_text()
+    readme = (BASELINE.parent / "README.md").read_text()
     assert "ov-bench " + " ".join(COMMAND) + " --output reports/baseline" in readme
     assert "ov-bench compare reports/baseline " in readme and " ".join(COMPARE) in readme
     results = json.loads((BASELINE / "results.json").read_text())

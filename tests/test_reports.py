@@ -19,9 +19,8 @@ import pytest
 
 from ov_bench.mdtable import BYTES, MS, SECONDS, SHARE, TOKENS, fmt, md_table
 from ov_bench.outputs.store import SampleRow
-from tests.headless_chromium import needs_chromium, probe, screenshot
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
-from tests.test_runner_fakes import InstantAdapter
+from tests.support.fakes import InstantAdapter
+from tests.support.headless_chromium import needs_chromium, probe, screenshot
 
 TRUNCATED_DOC = 1  # index in the task's seeded doc list
 
@@ -134,7 +133,7 @@ def _run(out, strict: bool = False):
 
 
 @pytest.fixture(scope="module")
-def truncated_run(samples_cache, tmp_path_factory):  # noqa: F811
+def truncated_run(samples_cache, tmp_path_factory):
     return _run(tmp_path_factory.mktemp("run") / "out")
 
 
@@ -169,7 +168,7 @@ def test_parse_failures_agree_with_lmms_eval(truncated_run):
     assert parse["share"] == pytest.approx(task["metrics"]["parse_failure_rate"])  # lmms-eval's parse
 
 
-def test_strict_media_makes_the_warning_an_error(samples_cache, tmp_path):  # noqa: F811
+def test_strict_media_makes_the_warning_an_error(samples_cache, tmp_path):
     out = _run(tmp_path / "strict", strict=True)
     task = out.results["tasks"]["ai2d"]
     assert task["media_warnings"]["count"] == 0 and task["errors"] == 1

@@ -18,7 +18,7 @@ from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import ResumeMismatchError
 from ov_bench.model_spec import ModelSpec
-from tests.test_runner_fakes import SIZES, InstantAdapter, fake_tasks
+from tests.support.fakes import SIZES, InstantAdapter, fake_tasks
 
 ALL_FAKES = ["fake_image", "fake_multi", "fake_video"]
 BROKEN = {"fake_image": {"corrupt": (2,)}, "fake_video": {"truncated": (1,)}}

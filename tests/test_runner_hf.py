@@ -9,7 +9,7 @@ import pytest
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.errors import UsageError
 from ov_bench.model_spec import ModelSpec
-from tests.hf_checkpoint import build_hf_checkpoint
+from tests.support.checkpoints import build_hf_checkpoint
 
 PER_MODALITY = ["mmmu", "muirbench", "videomme"]  # single image, multi-image, video
 

@@ -17,8 +17,7 @@ from PIL import Image
 
 from ov_bench.model_spec import ModelSpec
 from reference_model import LlavaOneVision
-
-from .hf_checkpoint import build_hf_checkpoint, original_name
+from tests.support.checkpoints import build_hf_checkpoint, original_name
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import pytest
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.engine.sweep import SweepConfig, Sweeper
 from ov_bench.model_spec import ModelSpec
-from tests.headless_chromium import needs_chromium, probe
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
+from tests.support.headless_chromium import needs_chromium, probe
 
 THRESHOLDS = [729, 2916, 6561, None]
 FIELDS = (
@@ -41,7 +40,7 @@ def _key(rows) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def sweep_ai2d(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
+def sweep_ai2d(samples_cache, tiny_adapter, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "out"
     cfg = SweepConfig(
         tasks=["ai2d"],
@@ -56,7 +55,7 @@ def sweep_ai2d(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
+def plain_runs(samples_cache, tiny_adapter, tmp_path_factory):
     root = tmp_path_factory.mktemp("plain")
     outcomes = {}
     for tau in THRESHOLDS:
@@ -122,7 +121,7 @@ def test_each_setting_compares_exactly_with_its_plain_run(sweep_ai2d, plain_runs
 
 
 @pytest.mark.slow
-def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
+def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):
     cfg = SweepConfig(
         tasks=["ai2d"],
         thresholds=THRESHOLDS,
@@ -144,7 +143,7 @@ def test_no_reuse_gives_the_same_rows(sweep_ai2d, samples_cache, tiny_adapter, t
             assert row.peak_memory_bytes is None
 
 
-def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):  # noqa: F811
+def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny_adapter, tmp_path):
     out = tmp_path / "resume"
     shutil.copytree(sweep_ai2d.output_dir, out)
     cfg = SweepConfig(
@@ -164,7 +163,7 @@ def test_resume_runs_nothing_twice(sweep_ai2d, samples_cache, tiny_adapter, tmp_
 
 
 @pytest.mark.slow
-def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
+def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):
     """Several frame counts: one store per F; video rows are tau-independent, image rows F-independent,
     and each setting equals its plain run."""
     out = tmp_path / "frames"
@@ -204,9 +203,9 @@ def test_frames_and_modalities(samples_cache, tiny_adapter, tmp_path):  # noqa: 
     assert _key(sweep.rows["tau-none_F-3"]) == _key(plain.rows)
 
 
-def test_hf_adapter_falls_back_to_separate_runs(samples_cache, tmp_path, capfd):  # noqa: F811
+def test_hf_adapter_falls_back_to_separate_runs(samples_cache, tmp_path, capfd):
     from ov_bench.adapters import load_adapter
-    from tests.hf_checkpoint import build_hf_checkpoint
+    from tests.support.checkpoints import build_hf_checkpoint
 
     ckpt = build_hf_checkpoint(tmp_path / "ckpt")
     adapter = load_adapter(f"hf:{ckpt}", max_grid_tokens=729)

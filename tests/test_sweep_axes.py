@@ -12,7 +12,6 @@ from ov_bench.adapters import load_adapter
 from ov_bench.engine.runner import RunConfig, Runner
 from ov_bench.engine.sweep import SweepConfig, Sweeper
 from ov_bench.model_spec import ModelSpec
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 FIELDS = (
     "model_key",
@@ -64,7 +63,7 @@ def _assert_equal_to_plain(sweep, setting, plain, tasks) -> None:
 
 
 @pytest.fixture(scope="module")
-def grid_sweep(samples_cache, tiny_adapter, tmp_path_factory):  # noqa: F811
+def grid_sweep(samples_cache, tiny_adapter, tmp_path_factory):
     out = tmp_path_factory.mktemp("grid") / "out"
     cfg = SweepConfig(
         tasks=["mmmu"],
@@ -114,7 +113,7 @@ def test_grid_set_shares_pixels_only_within_a_grid_set(grid_sweep):
     assert f"{work.reused} of 8 rows reused" in shared and "axis grid_pinpoints (2 values)" in shared
 
 
-def test_video_layouts_share_the_encoder_and_equal_plain_runs(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
+def test_video_layouts_share_the_encoder_and_equal_plain_runs(samples_cache, tiny_adapter, tmp_path):
     layouts = [("one_token", "bilinear"), ("grid", "average")]
     cfg = SweepConfig(
         tasks=["videomme"],
@@ -143,7 +142,7 @@ def test_video_layouts_share_the_encoder_and_equal_plain_runs(samples_cache, tin
 
 
 @pytest.mark.slow
-def test_multi_image_layouts_and_grid_sets_on_videos_reuse(samples_cache, tiny_adapter, tmp_path):  # noqa: F811
+def test_multi_image_layouts_and_grid_sets_on_videos_reuse(samples_cache, tiny_adapter, tmp_path):
     """A video and a multi-image prompt do not depend on the grid set: done once for both grid sets (one
     pass), their generations reused; the multi-image layout changes the count by one per image."""
     cfg = SweepConfig(

@@ -21,7 +21,7 @@ from tasks.registry import (
     task_classes,
     task_for_lmms_eval_name,
 )
-from tests.tasks_support import LMMS_TASKS
+from tests.support.task_parity import LMMS_TASKS
 
 
 def test_lmms_eval_names_resolve_to_ours():

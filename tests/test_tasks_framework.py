@@ -15,7 +15,6 @@ import tasks
 from tasks import DataError, TaskError, get_task, list_tasks
 from tasks.data import SAMPLES_MARKER, ensure_samples, samples_root
 from tasks.subset import stratified_subset
-from tests.tasks_support import samples_cache  # noqa: F401
 
 IMAGE_TASKS = ["ai2d", "chartqa", "docvqa", "llava_interleave_bench", "mme", "mmmu", "muirbench"]
 
@@ -72,7 +71,7 @@ def test_bad_data_argument():
 
 
 @pytest.mark.slow
-def test_local_hub_layout_loads_offline(samples_cache, tmp_path):  # noqa: F811
+def test_local_hub_layout_loads_offline(samples_cache, tmp_path):
     """A directory laid out like the hub repos (DIR/<task>/[config/]split-*.parquet) loads with
     HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 set, in a fresh process."""
     for name in ("mmmu", "docvqa", "llava_interleave_bench"):
@@ -129,7 +128,7 @@ def test_local_dir_errors(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_samples_are_deterministic_and_cached(samples_cache):  # noqa: F811
+def test_samples_are_deterministic_and_cached(samples_cache):
     task = get_task("chartqa")
     path = ensure_samples(task)
     files = sorted(p for p in path.rglob("*") if p.is_file())
@@ -142,7 +141,7 @@ def test_samples_are_deterministic_and_cached(samples_cache):  # noqa: F811
     assert not list(samples_root().glob(".chartqa.tmp-*"))
 
 
-def test_sample_images_vary_in_size(samples_cache):  # noqa: F811
+def test_sample_images_vary_in_size(samples_cache):
     sizes = set()
     for name in ("mmmu", "ai2d", "chartqa"):
         task = get_task(name)
@@ -153,7 +152,7 @@ def test_sample_images_vary_in_size(samples_cache):  # noqa: F811
     assert any(w >= 4 * h for w, h in sizes) and any(h >= 3 * w for w, h in sizes)  # panoramic, tall
 
 
-def test_mmmu_samples_follow_the_hub_schema(samples_cache):  # noqa: F811
+def test_mmmu_samples_follow_the_hub_schema(samples_cache):
     import ast
     import re
 
@@ -182,7 +181,7 @@ def test_mmmu_samples_follow_the_hub_schema(samples_cache):  # noqa: F811
 # ---- limit: stratified, seeded subsets -------------------------------------------------------
 
 
-def test_limit_is_stratified_seeded_and_recorded(samples_cache):  # noqa: F811
+def test_limit_is_stratified_seeded_and_recorded(samples_cache):
     task = get_task("mmmu")
     full = task.load("samples")
     subjects = {task.stratum(d) for d in full}
@@ -197,7 +196,7 @@ def test_limit_is_stratified_seeded_and_recorded(samples_cache):  # noqa: F811
     assert len(task.load("samples", limit=1000)) == len(full)
 
 
-def test_limit_keeps_mme_pairs_together(samples_cache):  # noqa: F811
+def test_limit_keeps_mme_pairs_together(samples_cache):
     task = get_task("mme")
     for limit, seed in [(5, 0), (8, 1), (11, 2)]:
         sub = task.load("samples", limit=limit, seed=seed)
@@ -216,7 +215,7 @@ def test_stratified_subset_allocation_is_proportional():
     assert len(tiny) == 2
 
 
-def test_hub_source_reads_rows_like_the_local_source(samples_cache, monkeypatch):  # noqa: F811
+def test_hub_source_reads_rows_like_the_local_source(samples_cache, monkeypatch):
     """The hub path (datasets.load_dataset + undecoded image cells) on a hub-layout repo on disk:
     rows equal those of the local-directory reader."""
     task = get_task("mmmu")

@@ -15,7 +15,7 @@ import pytest
 
 from tasks import MediaError, get_task
 from tasks.data import samples_root
-from tests.tasks_support import hf_rows, lmms_config, lmms_kwargs, pixels_equal, responses_for, samples_cache  # noqa: F401
+from tests.support.task_parity import hf_rows, lmms_config, lmms_kwargs, pixels_equal, responses_for
 
 SPLIT_DIRS = {
     "mmmu": ("mmmu", "mmmu_val.yaml", [None], "validation"),
@@ -27,7 +27,7 @@ SPLIT_DIRS = {
 
 
 @pytest.fixture(scope="module")
-def loaded(samples_cache):  # noqa: F811
+def loaded(samples_cache):
     """task name -> (task, our docs, the same rows as datasets gives them to lmms-eval)."""
     out = {}
     for name, (_, _, configs, split) in SPLIT_DIRS.items():

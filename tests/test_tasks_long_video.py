@@ -21,7 +21,7 @@ import pytest
 from ov_bench.model_spec import ModelSpec
 from tasks import MediaError, TaskError, get_task
 from tasks.base import MEDIA_ROOT_KEY
-from tests.tasks_support import LMMS_TASKS, lmms_config, lmms_kwargs
+from tests.support.task_parity import LMMS_TASKS, lmms_config, lmms_kwargs
 
 RESPONSES = [
     "A",
@@ -382,7 +382,7 @@ def test_missing_subtitle_archive_is_a_warning_on_the_record(vmme, monkeypatch, 
     """Without subtitle.zip the prompt is lmms-eval's ("No subtitles available" for every video) and the
     sample's row carries a media_warning naming the archive; --strict-media makes it an error."""
     from ov_bench.engine.runner import RunConfig, Runner
-    from tests.test_runner_fakes import InstantAdapter
+    from tests.support.fakes import InstantAdapter
 
     task = get_task("videomme_w_subtitle")
     docs = task.load(str(vmme["bare"]))

@@ -16,14 +16,13 @@ import pytest
 
 from tasks import get_task, list_tasks
 from tasks.data import samples_root
-from tests.tasks_support import (  # noqa: F401
+from tests.support.task_parity import (  # noqa: F401
     LMMS_TASKS,
     hf_rows,
     lmms_config,
     lmms_kwargs,
     pixels_equal,
     responses_for,
-    samples_cache,
 )
 
 
@@ -49,7 +48,7 @@ def check_prompts_visuals_scores(task, docs, rows, config, metric, extra_respons
 # ---- Mantis ---------------------------------------------------------------------------------------------
 
 
-def test_mantis_equals_lmms_eval_on_samples_and_hand_written_docs(samples_cache):  # noqa: F811
+def test_mantis_equals_lmms_eval_on_samples_and_hand_written_docs(samples_cache):
     task = get_task("mantis")
     docs = task.load("samples")
     rows = hf_rows(samples_root() / "mantis", ["mantis_eval"], "test")
@@ -138,7 +137,7 @@ def _blink(configs: list[str]) -> None:
         assert all(r["parse_failed"] == (r["lmms"]["blink_acc"]["pred_parsed"] == "") for r in records)
 
 
-def test_blink_equals_lmms_eval_on_one_two_and_four_image_configs(samples_cache):  # noqa: F811
+def test_blink_equals_lmms_eval_on_one_two_and_four_image_configs(samples_cache):
     _blink(["blink_counting", "blink_functional_correspondence", "blink_forensic_detection"])
     task = get_task("blink_iq_test")
     own = {
@@ -155,7 +154,7 @@ def test_blink_equals_lmms_eval_on_one_two_and_four_image_configs(samples_cache)
 
 
 @pytest.mark.slow
-def test_every_blink_config_equals_lmms_eval(samples_cache):  # noqa: F811
+def test_every_blink_config_equals_lmms_eval(samples_cache):
     _blink(sorted(n for n in list_tasks() if n.startswith("blink_")))
 
 
@@ -287,6 +286,6 @@ def test_interleave_sub_scores_are_lmms_eval_categories_named_as_the_paper():
 
 
 @pytest.mark.slow
-def test_interleave_sub_scores_on_the_sample_set(samples_cache):  # noqa: F811
+def test_interleave_sub_scores_on_the_sample_set(samples_cache):
     task = get_task("llava_interleave_bench")
     _check_sub_scores(task, _interleave_records(task, task.load("samples")))

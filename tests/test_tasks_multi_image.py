@@ -8,11 +8,11 @@ import pytest
 
 from tasks import MediaError, get_task
 from tasks.data import samples_root
-from tests.tasks_support import hf_rows, lmms_config, lmms_kwargs, pixels_equal, responses_for, samples_cache  # noqa: F401
+from tests.support.task_parity import hf_rows, lmms_config, lmms_kwargs, pixels_equal, responses_for
 
 
 @pytest.fixture(scope="module")
-def muir(samples_cache):  # noqa: F811
+def muir(samples_cache):
     task = get_task("muirbench")
     docs = task.load("samples")
     rows = hf_rows(samples_root() / "muirbench", [None], "test")
@@ -21,7 +21,7 @@ def muir(samples_cache):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def interleave(samples_cache):  # noqa: F811
+def interleave(samples_cache):
     task = get_task("llava_interleave_bench")
     docs = task.load("samples")
     rows = hf_rows(samples_root() / "llava_interleave_bench", ["in_domain", "out_of_domain"], "test")

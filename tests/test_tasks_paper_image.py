@@ -20,14 +20,13 @@ import pytest
 
 from tasks import get_task
 from tasks.data import samples_root
-from tests.tasks_support import (  # noqa: F401
+from tests.support.task_parity import (  # noqa: F401
     lmms_aggregate,
     lmms_config,
     lmms_configurable_task,
     lmms_process,
     pixels_equal,
     responses_for,
-    samples_cache,
 )
 
 LMMS = {  # ov-bench name -> (lmms-eval task folder, YAML)
@@ -54,7 +53,7 @@ EXTRA_RESPONSES = [
 
 
 @pytest.fixture(scope="module")
-def pairs(samples_cache):  # noqa: F811
+def pairs(samples_cache):
     """name -> (our task, our docs, lmms-eval's ConfigurableTask, its docs in the same order)."""
     out = {}
     for name, (task_dir, yaml_name) in LMMS.items():
@@ -467,7 +466,7 @@ def test_mmstar_fetch_and_hub_load_through_the_real_clients(pairs, tmp_path):
     import subprocess
     import sys
 
-    from tests.loopback_hub import LoopbackHub
+    from tests.support.loopback_hub import LoopbackHub
 
     repo = tmp_path / "repo"
     shutil.copytree(samples_root() / "mmstar", repo, ignore=shutil.ignore_patterns(".ov_bench*"))

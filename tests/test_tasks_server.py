@@ -17,7 +17,7 @@ import pytest
 
 from tasks import get_task
 from tasks.base import MEDIA_ROOT_KEY
-from tests.tasks_support import hf_rows, lmms_config, lmms_kwargs, samples_cache  # noqa: F401
+from tests.support.task_parity import hf_rows, lmms_config, lmms_kwargs  # noqa: F401
 
 RESPONSES = ["A", "B", "(C)", "The answer is D", "12345", "", "Lorillard", "garbage ###"]
 
@@ -42,7 +42,7 @@ def _records_and_reference(task, docs, rows, config):
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_image_submission_file_equals_lmms_evals(name, samples_cache, tmp_path):  # noqa: F811
+def test_image_submission_file_equals_lmms_evals(name, samples_cache, tmp_path):
     from tasks.data import samples_root
 
     folder, yaml_name, config_dir = CASES[name]
@@ -69,7 +69,7 @@ def test_image_submission_file_equals_lmms_evals(name, samples_cache, tmp_path):
     assert [k for k, v in metrics.items() if isinstance(v, float)] == ["submission_entries"]
 
 
-def test_without_a_run_directory_nothing_is_written(samples_cache, tmp_path, monkeypatch):  # noqa: F811
+def test_without_a_run_directory_nothing_is_written(samples_cache, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # lmms-eval would write ./submissions/ here
     task = get_task("docvqa_test")
     docs = task.load("samples")[:3]
@@ -78,7 +78,7 @@ def test_without_a_run_directory_nothing_is_written(samples_cache, tmp_path, mon
     assert not any(tmp_path.iterdir())
 
 
-def test_egoschema_full_test_writes_lmms_evals_file_and_never_uploads(samples_cache, tmp_path):  # noqa: F811
+def test_egoschema_full_test_writes_lmms_evals_file_and_never_uploads(samples_cache, tmp_path):
     task = get_task("egoschema_test")
     assert task.lmms_eval_name == "egoschema" and task.dataset.config == "GENERATION"
     docs = task.load("samples")

@@ -19,7 +19,6 @@ from ov_bench.analysis.token_planner import (
     plan_shapes,
     vision_flops_per_crop,
 )
-from tests.tasks_support import samples_cache  # noqa: F401  (fixture)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +51,7 @@ def _planned(task, doc, tau, rounding, frames=2) -> int:
     return int(row.visual_tokens.max)
 
 
-def test_planner_counts_equal_model_measured(samples_cache, tiny_models):  # noqa: F811
+def test_planner_counts_equal_model_measured(samples_cache, tiny_models):
     from tasks import get_task
 
     ai2d = get_task("ai2d")
@@ -216,7 +215,7 @@ def test_plan_rows_stats_and_errors():
 
 
 @pytest.mark.slow
-def test_tokens_cli_on_samples(samples_cache, tmp_path, capsys):  # noqa: F811
+def test_tokens_cli_on_samples(samples_cache, tmp_path, capsys):
     from ov_bench.cli import main
 
     out = tmp_path / "plan.json"
@@ -257,7 +256,7 @@ def test_tokens_cli_bad_input(capsys):
 
 
 def test_corrupt_header_is_counted_not_fatal():
-    from tests.test_runner_fakes import FakeImageTask
+    from tests.support.fakes import FakeImageTask
 
     task = FakeImageTask(n=3, corrupt=(1,))
     shapes = doc_shapes(task, task.load())
@@ -272,7 +271,7 @@ def test_corrupt_header_is_counted_not_fatal():
 
 
 @pytest.mark.slow
-def test_header_sizes_equal_decoded_sizes_for_every_image_task(samples_cache):  # noqa: F811
+def test_header_sizes_equal_decoded_sizes_for_every_image_task(samples_cache):
     """The planner trusts task.image_sizes (headers); it must list exactly the images a run decodes."""
     from tasks import get_task, list_tasks
 

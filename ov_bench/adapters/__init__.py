@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ov_bench.model_spec import ModelSpec
+from reference_model import PRESETS, preset_config
 
 from .base import Generation, ModelAdapter, Prepared
+from .hf import HFAdapter, aspect_ratio_for, check_checkpoint_dir, check_hf_device_map
+from .reference import ReferenceAdapter
 
 __all__ = [
     "ADAPTERS",
@@ -58,10 +61,7 @@ def load_adapter(spec: ModelSpec | str, **fields: Any) -> ModelAdapter:
     spec = as_model_spec(spec, **fields)
     spec = spec.replace(device=spec.resolve_device())
     if spec.kind == "hf":
-        from .hf import HFAdapter
-
         return HFAdapter(spec)
-    from .reference import ReferenceAdapter
 
     return ReferenceAdapter(spec)
 
@@ -100,15 +100,11 @@ def check_model_spec(spec: ModelSpec | str) -> None:
     spec.resolve_device()
     target = spec.target
     if spec.kind == "hf":
-        from .hf import aspect_ratio_for, check_checkpoint_dir, check_hf_device_map
-
         check_checkpoint_dir(target)
         aspect_ratio_for(spec.max_grid_tokens, 1)
         if spec.device_map is not None or spec.max_memory is not None:
             check_hf_device_map(target, spec.device_map, spec.max_memory, spec.offload_folder, spec.dtype)
         return
-    from reference_model import PRESETS, LlavaOneVision, preset_config
-
     path = Path(target).expanduser()
     name = target.split("?")[0].lower()
     if not path.exists() and name in PRESETS and name != "tiny":
@@ -130,6 +126,10 @@ def check_model_spec(spec: ModelSpec | str) -> None:
             "arch:0.5b, arch:7b, arch:72b; transformers: hf:PATH)"
         )
     if spec.device_map is not None or spec.max_memory is not None:
+        # local: the model class imports torch and transformers (1-2 s); ov_bench.adapters stays
+        # light on import (the engine and the commands' prechecks import it)
+        from reference_model import LlavaOneVision
+
         LlavaOneVision.check_device_map(
             target, spec.device_map, spec.max_memory, spec.offload_folder, spec.dtype
         )

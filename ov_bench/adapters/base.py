@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ov_bench.model_spec import ModelSpec
+from ov_media.video import FrameSampling
+
+from ..profiling import NullTimer
 
 
 @dataclass
@@ -109,8 +112,6 @@ class ModelAdapter(abc.ABC):
 
     def sampling(self) -> Any:
         """The ov_media.video.FrameSampling the adapter's settings describe."""
-        from ov_media.video import FrameSampling
-
         return FrameSampling(self.frame_sampling, self.force_sample)
 
     def video_settings(self) -> dict[str, Any]:
@@ -181,8 +182,6 @@ class ModelAdapter(abc.ABC):
         """One untimed call on a tiny synthetic input (a 32x32 image, a few prompt tokens, 2 new tokens):
         kernel selection and allocator warm-up, so they do not land in the first sample's latency."""
         from PIL import Image
-
-        from ..profiling import NullTimer
 
         prepared = self.prepare("warm-up", [Image.new("RGB", (32, 32), (128, 128, 128))], None)
         self.generate(prepared, max_new_tokens=2, timer=NullTimer())

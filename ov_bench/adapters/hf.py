@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reference_model import count_prompt_visual_tokens
+
 from ..errors import UsageError
 from ..model_spec import ModelSpec
 from .base import Generation, ModelAdapter, Prepared
@@ -111,6 +113,8 @@ def check_hf_device_map(path: str, device_map, max_memory, offload_folder, dtype
     from accelerate import init_empty_weights
     from transformers import AutoConfig, LlavaOnevisionForConditionalGeneration
 
+    # local: these modules import torch (1-2 s); the adapter modules stay torch-free on import because
+    # ov_bench.adapters is imported by the engine and by the commands' prechecks
     from reference_model.checkpoints import resolve_dtype
     from reference_model.device_map import cuda_hint, plan_device_map
 
@@ -133,6 +137,7 @@ class HFAdapter(ModelAdapter):
         import torch
         from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
 
+        # local: torch-importing modules (see check_hf_device_map)
         from reference_model.checkpoints import dtype_name, resolve_dtype
         from reference_model.device_map import cuda_hint
 
@@ -208,7 +213,7 @@ class HFAdapter(ModelAdapter):
 
     # ----------------------------------------------------------------- inputs
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
-        from reference_model import count_prompt_visual_tokens
+        # local: the processor imports torch (see check_hf_device_map)
         from reference_model.processor import build_prompt
 
         prompt = build_prompt(question, num_images=len(images), video=video is not None)

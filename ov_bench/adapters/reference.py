@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ov_bench.model_spec import LAYOUT_SETTINGS, PACKING_SETTINGS, ModelSpec
+from reference_model import image_grid_shape
+from reference_model.anyres import count_for_config
+from reference_model.config import grid_pinpoints_name
 
 from .base import EncodeOnce, Generation, ModelAdapter, Prepared
 
@@ -17,6 +20,8 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     max_batch_size = 1024  # no limit of its own (memory is the user's call)
 
     def __init__(self, spec: ModelSpec) -> None:
+        # local: these modules import torch (1-2 s); the adapter modules stay torch-free on import because
+        # ov_bench.adapters is imported by the engine and by the commands' prechecks
         from reference_model import LlavaOneVision
         from reference_model.checkpoints import dtype_name
 
@@ -70,8 +75,6 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
     def describe(self) -> dict[str, Any]:
         import dataclasses
 
-        from reference_model.config import grid_pinpoints_name
-
         config = self.model.config
         settings = self.model.generation_settings
         out = super().describe()
@@ -100,8 +103,6 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
 
     def _count(self, sizes: list[tuple[int, int]], video_frames: list[int]) -> int:
         """The analytic count under every layout setting of the model's config (tau in force)."""
-        from reference_model.anyres import count_for_config
-
         return count_for_config(self.model.config, sizes, video_frames)
 
     def prepare(self, question: str, images: list, video: Any | None) -> Prepared:
@@ -155,9 +156,6 @@ class ReferenceAdapter(ModelAdapter, EncodeOnce):
         """Every setting the packed input depends on for this sample (features and prompt aside): one
         image: the grid set (it chose the crops) and the grid shape at tau; several images: their
         layout (729 / 730 each); videos: frame counts and the video layout (newline x pool)."""
-        from reference_model import image_grid_shape
-        from reference_model.config import grid_pinpoints_name
-
         config = self.model.config
         sizes, frames = self._sizes_and_frames(prepared)
         if len(sizes) == 1 or (sizes and not config.multi_image_pad_to_square):

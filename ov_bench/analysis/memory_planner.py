@@ -30,6 +30,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ov_bench.mdtable import md_table
+from reference_model import LlavaOneVision
+from reference_model.config import preset_config
+from reference_model.device_map import plan_device_map, read_device_map
+
 RESERVE = 1 * 2**30  # CUDA context, cuBLAS workspace, allocator fragmentation: about 1 GiB per GPU
 
 
@@ -178,10 +183,6 @@ def map_weights_per_device(arch: str, device_map: dict | str, bytes_per_param: i
     import torch
     from accelerate.utils import compute_module_sizes
 
-    from reference_model import LlavaOneVision
-    from reference_model.config import preset_config
-    from reference_model.device_map import plan_device_map, read_device_map
-
     dtype = {2: torch.bfloat16, 4: torch.float32}.get(bytes_per_param, torch.bfloat16)
     mapping = read_device_map(device_map)
     if not isinstance(mapping, dict):
@@ -223,9 +224,6 @@ def render_gpu_plans(
     """Markdown: per architecture and setting, the GPUs needed (with --gpu-memory) or the load per GPU of
     a --gpus N split: weights, KV cache and activations of the setting's longest prompt, in GiB."""
     import math
-
-    from ov_bench.mdtable import md_table
-    from reference_model.config import preset_config
 
     lines = [
         "## Memory per GPU (model split across GPUs)",

@@ -41,6 +41,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ov_bench.mdtable import BYTES, md_table
+from ov_media.video import frames_for
+from reference_model import count_prompt_visual_tokens, preset_config
+from reference_model.anyres import CROP, select_best_resolution
+from reference_model.config import default_grid_pinpoints
+from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER, build_prompt
+from reference_model.qwen2_tokenizer import SPECIAL_TOKENS, load_qwen2_backend
+
 ARCHS = ("0.5b", "7b", "72b")
 MAX_ERRORS_LISTED = 5  # unreadable docs named per task in the plan (all are counted)
 CHANNELS = 3
@@ -55,8 +63,6 @@ def _count(
     rounding: str,
     layout: tuple = (),
 ) -> int:
-    from reference_model import count_prompt_visual_tokens
-
     return count_prompt_visual_tokens(
         list(sizes), list(frames), max_grid_tokens=tau, unpad_rounding=rounding, **dict(layout)
     )
@@ -78,9 +84,6 @@ def count_visual_tokens(
 
 @lru_cache(maxsize=65536)
 def _grid_crops(width: int, height: int, grid_pinpoints: tuple | None = None) -> int:
-    from reference_model.anyres import CROP, select_best_resolution
-    from reference_model.config import default_grid_pinpoints
-
     best_w, best_h = select_best_resolution(width, height, grid_pinpoints or default_grid_pinpoints())
     return (best_w // CROP) * (best_h // CROP)
 
@@ -148,8 +151,6 @@ class Architecture:
 
     @classmethod
     def from_preset(cls, spec: str) -> Architecture:
-        from reference_model import preset_config
-
         cfg = preset_config(spec)
         t, v = cfg.text, cfg.vision
         return cls(
@@ -269,7 +270,6 @@ class DocShape:
         """Frames the sampling gives this doc's video at cap F (F without a header: uniform)."""
         if self.video_header is None or sampling is None or sampling.mode == "uniform":
             return cap
-        from ov_media.video import frames_for
 
         return frames_for(self.video_header[0], self.video_header[1], cap, sampling)
 
@@ -287,9 +287,6 @@ def count_text_tokens(prompts: Sequence[str]) -> list[int]:
     The tokenizer splits its input at special tokens before normalising and pre-tokenizing, so the
     text between them is counted piece by piece; pieces that repeat (the system prompt, the role
     names) are counted once."""
-    from reference_model.processor import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
-    from reference_model.qwen2_tokenizer import SPECIAL_TOKENS, load_qwen2_backend
-
     placeholders = {IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER}
     pattern = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
     counts = [0] * len(prompts)
@@ -332,8 +329,6 @@ def doc_shapes(
     task prompts of ``prompt_model``, the checkpoint's lmms-eval model: see ``Task.doc_to_text``).
     ``sampling`` (an ov_media.video.FrameSampling): with ``fps``, each video's N and fps are read from
     its container header (no decoding) so its frame count is exact."""
-    from reference_model.processor import build_prompt
-
     video = task.modality == "video"
     shapes, prompts = [], []
     for doc in docs:
@@ -487,8 +482,6 @@ def _si(value: float | None, unit: str = "") -> str:
 
 def render_plan(rows: Sequence[PlanRow]) -> str:
     """Markdown tables: token distribution per task and setting, then costs per architecture."""
-    from ov_bench.mdtable import BYTES, md_table
-
     dist = [
         [
             r.task,
@@ -551,7 +544,6 @@ def _render_errors(rows: Sequence[PlanRow]) -> list[str]:
     failed = [r for r in first.values() if r.errors]
     if not failed:
         return []
-    from ov_bench.mdtable import md_table
 
     total = sum(r.errors for r in failed)
     table = [[r.task, e["doc_id"], e["error"].replace("|", "\\|")] for r in failed for e in r.error_docs]

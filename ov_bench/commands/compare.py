@@ -132,6 +132,7 @@ def _write(path: str | None, text: str) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    # local: every command module loads at start-up; the comparison code (~50 ms) stays out of --help
     from ..analysis.compare import CompareOptions, compare_paths
     from ..published.catalog import PUBLISHED_PREFIX
 

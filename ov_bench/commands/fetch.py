@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from tasks import DataError, get_task, resolve_task_names
+from tasks.hub_fetch import fetch_task
+
 from .flags import task_list
 
 NAME = "fetch"
@@ -50,15 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tasks import get_task, resolve_task_names
-    from tasks.hub_fetch import fetch_task
-
     # lmms-eval task/group names and suites -> ours; unknown names fail before any download
     tasks = [get_task(name) for name in resolve_task_names(args.tasks)]
     dest = Path(args.dest).expanduser() if args.dest else None
     if dest is not None and dest.exists() and not dest.is_dir():
-        from tasks import DataError
-
         raise DataError(f"--dest {args.dest}: exists and is not a directory")
     incomplete = 0
     for task in tasks:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from reference_model import PRESETS
+from reference_model.families import checkpoint_defaults
+
 NAME = "models"
 HELP = "list model presets and adapters (what --model accepts)"
 ORDER = 30
@@ -27,11 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from reference_model import PRESETS
-
     if args.checkpoint is not None:
-        from reference_model.families import checkpoint_defaults
-
         defaults = checkpoint_defaults(args.checkpoint)
         reasons = defaults.pop("reasons", {})
         for key, value in defaults.items():
@@ -42,6 +41,7 @@ def execute(args: argparse.Namespace) -> int:
                 print(f"  {key:<18} {why}")
         return 0
 
+    # local: every command module loads at start-up; the adapters stay out of ov-bench --help
     from ..adapters import ADAPTERS
 
     print("presets (reference adapter):")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from tasks import get_task, resolve_task_names
+
 from ..judge import add_judge_arguments, judge_config_from_args, require_judge
 from ..model_spec import ModelSpec
 from .flags import add_engine_arguments, add_model_arguments, add_task_arguments, model_spec, positive_int
@@ -58,8 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def precheck(args: argparse.Namespace) -> ModelSpec:
     """Fail fast, before anything is loaded or written, on input a user can get wrong; the model's
     settings as one value."""
-    from tasks import get_task, resolve_task_names
-
+    # local: every command module loads at start-up; the engine and adapters (~70 ms) stay out of --help
     from ..adapters import check_model_spec
     from ..engine.runner import check_data_arg, check_output_arg
     from ..published.catalog import resolve_checkpoint
@@ -79,6 +80,7 @@ def precheck(args: argparse.Namespace) -> ModelSpec:
 
 def execute(args: argparse.Namespace) -> int:
     spec = precheck(args)
+    # local: the engine and the reports stay out of ov-bench --help
     from ..engine.runner import RunConfig, Runner
     from ..outputs.results import failed_tasks
     from ..reports.report import summary_table

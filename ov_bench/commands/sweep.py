@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 
 from reference_model.config import MULTI_IMAGE_LAYOUTS, VIDEO_NEWLINE_POSITIONS, VIDEO_POOL_MODES
+from tasks import get_task, resolve_task_names
 
+from ..errors import UsageError
 from .flags import (
     add_engine_arguments,
     add_model_arguments,
@@ -146,11 +148,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from tasks import get_task, resolve_task_names
-
+    # local: every command module loads at start-up; the sweep engine, adapters and reports stay out of --help
     from ..adapters import check_model_spec
     from ..engine.sweep import SweepConfig, Sweeper
-    from ..errors import UsageError
     from ..reports.sweep_report import summary_text
 
     args.tasks = resolve_task_names(args.tasks)  # lmms-eval task/group names and suites -> ours

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from tasks.registry import task_classes
+
 NAME = "tasks"
 HELP = "list the benchmark tasks (names, paper row, scoring, data), groups and suites"
 ORDER = 20
@@ -27,8 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def task_rows() -> list[dict]:
-    from tasks.registry import task_classes
-
     rows = []
     for name, cls in task_classes().items():
         task = cls()

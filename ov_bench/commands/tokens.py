@@ -7,6 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ov_media.video import FrameSampling
+from reference_model.families import checkpoint_defaults
+from tasks import get_task, resolve_task_names
+
 from ..mdtable import md_table
 from ..model_spec import DEFAULT_FRAMES, ModelSpec
 from .flags import (
@@ -101,12 +105,8 @@ def _checkpoint_video_defaults(
 ) -> tuple[ModelSpec, list[int], Any, str | None]:
     """The plan's model settings, frame counts, FrameSampling and task-prompt model: the flags, else a
     checkpoint directory's defaults (its config.json), else LLaVA-OneVision's."""
-    from ov_media.video import FrameSampling
-
     defaults: dict = {}
     if spec.kind == "reference" and Path(spec.target).is_dir():
-        from reference_model.families import checkpoint_defaults
-
         try:
             defaults = checkpoint_defaults(spec.target)
         except FileNotFoundError as exc:
@@ -121,8 +121,8 @@ def _checkpoint_video_defaults(
 
 
 def execute(args: argparse.Namespace) -> int:
-    from tasks import get_task, resolve_task_names
-
+    # local: the planners and the device map import torch; every command module loads at start-up, so
+    # these imports stay out of ov-bench --help
     from ..analysis.token_planner import plan_as_dict, plan_task, render_plan
     from ..engine.runner import check_data_arg
 

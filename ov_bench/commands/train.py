@@ -188,8 +188,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve(args: argparse.Namespace):
     """(recipe, options) after the stage, YAML, --set and flag overrides."""
+    # local: the training package imports numpy (~170 ms with its recipes); every command module loads at
+    # start-up, so it stays out of ov-bench --help
     from reference_model.training import TrainOptions, apply_overrides, get_stage, load_yaml_overrides
-    from reference_model.training.recipes import parse_assignments
+    from reference_model.training.recipes import apply_model_defaults, parse_assignments
 
     yaml_overrides = load_yaml_overrides(args.config) if args.config else {}
     stage = args.stage or yaml_overrides.pop("stage", None)
@@ -198,8 +200,6 @@ def resolve(args: argparse.Namespace):
         raise ValueError(
             "no stage given: pass --stage (1, 1.5, 2-si, 2-ov) or put 'stage:' in the --config YAML"
         )
-    from reference_model.training.recipes import apply_model_defaults
-
     recipe, options = apply_model_defaults(get_stage(str(stage)), args.model), TrainOptions()
     flags = {
         field: getattr(args, dest) for dest, field in _FLAG_FIELDS.items() if getattr(args, dest) is not None
@@ -277,6 +277,7 @@ def execute(args: argparse.Namespace) -> int:
             )
         )
         return 0
+    # local: the adapters and the trainer (torch) stay out of ov-bench --help
     from ..adapters import check_model_spec
 
     check_model_spec(

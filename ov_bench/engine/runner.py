@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ov_bench.adapters import load_adapter
 from ov_bench.adapters.base import ModelAdapter
 from ov_bench.engine.distributed import DistContext
 from ov_bench.engine.judge_pass import judge_pending
@@ -26,6 +27,7 @@ from ov_bench.engine.sample import Measure, RowIdentity, Sample, base_row, prepa
 from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
 from ov_bench.errors import UsageError
 from ov_bench.model_spec import ModelSpec
+from ov_bench.outputs.results import build_results
 from ov_bench.outputs.store import (
     SAMPLES_DB,
     OutputLock,
@@ -35,7 +37,11 @@ from ov_bench.outputs.store import (
     shard_path,
     threshold_key,
 )
+from ov_bench.profiling import environment
+from ov_bench.reports.report import write_outputs
+from tasks import get_task
 from tasks.judging import judge_scope
+from tasks.preflight import missing_media, summarize
 
 log = logging.getLogger(__name__)
 
@@ -172,8 +178,6 @@ def load_plans(
     """The docs of each task (seeded, stratified ``limit``), their ids and generation budget. ``fetch``:
     with ``--data hub``, a video task's missing media are fetched first (False: refused)."""
     if task_factory is None:
-        from tasks import get_task
-
         task_factory = get_task
     plans = []
     for name in dict.fromkeys(names):
@@ -242,8 +246,6 @@ class Runner:
     def _preflight(self, plan: TaskPlan) -> dict[str, str]:
         """Media of every selected doc resolved before the model loads (a stat each, no decode). None
         present: a usage error naming the remedy; some missing: those docs become error rows."""
-        from tasks.preflight import missing_media, summarize
-
         found = missing_media(plan.task, plan.docs)
         missing = {m.doc_id: m.reason for m in found}
         if plan.docs and len(missing) == len(plan.docs):
@@ -309,8 +311,6 @@ class Runner:
         device = cfg.model.resolve_device(dist.local_rank)
         self.throughput = Throughput()
         if self.adapter is None:
-            from ov_bench.adapters import load_adapter
-
             t0 = time.perf_counter()
             self.adapter = load_adapter(cfg.model.replace(device=device))
             self.throughput.model_load_s = time.perf_counter() - t0
@@ -369,8 +369,6 @@ class Runner:
         if dist.is_main:
             if dist.distributed:
                 merge_shards(out)
-            from ov_bench.outputs.results import build_results
-            from ov_bench.reports.report import write_outputs
 
             for plan in plans:  # a server-scored task's aggregation writes its submission file here
                 plan.task.submission_dir = out
@@ -391,8 +389,6 @@ class Runner:
         return RunOutcome(out, results, rows, errors_total, evaluated)
 
     def _environment(self, device: str) -> dict[str, Any]:
-        from ov_bench.profiling import environment
-
         env = environment(device, getattr(self.adapter, "dtype", self.config.model.dtype))  # auto resolved
         devices = getattr(self.adapter, "devices", None)
         if devices and len(devices) > 1:

@@ -28,6 +28,8 @@ from ov_bench.profiling import (
     memory_tracker_for,
     stage_timer_for,
 )
+from ov_media.video import UNIFORM
+from reference_model.families import time_instruction
 from tasks.judging import JudgeError
 
 log = logging.getLogger(__name__)
@@ -157,8 +159,6 @@ def prepare(
 def _load_visuals(sample: Sample, adapter: ModelAdapter) -> Any:
     """The task's visuals; a video task's frames chosen by the adapter's frame sampling (passed only when
     it is not plain uniform, so tasks that know uniform sampling only keep working)."""
-    from ov_media.video import UNIFORM
-
     sampling = adapter.sampling() if hasattr(adapter, "sampling") else UNIFORM
     if sample.frames is not None and sampling != UNIFORM:
         return sample.task.load_visuals(sample.doc, frames=sample.frames, sampling=sampling)
@@ -168,8 +168,6 @@ def _load_visuals(sample: Sample, adapter: ModelAdapter) -> Any:
 def with_time_instruction(question: str, video: Any) -> str:
     """LLaVA-Video's time instruction on its own line before the question (lmms-eval's llava_vid:
     ``{time instruction}\n{question}``, after which the prompt puts the video placeholder first)."""
-    from reference_model.families import time_instruction
-
     if getattr(video, "times", None) is None or getattr(video, "duration", None) is None:
         raise ValueError(
             "the time instruction needs the video's frame rate, which its container does not declare"

@@ -46,7 +46,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ov_bench.engine.runner import load_plans, seed_everything
+from ov_bench import __version__
+from ov_bench.adapters import load_adapter
+from ov_bench.analysis.paired import paired_delta
+from ov_bench.engine.distributed import DistContext
+from ov_bench.engine.prefetch import Prefetcher
+from ov_bench.engine.runner import (
+    RunConfig,
+    Runner,
+    check_data_arg,
+    check_output_arg,
+    data_source_label,
+    load_plans,
+    seed_everything,
+)
 from ov_bench.engine.sample import (
     Measure,
     RowIdentity,
@@ -60,8 +73,12 @@ from ov_bench.engine.sample import (
 from ov_bench.engine.steps import check_resume, progress_bar, rows_in_doc_order, warm_up
 from ov_bench.errors import UsageError
 from ov_bench.model_spec import ModelSpec
+from ov_bench.outputs.results import build_results
 from ov_bench.outputs.run_outputs import setting_label, write_sweep_json
 from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleRow, threshold_key
+from ov_bench.profiling import environment
+from ov_bench.reports.report import write_outputs
+from ov_bench.reports.sweep_report import write_sweep_report
 from ov_bench.threshold import parse_threshold
 
 log = logging.getLogger(__name__)
@@ -255,8 +272,6 @@ class Sweeper:
     """One ``ov-bench sweep``. Construct, then :meth:`run`. Tests may inject an adapter."""
 
     def __init__(self, config: SweepConfig, adapter: Any = None) -> None:
-        from ov_bench.engine.runner import check_data_arg, check_output_arg
-
         if config.limit is not None and config.limit < 1:
             raise UsageError("--limit must be >= 1")
         if any(f < 1 for f in config.frames):
@@ -288,8 +303,6 @@ class Sweeper:
 
     def _run_config(self, setting: Setting, output: Path | None = None, write_outputs: bool = False) -> Any:
         """The RunConfig of a plain run with this setting (its layout options over the sweep's own)."""
-        from ov_bench.engine.runner import RunConfig
-
         c = self.config
         return RunConfig(
             tasks=list(c.tasks),
@@ -316,8 +329,6 @@ class Sweeper:
 
     # ----------------------------------------------------------------- the sweep
     def run(self) -> SweepOutcome:
-        from ov_bench.engine.distributed import DistContext
-
         if DistContext.from_env().distributed:
             raise UsageError("ov-bench sweep runs in one process; launch it without accelerate/torchrun")
         cfg = self.config
@@ -325,8 +336,6 @@ class Sweeper:
         plans = self._load_plans()  # a bad task or --data fails before the model loads
         device = cfg.model.resolve_device()
         if self.adapter is None:
-            from ov_bench.adapters import load_adapter
-
             self.adapter = load_adapter(
                 cfg.model.replace(device=device, max_grid_tokens=self.settings[0].threshold)
             )
@@ -369,8 +378,6 @@ class Sweeper:
         sweep = self._sweep_json(mode, plans, results, rows)
         write_sweep_json(self.output_dir, sweep)
         if cfg.report:
-            from ov_bench.reports.sweep_report import write_sweep_report
-
             try:
                 write_sweep_report(self.output_dir, sweep, results, rows)
             except Exception as exc:  # the data is written; a report failure must not lose it
@@ -380,8 +387,6 @@ class Sweeper:
 
     # ----------------------------------------------------------------- fallback: plain runs
     def _run_separate(self) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
-        from ov_bench.engine.runner import Runner
-
         results, rows = {}, {}
         for s in self.settings:
             self.adapter.set_threshold(s.threshold)
@@ -432,9 +437,6 @@ class Sweeper:
         self, plans: list[Any], device: str
     ) -> tuple[dict[str, dict], dict[str, list[SampleRow]]]:
         from contextlib import ExitStack
-
-        from ov_bench.engine.prefetch import Prefetcher
-        from ov_bench.engine.runner import data_source_label
 
         cfg = self.config
         encoder = self.adapter.encode_once()
@@ -509,8 +511,6 @@ class Sweeper:
             encoder.apply_setting(s.options)  # results.json's model block is this setting's
             with ResultsStore(s.db) as store:
                 setting_rows = rows_in_doc_order(store, plans, s.model_key, s.tau_key)
-            from ov_bench.outputs.results import build_results
-            from ov_bench.profiling import environment
 
             env = environment(device, getattr(self.adapter, "dtype", cfg.model.dtype))  # auto resolved
             env["processes"] = 1
@@ -527,8 +527,6 @@ class Sweeper:
         self, s: Setting, results: dict[str, Any], rows: list[SampleRow]
     ) -> tuple[dict[str, Any], list[SampleRow]]:
         """Write the setting's results.json (+ report.md) the way a run does, pointing at the store."""
-        from ov_bench.reports.report import write_outputs
-
         results["samples_db"] = os.path.relpath(s.db, s.results_dir)
         results["sweep"] = {
             "label": s.label,
@@ -601,9 +599,6 @@ class Sweeper:
     def _sweep_json(
         self, mode: str, plans: list[Any], results: dict[str, dict], rows: dict[str, list[SampleRow]]
     ) -> dict[str, Any]:
-        from ov_bench import __version__
-        from ov_bench.analysis.paired import paired_delta
-
         cfg = self.config
         ref = next((s for s in self.settings if s.label == cfg.reference), None) or default_reference(
             self.settings

@@ -80,9 +80,15 @@ from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.api.model import lmms
 from loguru import logger as eval_logger
 
-from ov_bench.engine.sample import Measure, RowIdentity, Sample
+from ov_bench.adapters.reference import ReferenceAdapter
+from ov_bench.engine.sample import Measure, RowIdentity, Sample, prepare, run_model
 from ov_bench.model_spec import ModelSpec, parse_positive_int
+from ov_bench.profiling import StageTimer
 from ov_bench.threshold import threshold_key
+from ov_media import MediaError
+from ov_media.video import sample_frames
+from tasks import get_task
+from tasks.registry import task_for_lmms_eval_name
 
 if TYPE_CHECKING:
     from lmms_eval.models.registry_v2 import ModelManifest
@@ -143,9 +149,6 @@ def _check_batch_size(value: Any) -> None:
 
 def _task_for_lmms_name(lmms_name: str) -> Any:
     """The ov-bench task whose lmms-eval task is ``lmms_name`` (None: ov-bench has none)."""
-    from tasks import get_task
-    from tasks.registry import task_for_lmms_eval_name
-
     if lmms_name not in _LMMS_TASKS:
         ours = task_for_lmms_eval_name(lmms_name)  # exact lmms-eval names (its egoschema is not ours)
         _LMMS_TASKS[lmms_name] = get_task(ours) if ours else None
@@ -174,8 +177,6 @@ class OvBenchReference(lmms):
         except ValueError as e:
             raise ValueError(f"{MODEL_NAME}: {e}") from None
         self.device_name = spec.device
-
-        from ov_bench.adapters.reference import ReferenceAdapter
 
         try:
             self.adapter = ReferenceAdapter(spec)
@@ -247,15 +248,12 @@ class OvBenchReference(lmms):
             raise ValueError(f"{MODEL_NAME}: a request mixing images and a video is not supported")
         if not videos:
             return images, None
-        from ov_media.video import sample_frames
 
         return [], sample_frames(videos[0], self.frames, self.adapter.sampling())
 
     @staticmethod
     def _open_image(path: Path):
         from PIL import Image
-
-        from ov_media import MediaError
 
         try:
             with Image.open(path) as im:
@@ -274,8 +272,6 @@ class OvBenchReference(lmms):
         max_new_tokens: int = 1,
     ):
         """One request through the shared prepare step; media errors come back in ``sample.error``."""
-        from ov_bench.engine.sample import prepare
-
         sample = Sample(task, None, doc, str(doc_id), 0, self.frames, max_new_tokens)
         context = self._model_context(task, doc, context)
         prepare(sample, self.adapter, decode_visuals=lambda _s: (context, *self._media(visuals)))
@@ -296,8 +292,6 @@ class OvBenchReference(lmms):
         return ours.doc_to_text(doc, model_name)
 
     def _timer(self):
-        from ov_bench.profiling import StageTimer
-
         return StageTimer(cuda=self.device_name.startswith("cuda"))
 
     # ------------------------------------------------------------------ generate_until
@@ -322,8 +316,6 @@ class OvBenchReference(lmms):
 
     def generate_until(self, requests: list[Instance]) -> list[GenerationResult]:
         from tqdm import tqdm
-
-        from ov_bench.engine.sample import run_model
 
         results: list[GenerationResult] = []
         batch_stats: list[RequestStats] = []
@@ -417,8 +409,6 @@ class OvBenchReference(lmms):
             timer = self._timer()
             sample = self._prepare("loglikelihood", task, doc_id, doc, context, doc_to_visual(doc))
             if sample.error:
-                from ov_media import MediaError
-
                 raise MediaError(f"{MODEL_NAME}: {task} doc {doc_id}: {sample.error}")
             start = timer.mark()
             cont_ids = self.model.tokenizer(continuation, add_special_tokens=False).input_ids

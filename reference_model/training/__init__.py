@@ -10,6 +10,7 @@ whose answers are in the pixels).
 """
 
 from .recipes import STAGES, StageRecipe, TrainOptions, apply_overrides, get_stage, load_yaml_overrides
+from .synthetic import make_synthetic_set
 
 __all__ = [
     "STAGES",
@@ -27,13 +28,10 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # torch/accelerate load only when training is asked for.
+    # local: the trainer imports torch (1-2 s); importing the package for its recipes (ov-bench train's
+    # argument checks, --show-recipe) stays torch-free until training is asked for.
     if name in ("train", "TrainResult", "read_log", "evaluate_loss"):
         from . import trainer
 
         return getattr(trainer, name)
-    if name == "make_synthetic_set":
-        from .synthetic import make_synthetic_set
-
-        return make_synthetic_set
     raise AttributeError(name)

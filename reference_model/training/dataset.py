@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ov_media.video import FrameSampling, sampled_indices, video_header
+
 from ..anyres import CROP, count_video_tokens
 from ..config import TOKENS_PER_CROP
 from ..families import time_instruction
@@ -153,8 +155,6 @@ class TrainDataset(torch.utils.data.Dataset):
 
     @property
     def sampling(self):
-        from ov_media.video import FrameSampling
-
         return FrameSampling(self.recipe.video_sampling, self.recipe.video_force_sample)
 
     def _video_plan(self, record: ConversationRecord) -> tuple[int, ConversationRecord]:
@@ -165,7 +165,6 @@ class TrainDataset(torch.utils.data.Dataset):
         if self.recipe.video_sampling == "uniform" and not self.recipe.time_instruction:
             video_frame_count(path)  # readable? (no decode)
             return self.recipe.video_frames, record
-        from ov_media.video import sampled_indices, video_header
 
         header = video_header(path)
         indices, times = sampled_indices(

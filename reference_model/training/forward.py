@@ -17,6 +17,7 @@ from torch import nn
 from ..image_processing import normalize
 from ..modeling import EncodedVisuals, LlavaOneVision
 from .conversations import IGNORE_INDEX
+from .dataset import collate
 
 TRAIN_MULTI_IMAGE_LAYOUT = "train"  # training feeds images as a list of 3-D tensors: a newline per image
 
@@ -114,8 +115,6 @@ class TrainingModule(nn.Module):
 @torch.no_grad()
 def dataset_loss(model: LlavaOneVision, dataset, image_mode: str = "anyres", batch_size: int = 4) -> float:
     """Mean loss per target token over a whole dataset (in order, no gradients): the set's loss."""
-    from .dataset import collate
-
     module = TrainingModule(model, image_mode)
     was_training = model.training
     model.eval()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ov_media import MediaError
-from ov_media.video import video_frame_count, write_video
+from ov_media.video import UNIFORM, sample_frames, video_frame_count, write_video
 
 __all__ = ["MediaError", "image_size", "load_image", "load_video_frames", "video_frame_count", "write_video"]
 
@@ -46,6 +46,4 @@ def load_image(path: Path):
 def load_video_frames(path: Path, num_frames: int, sampling=None) -> np.ndarray:
     """uint8 [F, H, W, 3], sampled as evaluation samples them (``sampling``: an ov_media.video.FrameSampling,
     None = uniform: exactly num_frames)."""
-    from ov_media.video import UNIFORM, sample_frames
-
     return sample_frames(path, num_frames, sampling or UNIFORM).frames

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import TOKENS_PER_CROP
+from ..config import TOKENS_PER_CROP, validate_video_layout
 
 # Trainable parts. ``language_model`` follows LLaVA-NeXT's "mm_language_model" tunable part: every
 # parameter outside the vision tower and the projector, i.e. the Qwen2 LLM and lm_head;
@@ -292,8 +292,6 @@ def validate(recipe: StageRecipe, options: TrainOptions) -> None:
     if recipe.video_sampling not in FRAME_SAMPLING:
         raise ValueError(f"video_sampling must be one of {FRAME_SAMPLING}, got {recipe.video_sampling!r}")
     if recipe.video_newline_position is not None or recipe.video_pool_mode is not None:
-        from ..config import validate_video_layout
-
         validate_video_layout(
             recipe.video_newline_position or "one_token", recipe.video_pool_mode or "bilinear"
         )

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .media import write_video
+
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 50), "blue": (30, 60, 220), "yellow": (235, 215, 30)}
 SHAPES = ("square", "circle", "triangle")
 ORDINALS = ("first", "second", "third")
@@ -106,8 +108,6 @@ def _video(
     fps: int = 4,
     prefix: str = "video",
 ) -> dict:
-    from .media import write_video
-
     colour = list(COLOURS)[rng.integers(len(COLOURS))]
     direction = ("left", "right")[i % 2]
     side = size // 3

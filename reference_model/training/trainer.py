@@ -31,7 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..checkpoints import hf_config_dict
+from ..modeling import LlavaOneVision
+from .dataset import TrainDataset, collate, global_batches, read_records, shard
+from .forward import TrainingModule, dataset_loss, enable_gradient_checkpointing, part_of, set_trainable
 from .recipes import PARTS, StageRecipe, TrainOptions, to_dict, validate
+from .synthetic import ensure_synthetic_set
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +63,6 @@ def resolve_data(
 ) -> tuple[Path, Path]:
     """``samples`` (the synthetic set for the stage's modalities) or a LLaVA JSON path -> (json, media dir)."""
     if str(data) == "samples":
-        from .synthetic import ensure_synthetic_set
-
         path = ensure_synthetic_set(recipe.modalities)
     else:
         path = Path(data).expanduser()
@@ -109,8 +112,6 @@ def _resolve_resume(resume: str | Path | None, output_dir: Path) -> Path | None:
 def build_optimizer(model, recipe: StageRecipe, options: TrainOptions):
     """AdamW over the trainable parameters; the vision tower in its own group at ``vision_lr``."""
     import torch
-
-    from .forward import part_of
 
     groups: dict[str, dict[str, Any]] = {}
     for name, param in model.named_parameters():
@@ -186,8 +187,6 @@ def _to_device(batch: dict, device) -> dict:
 def _save_sharded_hf(model, state: dict, path: Path) -> None:
     """HF layout from a gathered state dict (FSDP / DeepSpeed, where the wrapped model holds shards)."""
     from safetensors.torch import save_file
-
-    from ..checkpoints import hf_config_dict
 
     path.mkdir(parents=True, exist_ok=True)
     (path / "config.json").write_text(json.dumps(hf_config_dict(model.config), indent=2))
@@ -287,8 +286,6 @@ def train(
     latest checkpoint in ``output_dir`` if there is one)."""
     from accelerate.utils import set_seed
 
-    from .dataset import TrainDataset, read_records
-
     options = options or TrainOptions()
     validate(recipe, options)
     output_dir = Path(output_dir).expanduser()
@@ -377,9 +374,6 @@ def apply_video_layout(model, recipe: StageRecipe) -> None:
 
 def _load_model(model_spec: str, recipe: StageRecipe, options: TrainOptions):
     """The model in training mode, with the recipe's trainable parts and threshold; (model, trainable)."""
-    from .. import LlavaOneVision
-    from .forward import enable_gradient_checkpointing, set_trainable
-
     model = LlavaOneVision.from_pretrained(
         model_spec,
         dtype="float32" if options.dtype == "auto" else options.dtype,
@@ -411,9 +405,6 @@ def _prepare_run(
     jsonl: _JsonlLog,
 ) -> _Run:
     """Batch layout, schedule length, optimizer and scheduler, all prepared by accelerate."""
-    from .dataset import global_batches
-    from .forward import TrainingModule
-
     world, accum = accelerator.num_processes, options.gradient_accumulation_steps
     micro_size = options.per_device_batch_size * world
     global_batch = micro_size * accum  # one optimizer step
@@ -519,8 +510,6 @@ def _micro_batches(run: _Run, step_batches: list[list[int]]):
 
     import torch
 
-    from .dataset import collate, shard
-
     rank, size = run.accelerator.process_index, run.micro_size
     mine = [
         shard(b[k * size : (k + 1) * size], rank, run.world) for b in step_batches for k in range(run.accum)
@@ -536,8 +525,6 @@ def _micro_batches(run: _Run, step_batches: list[list[int]]):
 
 
 def _epoch_batches(run: _Run) -> list[list[int]]:
-    from .dataset import global_batches
-
     return global_batches(run.dataset.lengths, run.dataset.modalities, epoch=run.epoch, **run.batch_args)
 
 
@@ -691,10 +678,6 @@ def evaluate_loss(
 ) -> float:
     """Mean loss per target token of a model (preset or checkpoint) over a data set, with the
     recipe's visual layout (tau, image mode, frames)."""
-    from .. import LlavaOneVision
-    from .dataset import TrainDataset, read_records
-    from .forward import dataset_loss
-
     json_path, media = resolve_data(data, recipe, media_dir)
     model = LlavaOneVision.from_pretrained(model_spec, dtype="float32", device="cpu")
     if recipe.image_mode == "anyres":

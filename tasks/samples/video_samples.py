@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ov_media.video import write_video
 from tasks.hub_layout import FetchSpec, readme_text
 from tasks.samples.draw import COLORS, letters, write_parquet
 
@@ -100,8 +101,6 @@ def clip_frames(spec: ClipSpec) -> Iterator[Any]:
 
 
 def write_clip(path: Path, spec: ClipSpec) -> None:
-    from ov_media.video import write_video
-
     write_video(
         path,
         clip_frames(spec),

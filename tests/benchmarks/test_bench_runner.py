@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from ov_bench.engine.runner import RunConfig, Runner  # noqa: E402
-from tests.test_runner_fakes import InstantAdapter  # noqa: E402
+from tests.support.fakes import InstantAdapter  # noqa: E402
 
 RUNNER_GOAL_MS = 5.0
 PROFILING_GOAL = 0.02

@@ -1,7 +1,7 @@
-"""Shared helpers for the tasks/ tests: an isolated samples cache, the same rows as lmms-eval would
-see them (loaded by `datasets` from the sample parquet, images decoded to PIL by datasets), and
-lmms-eval's own task config loaded with lmms-eval's own YAML loader (functions as real callables).
-These are the independent side of the parity tests: nothing here goes through tasks/lmms*.py."""
+"""Shared helpers for the tasks/ tests: the same rows as lmms-eval would see them (loaded by `datasets`
+from the sample parquet, images decoded to PIL by datasets), and lmms-eval's own task config loaded with
+lmms-eval's own YAML loader (functions as real callables). These are the independent side of the parity
+tests: nothing here goes through tasks/lmms*.py."""
 
 from __future__ import annotations
 
@@ -9,20 +9,7 @@ import ast
 import functools
 from pathlib import Path
 
-import pytest
-
 LMMS_TASKS = Path(__import__("importlib").util.find_spec("lmms_eval").submodule_search_locations[0]) / "tasks"
-
-
-@pytest.fixture(scope="module")
-def samples_cache(tmp_path_factory: pytest.TempPathFactory):
-    """OV_BENCH_CACHE pointed at a fresh directory for the module; hub access switched off."""
-    root = tmp_path_factory.mktemp("ovb-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OV_BENCH_CACHE", str(root))
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        mp.setenv("HF_DATASETS_OFFLINE", "1")
-        yield root
 
 
 def hf_rows(task_dir: Path, config_dirs: list[str | None], split: str) -> list[dict]:
