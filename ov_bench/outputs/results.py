@@ -11,6 +11,7 @@ from ov_bench import __version__
 from ov_bench.outputs.caveats import media_warnings, parse_failures
 from ov_bench.outputs.store import LATENCY_STAGES, SampleRow
 from ov_bench.outputs.subscores import subscore_block
+from tasks.group_metrics import group_aggregates
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
@@ -181,6 +182,9 @@ def build_results(
         },
         "tasks": {p.name: task_summary(p.task, by_task[p.name]) for p in plans},
     }
+    groups = group_aggregates(results["tasks"])  # lmms-eval's group numbers (BLINK: mean of its 14)
+    if groups:
+        results["groups"] = groups
     if getattr(config, "judge", None) is not None:  # the LLM judge (url, model, timeout; never the key)
         results["run"]["judge"] = config.judge.describe()
     if hasattr(adapter, "video_settings"):  # how videos were sampled and prompted (frames: the cap)

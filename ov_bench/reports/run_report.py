@@ -151,6 +151,9 @@ def metrics_section(d: RunData) -> Section:
         blocks.append(Heading(f"{name} ({t['modality']}, lmms-eval `{t.get('lmms_eval_name')}`)"))
         metrics = sorted(t["metrics"].items())
         blocks.append(Table(["metric", "value"], metrics, empty="no successful samples"))
+    for name, g in (d.results.get("groups") or {}).items():  # lmms-eval's group numbers
+        blocks.append(Heading(f"{name} (group of {len(g['members'])} tasks, as lmms-eval aggregates it)"))
+        blocks.append(Table(["metric", "value"], sorted(g["metrics"].items())))
     return Section("Metrics", blocks)
 
 
