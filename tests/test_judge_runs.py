@@ -225,3 +225,41 @@ def test_cli_runs_every_judged_task_with_lmms_eval_scores(samples_cache, tmp_pat
         assert (
             main([*args, "--judge-url", server.url]) == 0 and len(server.requests) == sent
         )  # resumed: no calls
+
+
+def test_sweep_judges_once_per_response_and_resumes_the_rest(samples_cache, tiny_adapter, tmp_path):
+    """A sweep (the tiny reference model, which shares work across settings) over two thresholds of a judged
+    task: mmvet's sample images sit below both taus, so each sample's response is generated once and judged once (the verdict is recorded under both settings, with its
+    exchanges); with the judge down every sample awaits it and the command exits 1 naming the rerun."""
+    from ov_bench.engine.sweep import SweepConfig, Sweeper
+
+    def sweep(out: Path, judge: JudgeConfig | None) -> object:
+        cfg = SweepConfig(
+            tasks=["mmvet"],
+            thresholds=[6561, None],
+            frames=[4],
+            data="samples",
+            limit=2,
+            output=str(out),
+            judge=judge,
+            progress=False,
+            warmup=False,
+            workers=0,
+            report=False,
+        )
+        return Sweeper(cfg, adapter=tiny_adapter).run()
+
+    with JudgeServer(lambda request: "0.5") as server:
+        outcome = sweep(tmp_path / "ok", JudgeConfig(url=server.url))
+        sent = len(server.requests)
+    rows = [r for setting_rows in outcome.rows.values() for r in setting_rows]
+    assert len(rows) == 4 and all(r.ok and r.score == pytest.approx(50.0) for r in rows)
+    assert sent == 2  # one judge call per distinct response, not per setting
+    assert all(len(exchanges(tmp_path / "ok", r)) == 1 for r in rows)
+    assert awaiting_judge_line(rows) is None
+
+    down = sweep(tmp_path / "down", JudgeConfig(url=down_url()))
+    waiting = [r for setting_rows in down.rows.values() for r in setting_rows]
+    assert all(r.error.startswith("judge:") for r in waiting)
+    line = awaiting_judge_line(waiting)
+    assert line is not None and "4" in line

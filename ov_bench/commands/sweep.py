@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from reference_model.config import MULTI_IMAGE_LAYOUTS, VIDEO_NEWLINE_POSITIONS, VIDEO_POOL_MODES
 from tasks import get_task, resolve_task_names
 
 from ..errors import UsageError
+from ..judge import add_judge_arguments, judge_config_from_args, require_judge
+from ..judge.awaiting import awaiting_judge_line
 from .flags import (
     add_engine_arguments,
     add_model_arguments,
@@ -145,6 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run the LLM for every setting even when two settings give a sample the same input",
     )
     parser.add_argument("--no-report", action="store_true", help="skip report.md / report.html")
+    add_judge_arguments(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -176,6 +180,8 @@ def execute(args: argparse.Namespace) -> int:
             )
     for tau in args.thresholds:  # hf: refuses a tau that is not a multiple of 729 before loading weights
         check_model_spec(spec.replace(max_grid_tokens=tau))
+    judge = judge_config_from_args(args)
+    require_judge(args.tasks, judge)  # exit 2 before anything loads or is written
     config = SweepConfig(
         tasks=args.tasks,
         thresholds=args.thresholds,
@@ -197,6 +203,7 @@ def execute(args: argparse.Namespace) -> int:
         grid_sets=args.grid_sets,
         video_layouts=args.video_layouts,
         multi_image_layouts=args.multi_image_layouts,
+        judge=judge,
     )
     outcome = Sweeper(config).run()
     print(summary_text(outcome.sweep, outcome.results))
@@ -204,4 +211,8 @@ def execute(args: argparse.Namespace) -> int:
     print(
         f"sweep: {out}/sweep.json, report: {out}/report.md and {out}/report.html, settings: {out}/settings/"
     )
+    waiting = awaiting_judge_line([row for rows in outcome.rows.values() for row in rows])
+    if waiting:  # samples whose judge call failed: rerunning the same command judges only those
+        print(waiting, file=sys.stderr)
+        return 1
     return 0

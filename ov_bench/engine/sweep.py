@@ -50,6 +50,7 @@ from ov_bench import __version__
 from ov_bench.adapters import load_adapter
 from ov_bench.analysis.paired import paired_delta
 from ov_bench.engine.distributed import DistContext
+from ov_bench.engine.judge_pass import judge_pending
 from ov_bench.engine.prefetch import Prefetcher
 from ov_bench.engine.runner import (
     RunConfig,
@@ -80,6 +81,7 @@ from ov_bench.profiling import environment
 from ov_bench.reports.report import write_outputs
 from ov_bench.reports.sweep_report import write_sweep_report
 from ov_bench.threshold import parse_threshold
+from tasks.judging import judge_scope
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ class SweepConfig:
     grid_sets: list[str] | None = None  # grid_pinpoints values: "ov", "next", "WxH,..."
     video_layouts: list[tuple[str, str | None]] | None = None  # (newline, pool or None), or "newline/pool"
     multi_image_layouts: list[str] | None = None  # "eval" | "train"
+    judge: Any = None  # tasks.judging.JudgeConfig for LLM-judged tasks (None: no judge), as RunConfig's
 
     def __post_init__(self) -> None:
         if isinstance(self.model, str):
@@ -319,6 +322,7 @@ class Sweeper:
             retry_errors=c.retry_errors,
             progress=c.progress,
             write_outputs=write_outputs,
+            judge=c.judge,
         )
 
     def _spec(self, setting: Setting) -> ModelSpec:
@@ -459,6 +463,8 @@ class Sweeper:
                 self.warmup_s = warm_up(self.adapter)
             bar = progress_bar(cfg.progress, len(units), "sweep")
             saved_stdout = sys.stdout  # task code may swap sys.stdout from worker threads (see runner)
+            started = time.time()
+            stack.enter_context(judge_scope(cfg.judge))  # judged tasks score through the run's judge
             # One pass per grid set: the prefetch threads preprocess under the grid set of their pass,
             # which changes only between passes (when no thread is running).
             grids = list(dict.fromkeys(s.grid_set for s in self.settings))
@@ -505,6 +511,10 @@ class Sweeper:
                 sys.stdout = saved_stdout
                 if bar is not None:
                     bar.close()
+            if cfg.judge is not None:  # stored samples awaiting this judge, and judged groups, per setting
+                for s in self.settings:
+                    identity = RowIdentity(s.model_key, s.tau_key, source)
+                    judge_pending(stores[s.frames], plans, identity, cfg.judge, since=started)
         results, rows = {}, {}
         for s in self.settings:
             self.adapter.set_threshold(s.threshold)
@@ -728,6 +738,8 @@ _OUTCOME_FIELDS = (
     "peak_memory_bytes",
     "memory_kind",
     "error",
+    "judge_model",  # a judged sample's verdict holds for an identical response (no second judge call)
+    "judge_exchanges",
 )
 
 
@@ -735,5 +747,9 @@ def _copy_outcome(src: SampleRow, dst: SampleRow) -> None:
     """An identical model input ran under another setting: record its outcome (and timings) here too."""
     for name in _OUTCOME_FIELDS:
         value = getattr(src, name)
-        setattr(dst, name, dict(value) if isinstance(value, dict) else value)
+        setattr(
+            dst,
+            name,
+            dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value,
+        )
     dst.latency_ms = dict(src.latency_ms)
