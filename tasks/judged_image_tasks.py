@@ -38,6 +38,7 @@ class JudgedImageTask(JudgedTask, LmmsTask):
     modality = "single_image"
     image_columns = ("image",)
     layout_verified = False
+    samples_version = 2  # the scenes are drawn by draw.random_scene (colour order changed)
 
     def _module(self, name: str = "utils") -> Any:
         return import_judge_module(f"lmms_eval.tasks.{self.lmms_eval_dir}.{name}")

@@ -79,6 +79,11 @@ def shapes_image(rng: random.Random, size: tuple[int, int], items: list[tuple[st
     return img
 
 
+def random_scene(rng: random.Random, n: int) -> list[tuple[str, str]]:
+    """``n`` (colour, shape) pairs for ``shapes_image``."""
+    return [(rng.choice(list(COLORS)), rng.choice(SHAPES)) for _ in range(n)]
+
+
 def bar_chart(
     rng: random.Random, size: tuple[int, int], labels: list[str], values: list[float]
 ) -> Image.Image:

@@ -20,19 +20,14 @@ from pathlib import Path
 
 from tasks.samples.draw import (
     COLORS,
-    SHAPES,
     encode,
     letters,
+    random_scene,
     shapes_image,
     size_at,
     text_page,
     write_parquet,
 )
-
-
-def _scene(rng: random.Random, n: int) -> list[tuple[str, str]]:
-    return [(rng.choice(sorted(COLORS)), rng.choice(SHAPES)) for _ in range(n)]
-
 
 # ---- MMVet (lmms-lab-encoder/MMVet, test) --------------------------------------------------------------
 
@@ -46,7 +41,7 @@ def mmvet(out: Path, n: int = 14) -> None:
     rows = []
     for i in range(n):
         capability = MMVET_CAPABILITIES[i % len(MMVET_CAPABILITIES)]
-        items = _scene(rng, rng.randint(1, 4))
+        items = random_scene(rng, rng.randint(1, 4))
         if "ocr" in capability:
             a, b = rng.randint(2, 9), rng.randint(2, 9)
             image = text_page(rng, size_at(i), [f"{a} x {b} = ?"])
@@ -94,7 +89,7 @@ def llava_in_the_wild(out: Path, n: int = 12) -> None:
     categories = ["conv", "detail", "complex"]
     rows = []
     for i in range(n):
-        items = _scene(rng, rng.randint(1, 4))
+        items = random_scene(rng, rng.randint(1, 4))
         category = categories[i % 3]
         colors = ", ".join(f"a {c} {s}" for c, s in items)
         question = {
@@ -134,7 +129,7 @@ def dc100_en(out: Path, n: int = 10) -> None:
     rng = random.Random("dc100_en")
     rows = []
     for i in range(n):
-        items = _scene(rng, rng.randint(1, 5))
+        items = random_scene(rng, rng.randint(1, 5))
         rows.append(
             {
                 "question_id": str(i),
@@ -182,7 +177,7 @@ def mathvista(out: Path, n: int = 16) -> None:
     rows = []
     for i in range(n):
         kind = i % 4
-        items = _scene(rng, rng.randint(1, 5))
+        items = random_scene(rng, rng.randint(1, 5))
         image = shapes_image(rng, size_at(i), items)
         unit, precision, choices = "", None, None
         if kind == 0:  # multiple choice
@@ -284,7 +279,7 @@ def mathverse_testmini_vision_only(out: Path, n: int = 12) -> None:
     rng = random.Random("mathverse")
     rows = []
     for i in range(n):
-        items = _scene(rng, rng.randint(1, 5))
+        items = random_scene(rng, rng.randint(1, 5))
         multi = i % 2 == 0
         if multi:
             options = [str(len(items) + d) for d in (0, 1, 2, -1)]

@@ -11,10 +11,9 @@ import random
 from pathlib import Path
 
 from tasks.samples.draw import (
-    COLORS,
-    SHAPES,
     encode,
     letters,
+    random_scene,
     shapes_image,
     size_at,
     text_page,
@@ -22,14 +21,10 @@ from tasks.samples.draw import (
 )
 
 
-def _scene(rng: random.Random, n: int) -> list[tuple[str, str]]:
-    return [(rng.choice(list(COLORS)), rng.choice(SHAPES)) for _ in range(n)]
-
-
 def _count_question(rng: random.Random, n_options: int) -> tuple[list[tuple[str, str]], list[str], int]:
     """A scene, option texts (counts) and the index of the right one."""
     n = rng.randint(1, 5)
-    items = _scene(rng, n)
+    items = random_scene(rng, n)
     distractors = rng.sample([v for v in range(10) if v != n], n_options - 1)
     options = [str(v) for v in (n, *distractors)]
     rng.shuffle(options)
@@ -41,8 +36,6 @@ def _count_question(rng: random.Random, n_options: int) -> tuple[list[tuple[str,
 
 def infovqa(out: Path, seed: int) -> None:
     import json
-
-    from datasets import Image, Sequence, Value
 
     rng = random.Random(f"infovqa:{seed}")
     rows = []
@@ -73,7 +66,14 @@ def infovqa(out: Path, seed: int) -> None:
                     "data_split": "val",
                 }
             )
-    features = {
+    write_parquet(rows, infovqa_features(), out / "InfographicVQA" / "validation-00000-of-00001.parquet")
+
+
+def infovqa_features() -> dict:
+    """The InfographicVQA config's columns (validation and test share them)."""
+    from datasets import Image, Sequence, Value
+
+    return {
         "questionId": Value("string"),
         "question": Value("string"),
         "answers": Sequence(Value("string")),
@@ -84,7 +84,6 @@ def infovqa(out: Path, seed: int) -> None:
         "ocr": Value("string"),
         "data_split": Value("string"),
     }
-    write_parquet(rows, features, out / "InfographicVQA" / "validation-00000-of-00001.parquet")
 
 
 # ---- MMStar (Lin-Chen/MMStar, config mmstar, split val: mmstar.parquet) -----------------------

@@ -8,13 +8,12 @@ import random
 from pathlib import Path
 
 from tasks.samples.draw import bar_chart, encode, size_at, write_parquet
+from tasks.samples.paper_image_samples import infovqa_features
 
 
 def infovqa_test(out: Path, seed: int) -> None:
     """InfographicVQA/test-00000-of-00001.parquet: questionId, question, answers (null), answer_type (null),
     image, image_url, operation/reasoning (null), ocr, data_split."""
-    from datasets import Image, Sequence, Value
-
     rng = random.Random(f"infovqa_test:{seed}")
     rows = []
     for doc in range(6):
@@ -42,15 +41,4 @@ def infovqa_test(out: Path, seed: int) -> None:
                     "data_split": "test",
                 }
             )
-    features = {
-        "questionId": Value("string"),
-        "question": Value("string"),
-        "answers": Sequence(Value("string")),
-        "answer_type": Sequence(Value("string")),
-        "image": Image(),
-        "image_url": Value("string"),
-        "operation/reasoning": Sequence(Value("string")),
-        "ocr": Value("string"),
-        "data_split": Value("string"),
-    }
-    write_parquet(rows, features, out / "InfographicVQA" / "test-00000-of-00001.parquet")
+    write_parquet(rows, infovqa_features(), out / "InfographicVQA" / "test-00000-of-00001.parquet")
