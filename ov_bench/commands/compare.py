@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from .flags import add_json_argument
 
 NAME = "compare"
 HELP = "compare two runs or sweeps, or a run with the published numbers (published:CHECKPOINT RUN)"
@@ -99,14 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--bootstrap", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)"
     )
+    # --seed and --output mean other things here than in run/sweep (the bootstrap's seed; a file)
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument(
         "--output", default=None, metavar="FILE", help="also write the Markdown summary to FILE"
     )
     published = parser.add_argument_group("published:CHECKPOINT")
-    published.add_argument(
-        "--json", default=None, metavar="FILE", help="write one JSON object per published row to FILE"
-    )
+    add_json_argument(published, "one object per published row")
     published.add_argument(
         "--max-failure-share",
         type=_fraction,
@@ -123,7 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _write(path: str | None, text: str) -> None:
-    from pathlib import Path
 
     if path:
         target = Path(path)
@@ -162,7 +164,6 @@ def execute(args: argparse.Namespace) -> int:
 
 def execute_published(args: argparse.Namespace) -> int:
     """``compare published:CHECKPOINT RUN``: the run (each setting of a sweep) against the published numbers."""
-    import json
 
     from ..analysis.published import PublishedOptions, compare_run
     from ..outputs.run_outputs import load_outputs

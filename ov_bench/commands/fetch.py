@@ -7,7 +7,7 @@ import argparse
 from tasks import DataError, get_task, resolve_task_names
 from tasks.hub_fetch import fetch_task
 
-from .flags import task_list
+from .flags import add_tasks_argument
 
 NAME = "fetch"
 HELP = "download the tasks' hub datasets and unpack their video archives (where lmms-eval looks, or --dest)"
@@ -30,13 +30,7 @@ examples:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tasks",
-        type=task_list,
-        required=True,
-        metavar="T1,T2",
-        help="comma-separated task names (see `ov-bench tasks`)",
-    )
+    add_tasks_argument(parser)
     parser.add_argument(
         "--dest",
         default=None,

@@ -86,8 +86,7 @@ def grid_pinpoints_arg(text: str) -> str:
 
 
 # ---- groups of flags --------------------------------------------------------------------------
-def add_task_arguments(parser: argparse.ArgumentParser, *, limit_help: str) -> None:
-    """--tasks, --data, --limit, --seed: which docs."""
+def add_tasks_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks",
         type=task_list,
@@ -95,6 +94,11 @@ def add_task_arguments(parser: argparse.ArgumentParser, *, limit_help: str) -> N
         metavar="T1,T2",
         help="comma-separated task names, lmms-eval task or group names, or suites (see `ov-bench tasks`)",
     )
+
+
+def add_task_arguments(parser: argparse.ArgumentParser, *, limit_help: str) -> None:
+    """--tasks, --data, --limit, --seed: which docs."""
+    add_tasks_argument(parser)
     parser.add_argument(
         "--data", default="hub", help="hub | samples | DIR (a local copy of the hub repos; default: hub)"
     )

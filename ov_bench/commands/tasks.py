@@ -25,7 +25,9 @@ COLUMNS = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "--json", action="store_true", help="print the listing as JSON (elsewhere --json FILE writes a file)"
+    )
 
 
 def task_rows() -> list[dict]:

@@ -84,12 +84,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stage", default=None, help="1 | 1.5 | 2-si | 2-ov (aliases: 2, si, ov, 2-onevision)"
     )
     parser.add_argument(
-        "--model", default="tiny", help="starting model: tiny | arch:0.5b[?layers=N] | PATH (default: tiny)"
+        "--model",
+        default="tiny",
+        help="the model training starts from: tiny | arch:0.5b[?layers=N] | PATH (default: tiny)",
     )
     parser.add_argument(
         "--data",
         default="samples",
-        help="LLaVA conversation JSON/JSONL (or its directory) | samples (a synthetic set; default)",
+        help="training data, not run's benchmarks: LLaVA conversation JSON/JSONL (or its directory) | "
+        "samples (a synthetic set; default)",
     )
     parser.add_argument(
         "--media-dir",
@@ -98,7 +101,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where image/video paths resolve (default: the JSON's directory)",
     )
     parser.add_argument(
-        "--output", default=None, metavar="DIR", help="output directory (default: runs/train-<stage>-<time>)"
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="checkpoints and logs (default: runs/train-<stage>-<time>; --resume continues one)",
     )
     parser.add_argument(
         "--config", default=None, metavar="YAML", help="recipe/option overrides as a YAML mapping"
@@ -127,7 +133,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=positive_int,
-        help="samples per device per micro-batch (default: derived from the global batch, at most 4)",
+        help="samples per device per micro-batch (default: derived from the global batch, at most 4; "
+        "run's --batch-size is samples per model call)",
     )
     parser.add_argument(
         "--grad-accum",
@@ -139,14 +146,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-steps", type=positive_int, help="stop after N optimizer steps (sets the schedule's length)"
     )
     parser.add_argument(
-        "--max-grid-tokens", type=_threshold, metavar="TAU|none", help=f"AnyRes threshold tau {from_stage}"
+        "--max-grid-tokens",
+        type=_threshold,
+        metavar="TAU|none",
+        help=f"AnyRes threshold tau of the training inputs {from_stage}",
     )
-    parser.add_argument("--frames", type=positive_int, help="video frames per sample (default 32)")
+    parser.add_argument("--frames", type=positive_int, help="video frames per training sample (default 32)")
     parser.add_argument("--max-length", type=positive_int, help=f"longest sequence in tokens {from_stage}")
     parser.add_argument(
         "--overlong", choices=("skip", "truncate"), help="what to do with longer samples (default skip)"
     )
-    parser.add_argument("--seed", type=int, help="seed for data order and initialisation (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed for data order and initialisation (default 0; run's picks the --limit subset)",
+    )
     parser.add_argument(
         "--mixed-precision",
         choices=("no", "bf16", "fp16"),
