@@ -104,8 +104,7 @@ class _MMBenchEn(LmmsTask):
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         # this row's own answer; CircularEval (all rotations right) is decided in the aggregation
         item = results["gpt_eval_score"]
-        letter, _ = self._read_prediction(item)
-        return float(letter == item["answer"]), letter, letter is None
+        return _own_answer(item, self._read_prediction(item)[0])
 
     def aggregate_metric(self, name: str, agg: Any, values: list) -> Any:
         # gpt_eval_score: lmms-eval's static aggregation (mmbench_en_dev's own calls its judge client;
@@ -118,6 +117,11 @@ class _MMBenchEn(LmmsTask):
     def _call_aggregation(self, agg: Any, values: list) -> Any:
         with _lmms_state_lock, _global_random_kept():
             return super()._call_aggregation(agg, values)
+
+
+def _own_answer(item: dict, letter: str | None) -> tuple[float, str | None, bool]:
+    """(score, parsed, parse_failed) of a row read as ``letter``."""
+    return float(letter == item["answer"]), letter, letter is None
 
 
 @contextlib.contextmanager
@@ -184,12 +188,15 @@ class MMBenchEnDev(_MMBenchEn):
                 raise JudgeError(e.reason) from None
         if session.failure is not None:  # defensive: a failure lmms-eval code got past
             raise JudgeError(session.failure)
-        for r in records:
+        for r in records:  # this judge's reading replaces an earlier judge model's
             item = r["lmms"]["gpt_eval_score"]
+            r.pop(JUDGE_ANSWER_KEY, None)
             letter = read.get(int(item["index"]))
             if letter is not None:
-                r.update({JUDGE_ANSWER_KEY: letter, "parsed": letter, "parse_failed": False})
-                r["score"] = float(letter == item["answer"])
+                r[JUDGE_ANSWER_KEY] = letter
+            else:
+                letter = self._read_prediction(item)[0]
+            r["score"], r["parsed"], r["parse_failed"] = _own_answer(item, letter)
         return float(overall)
 
     def aggregate(self, records: list[dict]) -> dict[str, float]:

@@ -259,14 +259,27 @@ def test_mmbench_runs_without_a_judge_then_judges_its_awaiting_groups(samples_ca
         answer = row.record["lmms"]["gpt_eval_score"]["answer"]
         assert row.score == float(row.record["judge_answer"] == answer)  # the row's own answer, as read
 
-    # 4. the same judge again: nothing is sent; 5. another judge model re-judges, without the model
+    # 4. the same judge again: nothing is sent
     with JudgeServer(mmbench_reply) as server:
         run(out, JudgeConfig(url=server.url), adapter, tasks=tasks, limit=None)
         assert server.requests == []
+    # 5. another judge model (answering "E": lmms-eval stops at a group's first judged row) re-judges
+    # every group, without the model; no reading of the first judge is left behind
+    with JudgeServer(lambda request: "E") as server:
         fifth = run(out, JudgeConfig(url=server.url, model="judge-b"), adapter, tasks=tasks, limit=None)
-        assert server.requests and {r["model"] for r in server.requests} == {"judge-b"}
+        sent = len(server.requests)
+        assert sent and {r["model"] for r in server.requests} == {"judge-b"}
+        with lmms_eval_judging_at(en.mmbench_evaluator, server, monkeypatch):
+            expected = _lmms_eval_mmbench(fifth.rows, "mmbench_aggregate_dev_results_eval")
+    assert fifth.results["tasks"]["mmbench_en_dev"]["metrics"]["gpt_eval_score"] == pytest.approx(expected)
     assert adapter.calls == len(first.rows) and all(r.ok for r in fifth.rows)
-    assert {r.record["group_judge_model"] for r in fifth.rows if "judge_group" in r.record} == {"judge-b"}
+    judged = [r for r in fifth.rows if "judge_group" in r.record]
+    assert {r.record["group_judge_model"] for r in judged} == {"judge-b"}
+    read = [r.record["judge_group"][0] for r in fifth.rows if "judge_answer" in r.record]
+    assert read and len(read) == len(set(read)) == sent  # one read per judged group
+    assert all(
+        r.record["judge_answer"] == "E" and r.score == 0.0 for r in fifth.rows if "judge_answer" in r.record
+    )
 
 
 # ---- end to end through the CLI, every judged task, scores held against lmms-eval's own functions ----------
