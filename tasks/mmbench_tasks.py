@@ -1,18 +1,27 @@
 """MMBench (en dev): mmbench_en_dev and mmbench_en_dev_static (lmms-eval 0.7.3 names, used as-is).
 
-Both tasks share lmms-eval's prompt, visuals and process_results; they differ only in how the
-gpt_eval_score aggregation reads a prediction that lmms-eval's rule-based matcher
-(MMBench_Evaluator.can_infer) cannot read:
+Both tasks share lmms-eval's prompt, visuals and process_results; they differ only in how a prediction
+that lmms-eval's rule-based matcher (MMBench_Evaluator.can_infer) cannot read is read:
 
-- mmbench_en_dev (the paper's row): lmms-eval sends it to an LLM judge. lmms-eval 0.7.3 does that with
-  requests.post to OPENAI_API_URL (default api.openai.com) with OPENAI_API_KEY (default the placeholder
-  "YOUR_API_KEY"): without a real key that is about 45 s of failed retries per prediction, then a
-  letter drawn from the global RNG. ov-bench never lets that client run. With a judge configured
-  (`task.judge`, see below) the unreadable predictions go through it inside lmms-eval's own
-  aggregation (its prompt, its retries, its fallback); without one they are scored exactly as
-  mmbench_en_dev_static scores them, the record says `judge_needed: true` and the aggregate counts
-  them (`judge_needed`, and `judge_static_fallback` for those scored without a judge).
-- mmbench_en_dev_static: lmms-eval's offline variant (its robust letter extractor instead of the judge).
+- mmbench_en_dev_static: lmms-eval's offline variant (its static letter extractor).
+- mmbench_en_dev (the paper's row): lmms-eval asks an LLM judge inside its gpt_eval_score aggregation,
+  with requests.post to OPENAI_API_URL (default api.openai.com) and OPENAI_API_KEY (default the
+  placeholder "YOUR_API_KEY"): without a real key that is about 45 s of failed retries per prediction,
+  then a letter drawn from the global RNG. ov-bench never lets that happen. Such a prediction's record
+  gets ``AWAITING_JUDGE_KEY`` and it is scored as mmbench_en_dev_static scores it; the aggregate counts
+  them (``awaiting_judge``). With a judge configured (``--judge-url``), ov-bench's judging pass
+  (``group_judged``, ov_bench/engine/judge_pass.py) judges each CircularEval group holding one:
+  :meth:`MMBenchEnDev.judge_group` runs lmms-eval's ``eval_result(eval_method="openai")`` on the group
+  (its prompt, its reading of the reply), its ``requests.post`` routed to the judge session
+  (tasks/judging/routes.py). A reply lmms-eval's matcher cannot read fails the call (lmms-eval would ask
+  twice more, then draw a random letter), so the group awaits the judge. The letter the judge's reply
+  was read as goes into the record (``judge_answer``, and the row's own score), the group's CircularEval
+  result into ``group_score`` (1.0: every rotation right).
+
+The gpt_eval_score aggregate is lmms-eval's static aggregation over the predictions, each judged one
+replaced by the letter the judge's reply was read as: for a judged group that is what lmms-eval's judge
+aggregation gives (a question is right when every rotation, read by the matcher or the judge, is), for
+any other group what mmbench_en_dev_static gives.
 
 CircularEval: a question with k options has k rows, index i and i + r * 1e6 (rotated options); the
 question counts as right only if every rotation is. `--limit` keeps a question's rows together
@@ -22,10 +31,6 @@ Side effects contained: lmms-eval's aggregations write JSON/xlsx files under `ar
 submissions/` (here the task's submission_dir or a temporary directory, never ./submissions/), reseed
 the process-global `random` module (random.seed(2680); the state is restored after the call), and the
 `submission` metric's aggregation returns None (left out of the metrics, never passed to float()).
-
-Hook for a judge: set `task.judge` to a callable taking lmms-eval's matching prompt (str) and returning
-the judge's reply text (str); an exception or an empty reply counts as lmms-eval's "Failed to obtain
-answer via API". Only mmbench_en_dev uses it.
 """
 
 from __future__ import annotations
@@ -33,11 +38,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import random
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tasks.judging import (
+    AWAITING_JUDGE_KEY,
+    JudgeAbort,
+    JudgeError,
+    JudgeSession,
+    active_session,
+    route_requests,
+)
 from tasks.lmms import call, import_utils
 from tasks.lmms_task import LmmsTask
 from tasks.registry import register
@@ -45,9 +59,8 @@ from tasks.samples import paper_image_samples
 
 CIRCULAR = 1_000_000  # rows with index >= 1e6 are rotations of index % 1e6
 _API_FAILED = "Failed to obtain answer via API"  # lmms-eval's failure string (MMBench_Evaluator)
-_lmms_state_lock = threading.Lock()  # guards lmms-eval's module-level evaluator and the global RNG
-
-Judge = Callable[[str], str]
+_lmms_state_lock = threading.Lock()  # guards the global RNG that lmms-eval's eval_result reseeds
+JUDGE_ANSWER_KEY = "judge_answer"  # record key: the letter the judge's reply was read as
 
 
 class _MMBenchEn(LmmsTask):
@@ -84,26 +97,31 @@ class _MMBenchEn(LmmsTask):
         letter = call(mcq.extract_mcq_answer, str(item["prediction"]), choices=choices)
         return (letter or None), False
 
+    def _readable(self, item: dict) -> bool:
+        """Whether lmms-eval's rule-based matcher reads one row's prediction (else its judge is asked)."""
+        return self._read_prediction(item)[1]
+
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         # this row's own answer; CircularEval (all rotations right) is decided in the aggregation
         item = results["gpt_eval_score"]
-        letter, _ = self._read_prediction(item)
-        return float(letter == item["answer"]), letter, letter is None
+        return _own_answer(item, self._read_prediction(item)[0])
 
     def aggregate_metric(self, name: str, agg: Any, values: list) -> Any:
-        # the `submission` aggregation writes a spreadsheet and returns None (LmmsTask leaves it out)
-        return (
-            self._aggregate_gpt_eval(values)
-            if name == "gpt_eval_score"
-            else super().aggregate_metric(name, agg, values)
-        )
-
-    def _aggregate_gpt_eval(self, values: list[dict]) -> Any:
-        raise NotImplementedError
+        # gpt_eval_score: lmms-eval's static aggregation (mmbench_en_dev's own calls its judge client;
+        # its judged predictions arrive here already read, see MMBenchEnDev.aggregate). The
+        # `submission` aggregation writes a spreadsheet and returns None (LmmsTask leaves it out).
+        if name == "gpt_eval_score":
+            agg = self._en_utils().mmbench_aggregate_dev_results_static
+        return super().aggregate_metric(name, agg, values)
 
     def _call_aggregation(self, agg: Any, values: list) -> Any:
         with _lmms_state_lock, _global_random_kept():
             return super()._call_aggregation(agg, values)
+
+
+def _own_answer(item: dict, letter: str | None) -> tuple[float, str | None, bool]:
+    """(score, parsed, parse_failed) of a row read as ``letter``."""
+    return float(letter == item["answer"]), letter, letter is None
 
 
 @contextlib.contextmanager
@@ -123,64 +141,101 @@ class MMBenchEnDevStatic(_MMBenchEn):
     lmms_eval_yaml = "mmbench_en_dev_static.yaml"
     in_paper_suite = False  # the paper's row is mmbench_en_dev (judge-read predictions)
 
-    def _aggregate_gpt_eval(self, values: list[dict]) -> Any:
-        (agg,) = [a for n, _, a, _ in self._metrics if n == "gpt_eval_score"]
-        return self._call_aggregation(agg, values)
-
 
 @register
 class MMBenchEnDev(_MMBenchEn):
     name = "mmbench_en_dev"
     lmms_eval_name = "mmbench_en_dev"
     lmms_eval_yaml = "mmbench_en_dev.yaml"
-
-    # The judge for predictions the rule-based matcher cannot read: prompt -> reply text. None: those
-    # predictions are scored as mmbench_en_dev_static scores them (never lmms-eval's own HTTP client).
-    judge: Judge | None = None
+    # scoring stays "local": it runs without a judge; with one, its judging pass judges the
+    # CircularEval groups holding a prediction the rule-based matcher cannot read
+    group_judged = True
 
     def score(self, doc: dict, response: str) -> dict:
         record = super().score(doc, response)
-        _, readable = self._read_prediction(record["lmms"]["gpt_eval_score"])
-        record["judge_needed"] = not readable  # lmms-eval would ask its judge about this prediction
+        if not self._readable(record["lmms"]["gpt_eval_score"]):
+            record[AWAITING_JUDGE_KEY] = True  # lmms-eval would ask its judge; cleared once judged
         return record
 
+    def judge_groups(self, records: list[dict]) -> list[list[int]]:
+        """Indices of the records of each CircularEval group (a question and its rotations) that holds
+        a prediction the rule-based matcher cannot read, and the question's own row (without it
+        lmms-eval scores no question)."""
+        groups: dict[int, list[int]] = {}
+        for i, r in enumerate(records):
+            groups.setdefault(int(r["lmms"]["gpt_eval_score"]["index"]) % CIRCULAR, []).append(i)
+        items = [r["lmms"]["gpt_eval_score"] for r in records]
+        return [
+            group
+            for question, group in groups.items()
+            if any(int(items[i]["index"]) == question for i in group)
+            and not all(self._readable(items[i]) for i in group)
+        ]
+
+    def judge_group(self, records: list[dict]) -> float:
+        """One CircularEval group through the judge session: lmms-eval's eval_result (judge mode) on the
+        group's rows; returns its result (1.0: every rotation right) and puts the letter each judged
+        prediction was read as into its record (``judge_answer``, ``parsed``, ``score``)."""
+        session = active_session()
+        if session is None:
+            raise JudgeError(f"{self.name}: no LLM judge is configured (--judge-url)")
+        evaluator, read = _judging_evaluator(self._en_utils().mmbench_evaluator, session)
+        values = [copy.deepcopy(r["lmms"]["gpt_eval_score"]) for r in records]
+        with _lmms_state_lock, _global_random_kept():
+            try:
+                overall, _, _ = call(evaluator.eval_result, values, eval_method="openai")
+            except JudgeAbort as e:
+                raise JudgeError(e.reason) from None
+        if session.failure is not None:  # defensive: a failure lmms-eval code got past
+            raise JudgeError(session.failure)
+        for r in records:  # this judge's reading replaces an earlier judge model's
+            item = r["lmms"]["gpt_eval_score"]
+            r.pop(JUDGE_ANSWER_KEY, None)
+            letter = read.get(int(item["index"]))
+            if letter is not None:
+                r[JUDGE_ANSWER_KEY] = letter
+            else:
+                letter = self._read_prediction(item)[0]
+            r["score"], r["parsed"], r["parse_failed"] = _own_answer(item, letter)
+        return float(overall)
+
     def aggregate(self, records: list[dict]) -> dict[str, float]:
-        out = super().aggregate(records)
-        needed = sum(bool(r.get("judge_needed")) for r in records)
-        out["judge_needed"] = float(needed)
-        out["judge_static_fallback"] = float(needed if self.judge is None else 0)
+        out = super().aggregate([_judge_read(r) for r in records])
+        out["awaiting_judge"] = float(sum(bool(r.get(AWAITING_JUDGE_KEY)) for r in records))
+        out["judge_answers"] = float(sum(JUDGE_ANSWER_KEY in r for r in records))
         return out
 
-    def _aggregate_gpt_eval(self, values: list[dict]) -> Any:
-        utils = self._en_utils()
-        if self.judge is None:  # mmbench_en_dev_static's aggregation: no judge, no network
-            return self._call_aggregation(utils.mmbench_aggregate_dev_results_static, values)
-        judged = _judge_evaluator(utils.mmbench_evaluator, self.judge)
-        with _lmms_state_lock, _global_random_kept():
-            original = utils.mmbench_evaluator
-            utils.mmbench_evaluator = judged  # read by the aggregation at call time
-            try:
-                return LmmsTask._call_aggregation(self, utils.mmbench_aggregate_dev_results_eval, values)
-            finally:
-                utils.mmbench_evaluator = original
+
+def _judge_read(record: dict) -> dict:
+    """The record with its gpt_eval_score prediction replaced by the letter the judge read it as, if any:
+    lmms-eval's matcher reads that letter as the judge's answer, as its judge aggregation does."""
+    letter = record.get(JUDGE_ANSWER_KEY)
+    if letter is None:
+        return record
+    lmms = dict(record["lmms"], gpt_eval_score=dict(record["lmms"]["gpt_eval_score"], prediction=letter))
+    return dict(record, lmms=lmms)
 
 
-def _judge_evaluator(evaluator: Any, judge: Judge) -> Any:
-    """A copy of lmms-eval's MMBench_Evaluator whose chat call is `judge` and whose own HTTP client
-    refuses to run: its prompt building, answer reading, retries and random fallback stay lmms-eval's."""
+def _judging_evaluator(evaluator: Any, session: JudgeSession) -> tuple[Any, dict[int, str]]:
+    """A copy of lmms-eval's MMBench_Evaluator whose judge calls go to ``session`` (its module's
+    requests.post is routed there), where a reply its matcher (can_infer) cannot read fails the call,
+    and the letter read for each judged row index is kept in the returned dict."""
+    route_requests(sys.modules[type(evaluator).__module__])
     judged = copy.copy(evaluator)
+    read: dict[int, str] = {}
 
-    def ask(prompt: str, *args: Any, **kwargs: Any) -> str:
-        try:
-            reply = judge(prompt)
-        except Exception:  # a judge failure is what lmms-eval's client reports after its retries
-            return _API_FAILED
-        reply = "" if reply is None else str(reply).strip()
-        return reply or _API_FAILED
+    def extract_answer_from_item(item: Any) -> tuple[str, str]:
+        choices = evaluator.build_choices(item)
 
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("ov-bench: lmms-eval's MMBench HTTP client is disabled; configure a judge")
+        def readable(reply: str) -> str | None:
+            if _API_FAILED in reply or not evaluator.can_infer(reply, dict(choices)):
+                return "lmms-eval's matcher reads no single option letter in it"
+            return None
 
-    judged.get_chat_response = ask
-    judged._post_request = refuse
-    return judged
+        with session.checking(readable):
+            letter, reply = type(evaluator).extract_answer_from_item(judged, item)
+        read[int(item["index"])] = str(letter)
+        return letter, reply
+
+    judged.extract_answer_from_item = extract_answer_from_item
+    return judged, read

@@ -5,17 +5,34 @@ OpenAI-compatible server on 127.0.0.1 (tests/support/judge_server.py); the model
 
 from __future__ import annotations
 
+import functools
+import importlib
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from ov_bench.adapters.base import Generation
 from ov_bench.engine.runner import RunConfig, Runner
+from ov_bench.judge import require_judge
 from ov_bench.judge.awaiting import awaiting_judge_line
 from ov_bench.model_spec import ModelSpec
 from ov_bench.outputs.store import SAMPLES_DB, ResultsStore
-from tasks.judging import JudgeConfig
+from ov_bench.reports.summary import summary_table
+from tasks import get_task
+from tasks.judging import AWAITING_JUDGE_KEY, JudgeConfig
 from tests.support.fakes import InstantAdapter
-from tests.support.judge_server import JudgeServer, Reply, down_url, last_user_text, no_retry_sleeps
+from tests.support.judge_server import (
+    JudgeServer,
+    Reply,
+    down_url,
+    last_user_text,
+    no_retry_sleeps,
+    pick,
+    plausible_reply,
+)
+from tests.support.mmbench_judge import lmms_eval_judging_at, mmbench_reply
 
 
 class CountingAdapter(InstantAdapter):
@@ -154,6 +171,117 @@ def test_consistency_pairs_are_judged_and_stored_together(samples_cache, tmp_pat
     assert [r.score for r in again.rows] == [4.0] * len(again.rows)
 
 
+# ---- MMBench: runs without a judge, its CircularEval groups judged when one is configured --------------
+
+
+class MMBenchAdapter(CountingAdapter):
+    """Answers an MMBench prompt, a function of the prompt: the right letter, the right option's text, or
+    two option texts meaning the right or another option (the rule-based matcher reads neither: the
+    judge is asked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.truth = {get_task("mmbench_en_dev").doc_to_text(d): d for d in self.docs()}
+
+    @staticmethod
+    @functools.cache
+    def docs() -> list[dict]:
+        return get_task("mmbench_en_dev").load(data="samples")
+
+    def generate(self, prepared, max_new_tokens, timer):
+        self.calls += 1
+        doc, k = self.truth[prepared.prompt], pick(prepared.prompt, 1000)
+        right = doc[doc["answer"]]
+        other = next(doc[c] for c in "ABCD" if doc[c] is not None and c != doc["answer"])
+        meant = (right, other)[k // 4 % 2]
+        kinds = [doc["answer"], right, f"either {right} or {other}, rather {meant}", f"{other} or {right}"]
+        text = kinds[k % 4]
+        return Generation(text, 1, prepared.visual_tokens_counted, prepared.visual_tokens_counted + 20)
+
+
+def _lmms_eval_mmbench(rows, aggregation: str) -> float:
+    """lmms-eval's own process_results and gpt_eval_score aggregation over stored responses."""
+    en = importlib.import_module("lmms_eval.tasks.mmbench.en_utils")
+    docs = {d["index"]: d for d in MMBenchAdapter.docs()}
+    values = [en.mmbench_process_results(docs[int(r.doc_id)], [r.response])["gpt_eval_score"] for r in rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        return getattr(en, aggregation)(values, args=SimpleNamespace(output_path=tmp))
+
+
+def test_mmbench_runs_without_a_judge_then_judges_its_awaiting_groups(samples_cache, tmp_path, monkeypatch):
+    out, adapter, tasks = tmp_path / "mmb", MMBenchAdapter(), ("mmbench_en_dev",)
+    require_judge(tasks, None)  # not scored by a judge: runs without --judge-url (no exit 2)
+    # 1. no judge: every sample scored (as mmbench_en_dev_static scores it), unreadable ones flagged
+    first = run(out, None, adapter, tasks=tasks, limit=None)
+    metrics = first.results["tasks"]["mmbench_en_dev"]["metrics"]
+    flagged = [r for r in first.rows if r.record.get(AWAITING_JUDGE_KEY)]
+    assert all(r.ok for r in first.rows) and 0 < len(flagged) < len(first.rows) == adapter.calls
+    assert metrics["awaiting_judge"] == len(flagged) and metrics["judge_answers"] == 0
+    assert awaiting_judge_line(first.rows) is None  # not a failure: the run ends normally
+    assert metrics["gpt_eval_score"] == _lmms_eval_mmbench(first.rows, "mmbench_aggregate_dev_results_static")
+    assert f"awaiting judge: mmbench_en_dev: {len(flagged)} prediction(s)" in summary_table(first.results)
+
+    # 2. with a judge that fails every call about one question: its group awaits, the others are judged
+    victim = {}
+
+    def flaky(request):
+        victim.setdefault("prompt", last_user_text(request))
+        return Reply(status=500) if last_user_text(request) == victim["prompt"] else mmbench_reply(request)
+
+    with JudgeServer(flaky) as server:
+        second = run(out, JudgeConfig(url=server.url), adapter, tasks=tasks, limit=None)
+    assert adapter.calls == len(first.rows)  # the model is not run again
+    failed = [r for r in second.rows if r.error]
+    assert failed and all(r.error.startswith("judge: HTTP 500") for r in failed)
+    (question,) = {int(r.doc_id) % 1_000_000 for r in failed}  # one question: all of its rows
+    assert len(failed) == sum(int(r.doc_id) % 1_000_000 == question for r in second.rows)
+    line = awaiting_judge_line(second.rows)
+    assert line.startswith(f"ov-bench: {len(failed)} sample(s) await the LLM judge")
+
+    # 3. the judge healthy: only that group is judged; the score is lmms-eval's with the same replies
+    with JudgeServer(mmbench_reply) as server:
+        third = run(out, JudgeConfig(url=server.url), adapter, tasks=tasks, limit=None)
+        assert 0 < len(server.requests) <= len(failed)
+        metrics = third.results["tasks"]["mmbench_en_dev"]["metrics"]
+        assert all(r.ok for r in third.rows) and adapter.calls == len(first.rows)
+        assert metrics["awaiting_judge"] == 0 and metrics["judge_answers"] > 0
+        assert not any(AWAITING_JUDGE_KEY in r.record for r in third.rows)
+        en = importlib.import_module("lmms_eval.tasks.mmbench.en_utils")
+        with lmms_eval_judging_at(en.mmbench_evaluator, server, monkeypatch):
+            expected = _lmms_eval_mmbench(third.rows, "mmbench_aggregate_dev_results_eval")
+        assert metrics["gpt_eval_score"] == pytest.approx(expected, abs=1e-12)
+        assert expected != _lmms_eval_mmbench(third.rows, "mmbench_aggregate_dev_results_static")
+    judged = [r for r in third.rows if "judge_answer" in r.record]
+    for row in judged:  # the group's exchanges and result are stored with each of its rows
+        group = [r for r in third.rows if r.doc_id in row.record["judge_group"]]
+        assert all(exchanges(out, r) == exchanges(out, row) != [] for r in group)
+        assert all(r.record["group_score"] == row.record["group_score"] in (0.0, 1.0) for r in group)
+        answer = row.record["lmms"]["gpt_eval_score"]["answer"]
+        assert row.score == float(row.record["judge_answer"] == answer)  # the row's own answer, as read
+
+    # 4. the same judge again: nothing is sent
+    with JudgeServer(mmbench_reply) as server:
+        run(out, JudgeConfig(url=server.url), adapter, tasks=tasks, limit=None)
+        assert server.requests == []
+    # 5. another judge model (answering "E": lmms-eval stops at a group's first judged row) re-judges
+    # every group, without the model; no reading of the first judge is left behind
+    with JudgeServer(lambda request: "E") as server:
+        fifth = run(out, JudgeConfig(url=server.url, model="judge-b"), adapter, tasks=tasks, limit=None)
+        sent = len(server.requests)
+        assert sent and {r["model"] for r in server.requests} == {"judge-b"}
+        with lmms_eval_judging_at(en.mmbench_evaluator, server, monkeypatch):
+            expected = _lmms_eval_mmbench(fifth.rows, "mmbench_aggregate_dev_results_eval")
+    assert fifth.results["tasks"]["mmbench_en_dev"]["metrics"]["gpt_eval_score"] == pytest.approx(expected)
+    assert adapter.calls == len(first.rows) and all(r.ok for r in fifth.rows)
+    judged = [r for r in fifth.rows if "judge_group" in r.record]
+    assert {r.record["group_judge_model"] for r in judged} == {"judge-b"}
+    read = [r.record["judge_group"][0] for r in fifth.rows if "judge_answer" in r.record]
+    assert read and len(read) == len(set(read)) == sent  # one read per judged group
+    assert all(
+        r.record["judge_answer"] == "E" and r.score == 0.0 for r in fifth.rows if "judge_answer" in r.record
+    )
+
+
 # ---- end to end through the CLI, every judged task, scores held against lmms-eval's own functions ----------
 
 # task -> (lmms-eval module, process_results, how its own client reaches the judge)
@@ -263,3 +391,36 @@ def test_sweep_judges_once_per_response_and_resumes_the_rest(samples_cache, tiny
     assert all(r.error.startswith("judge:") for r in waiting)
     line = awaiting_judge_line(waiting)
     assert line is not None and "4" in line
+
+
+@pytest.mark.slow
+def test_cli_mmbench_without_then_with_a_judge(samples_cache, tmp_path, monkeypatch, capsys):
+    import json
+    import socket
+
+    from ov_bench.cli import main
+
+    out = tmp_path / "mmb"
+    args = ["run", "--tasks", "mmbench_en_dev", "--model", "tiny", "--data", "samples", "--limit", "8"]
+    args += ["--max-new-tokens", "8", "--output", str(out), "--no-progress", "--no-warmup"]
+
+    def refuse(*a, **k):
+        raise AssertionError("network access attempted")
+
+    with monkeypatch.context() as m:  # no judge: no connection is ever attempted, the run ends normally
+        m.setattr(socket.socket, "connect", refuse)
+        m.setattr(socket, "create_connection", refuse)
+        assert main(args) == 0
+
+    def metrics() -> dict:
+        return json.loads((out / "results.json").read_text())["tasks"]["mmbench_en_dev"]["metrics"]
+
+    waiting = int(metrics()["awaiting_judge"])
+    assert (
+        waiting > 0 and f"awaiting judge: mmbench_en_dev: {waiting} prediction(s)" in capsys.readouterr().out
+    )
+    with JudgeServer(plausible_reply) as server:
+        assert main([*args, "--judge-url", server.url]) == 0 and server.requests
+        assert metrics()["awaiting_judge"] == 0 and metrics()["judge_answers"] > 0
+        sent = len(server.requests)
+        assert main([*args, "--judge-url", server.url]) == 0 and len(server.requests) == sent

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import socket
 import time
 
@@ -20,6 +19,9 @@ import pytest
 
 from tasks import get_task
 from tasks.data import samples_root
+from tasks.judging import AWAITING_JUDGE_KEY
+from tests.support.judge_server import JudgeServer
+from tests.support.mmbench_judge import lmms_eval_judging_at, mmbench_reply
 from tests.support.task_parity import (  # noqa: F401
     lmms_aggregate,
     lmms_config,
@@ -259,18 +261,21 @@ def test_hand_written_docs_equal_lmms_eval(pairs, name, tmp_path):
 # ---- MMBench: CircularEval, the judge trap, no network, no ./submissions ---------------------------
 
 
-def _mmbench_responses(rotation: int):
+def _mmbench_responses(rotation: int, mixed: bool = False):
     """Per doc: right, wrong, unreadable (two option texts, no letter: the rule-based matcher gives up),
-    or an option's text; all rotations of a question get the same kind (1e6 is a multiple of 4)."""
+    or an option's text; all rotations of a question get the same kind (1e6 is a multiple of 4).
+    ``mixed``: each rotation its own kind, wrong ones only unreadable (meaning the wrong option), so
+    that most questions go to the judge."""
 
     def pick(row: dict) -> list[str]:
         k = sum(row[c] is not None for c in "ABCD")
         wrong = next(c for c in "ABCD"[:k] if c != row["answer"])
-        unsure = (
-            f"either {row[row['answer']]} or {row[wrong]}, rather {row[row['answer']]}"  # two option texts
-        )
-        choice = [row["answer"], wrong, unsure, row[row["answer"]]][(row["index"] + rotation) % 4]
-        return [choice]
+        right, other = row[row["answer"]], row[wrong]
+        unsure = f"either {right} or {other}, rather {right}"  # two option texts
+        kinds = [row["answer"], wrong, unsure, right]
+        if mixed:
+            kinds = [row["answer"], unsure, f"either {right} or {other}, rather {other}", right]
+        return [kinds[(row["index"] + rotation + (row["index"] // 1_000_000 if mixed else 0)) % 4]]
 
     return pick
 
@@ -301,13 +306,14 @@ def test_mmbench_en_dev_without_judge_scores_as_static_and_flags(pairs, tmp_path
     monkeypatch.chdir(tmp_path)
     dev, docs, dev_lmms, rows = pairs["mmbench_en_dev"]
     static, _, static_lmms, _ = pairs["mmbench_en_dev_static"]
-    assert dev.judge is None
+    assert dev.scoring == "local" and dev.group_judged  # runs without a judge; judged by group with one
     records, results = _parity("mmbench_en_dev", pairs, tmp_path, responses=_mmbench_responses(0))
-    unreadable = [r for r in records if r["judge_needed"]]
+    unreadable = [r for r in records if r.get(AWAITING_JUDGE_KEY)]
     assert unreadable and len(unreadable) < len(records)
     evaluator = static_lmms.config.process_results.__globals__["mmbench_evaluator"]
-    for r in records:  # judge_needed is exactly lmms-eval's rule-based matcher failing
-        assert r["judge_needed"] == (not evaluator.prefetch_answer(dict(r["lmms"]["gpt_eval_score"])))
+    for r in records:  # the flag is exactly lmms-eval's rule-based matcher failing
+        readable = evaluator.prefetch_answer(dict(r["lmms"]["gpt_eval_score"]))
+        assert bool(r.get(AWAITING_JUDGE_KEY)) == (not readable)
     state = random.getstate()
     start = time.monotonic()
     got = dev.aggregate(_roundtrip(records))
@@ -315,15 +321,15 @@ def test_mmbench_en_dev_without_judge_scores_as_static_and_flags(pairs, tmp_path
     assert random.getstate() == state  # lmms-eval's random.seed(2680) did not leak
     expected = lmms_aggregate(static_lmms, results, str(tmp_path / "ref"))
     assert got["gpt_eval_score"] == pytest.approx(expected["gpt_eval_score"], abs=1e-12)
-    assert got["judge_needed"] == got["judge_static_fallback"] == len(unreadable)
+    assert got["awaiting_judge"] == len(unreadable) and got["judge_answers"] == 0
     assert "submission" not in got and expected["submission"] is None
     assert not (tmp_path / "submissions").exists()
     # where every prediction is readable, lmms-eval's own mmbench_en_dev aggregation (it would call a
     # judge otherwise) gives the same number
     records, results = _parity("mmbench_en_dev", pairs, tmp_path, responses=lambda row: [row["answer"]])
-    assert not any(r["judge_needed"] for r in records)
+    assert not any(r.get(AWAITING_JUDGE_KEY) for r in records) and dev.judge_groups(records) == []
     got, _ = _aggregates_equal(dev, dev_lmms, records, results, tmp_path / "ref")
-    assert got["gpt_eval_score"] == 100.0 and got["judge_needed"] == 0
+    assert got["gpt_eval_score"] == 100.0 and got["awaiting_judge"] == 0
 
 
 def test_mmbench_limit_keeps_circular_rotations_together(pairs):
@@ -345,88 +351,83 @@ def test_mmbench_never_calls_float_on_none(pairs):
     ours, docs, _, _ = pairs["mmbench_en_dev"]
     assert ours.aggregate([]) == {
         "parse_failure_rate": pytest.approx(float("nan"), nan_ok=True),
-        "judge_needed": 0.0,
-        "judge_static_fallback": 0.0,
+        "awaiting_judge": 0.0,
+        "judge_answers": 0.0,
     }
     only_rotation = [ours.score(d, d["answer"]) for d in docs if d["index"] >= 1_000_000][:1]
     out = ours.aggregate(only_rotation)  # no original row: lmms-eval scores no question
     assert all(v is None or isinstance(v, float) for v in out.values())
 
 
-class _ChatServer:
-    """A minimal OpenAI-compatible chat-completions server on 127.0.0.1: the reply is a pure function
-    of the prompt (a letter, or text without one, so lmms-eval's retries and fallback run too)."""
+def test_mmbench_en_dev_judged_groups_equal_lmms_eval(pairs, tmp_path, monkeypatch):
+    """With a judge, each CircularEval group holding an unreadable prediction is judged through ov-bench's
+    transport: the same requests lmms-eval's own client sends to the same server, the group's result and
+    the whole aggregate what lmms-eval's judge aggregation gives with those replies."""
+    import copy
 
-    def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from tasks.judging import JudgeConfig, judge_scope, judge_session
 
-        self.prompts: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                outer.prompts.append(prompt)
-                reply = ["A", "The best match is B", "none of them"][len(prompt) % 3]
-                meant = re.search(r"rather (\S+)\nYour output", prompt)  # a judge that reads the answer
-                options = dict((text, letter) for letter, text in re.findall(r"\n([A-D])\. (.+)", prompt))
-                if meant and meant.group(1) in options and len(prompt) % 2:
-                    reply = options[meant.group(1)]
-                data = json.dumps(
-                    {"choices": [{"message": {"role": "assistant", "content": reply}}]}
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/chat/completions"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def ask(self, prompt: str) -> str:
-        """A judge callable as the judge helper would give it: prompt in, reply text out."""
-        import urllib.request
-
-        payload = json.dumps({"model": "judge", "messages": [{"role": "user", "content": prompt}]}).encode()
-        request = urllib.request.Request(self.url, payload, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())["choices"][0]["message"]["content"]
-
-
-def test_mmbench_en_dev_judge_hook_equals_lmms_eval_with_that_judge(pairs, tmp_path, monkeypatch):
-    """With a judge configured, unreadable predictions go through it inside lmms-eval's aggregation: the
-    score equals lmms-eval's own mmbench_en_dev pipeline whose HTTP client talks to the same judge."""
     monkeypatch.chdir(tmp_path)
-    server = _ChatServer()
-    try:
-        dev, _, dev_lmms, _ = pairs["mmbench_en_dev"]
-        records, results = _parity("mmbench_en_dev", pairs, tmp_path, responses=_mmbench_responses(2))
-        assert any(r["judge_needed"] for r in records)
-        # the evaluator lmms-eval's gpt_eval_score aggregation uses (its YAML's own en_utils module)
-        evaluator = dev_lmms.aggregation()["gpt_eval_score"].__globals__["mmbench_evaluator"]
-        monkeypatch.setattr(evaluator, "API_URL", server.url)  # lmms-eval's requests.post client -> loopback
-        monkeypatch.setattr(evaluator, "API_KEY", "sk-loopback")
-        expected = lmms_aggregate(dev_lmms, results, str(tmp_path / "ref"))
-        asked_by_lmms = list(server.prompts)
-        server.prompts.clear()
-        judged = get_task("mmbench_en_dev")
-        judged.judge = server.ask
-        got = judged.aggregate(_roundtrip(records))
-        assert server.prompts == asked_by_lmms and asked_by_lmms  # the same questions, in the same order
-        assert got["gpt_eval_score"] == pytest.approx(expected["gpt_eval_score"], abs=1e-12)
-        assert got["judge_needed"] > 0 and got["judge_static_fallback"] == 0
-        static = dev.aggregate(_roundtrip(records))["gpt_eval_score"]  # the no-judge number differs here
-        assert static != got["gpt_eval_score"]
-        assert not (tmp_path / "submissions").exists()
-    finally:
-        server.server.shutdown()
+    dev, _, dev_lmms, _ = pairs["mmbench_en_dev"]
+    records, results = _parity("mmbench_en_dev", pairs, tmp_path, responses=_mmbench_responses(2, True))
+    groups = dev.judge_groups(records)
+    indices = [int(r["lmms"]["gpt_eval_score"]["index"]) for r in records]
+    flagged = {i for i, r in enumerate(records) if r.get(AWAITING_JUDGE_KEY)}
+    assert groups and {i for g in groups for i in g} >= flagged  # every unreadable row's group
+    for group in groups:  # one question each, all of its rows, one of them unreadable
+        question = indices[group[0]] % 1_000_000
+        assert sorted(group) == [i for i, x in enumerate(indices) if x % 1_000_000 == question]
+        assert flagged & set(group)
+    # lmms-eval's gpt_eval_score aggregation (its YAML's en_utils) with its own client
+    aggregation = dev_lmms.aggregation()["gpt_eval_score"]
+    evaluator = aggregation.__globals__["mmbench_evaluator"]
+    group_scores = []
+    with JudgeServer(mmbench_reply) as server:
+        for group in groups:
+            judged = [copy.deepcopy(records[i]) for i in group]
+            with judge_scope(JudgeConfig(url=server.url)), judge_session() as session:
+                score = dev.judge_group(judged)
+            ours = list(server.requests)
+            server.clear()
+            with lmms_eval_judging_at(evaluator, server, monkeypatch):
+                expected = lmms_aggregate(dev_lmms, [results[i] for i in group], str(tmp_path / "ref"))
+            assert score * 100 == expected["gpt_eval_score"]
+            assert ours == server.requests  # the same prompts, parameters and judge model, in order
+            assert [e.messages for e in session.exchanges] == [r["messages"] for r in ours]
+            server.clear()
+            for i, record in zip(group, judged):
+                records[i] = record
+            group_scores.append(score)
+        assert set(group_scores) == {0.0, 1.0}  # questions judged right and wrong both happen
+        read = [r for r in records if "judge_answer" in r]
+        assert read and all(r["parsed"] == r["judge_answer"] for r in read)
+        got = dev.aggregate(_roundtrip(records))
+        with lmms_eval_judging_at(evaluator, server, monkeypatch):
+            expected = lmms_aggregate(dev_lmms, results, str(tmp_path / "ref"))["gpt_eval_score"]
+        assert got["gpt_eval_score"] == pytest.approx(expected, abs=1e-12)
+        assert got["judge_answers"] == len(read)
+        static = pairs["mmbench_en_dev_static"][0].aggregate(_roundtrip(records))["gpt_eval_score"]
+        assert static != expected  # the judge changed the number here
+    assert not (tmp_path / "submissions").exists()
+
+
+def test_mmbench_unreadable_judge_reply_fails_the_group(pairs, tmp_path, monkeypatch):
+    """lmms-eval asks twice more and then draws a random letter; here the group awaits the judge."""
+    import copy
+
+    from tasks.judging import JudgeConfig, JudgeError, judge_scope, judge_session
+
+    dev = pairs["mmbench_en_dev"][0]
+    records, _ = _parity("mmbench_en_dev", pairs, tmp_path, responses=_mmbench_responses(2))
+    group = [copy.deepcopy(records[i]) for i in dev.judge_groups(records)[0]]
+    state = random.getstate()
+    with JudgeServer(lambda request: "I am not sure") as server:
+        with judge_scope(JudgeConfig(url=server.url)), judge_session() as session:
+            with pytest.raises(JudgeError, match="unusable reply 'I am not sure'"):
+                dev.judge_group(group)
+        assert len(server.requests) == 1 and len(session.exchanges) == 1
+    assert random.getstate() == state
+    assert not any("judge_answer" in r for r in group)
 
 
 # ---- data layout: the sample sets are the hub repos' layout; fetch and --data DIR read them ---------

@@ -37,7 +37,7 @@ def task_rows() -> list[dict]:
         ds = task.dataset
         scoring = cls.scoring
         # e.g. mmbench_en_dev: a configured judge reads the predictions its rules cannot
-        if scoring == "local" and hasattr(cls, "judge"):
+        if scoring == "local" and getattr(cls, "group_judged", False):
             scoring = "local (judge if configured)"
         rows.append(
             {

@@ -6,8 +6,10 @@ Group-judged tasks (``group_judged = True``; VideoChatGPT consistency's question
 whose lmms-eval aggregation judges several samples together, such as MMBench's circular groups)
 provide ``judge_groups(records) -> list[list[int]]`` (indices of records judged together, records in
 document order) and ``judge_group(records) -> float`` (one score for the group, called inside a
-judge session). The pass stores the group's exchanges and score on every row of the group
-(``record["judge_group"]``, ``record["group_score"]``, ``record["group_judge_model"]``).
+judge session, on copies of the records that it may update: MMBench puts the letter the judge read
+into each record). The pass stores the group's exchanges and score on every row of the group
+(``record["judge_group"]``, ``record["group_score"]``, ``record["group_judge_model"]``) and clears
+``AWAITING_JUDGE_KEY``; a row's score is its record's own ``score``, else the group's.
 
 Stored successful exchanges of the same judge model answer identical requests again (no HTTP call),
 so a partly judged sample only sends what is missing.
@@ -15,6 +17,7 @@ so a partly judged sample only sends what is missing.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Sequence
@@ -24,7 +27,14 @@ from ov_bench.adapters.base import Generation
 from ov_bench.engine.sample import score_into_row
 from ov_bench.judge.awaiting import JUDGE_ERROR, awaits_judge
 from ov_bench.judge.scoring import replaying
-from tasks.judging import Exchange, JudgeConfig, JudgeError, judge_scope, judge_session
+from tasks.judging import (
+    AWAITING_JUDGE_KEY,
+    Exchange,
+    JudgeConfig,
+    JudgeError,
+    judge_scope,
+    judge_session,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,25 +109,30 @@ def judge_groups(store: Any, plan: Any, identity: Any, judge_model: str) -> int:
         if all(r.record.get("group_judge_model") == judge_model for r in group):
             continue
         replay = [Exchange.from_dict(e) for e in _stored_exchanges(store, group[0], judge_model)]
+        records = [copy.deepcopy(r.record) for r in group]  # judge_group's updates count only on success
         error = None
         with judge_session(replay) as session:
             try:
-                score = task.judge_group([r.record for r in group])
+                score = task.judge_group(records)
             except JudgeError as exc:
                 error = str(exc).splitlines()[0] if str(exc) else "judge call failed"
         exchanges = [e.to_dict() for e in session.exchanges]
-        for row in group:
+        for row, record in zip(group, records):
             row.judge_model, row.judge_exchanges = judge_model, exchanges
             row.finished_at = time.time()
             for key in ("judge_group", "group_score", "group_judge_model"):
                 row.record.pop(key, None)
             if error is not None:
                 row.error, row.score = f"{JUDGE_ERROR} {error}", None
-            else:
-                row.record.update(
-                    judge_group=[r.doc_id for r in group], group_score=score, group_judge_model=judge_model
-                )
-                row.score = score
+                continue
+            record.pop(AWAITING_JUDGE_KEY, None)
+            record.update(
+                judge_group=[r.doc_id for r in group], group_score=score, group_judge_model=judge_model
+            )
+            row.record = record
+            row.score = score if record.get("score") is None else float(record["score"])
+            row.parsed = None if record.get("parsed") is None else str(record["parsed"])
+            row.parse_failed = bool(record.get("parse_failed", False))
         store.write_many(group)
         written += len(group)
     return written

@@ -3,8 +3,10 @@
 A stored row awaits the judge when
 - its scoring failed at the judge (error ``judge: ...``) in an earlier invocation (each invocation
   tries a sample's judge calls once; the run then exits 1 and a rerun tries again),
-- it is scored by a judge and was judged by another judge model (``--judge-model`` changed), or
-- it was scored without the judge it would have used (record flag AWAITING_JUDGE_KEY, MMBench).
+- it is scored by a judge and was judged by another judge model (``--judge-model`` changed).
+
+Rows of group-judged tasks (VideoChatGPT consistency, MMBench's CircularEval groups, whose records flag
+``AWAITING_JUDGE_KEY`` until their group is judged) are judged by group in engine/judge_pass.py.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ov_bench.judge.cli import is_judged
-from tasks.judging import AWAITING_JUDGE_KEY
 
 JUDGE_ERROR = "judge:"  # the error prefix of a sample whose judge call failed
 
@@ -28,8 +29,6 @@ def awaits_judge(row: Any, task: Any, judge_model: str) -> bool:
         return False  # its groups are judged by engine/judge_pass.py judge_groups
     if is_judged(task):
         return row.judge_model != judge_model
-    if (row.record or {}).get(AWAITING_JUDGE_KEY):
-        return True
     return row.judge_model is not None and row.judge_model != judge_model
 
 

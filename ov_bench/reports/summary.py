@@ -1,5 +1,6 @@
 """The plain-text summary of a run: the table `ov-bench run` prints at the end (also at the top of
-report.md), the run's timing, tasks that wholly failed, media warnings and parse failures, and notices."""
+report.md), the run's timing, tasks that wholly failed, media warnings, parse failures, predictions
+awaiting the judge, and notices."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def _row(name: str, t: dict[str, Any]) -> tuple[str, ...]:
 
 
 def caveat_lines(tasks: dict[str, dict[str, Any]]) -> list[str]:
-    """One line per task with media warnings, then one per task with parse failures."""
+    """One line per task with media warnings, then one per task with parse failures, then one per task
+    with predictions awaiting the judge."""
     lines = []
     for name, t in tasks.items():
         media = t.get("media_warnings") or {}
@@ -73,6 +75,13 @@ def caveat_lines(tasks: dict[str, dict[str, Any]]) -> list[str]:
             lines.append(
                 f"parse failures: {name}: {fmt(parse['count'])} of {fmt(parse['scored'])} scored "
                 f"({fmt(parse['share'], SHARE)}), first doc(s) {', '.join(parse['doc_ids'])}"
+            )
+    for name, t in tasks.items():  # mmbench_en_dev run without --judge-url
+        waiting = (t.get("metrics") or {}).get("awaiting_judge")
+        if waiting:
+            lines.append(
+                f"awaiting judge: {name}: {fmt(int(waiting))} prediction(s) its rules cannot read, scored "
+                "without the LLM judge; rerun with --judge-url to judge them (the model is not run again)"
             )
     return lines
 

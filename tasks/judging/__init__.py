@@ -2,9 +2,10 @@
 session that records every exchange, and the routing of lmms-eval's judge clients into it.
 
 Tasks import this package (never ov_bench); the engine opens a :func:`judge_scope` per run and a
-:func:`judge_session` per sample (ov_bench/judge/). A task that calls a judge only when one is
-configured (MMBench's unreadable predictions) checks :func:`active_session` and, without one, sets
-``record[AWAITING_JUDGE_KEY] = True`` so that a later run with a judge re-scores that sample.
+:func:`judge_session` per sample (ov_bench/judge/). A task that runs without a judge but asks one
+when it is configured (MMBench's unreadable predictions) sets ``record[AWAITING_JUDGE_KEY] = True`` on
+the samples it would ask about; its judging pass (ov_bench/engine/judge_pass.py, by group) clears it,
+and a later run with a judge judges what still awaits it, without running the model again.
 """
 
 from tasks.judging.config import (
@@ -34,7 +35,7 @@ from tasks.judging.session import (
 )
 from tasks.judging.transport import Exchange, Transport, exchange_key
 
-# Record key of a sample scored without the judge it would have used (re-scored when one is configured).
+# Record key of a sample scored without the judge it would have used (judged when one is configured).
 AWAITING_JUDGE_KEY = "awaiting_judge"
 
 __all__ = [

@@ -167,7 +167,7 @@ def no_retry_sleeps(monkeypatch: Any) -> None:
     monkeypatch.setattr(time_module, "sleep", lambda s: real_sleep(0) if s >= 1 else real_sleep(s))
 
 
-def _pick(text: str, n: int) -> int:
+def pick(text: str, n: int) -> int:
     """A deterministic choice in range(n) from a request's text (the same request, the same reply)."""
     import hashlib
 
@@ -178,7 +178,7 @@ def plausible_reply(request: dict[str, Any]) -> str:
     """A well-formed reply in the format each lmms-eval 0.7.3 judge prompt asks for, chosen
     deterministically from the request (so two callers sending the same prompt get the same reply)."""
     text = " ".join(str(m.get("content")) for m in request.get("messages") or [])
-    k = _pick(text, 1000)
+    k = pick(text, 1000)
     if "Correctness\n---" in text or "correctness score for the prediction" in text:  # MMVet
         return f"{(k % 11) / 10:.1f}"
     if "[End of Assistant 2]" in text:  # LLaVA-in-the-wild: two scores on the first line
@@ -189,4 +189,6 @@ def plausible_reply(request: dict[str, Any]) -> str:
         return f"{{'pred': '{'yes' if k % 2 else 'no'}', 'score': {k % 6}}}"
     if "'score'" in text:  # VideoChatGPT, VideoDC
         return f"{{'score': {k % 6}}}"
+    if "match an answer with several options" in text:  # MMBench: a letter its matcher reads
+        return ["A", "B", "E"][k % 3]
     return str(k % 2)  # the 0/1 verdicts (MathVerse, DC100)
