@@ -48,7 +48,7 @@ class Task:
     # Columns holding images (a single image cell or a list of them); decoded by load_visuals.
     image_columns: ClassVar[tuple[str, ...]] = ()
     # The largest per-sample score (the row's `score`): 1 for right/wrong, 100 where lmms-eval's
-    # per-sample aggregation is in percent (Video-MME, MVBench).
+    # per-sample aggregation is in percent (Video-MME, MVBench, MMVet), 5 for 0-5 judge scores.
     score_max: ClassVar[float] = 1.0
     # Bump when generate_samples changes so cached sample sets are rebuilt.
     samples_version: ClassVar[int] = 1

@@ -69,6 +69,7 @@ class MMVet(JudgedImageTask):
     id_column = "question_id"
     real_docs = 218
     published_judge_model = "gpt-4-0613"  # what lmms-eval judged MMVet with before 0.7.3's default
+    score_max = 100.0  # the per-sample score is mmvet_aggregate_results of one sample: correctness x 100
 
     def stratum(self, doc: dict) -> str:
         return str(doc.get("capability") or "")
@@ -127,6 +128,11 @@ class LLaVAInTheWild(JudgedImageTask):
         s1, s2 = review["scores"]
         return float(value), f"{s1:g} {s2:g}", False
 
+    def estimator(self, metric: str) -> None:
+        # llava_aggregation is a ratio of means (mean model score / mean reference score x 100), not a
+        # function of the per-sample ratios: no interval rather than a wrong one
+        return None
+
 
 @register
 class DC100EN(JudgedImageTask):
@@ -179,6 +185,9 @@ class MathVistaTestmini(JudgedImageTask):
     layout_verified = True  # AI4Math/MathVista's README configs and features were checked
     real_docs = 1000
     metadata_files = "data/{split}-*"
+    # the per-sample score is mathvista_aggregate_results of one sample (100 or 0, None read as 0); the
+    # metric, round(100 x correct / total, 2), is their mean
+    score_max = 100.0
 
     def stratum(self, doc: dict) -> str:
         return f"{doc.get('question_type')}/{doc.get('answer_type')}"

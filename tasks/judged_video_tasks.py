@@ -29,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tasks.estimators import MetricEstimator
 from tasks.judged import JudgedTask, check_score_dict_reply
 from tasks.judging import JudgeAbort, JudgeError, active_session, load_private_judge_utils
 from tasks.lmms import _FunctionTag, call
@@ -94,6 +95,20 @@ class ActivityNetQA(JudgedVideoTask):
     def parse(self, doc: dict, filtered: Any, results: dict) -> tuple[str | None, bool]:
         return str(results["gpt_eval_accuracy"]["Correctness"]), False
 
+    score_max = 100.0  # the per-sample score is the accuracy of one sample: 100 (yes) or 0
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """gpt_eval_accuracy: lmms-eval's share of "yes" verdicts among the yes/no ones, in percent
+        (gpt_eval_score, the mean 0-5 score, is not the rows' score: no estimator)."""
+        if metric != self.main_metric:
+            return None
+
+        def verdict(r: dict) -> bool:
+            correctness = str(r["lmms"]["gpt_eval_accuracy"]["Correctness"]).lower()
+            return "yes" in correctness or "no" in correctness  # the aggregation counts only these
+
+        return MetricEstimator(include=verdict, score_max=self.score_max)
+
 
 class VideoChatGPTTask(JudgedVideoTask):
     lmms_eval_dir = "videochatgpt"
@@ -102,6 +117,9 @@ class VideoChatGPTTask(JudgedVideoTask):
     metadata_files = "{config}/{split}-*"
     media_patterns = ("videos.zip",)
     archive_patterns = ("videos.zip",)
+    # judge scores 0-5, each metric their mean; a row's score is its task's main metric only (gen's
+    # detailed_orientation and context are not a row's score, so they get no estimator)
+    score_max = 5.0
 
     def doc_id(self, doc: dict) -> str:
         from tasks.records import ROW_KEY
@@ -158,6 +176,13 @@ class VideoChatGPTConsistency(VideoChatGPTTask):
 
     def summarize(self, doc: dict, response: str, filtered: Any, results: dict) -> tuple[float, Any, bool]:
         return 0.0, None, False  # replaced by the pair's score once judged
+
+    def estimator(self, metric: str) -> MetricEstimator | None:
+        """lmms-eval's mean over pairs of the pair's 0-5 score (both rows of a judged pair carry it):
+        a pair is one unit, resampled whole."""
+        if metric != self.main_metric:
+            return None
+        return MetricEstimator(unit=lambda r: "|".join(r["judge_group"]), score_max=self.score_max)
 
     def judge_groups(self, records: list[dict]) -> list[list[int]]:
         """Pairs of record indices as lmms-eval's videochatgpt_aggregate_submissions_consistency forms
@@ -219,6 +244,7 @@ class VideoDC499(JudgedVideoTask):
     lmms_eval_dir = "video_detail_description"
     lmms_eval_yaml = "video_detail_description.yaml"
     real_docs = 499
+    score_max = 5.0  # a 0-5 detail-orientation score; the metric is its mean
     media_patterns = ("*.zip",)
     archive_patterns = ("*.zip",)
 

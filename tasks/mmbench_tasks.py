@@ -78,6 +78,25 @@ class _MMBenchEn(LmmsTask):
     def stratum(self, doc: dict) -> str:
         return doc["category"]
 
+    def subscores(self, record: dict) -> dict[str, str]:
+        """The category_acc and l2_category_acc lmms-eval's eval_result prints (and writes to its JSON)."""
+        item = record["lmms"]["gpt_eval_score"]
+        return {"category": str(item["category"]), "l2_category": str(item["L2-category"])}
+
+    def estimator(self, metric: str) -> Any:
+        """A MetricEstimator (tasks/estimators.py) for gpt_eval_score: lmms-eval's CircularEval, the
+        percentage of questions (a row's index % 1e6) whose every rotation is read as right; each row's
+        own score is that rotation's 0/1 (the judge's reading where one was asked)."""
+        from tasks.estimators import MetricEstimator
+
+        if metric != self.main_metric:
+            return None
+        return MetricEstimator(
+            unit=lambda r: str(int(r["lmms"]["gpt_eval_score"]["index"]) % CIRCULAR),
+            unit_value="all",
+            multiplier=100.0,
+        )
+
     def generate_samples(self, out_dir: Path) -> None:
         paper_image_samples.mmbench_en(out_dir, seed=0)
 
