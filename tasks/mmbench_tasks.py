@@ -44,6 +44,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tasks.estimators import MetricEstimator
 from tasks.judging import (
     AWAITING_JUDGE_KEY,
     JudgeAbort,
@@ -83,12 +84,10 @@ class _MMBenchEn(LmmsTask):
         item = record["lmms"]["gpt_eval_score"]
         return {"category": str(item["category"]), "l2_category": str(item["L2-category"])}
 
-    def estimator(self, metric: str) -> Any:
+    def estimator(self, metric: str) -> MetricEstimator | None:
         """A MetricEstimator (tasks/estimators.py) for gpt_eval_score: lmms-eval's CircularEval, the
         percentage of questions (a row's index % 1e6) whose every rotation is read as right; each row's
         own score is that rotation's 0/1 (the judge's reading where one was asked)."""
-        from tasks.estimators import MetricEstimator
-
         if metric != self.main_metric:
             return None
         return MetricEstimator(

@@ -65,6 +65,10 @@ class ServerScored:
         record["score"] = None  # no per-sample score: the server has the answers
         return record
 
+    def estimator(self, metric: str) -> None:
+        """No interval or sub-score: there is no per-sample score here (the server has the answers)."""
+        return None
+
     def aggregate(self, records: list[dict]) -> dict[str, Any]:
         entries = [r["lmms"][SUBMISSION_METRIC] for r in records if SUBMISSION_METRIC in r.get("lmms", {})]
         out: dict[str, Any] = {"submission_entries": float(len(entries))}
