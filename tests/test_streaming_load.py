@@ -358,7 +358,7 @@ def test_run_records_the_resolved_dtype(tmp_path):
         output=str(tmp_path / "run"),
         progress=False,
     )
-    assert config.dtype == "auto"
+    assert config.model.dtype == "auto"
     Runner(config).run()
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["model"]["dtype"] == "float32" and results["env"]["dtype"] == "float32"
