@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 DEFAULT_THRESHOLD = 6561  # anyres_max_9, the released LLaVA-OneVision setting
+# what `sweep` and `tokens` compare by default: one crop, four, nine (the default) and no cap
+DEFAULT_SWEEP_THRESHOLDS: tuple[int | None, ...] = (729, 2916, DEFAULT_THRESHOLD, None)
 _NO_CAP = ("none", "null", "")
 
 

@@ -11,7 +11,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any
 
-from ov_bench.model_spec import ModelSpec
+from ov_bench.model_spec import DEFAULT_FRAMES, ModelSpec
 from ov_media.video import FrameSampling
 
 from ..profiling import NullTimer
@@ -100,7 +100,7 @@ class ModelAdapter(abc.ABC):
     force_sample: bool = False
     time_instruction: bool = False
     prompt_model: str | None = None
-    default_frames: int = 32
+    default_frames: int = DEFAULT_FRAMES
     spec: ModelSpec = ModelSpec()  # the settings it was loaded with (a sweep changes its layout ones)
 
     def apply_video_options(self) -> None:

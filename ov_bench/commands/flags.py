@@ -22,9 +22,8 @@ from reference_model.config import (
 )
 
 from ..model_spec import DTYPES, UNPAD_ROUNDINGS, ModelSpec
-from ..threshold import DEFAULT_THRESHOLD, parse_threshold
+from ..threshold import DEFAULT_SWEEP_THRESHOLDS, DEFAULT_THRESHOLD, parse_threshold
 
-DEFAULT_SWEEP_THRESHOLDS: list[int | None] = [729, 2916, 6561, None]
 MODEL_HELP = "tiny | arch:0.5b[?layers=N] | PATH or hub id (HF or original layout) | hf:PATH (default: tiny)"
 
 

@@ -80,12 +80,10 @@ from ov_bench.outputs.store import SAMPLES_DB, OutputLock, ResultsStore, SampleR
 from ov_bench.profiling import environment
 from ov_bench.reports.report import write_outputs
 from ov_bench.reports.sweep_report import write_sweep_report
-from ov_bench.threshold import parse_threshold
+from ov_bench.threshold import DEFAULT_SWEEP_THRESHOLDS, DEFAULT_THRESHOLD, parse_threshold
 from tasks.judging import judge_scope
 
 log = logging.getLogger(__name__)
-
-DEFAULT_THRESHOLDS: tuple[int | None, ...] = (729, 2916, 6561, None)
 
 
 @dataclass
@@ -95,7 +93,7 @@ class SweepConfig:
     and multi-image layouts. The spec's own threshold and frame count are replaced by the axes'."""
 
     tasks: list[str]
-    thresholds: list[int | None] = field(default_factory=lambda: list(DEFAULT_THRESHOLDS))
+    thresholds: list[int | None] = field(default_factory=lambda: list(DEFAULT_SWEEP_THRESHOLDS))
     frames: list[int] | None = None
     model: ModelSpec = field(default_factory=ModelSpec)
     data: str = "hub"
@@ -198,7 +196,7 @@ def default_reference(settings: Sequence[Setting]) -> Setting:
     top_frames = max(s.frames for s in settings)
     candidates = [s for s in settings if s.frames == top_frames]
     for s in candidates:
-        if s.threshold == 6561:
+        if s.threshold == DEFAULT_THRESHOLD:
             return s
     return candidates[-1]
 
