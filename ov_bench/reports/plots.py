@@ -127,13 +127,7 @@ def latency_stages(latency: Mapping[str, Mapping[str, Mapping[str, float]]], set
     fig, axes = _grid(len(tasks), width=4.6)
     for ax, task in zip(axes, tasks):
         labels = [s for s in settings if latency[task].get(s)]
-        bottoms = [0.0] * len(labels)
-        for stage in STAGES:
-            values = [float(latency[task][s].get(stage) or 0.0) for s in labels]
-            if not any(values):
-                continue
-            ax.bar(labels, values, bottom=bottoms, label=stage)
-            bottoms = [b + v for b, v in zip(bottoms, values)]
+        _stacked_stages(ax, labels, lambda s, stage, task=task: latency[task][s].get(stage))
         ax.set_title(task)
         ax.set_xlabel(SETTING_X)
         ax.set_ylabel(LATENCY_Y)
@@ -145,6 +139,17 @@ def latency_stages(latency: Mapping[str, Mapping[str, Mapping[str, float]]], set
     return fig
 
 
+def _stacked_stages(ax: Any, labels: list[str], value_of: Any) -> None:
+    """One bar per label, stacked by stage (stages without time anywhere left out of the legend)."""
+    bottoms = [0.0] * len(labels)
+    for stage in STAGES:
+        values = [float(value_of(label, stage) or 0.0) for label in labels]
+        if not any(values):
+            continue
+        ax.bar(labels, values, bottom=bottoms, label=stage)
+        bottoms = [b + v for b, v in zip(bottoms, values)]
+
+
 def latency_by_task(latency: Mapping[str, Mapping[str, float]]):
     """A run's stacked bars: the mean latency per stage (ms), one bar per task. ``latency[task][stage]``."""
     tasks = [t for t, stages in latency.items() if any(stages.get(s) for s in STAGES)]
@@ -152,13 +157,7 @@ def latency_by_task(latency: Mapping[str, Mapping[str, float]]):
         raise ValueError("no latency to plot")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(tasks) + 2.5), 3.6))
-    bottoms = [0.0] * len(tasks)
-    for stage in STAGES:
-        values = [float(latency[t].get(stage) or 0.0) for t in tasks]
-        if not any(values):
-            continue
-        ax.bar(tasks, values, bottom=bottoms, label=stage)
-        bottoms = [b + v for b, v in zip(bottoms, values)]
+    _stacked_stages(ax, tasks, lambda t, stage: latency[t].get(stage))
     ax.set_xlabel(TASK_X)
     ax.set_ylabel(LATENCY_Y)
     ax.set_title("Latency per stage")
